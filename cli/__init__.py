@@ -1,0 +1,1 @@
+"""The `pbg` command line (click). Thin: it parses, calls `ember.pbg` / `ember.partitioning`, reports."""

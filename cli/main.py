@@ -1,0 +1,88 @@
+"""Entry point of the `pbg` command.
+
+Each sub-command lives in its own module of this package and is registered in
+``_COMMANDS``; a module is imported only when its command runs, so ``pbg --help``
+and ``pbg import`` never pay for the training engine's import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ember.errors import UserError
+
+# command name -> (module, attribute). Modules are imported lazily.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("ember.cli.import_cmd", "import_cmd"),
+    "generate": ("ember.cli.generate_cmd", "generate_cmd"),
+    "train": ("ember.cli.train_cmd", "train_cmd"),
+    "eval": ("ember.cli.eval_cmd", "eval_cmd"),
+    "export": ("ember.cli.export_cmd", "export_cmd"),
+    "predict": ("ember.cli.predict_cmd", "predict_cmd"),
+    "neighbors": ("ember.cli.predict_cmd", "neighbors_cmd"),
+    "quickstart": ("ember.cli.quickstart_cmd", "quickstart_cmd"),
+}
+
+
+def _available(name: str) -> bool:
+    module, _ = _COMMANDS[name]
+    return importlib.util.find_spec(module) is not None
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return [n for n in _COMMANDS if _available(n)]
+
+    def get_command(self, ctx, name):
+        if name not in _COMMANDS or not _available(name):
+            return None
+        module, attr = _COMMANDS[name]
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks for errors.")
+@click.version_option(package_name="ember", prog_name="pbg")
+@click.pass_context
+def cli(ctx, debug):
+    """Embeddings of very large graphs, PyTorch-BigGraph style.
+
+    \b
+    pbg import edges.tsv          # stream an edge list into a partitioned workspace
+    pbg train WORKSPACE/config.toml
+    pbg eval WORKSPACE/config.toml
+    pbg export WORKSPACE/config.toml --format tsv
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv=None) -> int:
+    """Run `pbg`; a `UserError` becomes one ``error:`` line and exit status 2."""
+    debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=argv, prog_name="pbg", standalone_mode=False)
+    except UserError as e:
+        if debug:
+            raise
+        click.echo(f"error: {e}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return 2 if e.exit_code != 0 else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
