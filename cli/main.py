@@ -8,6 +8,7 @@ and ``pbg import`` never pay for the training engine's import.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
