@@ -67,18 +67,26 @@ def _powerlaw_ranks(rng: np.random.Generator, size: int, n, a: float) -> np.ndar
     """Integer ranks in ``[0, n)`` with density ``~ (rank + 1)^-a`` (n may be an array).
 
     Inverse CDF of the continuous power law on ``[1, n + 1)``: one uniform and one
-    ``pow`` per draw, no table of weights, so it works for any n.
+    ``pow`` per draw, no table of weights, so it works for any n. Computed in place:
+    a block's temporaries are what bounds the generator's memory.
     """
-    u = rng.random(size)
+    x = rng.random(size)
     n1 = np.asarray(n, dtype=np.float64) + 1.0
     if abs(a - 1.0) < 1e-9:
-        x = np.exp(u * np.log(n1))
+        x *= np.log(n1)
+        np.exp(x, out=x)
     else:
         b = 1.0 - a
-        x = (u * (n1**b - 1.0) + 1.0) ** (1.0 / b)
-    r = x.astype(np.int64) - 1
+        x *= n1**b - 1.0
+        x += 1.0
+        np.power(x, 1.0 / b, out=x)
+    x -= 1.0
+    r = x.astype(np.int64)
+    del x
     # Float rounding can land exactly on the upper bound.
-    return np.minimum(np.maximum(r, 0), np.asarray(n, dtype=np.int64) - 1)
+    np.minimum(r, np.asarray(n, dtype=np.int64) - 1, out=r)
+    np.maximum(r, 0, out=r)
+    return r
 
 
 @dataclass(frozen=True)
@@ -143,8 +151,10 @@ class SyntheticGraph:
         return self._state["relation_map"]
 
     def rank_to_id(self, rank: np.ndarray) -> np.ndarray:
-        n = self.num_entities
-        return (rank * self._state["mult"] + self._state["shift"]) % n
+        ids = np.multiply(rank, self._state["mult"], dtype=np.int64)  # < 2^63 for n < 3e9
+        ids += self._state["shift"]
+        ids %= self.num_entities
+        return ids
 
     def id_to_rank(self, ids: np.ndarray) -> np.ndarray:
         n = self.num_entities
@@ -170,14 +180,20 @@ class SyntheticGraph:
         n, k = self.num_entities, self.num_communities
         head_rank = _powerlaw_ranks(rng, size, n, self.entity_exponent)
         rel = _powerlaw_ranks(rng, size, self.num_relations, self.relation_exponent)
-        head_comm = head_rank % k
-        tail_comm = self._state["relation_map"][rel, head_comm]
+        tail_comm = self._state["relation_map"][rel, head_rank % k]
         if self.noise > 0:
             noisy = rng.random(size) < self.noise
             tail_comm[noisy] = rng.integers(0, k, size=int(noisy.sum()))
+            del noisy
         sizes = self._state["community_size"][tail_comm]
-        tail_rank = _powerlaw_ranks(rng, size, sizes, self.entity_exponent) * k + tail_comm
-        return EdgeBlock(self.rank_to_id(head_rank), rel, self.rank_to_id(tail_rank))
+        tail_rank = _powerlaw_ranks(rng, size, sizes, self.entity_exponent)
+        del sizes
+        tail_rank *= k
+        tail_rank += tail_comm
+        del tail_comm
+        lhs = self.rank_to_id(head_rank)
+        del head_rank
+        return EdgeBlock(lhs, rel, self.rank_to_id(tail_rank))
 
     def blocks(self) -> Iterator[EdgeBlock]:
         """Yield the edges in blocks of ``block_size`` (the last one may be shorter)."""
@@ -258,7 +274,7 @@ def write_graph(
     ``lhs``, ``rel``, ``rhs`` and one row group per block. The file is written under a
     temporary name and renamed into place when complete. Blocks are generated and
     formatted by ``threads`` worker threads (default: the CPU count, at most 4) while
-    this thread writes them in order; at most ``2 * threads`` blocks are in flight.
+    this thread writes them in order; at most ``threads + 1`` blocks are in flight.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -297,7 +313,7 @@ def write_graph(
             def results():
                 nonlocal next_index
                 while pending or next_index < graph.num_blocks:
-                    while next_index < graph.num_blocks and len(pending) < 2 * threads:
+                    while next_index < graph.num_blocks and len(pending) < threads + 1:
                         pending.append(pool.submit(work, next_index))
                         next_index += 1
                     yield pending.popleft().result()
