@@ -1,0 +1,575 @@
+"""`pbg import`: stream edge files into a partitioned workspace.
+
+Pass one parses the input in blocks, grows the entity and relation dictionaries,
+assigns every new entity its (partition, offset) at once (see ``dictionary``), decides
+each edge's split, and appends the encoded edge to its bucket's buffer; full buffers
+spill to per-bucket scratch files in large appends. Pass two takes one bucket at a
+time, counts (and on request drops) duplicates and valid/test edges with entities
+unseen in train, and writes the shards. Only the dictionaries grow with the graph;
+everything else is bounded by the block size, the buffer budget and one bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from ember.errors import InputFileError, UserError
+from ember.partitioning import layout
+from ember.partitioning.datamodel import (
+    DEFAULT_RELATION,
+    DEFAULT_TYPE,
+    DataModel,
+    RelationSpec,
+    default_model,
+    model_from_config,
+    render_config,
+)
+from ember.partitioning.dictionary import EntityDictionary, splitmix64
+from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
+from ember.partitioning.shards import read_shard, write_shard
+
+_MAX_LISTED_RELATIONS = 100  # more and the config uses dynamic_relations
+_SPLIT_ID = {s: i for i, s in enumerate(layout.SPLITS)}
+
+
+@dataclass
+class ImportOptions:
+    spec: EdgeSpec = field(default_factory=EdgeSpec)
+    out: Path | None = None
+    config: Path | None = None
+    num_partitions: int = 1
+    shard_format: str = "hdf5"
+    valid_fraction: float = 0.0
+    test_fraction: float = 0.0
+    valid: list[Path] = field(default_factory=list)
+    test: list[Path] = field(default_factory=list)
+    seed: int = 0
+    overwrite: bool = False
+    skip_bad_lines: bool = False
+    drop_duplicates: bool = False
+    drop_self_loops: bool = False
+    drop_unseen: bool = False
+    progress: bool = False
+    buffer_bytes: int = 512 << 20  # bucket buffers spill to scratch files beyond this
+
+
+def default_workspace_path(first_input: Path) -> Path:
+    p = Path(first_input)
+    stem = p.name.split(".")[0] or "edges"
+    return p.parent / f"{stem}_pbg"
+
+
+def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
+    """Create a new workspace from edge files; returns the summary."""
+    if not inputs:
+        raise UserError("no edge files given")
+    out = Path(opts.out) if opts.out else default_workspace_path(inputs[0])
+    _check_target(out, opts.overwrite)
+    _check_fractions(opts)
+    model = model_from_config(opts.config) if opts.config else default_model(
+        opts.num_partitions)
+    if opts.num_partitions < 1:
+        raise UserError("--partitions must be at least 1")
+    stage = out.parent / f".{out.name}.importing-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    try:
+        imp = _Importer(stage, model, opts, layout.new_workspace_id(), opts.shard_format,
+                        opts.seed)
+        summary = imp.run(_sources(inputs, opts))
+        _replace_dir(stage, out)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    summary["workspace"] = str(out)
+    return summary
+
+
+def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> dict:
+    """Add edges (and new entities) to a workspace without renumbering anything."""
+    workspace = Path(workspace)
+    m = layout.read_manifest(workspace)
+    _check_fractions(opts)
+    model = DataModel.from_json(m["model"])
+    model.from_config = m["from_config"]
+    stage = workspace / f".append-{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        imp = _Importer(stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"],
+                        previous=(workspace, m))
+        summary = imp.run(_sources(inputs, opts))
+        # everything is complete under the staging folder: move it in, manifest last
+        staged = sorted(p for p in stage.rglob("*") if p.is_file())
+        for p in staged:
+            rel = p.relative_to(stage)
+            if rel.name == layout.MANIFEST:
+                continue
+            (workspace / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(p, workspace / rel)
+        os.replace(stage / layout.MANIFEST, workspace / layout.MANIFEST)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    summary["workspace"] = str(workspace)
+    return summary
+
+
+def _sources(inputs, opts):
+    src = [(Path(p), None) for p in inputs]
+    src += [(Path(p), "valid") for p in opts.valid]
+    src += [(Path(p), "test") for p in opts.test]
+    return src
+
+
+def _check_fractions(opts):
+    f = opts.valid_fraction + opts.test_fraction
+    if opts.valid_fraction < 0 or opts.test_fraction < 0 or f >= 1:
+        raise UserError("--valid-fraction and --test-fraction must be >= 0 and sum below 1")
+    if f > 0 and (opts.valid or opts.test):
+        raise UserError("give either --valid-fraction/--test-fraction or --valid/--test files")
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if not out.exists():
+        return
+    if not overwrite:
+        raise UserError(f"{out}: workspace already exists (add --overwrite to replace it, "
+                        f"or use --append EDGES --into {out} to add edges)")
+    if out.is_dir() and any(out.iterdir()) and not (out / layout.MANIFEST).is_file():
+        raise UserError(f"{out}: exists and is not an ember workspace; refusing to replace it")
+
+
+def _replace_dir(stage: Path, out: Path) -> None:
+    if out.exists():
+        trash = out.parent / f".{out.name}.old-{os.getpid()}"
+        os.replace(out, trash)
+        os.replace(stage, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(stage, out)
+
+
+def peak_rss_mb() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024 if sys.platform != "darwin" else r / 2**20
+
+
+class _Progress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self, enabled: bool, label: str, total: int):
+        self.on = enabled and sys.stderr.isatty()
+        self.label, self.total, self.t0, self.last = label, max(total, 1), time.time(), 0.0
+
+    def update(self, done: int, edges: int) -> None:
+        now = time.time()
+        if not self.on or now - self.last < 0.2:
+            return
+        self.last, dt = now, max(now - self.t0, 1e-9)
+        frac = min(done / self.total, 1.0)
+        eta = dt * (1 - frac) / frac if frac > 0 else 0
+        bar = "#" * int(frac * 24)
+        sys.stderr.write(f"\r{self.label} [{bar:<24}] {frac:4.0%} {done / dt / 1e6:6.1f} MB/s "
+                         f"{edges / dt:,.0f} edges/s ETA {eta:4.0f}s ")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.on:
+            sys.stderr.write("\n")
+
+
+class _Importer:
+    def __init__(self, stage: Path, model: DataModel, opts: ImportOptions, ws_id: str,
+                 fmt: str, seed: int, previous=None):
+        self.stage, self.model, self.opts = stage, model, opts
+        self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
+        self.previous = previous
+        self.t0 = time.time()
+        self.bad = BadLines(skip=opts.skip_bad_lines)
+        self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0,
+                      "unseen": {"valid": 0, "test": 0}}
+        self.edge_index = 0
+        self.buffers: dict[int, list[tuple]] = {}
+        self.buffered = 0
+        self.spilled: set[int] = set()
+        self.spill_dir = stage / ".scratch"
+        if previous is not None:
+            self._load_previous(*previous)
+        else:
+            self.dicts = {t: EntityDictionary(t, p, seed) for t, p in model.entities.items()}
+            self.rels = EntityDictionary("__relations__", 1, seed)
+            if model.from_config and not model.dynamic_relations:
+                self.rels.encode(pa.array([r.name for r in model.relations]))
+        self.weighted = opts.spec.weight_col is not None
+
+    def _load_previous(self, root: Path, m: dict) -> None:
+        self.dicts = {}
+        for t, p in self.model.entities.items():
+            tables = [pq.read_table(layout.entity_names_path(root, t, i)) for i in range(p)]
+            self.dicts[t] = EntityDictionary.from_partition_tables(t, p, self.seed, tables)
+        rt = pq.read_table(layout.relations_path(root))
+        self.rels = EntityDictionary("__relations__", 1, self.seed,
+                                     rt.column("name").combine_chunks(),
+                                     rt.column("count").to_numpy(),
+                                     rt.column("train_count").to_numpy())
+        self.edge_index = int(m["edges_seen"])
+        self.old_buckets = m["buckets"]
+        if m.get("weighted") and self.opts.spec.weight_col is None:
+            raise UserError(f"{root}: the workspace has edge weights; give --weight-col")
+
+    # -- pass one -----------------------------------------------------------------
+    def run(self, sources) -> dict:
+        relations = None
+        if self.model.from_config and not self.model.dynamic_relations:
+            relations = pa.array([r.name for r in self.model.relations])
+        total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
+        prog = _Progress(self.opts.progress, "pass 1/2", total)
+        done = 0
+        for path, split in sources:
+            for block in iter_blocks(path, self.opts.spec, self.bad, relations=relations,
+                                     block_rows=self._block_rows):
+                self._add_block(path, block, split)
+                prog.update(done + block.progress, self.stats["input_edges"])
+            done += os.path.getsize(path)
+        prog.close()
+        if self.stats["input_edges"] == 0 and self.previous is None:
+            raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
+        if self.weighted is False and self.previous and self.previous[1].get("weighted"):
+            raise UserError("the workspace has edge weights; give --weight-col")
+        return self._finish()
+
+    def _block_rows(self) -> int:
+        # the dictionary lookup costs O(dictionary) per block: keep blocks at least as
+        # large as the dictionary so the total stays linear in the input
+        n = max((len(d) for d in self.dicts.values()), default=0)
+        return min(max(1 << 22, 2 * n), 1 << 24)
+
+    def _relation_ids(self, path, block) -> np.ndarray:
+        n = len(block.lhs)
+        m = self.model
+        if block.rel is None:
+            if m.from_config and (m.dynamic_relations or len(m.relations) != 1):
+                raise InputFileError(f"{path}: a 2-column edge list needs a config with "
+                                     "exactly one relation")
+            if not m.from_config and not len(self.rels):
+                self.rels.encode(pa.array([DEFAULT_RELATION]))
+            name = m.relations[0].name if m.from_config else DEFAULT_RELATION
+            rid = int(self.rels.lookup(pa.array([name]))[0])
+            if rid < 0:
+                rid = int(self.rels.encode(pa.array([name]))[0])
+            return np.full(n, rid, np.int64)
+        if m.from_config and not m.dynamic_relations:
+            return self.rels.lookup(block.rel)  # unknown names were rejected by the reader
+        return self.rels.encode(block.rel)
+
+    def _types(self, nrel: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """Entity type names and, per relation id, the lhs / rhs type index."""
+        m = self.model
+        types = list(m.entities)
+        if m.from_config and not m.dynamic_relations:
+            lt = np.array([types.index(r.lhs) for r in m.relations], np.int64)
+            rt = np.array([types.index(r.rhs) for r in m.relations], np.int64)
+        else:
+            r0 = m.relations[0] if m.relations else RelationSpec("", DEFAULT_TYPE, DEFAULT_TYPE)
+            lt = np.full(nrel, types.index(r0.lhs), np.int64)
+            rt = np.full(nrel, types.index(r0.rhs), np.int64)
+        return types, lt, rt
+
+    def _add_block(self, path, block, fixed_split) -> None:
+        n = len(block.lhs)
+        rel = self._relation_ids(path, block)
+        types, lt, rt = self._types(len(self.rels))
+        ltype, rtype = lt[rel], rt[rel]
+        lgid = np.empty(n, np.int64)
+        rgid = np.empty(n, np.int64)
+        for ti, t in enumerate(types):
+            ml, mr = ltype == ti, rtype == ti
+            cl, cr = int(ml.sum()), int(mr.sum())
+            if cl + cr == 0:
+                continue
+            lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
+            rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
+            ids = self.dicts[t].encode(pa.chunked_array([lhs, rhs], pa.string()))
+            lgid[ml], rgid[mr] = ids[:cl], ids[cl:]
+        # split: a seeded hash of the edge's position in the input, so the same files
+        # and seed give the same split whatever the block boundaries
+        idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
+        self.edge_index += n
+        self.stats["input_edges"] += n
+        if fixed_split is not None:
+            split = np.full(n, _SPLIT_ID[fixed_split], np.int8)
+        else:
+            u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
+                 ).astype(np.float64) / float(1 << 53)
+            vf, tf = self.opts.valid_fraction, self.opts.test_fraction
+            split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
+        loops = (ltype == rtype) & (lgid == rgid)
+        nloops = int(loops.sum())
+        self.stats["self_loops"] += nloops
+        weight = block.weight
+        if nloops and self.opts.drop_self_loops:
+            keep = ~loops
+            rel, ltype, rtype, lgid, rgid, split = (a[keep] for a in
+                                                    (rel, ltype, rtype, lgid, rgid, split))
+            weight = weight[keep] if weight is not None else None
+        train = split == 0
+        lpart = np.zeros(len(rel), np.int32)
+        rpart = np.zeros(len(rel), np.int32)
+        loff = np.empty(len(rel), np.int64)
+        roff = np.empty(len(rel), np.int64)
+        for ti, t in enumerate(types):
+            d = self.dicts[t]
+            ml, mr = ltype == ti, rtype == ti
+            if ml.any():
+                ids = lgid[ml] if not ml.all() else lgid
+                lpart[ml], loff[ml] = d.partition_of(ids), d.offset_of(ids)
+            if mr.any():
+                ids = rgid[mr] if not mr.all() else rgid
+                rpart[mr], roff[mr] = d.partition_of(ids), d.offset_of(ids)
+            d.add_counts(np.concatenate([lgid[ml], rgid[mr]]),
+                         np.concatenate([train[ml], train[mr]]))
+        self.rels.add_counts(rel, train)
+        P = self.model.num_partitions
+        cols = [loff.astype(np.int32), roff.astype(np.int32), rel.astype(np.int32), split]
+        if self.weighted:
+            cols.append(weight.astype(np.float32))
+        if P == 1:
+            self._buffer(0, cols)
+        else:
+            key = (lpart * P + rpart).astype(np.uint16 if P * P < 65536 else np.int32)
+            # a stable radix argsort groups the block by bucket in linear time
+            order = np.argsort(key, kind="stable")
+            bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=P * P))])
+            cols = [c[order] for c in cols]
+            for b in np.flatnonzero(np.diff(bounds)):
+                s, e = bounds[b], bounds[b + 1]
+                self._buffer(int(b), [c[s:e] for c in cols])
+        if self.buffered > self.opts.buffer_bytes:
+            self._spill()
+
+    def _buffer(self, b: int, cols) -> None:
+        self.buffers.setdefault(b, []).append(cols)
+        self.buffered += sum(c.nbytes for c in cols)
+
+    def _spill(self) -> None:
+        """Append every bucket's buffer to its scratch files (one large write each)."""
+        self.spill_dir.mkdir(exist_ok=True)
+        for b, parts in self.buffers.items():
+            for j in range(len(parts[0])):
+                with open(self.spill_dir / f"{b}_{j}.bin", "ab") as f:
+                    for cols in parts:
+                        cols[j].tofile(f)
+            self.spilled.add(b)
+        self.buffers.clear()
+        self.buffered = 0
+
+    def _bucket_columns(self, b: int) -> list[np.ndarray]:
+        dtypes = [np.int32, np.int32, np.int32, np.int8, np.float32]
+        ncol = 5 if self.weighted else 4
+        out = [[] for _ in range(ncol)]
+        if b in self.spilled:
+            for j in range(ncol):
+                out[j].append(np.fromfile(self.spill_dir / f"{b}_{j}.bin", dtype=dtypes[j]))
+                os.unlink(self.spill_dir / f"{b}_{j}.bin")
+        for cols in self.buffers.pop(b, []):
+            for j in range(ncol):
+                out[j].append(cols[j])
+        return [np.concatenate(o) if o else np.zeros(0, dtypes[j])
+                for j, o in enumerate(out)]
+
+    # -- pass two -----------------------------------------------------------------
+    def _finish(self) -> dict:
+        P = self.model.num_partitions
+        types, lt, rt = self._types(len(self.rels))
+        buckets = {s: [] for s in layout.SPLITS}
+        prog = _Progress(self.opts.progress, "pass 2/2", P * P)
+        for b in range(P * P):
+            lp, rp = divmod(b, P)
+            cols = self._bucket_columns(b)
+            old = self._old_bucket(lp, rp)
+            n_old = len(old[0]) if old else 0
+            if old:
+                cols = [np.concatenate([o, c]) for o, c in zip(old, cols, strict=True)]
+            if len(cols[0]) == 0:
+                continue
+            cols = self._filter_bucket(cols, n_old, lp, rp, lt, rt, types)
+            lhs, rhs, rel, split = cols[:4]
+            for si, s in enumerate(layout.SPLITS):
+                m = split == si
+                cnt = int(m.sum())
+                if cnt == 0:
+                    continue
+                shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
+                if self.weighted:
+                    shard["weight"] = cols[4][m]
+                write_shard(layout.shard_path(self.stage, s, lp, rp, self.fmt), self.fmt,
+                            shard, workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
+                buckets[s].append([lp, rp, cnt])
+            prog.update(b + 1, 0)
+        prog.close()
+        shutil.rmtree(self.spill_dir, ignore_errors=True)
+        return self._write_metadata(buckets)
+
+    def _old_bucket(self, lp, rp):
+        if self.previous is None:
+            return None
+        root, m = self.previous
+        parts = [[] for _ in range(5 if self.weighted else 4)]
+        for si, s in enumerate(layout.SPLITS):
+            for blp, brp, cnt in m["buckets"][s]:
+                if (blp, brp) != (lp, rp):
+                    continue
+                d = read_shard(layout.shard_path(root, s, lp, rp, self.fmt),
+                               workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
+                if len(d["lhs"]) != cnt:
+                    raise InputFileError(f"{layout.shard_path(root, s, lp, rp, self.fmt)}: "
+                                         f"holds {len(d['lhs'])} edges, manifest says {cnt}")
+                parts[0].append(d["lhs"])
+                parts[1].append(d["rhs"])
+                parts[2].append(d["rel"])
+                parts[3].append(np.full(cnt, si, np.int8))
+                if self.weighted:
+                    parts[4].append(d["weight"])
+        if not parts[0]:
+            return None
+        return [np.concatenate(p) for p in parts]
+
+    def _filter_bucket(self, cols, n_old, lp, rp, lt, rt, types):
+        lhs, rhs, rel, split = cols[:4]
+        n = len(lhs)
+        keep = np.ones(n, bool)
+        # duplicates: one integer key per edge, then a hash count (or, to drop, a sort)
+        ml, mr, R = int(lhs.max()) + 1, int(rhs.max()) + 1, len(self.rels)
+        if ml * R * mr < 2**62:
+            key = (lhs.astype(np.int64) * R + rel) * mr + rhs
+        else:  # pragma: no cover - needs billions of entities
+            key = np.unique(np.stack([lhs, rel, rhs], 1), axis=0, return_inverse=True)[1]
+        if self.opts.drop_duplicates:
+            _, first = np.unique(key, return_index=True)
+            is_first = np.zeros(n, bool)
+            is_first[first] = True
+            is_first[:n_old] = True
+            self.stats["duplicates"] += int(n - is_first.sum())
+            keep &= is_first
+        else:
+            old_dups = _num_repeats(key[:n_old]) if n_old else 0
+            self.stats["duplicates"] += _num_repeats(key) - old_dups
+        held = split > 0
+        held[:n_old] = False
+        if held.any():
+            seen = np.ones(n, bool)
+            rel_h = rel[held]
+            for ti, t in enumerate(types):
+                d = self.dicts[t]
+                for part, off, tt in ((lp, lhs, lt), (rp, rhs, rt)):
+                    m = tt[rel_h] == ti
+                    if m.any():
+                        ids = d.id_of(np.full(int(m.sum()), part), off[held][m])
+                        ok = d.train_counts[ids] > 0
+                        sub = seen[held]
+                        sub[m] &= ok
+                        seen[held] = sub
+            unseen = held & ~seen
+            for si, s in ((1, "valid"), (2, "test")):
+                self.stats["unseen"][s] += int((unseen & (split == si)).sum())
+            if self.opts.drop_unseen:
+                keep &= ~unseen
+        if keep.all():
+            return cols
+        return [c[keep] for c in cols]
+
+    def _write_metadata(self, buckets) -> dict:
+        st = self.stage
+        for t, d in self.dicts.items():
+            for p in range(d.num_partitions):
+                with layout.atomic_path(layout.entity_names_path(st, t, p)) as tmp:
+                    pq.write_table(d.partition_table(p), tmp)
+        with layout.atomic_path(layout.relations_path(st)) as tmp:
+            pq.write_table(pa.table({"name": self.rels.names, "count": self.rels.counts,
+                                     "train_count": self.rels.train_counts}), tmp)
+        m = self.model
+        if not m.from_config:
+            names = self.rels.names.to_pylist()
+            if len(names) > _MAX_LISTED_RELATIONS:  # PBG's dynamic_relations
+                m.dynamic_relations = True
+                names = ["all_relations"]
+            m.relations = [RelationSpec(n, DEFAULT_TYPE, DEFAULT_TYPE) for n in names]
+        if self.bad.lines:
+            prev = (self.previous[0] / layout.REJECTED) if self.previous else None
+            with layout.atomic_path(st / layout.REJECTED) as tmp:
+                if prev is not None and prev.is_file():
+                    shutil.copyfile(prev, tmp)
+                with open(tmp, "a", encoding="utf-8") as f:
+                    f.write("\n".join(self.bad.lines) + "\n")
+        if self.previous is None:
+            with layout.atomic_path(st / layout.CONFIG) as tmp:
+                tmp.write_text(render_config(m, self.fmt, self.seed))
+        prev_stats = self.previous[1]["stats"] if self.previous else {}
+        stats = {
+            "input_edges": self.stats["input_edges"],
+            "bad_lines": self.bad.count,
+            "self_loops": self.stats["self_loops"],
+            "duplicates": self.stats["duplicates"],
+            "unseen_in_train": self.stats["unseen"],
+        }
+        edges = {s: sum(c for _, _, c in buckets[s]) for s in layout.SPLITS}
+        manifest = {
+            "format": "ember-workspace",
+            "version": layout.WORKSPACE_VERSION,
+            "workspace_id": self.ws_id,
+            "generation": (self.previous[1]["generation"] + 1) if self.previous else 1,
+            "shard_format": self.fmt,
+            "seed": self.seed,
+            "from_config": m.from_config,
+            "model": m.to_json(),
+            "weighted": self.weighted,
+            "entity_counts": {t: d.partition_sizes() for t, d in self.dicts.items()},
+            "num_relations": len(self.rels),
+            "edges_seen": self.edge_index,
+            "edges": edges,
+            "buckets": buckets,
+            "stats": _add_stats(prev_stats, stats),
+        }
+        layout.write_json_atomic(st / layout.MANIFEST, manifest)
+        return {
+            "entities": {t: len(d) for t, d in self.dicts.items()},
+            "partitions": {t: d.num_partitions for t, d in self.dicts.items()},
+            "relations": len(self.rels),
+            "edges": edges,
+            "buckets": {s: len(buckets[s]) for s in layout.SPLITS},
+            **stats,
+            "unseen_dropped": self.opts.drop_unseen,
+            "duplicates_dropped": self.opts.drop_duplicates,
+            "self_loops_dropped": self.opts.drop_self_loops,
+            "rejected_lines_file": layout.REJECTED if self.bad.count else None,
+            "shard_format": self.fmt,
+            "seconds": round(time.time() - self.t0, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+        }
+
+
+def _num_repeats(key: np.ndarray) -> int:
+    """How many entries repeat an earlier one (a sort: numpy's fastest exact way)."""
+    if len(key) < 2:
+        return 0
+    s = np.sort(key)
+    return int(len(key) - 1 - np.count_nonzero(s[1:] != s[:-1]))
+
+
+def _add_stats(a: dict, b: dict) -> dict:
+    out = dict(b)
+    for k, v in a.items():
+        if isinstance(v, dict):
+            out[k] = {kk: v.get(kk, 0) + b.get(k, {}).get(kk, 0) for kk in v}
+        else:
+            out[k] = v + b.get(k, 0)
+    return out

@@ -1,0 +1,92 @@
+"""The workspace on disk: file names, the manifest, and atomic writes.
+
+A workspace is one folder (layout version ``WORKSPACE_VERSION``)::
+
+    workspace.json                      manifest: id, version, data model, counts
+    config.toml                         the training config (PBG key names)
+    entities/<type>/names_<p>.parquet   names of partition p (row = offset), counts
+    relations.parquet                   relation names (row = relation id), counts
+    edges/<split>/edges_<l>_<r>.h5      bucket (lhs partition l, rhs partition r)
+    edges/<split>/edges_<l>_<r>.arrow   ... or Arrow IPC, by shard format
+    rejected_lines.txt                  only with --skip-bad-lines
+
+Every file is written under a temporary name and renamed into place, so a file
+with its final name is always complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from pathlib import Path
+
+from ember.errors import InputFileError
+
+WORKSPACE_VERSION = 1
+SHARD_VERSION = 1
+MANIFEST = "workspace.json"
+CONFIG = "config.toml"
+REJECTED = "rejected_lines.txt"
+SPLITS = ("train", "valid", "test")
+SHARD_SUFFIX = {"hdf5": ".h5", "arrow": ".arrow"}
+
+
+def new_workspace_id() -> str:
+    return uuid.uuid4().hex
+
+
+def entity_names_path(root: Path, etype: str, part: int) -> Path:
+    return Path(root) / "entities" / etype / f"names_{part}.parquet"
+
+
+def relations_path(root: Path) -> Path:
+    return Path(root) / "relations.parquet"
+
+
+def shard_path(root: Path, split: str, lhs: int, rhs: int, fmt: str) -> Path:
+    return Path(root) / "edges" / split / f"edges_{lhs}_{rhs}{SHARD_SUFFIX[fmt]}"
+
+
+def tmp_name(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path; rename it to ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=1, sort_keys=False) + "\n")
+
+
+def read_manifest(root: Path) -> dict:
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        raise InputFileError(f"{path}: not an ember workspace (no {MANIFEST})")
+    try:
+        m = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InputFileError(f"{path}: corrupt manifest ({e})") from None
+    if not isinstance(m, dict) or m.get("format") != "ember-workspace":
+        raise InputFileError(f"{path}: not an ember workspace manifest")
+    if m.get("version") != WORKSPACE_VERSION:
+        raise InputFileError(
+            f"{path}: workspace layout version {m.get('version')} is not supported "
+            f"(this ember reads version {WORKSPACE_VERSION})"
+        )
+    return m

@@ -1,0 +1,431 @@
+"""Streaming edge readers: TSV/CSV (plain, .gz, .bz2, .zst) and Parquet, in blocks.
+
+The fast path is pyarrow's block CSV reader; it finds *that* a block holds a bad
+line. Only then (a rare, error-only path) is the file rescanned line by line in
+Python to say *where*: ``FILE:LINE: what was wrong``.
+"""
+
+from __future__ import annotations
+
+import csv as pycsv
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from ember.errors import InputFileError, UserError
+
+_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd", ".zstd": "zstd"}
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$|^\s*[-+]?(nan|inf|infinity)\s*$"
+
+
+@dataclass
+class EdgeSpec:
+    """Which columns hold what. ``rel_col`` None: a 2-column file of one relation."""
+
+    lhs_col: int | None = None
+    rel_col: int | None = None
+    rhs_col: int | None = None
+    weight_col: int | None = None
+    delimiter: str | None = None
+    header: bool = False
+    explicit: bool = False  # columns given by the user
+
+    @classmethod
+    def from_columns(cls, columns: list[int], **kw) -> EdgeSpec:
+        if len(columns) == 2:
+            return cls(lhs_col=columns[0], rhs_col=columns[1], explicit=True, **kw)
+        if len(columns) == 3:
+            return cls(columns[0], columns[1], columns[2], explicit=True, **kw)
+        raise UserError("--columns takes 2 (lhs,rhs) or 3 (lhs,rel,rhs) column indices")
+
+    def roles(self) -> dict[str, int]:
+        r = {"lhs": self.lhs_col, "rel": self.rel_col, "rhs": self.rhs_col,
+             "weight": self.weight_col}
+        return {k: v for k, v in r.items() if v is not None}
+
+
+@dataclass
+class EdgeBlock:
+    lhs: pa.Array
+    rhs: pa.Array
+    rel: pa.Array | None
+    weight: np.ndarray | None
+    progress: int  # bytes of the input consumed so far
+
+
+@dataclass
+class BadLines:
+    """Rejected lines (with --skip-bad-lines) and comment lines, counted."""
+
+    skip: bool = False
+    count: int = 0
+    lines: list[str] = field(default_factory=list)
+    found: bool = False  # strict mode: a bad line exists, locate it
+
+    def reject(self, text: str) -> None:
+        self.count += 1
+        self.lines.append(text)
+
+
+def is_parquet(path: Path) -> bool:
+    return Path(path).suffix.lower() in (".parquet", ".pq")
+
+
+def _codec(path: Path) -> str | None:
+    return _CODECS.get(Path(path).suffix.lower())
+
+
+def default_delimiter(path: Path) -> str:
+    p = Path(path)
+    inner = p.with_suffix("") if _codec(p) else p
+    return "," if inner.suffix.lower() == ".csv" else "\t"
+
+
+def _check_exists(path: Path) -> None:
+    if not Path(path).exists():
+        raise InputFileError(f"{path}: no such file")
+    if Path(path).is_dir():
+        raise InputFileError(f"{path}: is a folder, not an edge file")
+
+
+def _open_text_stream(path: Path):
+    raw = pa.OSFile(str(path), "rb")
+    codec = _codec(path)
+    stream = pa.CompressedInputStream(raw, codec) if codec else raw
+    return raw, stream
+
+
+def _split(line: str, delim: str) -> list[str]:
+    if delim == ",":
+        return next(pycsv.reader([line]))
+    return line.split(delim)
+
+
+def _sniff(path: Path, spec: EdgeSpec) -> tuple[int, int]:
+    """(number of columns, physical lines before the data) from the first lines."""
+    _, stream = _open_text_stream(path)
+    try:
+        head = stream.read(1 << 20)
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read ({e})") from None
+    finally:
+        stream.close()
+    if not head.strip():
+        raise InputFileError(f"{path}: file is empty")
+    lines = head.split(b"\n")
+    if len(head) == 1 << 20:
+        lines = lines[:-1]  # the last one may be cut
+    for i, raw in enumerate(lines):
+        s = raw.rstrip(b"\r")
+        if not s.strip() or s.startswith(b"#"):
+            continue
+        try:
+            text = s.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputFileError(f"{path}:{i + 1}: {_utf8_msg(e)}") from None
+        return len(_split(text, spec.delimiter)), (i + 1 if spec.header else 0)
+    raise InputFileError(f"{path}: file is empty (only comments or blank lines)")
+
+
+def _utf8_msg(e: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 (byte 0x{e.object[e.start]:02x} at position {e.start + 1})"
+
+
+def resolve_spec(path: Path, spec: EdgeSpec) -> tuple[EdgeSpec, int, int]:
+    """Fill in delimiter and default columns; returns (spec, n_cols, skip_rows)."""
+    _check_exists(path)
+    spec = EdgeSpec(**vars(spec))
+    if spec.delimiter is None:
+        spec.delimiter = default_delimiter(path)
+    ncols, skip = _sniff(path, spec)
+    if not spec.explicit:
+        if ncols == 2 and spec.weight_col is None:
+            spec.lhs_col, spec.rel_col, spec.rhs_col = 0, None, 1
+        elif ncols >= 3:
+            spec.lhs_col, spec.rel_col, spec.rhs_col = 0, 1, 2
+        else:
+            raise InputFileError(f"{path}:{skip + 1}: expected 2 or 3 columns, found {ncols}")
+    need = max(spec.roles().values()) + 1
+    if need > ncols:
+        raise InputFileError(
+            f"{path}:{skip + 1}: expected at least {need} columns, found {ncols}")
+    return spec, ncols, skip
+
+
+def iter_blocks(path: Path, spec: EdgeSpec, bad: BadLines, *, relations=None,
+                block_rows=lambda: 1 << 20) -> Iterator[EdgeBlock]:
+    """Stream ``path`` as EdgeBlocks of at least ``block_rows()`` rows (but the last).
+
+    ``relations``: the allowed relation names (a fixed config), else None.
+    In strict mode (``bad.skip`` False) any bad line raises InputFileError naming it.
+    """
+    path = Path(path)
+    if is_parquet(path):
+        yield from _iter_parquet(path, spec, bad, relations, block_rows)
+        return
+    spec, ncols, skip = resolve_spec(path, spec)
+    roles = spec.roles()
+    names = [f"c{i}" for i in range(ncols)]
+    need = sorted(set(roles.values()) | {0})
+
+    def on_invalid(row):
+        text = row.text or ""
+        if text.startswith("#") or not text.strip():
+            return "skip"
+        if bad.skip:
+            bad.reject(text)
+        else:
+            bad.found = True
+        return "skip"
+
+    raw, stream = _open_text_stream(path)
+    try:
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip,
+                                           block_size=16 << 20),
+            parse_options=pacsv.ParseOptions(
+                delimiter=spec.delimiter, quote_char='"' if spec.delimiter == "," else False,
+                invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[names[i] for i in need],
+                column_types={names[i]: pa.binary() for i in need}),
+        )
+        pending, rows = [], 0
+        while True:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                batch = None
+            except pa.ArrowInvalid as e:
+                _strict_fail(path, spec, ncols, relations, str(e))
+            if batch is not None:
+                if bad.found:
+                    _strict_fail(path, spec, ncols, relations, None)
+                pending.append(batch)
+                rows += batch.num_rows
+                if rows < block_rows():
+                    continue
+            if pending:
+                table = pa.Table.from_batches(pending)
+                pending, rows = [], 0
+                block = _to_block(path, spec, ncols, table, names, bad, relations, raw.tell())
+                if block is not None:
+                    yield block
+            if batch is None:
+                break
+    finally:
+        stream.close()
+        if stream is not raw:
+            raw.close()
+
+
+def _to_block(path, spec, ncols, table, names, bad, relations, progress):
+    roles = spec.roles()
+    cols = {k: table.column(names[i]) for k, i in roles.items()}
+    # comment lines that happen to have the right number of columns
+    first = table.column(names[0])
+    keep = pc.invert(pc.starts_with(first, pattern="#"))
+    strs = {}
+    for k in ("lhs", "rel", "rhs"):
+        if k in cols:
+            try:
+                strs[k] = pc.cast(cols[k], pa.string())
+            except pa.ArrowInvalid:
+                if not bad.skip:
+                    _strict_fail(path, spec, ncols, relations, "utf8")
+                ok = _utf8_mask(cols[k])
+                keep = pc.and_(keep, ok)
+                strs[k] = pc.cast(pc.if_else(ok, cols[k], pa.scalar(b"", pa.binary())),
+                                  pa.string())
+    good = keep
+    for k in ("lhs", "rel", "rhs"):
+        if k in strs:
+            good = pc.and_(good, pc.greater(pc.binary_length(strs[k]), 0))
+    if relations is not None and "rel" in strs:
+        good = pc.and_(good, pc.is_in(strs["rel"], value_set=relations))
+    weight = None
+    if "weight" in cols:
+        w = cols["weight"]
+        try:
+            weight = pc.cast(pc.cast(w, pa.string()), pa.float32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if not bad.skip:
+                _strict_fail(path, spec, ncols, relations, "weight")
+            wstr = pc.cast(pc.if_else(_utf8_mask(w), w, pa.scalar(b"x", pa.binary())),
+                           pa.string())
+            okw = pc.match_substring_regex(wstr, _NUMBER, ignore_case=True)
+            good = pc.and_(good, okw)
+            weight = pc.cast(pc.if_else(okw, wstr, pa.scalar("0")), pa.float32())
+    good = pc.fill_null(good, False)
+    rejected = pc.and_(keep, pc.invert(good))
+    n_rej = pc.sum(rejected).as_py() or 0
+    if n_rej:
+        if not bad.skip:
+            _strict_fail(path, spec, ncols, relations, None)
+        # error-only path: rebuild the rejected lines' text
+        rej = table.filter(rejected)
+        parts = [rej.column(names[i]) for i in sorted(set(roles.values()))]
+        for vals in zip(*[p.to_pylist() for p in parts], strict=True):
+            bad.reject(spec.delimiter.join(v.decode("utf-8", "replace") for v in vals))
+    if n_rej or pc.sum(pc.invert(keep)).as_py():
+        strs = {k: v.filter(good) for k, v in strs.items()}
+        if weight is not None:
+            weight = weight.filter(good)
+    if len(strs["lhs"]) == 0:
+        return None
+    w = None if weight is None else np.asarray(
+        weight.to_numpy(zero_copy_only=False) if isinstance(weight, pa.Array)
+        else weight.combine_chunks().to_numpy(zero_copy_only=False), np.float32)
+    return EdgeBlock(_one(strs["lhs"]), _one(strs["rhs"]),
+                     _one(strs["rel"]) if "rel" in strs else None, w, progress)
+
+
+def _one(a):
+    if isinstance(a, pa.ChunkedArray):
+        return a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+    return a
+
+
+def _utf8_mask(col) -> pa.Array:
+    """Which values are valid UTF-8 (error path only: a Python loop over one block)."""
+    vals = _one(col).to_pylist()
+    ok = []
+    for v in vals:
+        try:
+            v.decode("utf-8")
+            ok.append(True)
+        except (UnicodeDecodeError, AttributeError):
+            ok.append(False)
+    return pa.array(ok)
+
+
+def _strict_fail(path, spec, ncols, relations, detail):
+    loc = locate_bad_line(path, spec, ncols, relations)
+    if loc is not None:
+        line, msg = loc
+        raise InputFileError(f"{path}:{line}: {msg}")
+    raise InputFileError(f"{path}: malformed input ({detail or 'unreadable line'})")
+
+
+def locate_bad_line(path, spec: EdgeSpec, ncols: int, relations=None):
+    """The first bad line as (line number, message), by a line-by-line rescan."""
+    rels = None if relations is None else set(relations.to_pylist())
+    roles = spec.roles()
+    skip = 0
+    _, stream = _open_text_stream(path)
+    f = io.BufferedReader(_ArrowRaw(stream), 1 << 20)
+    try:
+        for lineno, raw in enumerate(f, 1):
+            s = raw.rstrip(b"\n").rstrip(b"\r")
+            if not s.strip() or s.startswith(b"#"):
+                continue
+            if spec.header and skip == 0:
+                skip = 1
+                continue
+            try:
+                text = s.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return lineno, _utf8_msg(e)
+            fields = _split(text, spec.delimiter)
+            if len(fields) != ncols:
+                return lineno, f"expected {ncols} columns, found {len(fields)}"
+            for role in ("lhs", "rel", "rhs"):
+                if role in roles and fields[roles[role]] == "":
+                    return lineno, f"empty name in column {roles[role]} ({role})"
+            if rels is not None and "rel" in roles and fields[roles["rel"]] not in rels:
+                return lineno, (f"unknown relation {fields[roles['rel']]!r} (the config "
+                                f"lists: {', '.join(sorted(rels))})")
+            if "weight" in roles:
+                try:
+                    float(fields[roles["weight"]])
+                except ValueError:
+                    return lineno, f"weight {fields[roles['weight']]!r} is not a number"
+    finally:
+        stream.close()
+    return None
+
+
+class _ArrowRaw(io.RawIOBase):
+    def __init__(self, stream):
+        self._s = stream
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        data = self._s.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _iter_parquet(path, spec, bad, relations, block_rows):
+    _check_exists(path)
+    try:
+        pf = pq.ParquetFile(str(path))
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputFileError(f"{path}: not a readable Parquet file ({e})") from None
+    if pf.metadata.num_rows == 0:
+        raise InputFileError(f"{path}: file is empty")
+    schema_names = pf.schema_arrow.names
+    spec = EdgeSpec(**vars(spec))
+    if not spec.explicit:
+        if len(schema_names) == 2:
+            spec.lhs_col, spec.rel_col, spec.rhs_col = 0, None, 1
+        else:
+            spec.lhs_col, spec.rel_col, spec.rhs_col = 0, 1, 2
+    roles = spec.roles()
+    if max(roles.values()) >= len(schema_names):
+        raise InputFileError(f"{path}: expected at least {max(roles.values()) + 1} columns, "
+                             f"found {len(schema_names)}")
+    cols = [schema_names[i] for i in sorted(set(roles.values()))]
+    row0 = 0
+    for batch in pf.iter_batches(batch_size=max(block_rows(), 1 << 16), columns=cols):
+        lhs = pc.cast(batch.column(schema_names[roles["lhs"]]), pa.string())
+        rhs = pc.cast(batch.column(schema_names[roles["rhs"]]), pa.string())
+        rel = (pc.cast(batch.column(schema_names[roles["rel"]]), pa.string())
+               if "rel" in roles else None)
+        good = pc.and_(pc.fill_null(pc.greater(pc.binary_length(lhs), 0), False),
+                       pc.fill_null(pc.greater(pc.binary_length(rhs), 0), False))
+        if rel is not None:
+            good = pc.and_(good, pc.fill_null(pc.greater(pc.binary_length(rel), 0), False))
+            if relations is not None:
+                good = pc.and_(good, pc.is_in(rel, value_set=relations))
+        weight = None
+        if "weight" in roles:
+            weight = pc.cast(batch.column(schema_names[roles["weight"]]), pa.float32())
+            good = pc.and_(good, pc.is_valid(weight))
+        ok = np.asarray(good.to_numpy(zero_copy_only=False), bool)
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            if not bad.skip:
+                row = {k: batch.column(schema_names[v])[i].as_py() for k, v in roles.items()}
+                raise InputFileError(f"{path}:{row0 + i + 1}: {_parquet_msg(row, relations)}")
+            for i in np.flatnonzero(~ok):
+                bad.reject("\t".join(str(batch.column(c)[int(i)].as_py()) for c in cols))
+            lhs, rhs = lhs.filter(good), rhs.filter(good)
+            rel = rel.filter(good) if rel is not None else None
+            weight = weight.filter(good) if weight is not None else None
+        row0 += batch.num_rows
+        if len(lhs):
+            yield EdgeBlock(lhs, rhs, rel, None if weight is None else np.asarray(
+                weight.to_numpy(zero_copy_only=False), np.float32), os.path.getsize(path)
+                * row0 // max(pf.metadata.num_rows, 1))
+
+
+def _parquet_msg(row, relations):
+    for role in ("lhs", "rel", "rhs"):
+        if role in row and not row[role]:
+            return f"empty name in column {role}"
+    if "weight" in row and row["weight"] is None:
+        return "missing weight"
+    if relations is not None and "rel" in row:
+        return f"unknown relation {row['rel']!r}"
+    return "bad row"
