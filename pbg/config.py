@@ -106,14 +106,17 @@ def key(
 
 # --------------------------------------------------------------------------- checks
 def _type_name(meta) -> str:
-    t = meta["type"]
-    name = {int: "integer", float: "number", bool: "boolean", str: "string"}.get(t)
-    if t is list:
-        name = "list of strings"
-    elif t is dict:
-        name = "table"
-    elif t == "relations":
-        name = "list of tables"
+    """The key's type in words, with its article: "an integer", "a number or unset"."""
+    names = {
+        int: "an integer",
+        float: "a number",
+        bool: "a boolean",
+        str: "a string",
+        list: "a list of strings",
+        dict: "a table",
+        "relations": "a list of tables",
+    }
+    name = names[meta["type"]]
     return f"{name} or unset" if meta["optional"] else name
 
 
@@ -123,7 +126,7 @@ def _check_value(where: str, value: Any, meta) -> Any:
     if value is None:
         if meta["optional"]:
             return None
-        raise ConfigError(f"{where}: must be a {_type_name(meta)}, not unset (null)")
+        raise ConfigError(f"{where}: must be {_type_name(meta)}, not unset (null)")
     ok = False
     if t is bool:
         ok = isinstance(value, bool)
@@ -141,7 +144,7 @@ def _check_value(where: str, value: Any, meta) -> Any:
             value = list(value)
     if not ok:
         raise ConfigError(
-            f"{where}: must be a {_type_name(meta)}, got {type(value).__name__} {value!r}"
+            f"{where}: must be {_type_name(meta)}, got {type(value).__name__} {value!r}"
         )
     choices = meta["choices"]
     if choices is not None and value not in choices:
@@ -745,7 +748,8 @@ def describe() -> str:
             d = default_of(f)
             default = "(required)" if d is dataclasses.MISSING else _toml_value(d, unset="unset")
             choices = f" one of {'|'.join(m['choices'])}." if m["choices"] else ""
-            lines.append(f"{prefix}{f.name}  ({_type_name(m)}, default {default}){choices}")
+            kind = _type_name(m).split(" ", 1)[1]  # without the article
+            lines.append(f"{prefix}{f.name}  ({kind}, default {default}){choices}")
             lines.append(textwrap.indent(textwrap.fill(m["doc"], 88), "    "))
     return "\n".join(lines) + "\n"
 

@@ -195,7 +195,7 @@ def test_override_paths_are_relative_to_the_current_folder(tmp_path, monkeypatch
         ("relations.x.operator=none", "relations.x indexes a list"),
         ("dimensoin=3", "did you mean 'dimension'"),
         ("entites.user.num_partitions=3", "did you mean 'entities'"),
-        ("dimension=abc", "dimension: must be a integer"),
+        ("dimension=abc", "dimension: must be an integer"),
     ],
 )
 def test_bad_overrides_say_what_is_wrong(override, words):
@@ -222,8 +222,8 @@ def test_unknown_keys_suggest_the_closest_name():
     "changes, key",
     [
         ({"dimension": 0}, "dimension: must be >= 1"),
-        ({"dimension": 10.5}, "dimension: must be a integer"),
-        ({"dimension": True}, "dimension: must be a integer"),
+        ({"dimension": 10.5}, "dimension: must be an integer"),
+        ({"dimension": True}, "dimension: must be an integer"),
         ({"lr": 0}, "lr: must be > 0.0"),
         ({"lr": "fast"}, "lr: must be a number"),
         ({"relation_lr": -1.0}, "relation_lr: must be > 0.0"),
