@@ -205,7 +205,8 @@ def _accumulate_leaf(t: Tensor, g, handed_out: set):
         handed_out.add(id(g))
         t.grad = g
     else:
-        t.grad = t.grad + g
+        # sparse + dense is dense; a Tensor on the left cannot take a sparse operand
+        t.grad = t.grad + g if type(g) is Tensor else g + t.grad
     if t._post_hooks:
         for hook in t._post_hooks:
             hook(t)
