@@ -24,6 +24,8 @@ import weakref
 from ember._tensor import Tensor, _wrap
 from ember.autograd.grad_mode import _state
 
+_new = object.__new__
+
 _FREED = "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retain_graph=True on the first backward call if you need to do so."
 
 
@@ -57,67 +59,97 @@ class Function:
     saves: tuple = ()
     saves_output = False
 
-    __slots__ = (
-        "__dict__", "needs_input_grad", "inputs", "_next", "_shapes", "_versions",
-        "_out", "_out_vc", "_out_version", "_hooks", "_retain", "_saved", "_freed",
-    )
+    # defaults on the class, so that creating a node sets only what it must
+    _hooks = None
+    _retain = None
+    _saved = None
+    _freed = False
+    inputs = None
 
     # ---- construction -------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        requires = False
-        if _state.enabled:
-            for a in args:
-                if type(a) is Tensor and a.requires_grad:
-                    requires = True
-                    break
-        if cls.raw:
-            raw_args = [a.data if type(a) is Tensor else a for a in args]
-            ctx = cls.__new__(cls)
-            if not requires:
-                ctx.needs_input_grad = _NONE_NEEDED
-                return _wrap(ctx.forward(*raw_args, **kwargs))
-            ctx.needs_input_grad = tuple(type(a) is Tensor and a.requires_grad for a in args)
-            out = _wrap(ctx.forward(*raw_args, **kwargs), True, ctx)
+        if not cls.raw:
+            return cls._apply_user(args, kwargs)
+        # The hot path of every ember op: unwrap, and find whether a graph is needed.
+        # One- and two-argument calls (almost all of them) skip the generic loop, and a
+        # call that records nothing runs forward on a scratch ctx (no node is made).
+        n_args = len(args)
+        if n_args == 2:
+            a, b = args
+            if type(a) is Tensor:
+                ra, ga = a.data, a.requires_grad
+            else:
+                ra, ga = a, False
+            if type(b) is Tensor:
+                rb, gb = b.data, b.requires_grad
+            else:
+                rb, gb = b, False
+            if not (ga or gb) or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, ra, rb, **kwargs))
+            raw = (ra, rb)
+        elif n_args == 1:
+            a = args[0]
+            if type(a) is not Tensor:
+                return _wrap(cls.forward(_SCRATCH, a, **kwargs))
+            if not a.requires_grad or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, a.data, **kwargs))
+            raw = (a.data,)
         else:
-            ctx = cls.__new__(cls)
-            ctx.needs_input_grad = tuple(
-                requires and type(a) is Tensor and a.requires_grad for a in args
-            )
-            ctx._saved = None
-            prev = _state.enabled
-            _state.enabled = False
-            try:
-                out = cls.forward(ctx, *args, **kwargs)
-            finally:
-                _state.enabled = prev
-            if type(out) is not Tensor:
-                raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
-            if not requires:
-                return out
-            out = _wrap(out.data, True, ctx)  # a fresh tensor: never rebind a caller's
-        ctx._link(args, out)
+            raw = []
+            requires = False
+            for a in args:
+                if type(a) is Tensor:
+                    raw.append(a.data)
+                    if a.requires_grad:
+                        requires = True
+                else:
+                    raw.append(a)
+            if not requires or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, *raw, **kwargs))
+        ctx = _new(cls)
+        ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a.requires_grad for a in args])
+        out = _wrap(ctx.forward(*raw, **kwargs), True, ctx)
+        ctx.inputs = args
+        ctx._next = tuple([(a.grad_fn or a) if n else None for a, n in zip(args, needs)])
+        if cls.saves:
+            ctx._versions = tuple([args[i]._version for i in cls.saves if type(args[i]) is Tensor])
+        if cls.saves_output:
+            ctx._save_output(out)
         return out
 
-    def _link(self, args, out):
-        self.inputs = args
-        self._next = tuple(
-            (a.grad_fn or a) if need else None
-            for a, need in zip(args, self.needs_input_grad)
-        )
-        self._shapes = tuple(a.data.shape if type(a) is Tensor else None for a in args)
-        saves = self.saves
-        if saves:
-            self._versions = tuple(args[i]._version for i in saves if type(args[i]) is Tensor)
-        if self.saves_output:
-            self._out = out.data
-            if out._vc is None:
-                out._vc = [0]
-            self._out_vc = out._vc
-            self._out_version = out._vc[0]
-        self._hooks = None
-        self._retain = None
-        self._freed = False
+    @classmethod
+    def _apply_user(cls, args, kwargs):
+        """User-defined Functions: forward sees Tensors (under no_grad) and returns one."""
+        requires = _state.enabled and any(type(a) is Tensor and a.requires_grad for a in args)
+        ctx = _new(cls)
+        ctx.needs_input_grad = tuple(requires and type(a) is Tensor and a.requires_grad for a in args)
+        prev = _state.enabled
+        _state.enabled = False
+        try:
+            out = cls.forward(ctx, *args, **kwargs)
+        finally:
+            _state.enabled = prev
+        if type(out) is not Tensor:
+            raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
+        if not requires:
+            return out
+        out = _wrap(out.data, True, ctx)  # a fresh tensor: never rebind a caller's
+        ctx.inputs = args
+        ctx._next = tuple((a.grad_fn or a) if n else None for a, n in zip(args, ctx.needs_input_grad))
+        return out
+
+    def _save_output(self, out):
+        self._out = out.data
+        if out._vc is None:
+            out._vc = [0]
+        self._out_vc = out._vc
+        self._out_version = out._vc[0]
+
+    @property
+    def _shapes(self):
+        """Input shapes (None for non-tensor arguments)."""
+        return tuple(a.data.shape if type(a) is Tensor else None for a in self.inputs)
 
     # ---- what backward may read ---------------------------------------------------
     def output(self) -> Tensor:
@@ -148,11 +180,16 @@ class Function:
         pass
 
     def _check_versions(self):
-        if self.saves:
-            args = self.inputs
-            for i, v in zip((i for i in self.saves if type(args[i]) is Tensor), self._versions):
-                if args[i]._version != v:
-                    _raise_modified(self, args[i], v)
+        args = self.inputs
+        k = 0
+        versions = self._versions
+        for i in self.saves:
+            a = args[i]
+            if type(a) is Tensor:
+                vc = a._vc
+                if vc is not None and vc[0] != versions[k]:
+                    _raise_modified(self, a, versions[k])
+                k += 1
 
     def forward(ctx, *args, **kwargs):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -172,6 +209,15 @@ class Function:
 
 
 _NONE_NEEDED = ()
+
+
+class _Scratch:
+    """The ctx of calls that record no graph: forward may write to it; nobody reads it."""
+
+    needs_input_grad = _NONE_NEEDED
+
+
+_SCRATCH = _Scratch()
 
 
 def _raise_modified(node, t, v):
@@ -252,23 +298,28 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             else:
                 pending[node] = g
                 stack.append(node)
-        seen = set(stack)
+        roots_set = set(stack)
         walk = list(stack)
+        get = deps.get
         while walk:
             node = walk.pop()
             if node._freed:
                 raise RuntimeError(_FREED)
             for e in node._next:
-                if e is not None and type(e) is not Tensor:
-                    deps[e] = deps.get(e, 0) + 1
-                    if e not in seen:
-                        seen.add(e)
+                if e is None or type(e) is Tensor:
+                    continue
+                c = get(e)
+                if c is None:
+                    deps[e] = 1
+                    if e not in roots_set:
                         walk.append(e)
+                else:
+                    deps[e] = c + 1
         ready = [n for n in stack if n not in deps]
         while ready:
             node = ready.pop()
             g = pending.pop(node)
-            if node._hooks:
+            if node._hooks is not None:
                 for hook in node._hooks:
                     r = hook(g)
                     if r is not None:
@@ -279,29 +330,40 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                     t.grad = g if create_graph else g.detach()
             if captures is not None and id(node) in captures:
                 captures[id(node)] = g
-            node._check_versions()
+            if node.saves:
+                node._check_versions()
             grads = node.backward(g)
             if type(grads) is not tuple:
                 grads = (grads,)
-            for e, gi, shape in zip(node._next, grads, node._shapes):
-                if e is None or gi is None:
+            inputs = node.inputs
+            i = -1
+            for e in node._next:
+                i += 1
+                if e is None:
                     continue
-                if type(gi) is not Tensor and not hasattr(gi, "_ember_sparse"):
+                gi = grads[i]
+                if gi is None:
+                    continue
+                if type(gi) is Tensor:
+                    shape = inputs[i].data.shape
+                    if gi.data.shape != shape:
+                        gi = _sum_to(gi, shape)
+                elif not hasattr(gi, "_ember_sparse"):
                     gi = _wrap(gi)
-                if gi.shape != shape:
-                    gi = _sum_to(gi, shape)
                 if type(e) is Tensor:
                     _deliver_leaf(e, gi, captures, accumulate, handed_out)
                     continue
-                if e in pending:
-                    pending[e] = pending[e] + gi
-                else:
-                    pending[e] = gi
-                deps[e] -= 1
-                if deps[e] == 0:
+                prev = pending.get(e)
+                pending[e] = gi if prev is None else prev + gi
+                left = deps[e] - 1
+                deps[e] = left
+                if not left:
                     ready.append(e)
             if not retain_graph:
-                node._release()
+                node._freed = True
+                node.inputs = None
+                node._saved = None
+                node._out = None
     finally:
         _state.enabled = prev_mode
     if captures is None:
