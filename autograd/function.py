@@ -335,7 +335,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             grads = node.backward(g)
             if type(grads) is not tuple:
                 grads = (grads,)
-            inputs = node.inputs
+            node_inputs = node.inputs
             i = -1
             for e in node._next:
                 i += 1
@@ -345,7 +345,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if gi is None:
                     continue
                 if type(gi) is Tensor:
-                    shape = inputs[i].data.shape
+                    shape = node_inputs[i].data.shape
                     if gi.data.shape != shape:
                         gi = _sum_to(gi, shape)
                 elif not hasattr(gi, "_ember_sparse"):
