@@ -1,0 +1,656 @@
+"""Models in PyTorch-BigGraph's sense: score = comparator(operator(lhs), rhs).
+
+Three small registries, so a new model is one small class:
+
+* ``OPERATORS`` map an entity embedding with a relation's parameters
+  (``none``, ``translation``, ``diagonal``, ``linear``, ``affine``,
+  ``complex_diagonal``, ``rotate``);
+* ``COMPARATORS`` prepare the two sides and compare them, rowwise for positives and as
+  one batched matrix product per chunk for negatives (``dot``, ``cos``, ``l2``,
+  ``squared_l2``);
+* ``LOSSES`` turn positive and negative scores into a loss (``ranking``, ``logistic``,
+  ``softmax``).
+
+Every part is written on raw arrays (numpy or cupy, picked with ``array_module``) with a
+hand-written vector-Jacobian product beside its forward: the trainer fuses a whole
+chunked batch into one autograd node (`ChunkedLoss`), because an eager engine pays per op.
+For tests and for composing by hand, `apply_operator`, `compare` and `loss_of` expose each
+part as an ember op.
+
+Both directions of every edge are scored, each with its own parameters (PyTorch-BigGraph's
+"dynamic relations", and the reciprocal relations of Lacroix et al.): the *rhs side*
+predicts the rhs from ``op_r(lhs)`` and corrupts the rhs; the *lhs side* predicts the lhs
+from ``op'_r(rhs)`` and corrupts the lhs. The operator is always applied to the side
+that is kept, so negatives are shared by a whole chunk whatever its edges' relations.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ember._backend import array_module
+from ember._tensor import Tensor, _wrap
+from ember.autograd import Function
+
+OPERATORS: dict[str, type] = {}
+COMPARATORS: dict[str, type] = {}
+LOSSES: dict[str, type] = {}
+
+
+def _register(registry):
+    def deco(cls):
+        registry[cls.name] = cls
+        return cls
+
+    return deco
+
+
+# =========================================================================== operators
+class Operator:
+    """Maps embeddings ``x`` (N, d) with per-edge parameters ``th`` (N, p) to (N, d).
+
+    ``init(R, d, xp, dtype)`` gives the (R, p) parameter table (identity map);
+    ``backward(x, th, gy)`` gives (gx, gth).
+    """
+
+    name = ""
+    complex = False
+
+    def __init__(self, dim: int):
+        self.dim = dim
+
+    def num_params(self) -> int:
+        return 0
+
+    def init(self, num_relations, xp, dtype):
+        return xp.zeros((num_relations, self.num_params()), dtype)
+
+    def forward(self, x, th):
+        return x
+
+    def backward(self, x, th, gy):
+        return gy, None
+
+
+@_register(OPERATORS)
+class NoneOperator(Operator):
+    name = "none"
+
+
+@_register(OPERATORS)
+class Translation(Operator):
+    """TransE: x + t."""
+
+    name = "translation"
+
+    def num_params(self):
+        return self.dim
+
+    def forward(self, x, th):
+        return x + th
+
+    def backward(self, x, th, gy):
+        return gy, gy
+
+
+@_register(OPERATORS)
+class Diagonal(Operator):
+    """DistMult: x * w."""
+
+    name = "diagonal"
+
+    def num_params(self):
+        return self.dim
+
+    def init(self, num_relations, xp, dtype):
+        return xp.ones((num_relations, self.dim), dtype)
+
+    def forward(self, x, th):
+        return x * th
+
+    def backward(self, x, th, gy):
+        return gy * th, gy * x
+
+
+@_register(OPERATORS)
+class Linear(Operator):
+    """RESCAL: M x, one d x d matrix per relation (stored flat)."""
+
+    name = "linear"
+    bias = False
+
+    def num_params(self):
+        return self.dim * self.dim + (self.dim if self.bias else 0)
+
+    def init(self, num_relations, xp, dtype):
+        d = self.dim
+        th = xp.zeros((num_relations, self.num_params()), dtype)
+        th[:, : d * d] = xp.eye(d, dtype=dtype).reshape(-1)
+        return th
+
+    def _m(self, th):
+        d = self.dim
+        return th[:, : d * d].reshape(-1, d, d)
+
+    def forward(self, x, th):
+        xp = array_module(x)
+        y = xp.matmul(self._m(th), x[:, :, None])[:, :, 0]
+        if self.bias:
+            y = y + th[:, self.dim * self.dim :]
+        return y
+
+    def backward(self, x, th, gy):
+        xp = array_module(x)
+        gx = xp.matmul(gy[:, None, :], self._m(th))[:, 0, :]
+        gm = (gy[:, :, None] * x[:, None, :]).reshape(len(x), -1)
+        gth = xp.concatenate([gm, gy], axis=1) if self.bias else gm
+        return gx, gth
+
+
+@_register(OPERATORS)
+class Affine(Linear):
+    """M x + b."""
+
+    name = "affine"
+    bias = True
+
+
+@_register(OPERATORS)
+class ComplexDiagonal(Operator):
+    """ComplEx: the embedding is d/2 complex numbers (real half, imaginary half) times w."""
+
+    name = "complex_diagonal"
+    complex = True
+
+    def num_params(self):
+        return self.dim
+
+    def init(self, num_relations, xp, dtype):
+        th = xp.zeros((num_relations, self.dim), dtype)
+        th[:, : self.dim // 2] = 1
+        return th
+
+    def _w(self, th):
+        h = self.dim // 2
+        return th[:, :h], th[:, h:]
+
+    def forward(self, x, th):
+        xp = array_module(x)
+        h = self.dim // 2
+        re, im = x[:, :h], x[:, h:]
+        wr, wi = self._w(th)
+        return xp.concatenate([re * wr - im * wi, re * wi + im * wr], axis=1)
+
+    def _backward(self, x, wr, wi, gy):
+        xp = array_module(x)
+        h = self.dim // 2
+        re, im, gr, gi = x[:, :h], x[:, h:], gy[:, :h], gy[:, h:]
+        gx = xp.concatenate([gr * wr + gi * wi, gi * wr - gr * wi], axis=1)
+        return gx, gr * re + gi * im, gi * re - gr * im
+
+    def backward(self, x, th, gy):
+        xp = array_module(x)
+        gx, gwr, gwi = self._backward(x, *self._w(th), gy)
+        return gx, xp.concatenate([gwr, gwi], axis=1)
+
+
+@_register(OPERATORS)
+class Rotate(ComplexDiagonal):
+    """RotatE: multiply by unit complex numbers exp(i * phase), d/2 phases per relation."""
+
+    name = "rotate"
+
+    def num_params(self):
+        return self.dim // 2
+
+    def init(self, num_relations, xp, dtype):
+        return xp.zeros((num_relations, self.dim // 2), dtype)
+
+    def _w(self, th):
+        xp = array_module(th)
+        return xp.cos(th), xp.sin(th)
+
+    def backward(self, x, th, gy):
+        xp = array_module(x)
+        wr, wi = self._w(th)
+        gx, gwr, gwi = self._backward(x, wr, wi, gy)
+        return gx, gwi * wr - gwr * wi
+
+
+# =========================================================================== comparators
+class Comparator:
+    """Prepare both sides, then compare: ``pos(a, b)`` rowwise (N,), and ``neg(a3, n3)``
+    with a3 (C, b, d) and n3 (C, k, d) as one batched matmul giving (C, b, k)."""
+
+    name = ""
+
+    def prepare(self, x):
+        return x, None
+
+    def prepare_backward(self, cache, g):
+        return g
+
+    def pos(self, a, b):
+        return (a * b).sum(-1)
+
+    def pos_backward(self, a, b, g):
+        return g[:, None] * b, g[:, None] * a
+
+    def neg(self, a3, n3):
+        xp = array_module(a3)
+        return xp.matmul(a3, n3.transpose(0, 2, 1))
+
+    def neg_backward(self, a3, n3, g):
+        xp = array_module(a3)
+        return xp.matmul(g, n3), xp.matmul(g.transpose(0, 2, 1), a3)
+
+
+@_register(COMPARATORS)
+class Dot(Comparator):
+    name = "dot"
+
+
+@_register(COMPARATORS)
+class Cos(Comparator):
+    """Dot product of unit vectors."""
+
+    name = "cos"
+
+    def prepare(self, x):
+        xp = array_module(x)
+        norm = xp.sqrt((x * x).sum(-1, keepdims=True)) + 1e-12
+        y = x / norm
+        return y, (y, norm)
+
+    def prepare_backward(self, cache, g):
+        y, norm = cache
+        return (g - y * (g * y).sum(-1, keepdims=True)) / norm
+
+
+@_register(COMPARATORS)
+class SquaredL2(Comparator):
+    """Minus the squared Euclidean distance, the negatives from |a|^2 + |n|^2 - 2 a.n."""
+
+    name = "squared_l2"
+
+    def pos(self, a, b):
+        diff = a - b
+        return -(diff * diff).sum(-1)
+
+    def pos_backward(self, a, b, g):
+        gd = (-2 * g)[:, None] * (a - b)
+        return gd, -gd
+
+    def neg(self, a3, n3):
+        xp = array_module(a3)
+        d2 = xp.matmul(a3, n3.transpose(0, 2, 1))
+        d2 *= -2
+        d2 += (a3 * a3).sum(-1)[:, :, None]
+        d2 += (n3 * n3).sum(-1)[:, None, :]
+        xp.maximum(d2, 0, out=d2)
+        return -d2
+
+    def neg_backward(self, a3, n3, g):
+        xp = array_module(a3)
+        ga = -2 * (g.sum(-1)[:, :, None] * a3 - xp.matmul(g, n3))
+        gn = -2 * (g.sum(1)[:, :, None] * n3 - xp.matmul(g.transpose(0, 2, 1), a3))
+        return ga, gn
+
+
+@_register(COMPARATORS)
+class L2(SquaredL2):
+    """Minus the Euclidean distance."""
+
+    name = "l2"
+    _eps = 1e-30
+
+    def _dist(self, sq):
+        xp = array_module(sq)
+        return xp.sqrt(xp.maximum(-sq, self._eps))
+
+    def pos(self, a, b):
+        return -self._dist(super().pos(a, b))
+
+    def pos_backward(self, a, b, g):
+        # score = -sqrt(D) with D = -squared_l2: dscore/dsquared = 0.5 / sqrt(D)
+        return super().pos_backward(a, b, g * 0.5 / self._dist(super().pos(a, b)))
+
+    def neg(self, a3, n3):
+        return -self._dist(super().neg(a3, n3))
+
+    def neg_backward(self, a3, n3, g):
+        return super().neg_backward(a3, n3, g * 0.5 / self._dist(super().neg(a3, n3)))
+
+
+# =========================================================================== losses
+class Loss:
+    """``__call__(pos (N,), neg (N, k), weight (N,) or None)`` -> (loss, gpos, gneg).
+
+    Losses are summed over edges, as PyTorch-BigGraph does. Masked negatives are -inf
+    and contribute neither loss nor gradient. The gradient is computed with the loss
+    because training always wants both, and it costs a fraction of the forward.
+    """
+
+    name = ""
+
+    def __init__(self, margin: float = 0.1):
+        self.margin = margin
+
+
+def _weighted(xp, loss_rows, gpos, gneg, weight):
+    if weight is not None:
+        loss_rows = loss_rows * weight
+        gpos = gpos * weight
+        gneg = gneg * weight[:, None]
+    return loss_rows.sum(), gpos, gneg
+
+
+@_register(LOSSES)
+class Softmax(Loss):
+    """Cross-entropy of the positive against its negatives: -pos + logsumexp(pos, negs)."""
+
+    name = "softmax"
+
+    def __call__(self, pos, neg, weight=None):
+        xp = array_module(pos)
+        m = xp.maximum(pos, neg.max(-1) if neg.shape[1] else pos)
+        epos = xp.exp(pos - m)
+        eneg = xp.exp(neg - m[:, None])
+        z = epos + eneg.sum(-1)
+        loss_rows = xp.log(z) + m - pos
+        eneg /= z[:, None]
+        return _weighted(xp, loss_rows, epos / z - 1, eneg, weight)
+
+
+@_register(LOSSES)
+class Ranking(Loss):
+    """Margin ranking: sum over negatives of max(0, margin - pos + neg)."""
+
+    name = "ranking"
+
+    def __call__(self, pos, neg, weight=None):
+        xp = array_module(pos)
+        viol = self.margin - pos[:, None] + neg
+        active = viol > 0
+        gneg = active.astype(pos.dtype)
+        loss_rows = xp.where(active, viol, 0).sum(-1)
+        return _weighted(xp, loss_rows, -gneg.sum(-1), gneg, weight)
+
+
+def _softplus(xp, x):
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def _sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@_register(LOSSES)
+class Logistic(Loss):
+    """Binary cross-entropy: softplus(-pos) + the mean over negatives of softplus(neg)."""
+
+    name = "logistic"
+
+    def __call__(self, pos, neg, weight=None):
+        xp = array_module(pos)
+        k = max(neg.shape[1], 1)
+        loss_rows = _softplus(xp, -pos) + _softplus(xp, neg).sum(-1) / k
+        return _weighted(xp, loss_rows, -_sigmoid(xp, -pos), _sigmoid(xp, neg) / k, weight)
+
+
+# =========================================================================== the model
+class Model:
+    """The parts of one model plus its relation parameter tables.
+
+    ``theta[0]`` (R, p) parametrises the rhs side's operator (applied to lhs),
+    ``theta[1]`` the lhs side's (applied to rhs).
+    """
+
+    def __init__(self, operator: str, comparator: str, loss_fn: str, dim: int,
+                 num_relations: int, margin: float = 0.1, regularization_coef: float = 0.0):
+        for what, reg, name in (("operator", OPERATORS, operator),
+                                ("comparator", COMPARATORS, comparator),
+                                ("loss_fn", LOSSES, loss_fn)):
+            if name not in reg:
+                from ember.errors import ConfigError  # noqa: PLC0415
+
+                raise ConfigError(f"{what}: unknown {name!r}; choose one of {sorted(reg)}")
+        self.operator = OPERATORS[operator](dim)
+        if self.operator.complex and dim % 2:
+            from ember.errors import ConfigError  # noqa: PLC0415
+
+            raise ConfigError(f"dimension: {operator} needs an even dimension, got {dim}")
+        self.comparator = COMPARATORS[comparator]()
+        self.loss = LOSSES[loss_fn](margin)
+        self.dim = dim
+        self.num_relations = num_relations
+        self.regularization_coef = regularization_coef
+
+    def init_relations(self, xp, dtype):
+        return [self.operator.init(self.num_relations, xp, dtype) for _ in range(2)]
+
+    # -- scoring against candidate sets (evaluation, prediction) -----------------
+    def score_candidates(self, keep, rel, theta, cands, side: str):
+        """Scores (N, M) of each edge's kept entity ``keep`` (N, d) with relation ``rel``
+        against every candidate (M, d); ``side`` is the side being predicted."""
+        xp = array_module(keep)
+        th = theta[0 if side == "rhs" else 1][rel]
+        a, _ = self.comparator.prepare(self.operator.forward(keep, th))
+        c, _ = self.comparator.prepare(cands)
+        return self.comparator.neg(a[None], c[None])[0]
+
+    def score_pos(self, lhs, rhs, rel, theta, side: str):
+        """Scores (N,) of the edges themselves, from the given side."""
+        keep, other = (lhs, rhs) if side == "rhs" else (rhs, lhs)
+        th = theta[0 if side == "rhs" else 1][rel]
+        a, _ = self.comparator.prepare(self.operator.forward(keep, th))
+        b, _ = self.comparator.prepare(other)
+        return self.comparator.pos(a, b)
+
+
+class ChunkedLoss(Function):
+    """The loss of a whole chunked batch, both sides, as one autograd node.
+
+    Inputs (arrays or tensors): ``lhs``, ``rhs`` (N, d) the positives' embeddings;
+    ``lhs_cand``, ``rhs_cand`` (C, u, d) the uniform candidates shared by each chunk
+    (or None); ``theta_r``, ``theta_l`` the relation tables of the two sides. ``plan``
+    holds the rest: relation ids, chunk size, masks, edge weights.
+
+    Why one node: the forward is a handful of whole-array products, and the backward
+    of each is known in closed form; as separate ember ops the step would be dozens of
+    nodes per batch. The gradient of the loss w.r.t. every input is computed in the
+    forward (training always needs it) and scaled by the upstream gradient in backward.
+    """
+
+    raw = True
+
+    def forward(ctx, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l, plan):
+        xp = array_module(lhs)
+        model: Model = plan.model
+        grads = [None] * 6
+        total = xp.zeros((), lhs.dtype)
+        stats = {}
+        for side, keep, other, cand, theta, ki, oi, ti in (
+            ("rhs", lhs, rhs, rhs_cand, theta_r, 0, 1, 4),
+            ("lhs", rhs, lhs, lhs_cand, theta_l, 1, 0, 5),
+        ):
+            if side in plan.disabled:
+                continue
+            loss, gkeep, gother, gcand, gth = _side(xp, model, plan, side, keep, other,
+                                                     cand, theta)
+            total = total + loss
+            stats[side] = float(loss)
+            for i, g in ((ki, gkeep), (oi, gother), (ti + 0, gth), (3 - (side == "lhs"), gcand)):
+                if g is not None:
+                    grads[i] = g if grads[i] is None else grads[i] + g
+        coef = model.regularization_coef
+        if coef:
+            for i, x in ((0, lhs), (1, rhs)):
+                r, g = _n3(xp, x, model.operator.complex)
+                total = total + coef * r
+                grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
+        ctx.grads = grads
+        ctx.stats = stats
+        return total
+
+    def backward(ctx, g):
+        return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
+
+
+def _n3(xp, x, complex_):
+    """N3 (Lacroix et al. 2018): sum of cubed moduli, and its gradient."""
+    if complex_:
+        h = x.shape[1] // 2
+        mod = xp.sqrt(x[:, :h] ** 2 + x[:, h:] ** 2)
+        return (mod**3).sum(), 3 * x * xp.concatenate([mod, mod], axis=1)
+    a = xp.abs(x)
+    return (a**3).sum(), 3 * a * x
+
+
+def _side(xp, model, plan, side, keep, other, cand, theta):
+    """Loss and gradients of one side: predict ``other`` from ``op(keep)``."""
+    op, cmp = model.operator, model.comparator
+    n, d = keep.shape
+    b = plan.chunk
+    c = n // b
+    th = theta[plan.rel]
+    a, ca = cmp.prepare(op.forward(keep, th))
+    o, co = cmp.prepare(other)
+    pos = cmp.pos(a, o)
+    parts = []
+    if plan.batch_negs:
+        parts.append(o.reshape(c, b, d))
+    if cand is not None:
+        cp, cc = cmp.prepare(cand.reshape(-1, d))
+        parts.append(cp.reshape(cand.shape))
+    if parts:
+        n3 = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
+        a3 = a.reshape(c, b, d)
+        neg = cmp.neg(a3, n3)
+        neg[plan.masks[side]] = -math.inf
+        k = neg.shape[2]
+        loss, gpos, gneg = model.loss(pos, neg.reshape(n, k), plan.weight)
+        gneg = gneg.reshape(c, b, k)
+        ga3, gn3 = cmp.neg_backward(a3, n3, gneg)
+    else:
+        loss, gpos, _ = model.loss(pos, xp.zeros((n, 0), pos.dtype), plan.weight)
+    ga, go = cmp.pos_backward(a, o, gpos)
+    gcand = None
+    if parts:
+        ga += ga3.reshape(n, d)
+        if plan.batch_negs:
+            go += gn3[:, :b].reshape(n, d)
+        if cand is not None:
+            gc = gn3[:, (b if plan.batch_negs else 0):].reshape(-1, d)
+            gcand = cmp.prepare_backward(cc, gc).reshape(cand.shape)
+    gkeep, gth = op.backward(keep, th, cmp.prepare_backward(ca, ga))
+    gother = cmp.prepare_backward(co, go)
+    gtheta = None
+    if gth is not None and theta.shape[1]:
+        gtheta = xp.zeros_like(theta)
+        xp.add.at(gtheta, plan.rel, gth)
+    return loss, gkeep, gother, gcand, gtheta
+
+
+class BatchPlan:
+    """What the fused loss needs besides embeddings: relation ids, chunking, masks.
+
+    ``lhs_ids``/``rhs_ids`` (N,) and ``lhs_cand_ids``/``rhs_cand_ids`` (C, u) are the
+    entity ids the masks compare: a negative equal to the positive's own entity is
+    masked (-inf) out of that positive's negatives. The batch negatives always include
+    the positive itself (the chunk's diagonal), so that one is always masked.
+    """
+
+    def __init__(self, model, rel, chunk, lhs_ids, rhs_ids, lhs_cand_ids=None,
+                 rhs_cand_ids=None, batch_negs=True, weight=None, disabled=()):
+        xp = array_module(rel)
+        self.model, self.rel, self.chunk = model, rel, chunk
+        self.batch_negs, self.weight, self.disabled = batch_negs, weight, tuple(disabled)
+        n = len(rel)
+        c = n // chunk
+        self.masks = {}
+        for side, ids, cand in (("rhs", rhs_ids, rhs_cand_ids), ("lhs", lhs_ids, lhs_cand_ids)):
+            pos3 = ids.reshape(c, chunk, 1)
+            parts = []
+            if batch_negs:
+                parts.append(ids.reshape(c, 1, chunk))
+            if cand is not None:
+                parts.append(cand[:, None, :])
+            if parts:
+                neg_ids = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=2)
+                mask = pos3 == neg_ids
+                if batch_negs:  # the diagonal, even where the ids differ (no duplicates)
+                    mask[:, xp.arange(chunk), xp.arange(chunk)] = True
+                self.masks[side] = mask
+
+
+# =========================================================================== ember ops
+class _OperatorOp(Function):
+    raw = True
+
+    def forward(ctx, x, theta, rel, op):
+        ctx.x, ctx.theta, ctx.rel, ctx.op = x, theta, rel, op
+        return op.forward(x, theta[rel])
+
+    def backward(ctx, g):
+        xp = array_module(ctx.x)
+        gx, gth = ctx.op.backward(ctx.x, ctx.theta[ctx.rel], g.data)
+        gtheta = None
+        if gth is not None:
+            gtheta = xp.zeros_like(ctx.theta)
+            xp.add.at(gtheta, ctx.rel, gth)
+            gtheta = _wrap(gtheta)
+        return _wrap(gx), gtheta, None, None
+
+
+def apply_operator(name: str, x: Tensor, theta: Tensor, rel) -> Tensor:
+    """``operator(x)`` with each row's relation parameters ``theta[rel]``, as an ember op."""
+    return _OperatorOp.apply(x, theta, rel, OPERATORS[name](x.shape[1]))
+
+
+class _CompareOp(Function):
+    raw = True
+
+    def forward(ctx, a, b, cmp, batched):
+        ap, ctx.ca = cmp.prepare(a)
+        bp, ctx.cb = cmp.prepare(b.reshape(-1, b.shape[-1]))
+        bp = bp.reshape(b.shape)
+        ctx.ap, ctx.bp, ctx.cmp, ctx.batched = ap, bp, cmp, batched
+        if batched:
+            return cmp.neg(ap, bp)
+        return cmp.pos(ap, bp)
+
+    def backward(ctx, g):
+        cmp = ctx.cmp
+        if ctx.batched:
+            ga, gb = cmp.neg_backward(ctx.ap, ctx.bp, g.data)
+        else:
+            ga, gb = cmp.pos_backward(ctx.ap, ctx.bp, g.data)
+        gb = cmp.prepare_backward(ctx.cb, gb.reshape(-1, gb.shape[-1])).reshape(gb.shape)
+        return _wrap(cmp.prepare_backward(ctx.ca, ga)), _wrap(gb), None, None
+
+
+def compare(name: str, a: Tensor, b: Tensor) -> Tensor:
+    """Comparator scores as an ember op: rowwise for 2-d ``a``, ``b`` (N, d) -> (N,);
+    batched for 3-d ``a`` (C, b, d) and ``b`` (C, k, d) -> (C, b, k)."""
+    cmp = COMPARATORS[name]()
+    if a.ndim == 3:
+        return _CompareOp.apply(a, b, cmp, True)
+    return _CompareOp.apply(a, b, cmp, False)
+
+
+class _LossOp(Function):
+    raw = True
+
+    def forward(ctx, pos, neg, weight, loss):
+        value, ctx.gpos, ctx.gneg = loss(pos, neg, weight)
+        return value
+
+    def backward(ctx, g):
+        return g * _wrap(ctx.gpos), g * _wrap(ctx.gneg), None, None
+
+
+def loss_of(name: str, pos: Tensor, neg: Tensor, weight=None, margin: float = 0.1) -> Tensor:
+    """The summed loss of positive scores (N,) against negative scores (N, k)."""
+    return _LossOp.apply(pos, neg, weight, LOSSES[name](margin))
