@@ -16,6 +16,7 @@ import resource
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,12 +235,21 @@ class _Importer:
         total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
         prog = _Progress(self.opts.progress, "pass 1/2", total)
         done = 0
-        for path, split in sources:
-            for block in iter_blocks(path, self.opts.spec, self.bad, relations=relations,
-                                     block_rows=self._block_rows):
-                self._add_block(path, block, split)
-                prog.update(done + block.progress, self.stats["input_edges"])
-            done += os.path.getsize(path)
+        # a two-stage pipeline: this thread parses block k+1 (pyarrow) while the
+        # worker encodes and buckets block k (pyarrow/numpy release the GIL); one
+        # worker keeps the blocks in input order, so ids stay deterministic
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = None
+            for path, split in sources:
+                for block in iter_blocks(path, self.opts.spec, self.bad,
+                                         relations=relations, block_rows=self._block_rows):
+                    if pending is not None:
+                        pending.result()
+                    pending = pool.submit(self._add_block, path, block, split)
+                    prog.update(done + block.progress, self.stats["input_edges"])
+                done += os.path.getsize(path)
+            if pending is not None:
+                pending.result()
         prog.close()
         if self.stats["input_edges"] == 0 and self.previous is None:
             raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
@@ -305,12 +315,12 @@ class _Importer:
         idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
         self.edge_index += n
         self.stats["input_edges"] += n
-        if fixed_split is not None:
-            split = np.full(n, _SPLIT_ID[fixed_split], np.int8)
+        vf, tf = self.opts.valid_fraction, self.opts.test_fraction
+        if fixed_split is not None or vf + tf == 0:
+            split = np.full(n, _SPLIT_ID[fixed_split or "train"], np.int8)
         else:
             u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
                  ).astype(np.float64) / float(1 << 53)
-            vf, tf = self.opts.valid_fraction, self.opts.test_fraction
             split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
         loops = (ltype == rtype) & (lgid == rgid)
         nloops = int(loops.sum())

@@ -69,7 +69,9 @@ def read_shard(path: Path, *, workspace_id: str | None = None, split: str | None
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: shard is missing")
-    if path.suffix == ".h5":
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic == b"\x89HDF\r\n\x1a\n":
         try:
             with h5py.File(path, "r") as f:
                 meta = dict(f.attrs)
@@ -77,6 +79,8 @@ def read_shard(path: Path, *, workspace_id: str | None = None, split: str | None
                 return {k: f[k][()] for k in COLUMNS if k in f}
         except OSError as e:
             raise InputFileError(f"{path}: not a readable HDF5 shard ({e})") from None
+    if not magic.startswith(b"ARROW1"):
+        raise InputFileError(f"{path}: not an ember edge shard (neither HDF5 nor Arrow)")
     try:
         src = pa.memory_map(str(path)) if mmap else pa.OSFile(str(path))
         table = pa.ipc.open_file(src).read_all()

@@ -1,0 +1,388 @@
+"""`pbg import`: round trips, formats, splits, data model, append, crash safety."""
+
+from __future__ import annotations
+
+import bz2
+import collections
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from ember.errors import InputFileError
+from ember.partitioning import Workspace, bucket_order, read_shard
+from ember.partitioning.layout import shard_path
+from test_import_helpers import KINSHIPS, edges_of, pbg, read_lines, workspace_edges
+
+TRAIN = KINSHIPS / "train.tsv.gz"
+
+
+@pytest.fixture(scope="module")
+def kin_edges():
+    return edges_of(read_lines(TRAIN))
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
+@pytest.mark.parametrize("parts", [1, 2, 7])
+def test_every_edge_lands_once_in_its_bucket_with_ids_mapping_back(tmp_path, kin_edges,
+                                                                  fmt, parts):
+    out = tmp_path / "ws"
+    assert pbg("import", TRAIN, "--out", out, "--partitions", parts, "--format", fmt) == 0
+    ws = Workspace.open(out)
+    assert workspace_edges(ws) == kin_edges
+    assert ws.num_edges("train") == sum(kin_edges.values())
+    sizes = ws.partition_sizes("all")
+    assert len(sizes) == parts and sum(sizes) == 104 and max(sizes) - min(sizes) <= 1
+    # the bucket of an edge is (partition of lhs, partition of rhs)
+    parts_of, offs = ws.locate("all", ["person0", "person1"])
+    assert (parts_of >= 0).all() and (offs >= 0).all()
+    for (lp, rp), n in ws.buckets("train").items():
+        d = ws.read_bucket("train", lp, rp)
+        assert len(d["lhs"]) == n
+        assert d["lhs"].max() < sizes[lp] and d["rhs"].max() < sizes[rp]
+        assert read_shard(ws.bucket_path("train", lp, rp))["lhs"].dtype == np.int32
+
+
+def test_default_workspace_sits_next_to_the_input_and_says_what_to_do_next(tmp_path, capsys):
+    src = tmp_path / "edges.tsv.gz"
+    shutil.copy(TRAIN, src)
+    assert pbg("import", src) == 0
+    out = capsys.readouterr().out
+    ws = tmp_path / "edges_pbg"
+    assert (ws / "workspace.json").is_file()
+    assert f"next: pbg train {ws / 'config.toml'}" in out
+    import tomllib
+
+    cfg = tomllib.loads((ws / "config.toml").read_text())
+    assert set(cfg) == {
+        "entities", "relations", "dynamic_relations", "entity_path", "edge_paths",
+        "checkpoint_path", "dimension", "init_scale", "comparator", "loss_fn", "margin",
+        "lr", "relation_lr", "num_epochs", "batch_size", "num_batch_negs",
+        "num_uniform_negs", "bucket_order", "regularization_coef", "eval_fraction",
+        "workers", "seed"}
+    assert cfg["entities"] == {"all": {"num_partitions": 1}}
+    assert len(cfg["relations"]) == 25
+    assert cfg["relations"][0]["operator"] == "complex_diagonal"
+    assert (cfg["dimension"], cfg["num_batch_negs"], cfg["num_uniform_negs"]) == (100, 50, 50)
+
+
+def test_existing_workspace_is_refused_unless_overwrite(tmp_path, capsys):
+    out = tmp_path / "ws"
+    assert pbg("import", TRAIN, "--out", out) == 0
+    capsys.readouterr()
+    assert pbg("import", TRAIN, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {out}: workspace already exists")
+    old_id = Workspace.open(out).id
+    assert pbg("import", TRAIN, "--out", out, "--overwrite", "--partitions", 2) == 0
+    assert Workspace.open(out).id != old_id
+    assert Workspace.open(out).num_partitions("all") == 2
+
+
+def test_json_summary(tmp_path, capsys):
+    assert pbg("import", TRAIN, "--out", tmp_path / "ws", "--json") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["entities"] == {"all": 104} and s["relations"] == 25
+    assert s["edges"] == {"train": 8544, "valid": 0, "test": 0}
+    assert s["next"].startswith("pbg train ") and s["peak_rss_mb"] > 0
+
+
+@pytest.mark.parametrize("codec", ["gz", "bz2", "zst"])
+def test_compressed_inputs_read_transparently(tmp_path, kin_edges, codec):
+    text = gzip.decompress(TRAIN.read_bytes())
+    src = tmp_path / f"k.tsv.{codec}"
+    if codec == "gz":
+        src.write_bytes(gzip.compress(text))
+    elif codec == "bz2":
+        src.write_bytes(bz2.compress(text))
+    else:
+        with pa.CompressedOutputStream(str(src), "zstd") as f:
+            f.write(text)
+    assert pbg("import", src, "--out", tmp_path / "ws", "--partitions", 2) == 0
+    assert workspace_edges(Workspace.open(tmp_path / "ws")) == kin_edges
+
+
+def test_parquet_input(tmp_path, kin_edges):
+    rows = list(kin_edges.elements())
+    src = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"h": [r[0] for r in rows], "r": [r[1] for r in rows],
+                             "t": [r[2] for r in rows]}), src, row_group_size=1000)
+    assert pbg("import", src, "--out", tmp_path / "ws", "--format", "arrow",
+               "--partitions", 3) == 0
+    assert workspace_edges(Workspace.open(tmp_path / "ws")) == kin_edges
+
+
+def test_two_column_csv_with_header_comments_and_weights(tmp_path):
+    src = tmp_path / "g.csv"
+    src.write_text("# a comment\nsrc,dst,w\n\na,b,0.5\nb,c,2\n# another\nc,a,1e-3\n")
+    assert pbg("import", src, "--header", "--columns", "0,1", "--weight-col", "2",
+                "--out", tmp_path / "ws") == 0
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.relation_names == ["all_edges"]
+    assert workspace_edges(ws) == collections.Counter(
+        {("a", "all_edges", "b"): 1, ("b", "all_edges", "c"): 1, ("c", "all_edges", "a"): 1})
+    d = ws.read_bucket("train", 0, 0)
+    names = ws.entity_names("all", 0)
+    w = {(names[h], names[t]): x for h, t, x in zip(d["lhs"], d["rhs"], d["weight"],
+                                                      strict=True)}
+    assert w == {("a", "b"): pytest.approx(0.5), ("b", "c"): 2.0,
+                 ("c", "a"): pytest.approx(1e-3)}
+
+
+def test_column_selection_and_delimiter(tmp_path):
+    src = tmp_path / "g.txt"
+    src.write_text("x|a|likes|b\ny|b|likes|c\n")
+    assert pbg("import", src, "--delimiter", "|", "--lhs-col", 1, "--rel-col", 2,
+                "--rhs-col", 3, "--out", tmp_path / "ws") == 0
+    assert workspace_edges(Workspace.open(tmp_path / "ws")) == collections.Counter(
+        {("a", "likes", "b"): 1, ("b", "likes", "c"): 1})
+
+
+def _typed_graph(tmp_path):
+    rng = np.random.default_rng(1)
+    users = [f"u{i}" for i in range(60)]
+    items = [f"i{i}" for i in range(40)] + ["u1"]  # same name, another type
+    tags = [f"t{i}" for i in range(5)]
+    lines = []
+    for _ in range(400):
+        lines.append(f"{rng.choice(users)}\tbuys\t{rng.choice(items)}")
+        lines.append(f"{rng.choice(users)}\tfollows\t{rng.choice(users)}")
+        lines.append(f"{rng.choice(items)}\ttagged\t{rng.choice(tags)}")
+    src = tmp_path / "typed.tsv"
+    src.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "model.toml"
+    cfg.write_text(textwrap.dedent("""\
+        dimension = 10
+        [entities]
+        user = { num_partitions = 3 }
+        item = { num_partitions = 3 }
+        tag = { num_partitions = 1 }
+        [[relations]]
+        name = "buys"
+        lhs = "user"
+        rhs = "item"
+        [[relations]]
+        name = "follows"
+        lhs = "user"
+        rhs = "user"
+        operator = "translation"
+        [[relations]]
+        name = "tagged"
+        lhs = "item"
+        rhs = "tag"
+    """))
+    return src, cfg, lines
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
+def test_several_entity_types_from_a_config(tmp_path, fmt):
+    src, cfg, lines = _typed_graph(tmp_path)
+    assert pbg("import", src, "--config", cfg, "--format", fmt, "--out", tmp_path / "ws") == 0
+    ws = Workspace.open(tmp_path / "ws")
+    assert ws.entity_types == ["user", "item", "tag"]
+    assert [ws.num_partitions(t) for t in ws.entity_types] == [3, 3, 1]
+    assert ws.num_entities("tag") == 5
+    assert ws.relation_types(ws.relation_names.index("tagged")) == ("item", "tag")
+    assert workspace_edges(ws) == edges_of(lines)
+    # "u1" is both a user and an item: two entities
+    assert (ws.locate("user", ["u1"])[0] >= 0).all() and (ws.locate("item", ["u1"])[0] >= 0)
+    # tag is unpartitioned: every bucket with a tag on the rhs has rhs partition 0
+    assert all(rp == 0 for (lp, rp), _ in ws.buckets("train").items()
+               if ws.read_bucket("train", lp, rp)["rel"].min() ==
+               ws.relation_names.index("tagged"))
+
+
+def test_dynamic_relations(tmp_path):
+    src = tmp_path / "dyn.tsv"
+    lines = [f"n{i % 17}\tr{i % 9}\tn{(i * 7) % 23}" for i in range(300)]
+    src.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"entities": {"node": {"num_partitions": 2}},
+                               "relations": [{"name": "all", "lhs": "node", "rhs": "node",
+                                              "operator": "diagonal"}],
+                               "dynamic_relations": True}))
+    assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 0
+    ws = Workspace.open(tmp_path / "ws")
+    assert sorted(ws.relation_names) == sorted(f"r{i}" for i in range(9))
+    assert workspace_edges(ws) == edges_of(lines)
+
+
+def test_fraction_split_is_seeded_and_complete(tmp_path, kin_edges):
+    args = ["import", TRAIN, "--valid-fraction", 0.1, "--test-fraction", 0.1, "--seed", 3,
+            "--partitions", 2]
+    assert pbg(*args, "--out", tmp_path / "a") == 0
+    assert pbg(*args, "--out", tmp_path / "b") == 0
+    a, b = Workspace.open(tmp_path / "a"), Workspace.open(tmp_path / "b")
+    parts = {s: workspace_edges(a, s) for s in ("train", "valid", "test")}
+    assert sum(parts.values(), collections.Counter()) == kin_edges
+    for s in ("train", "valid", "test"):
+        assert workspace_edges(b, s) == parts[s]
+    n = sum(kin_edges.values())
+    assert abs(a.num_edges("valid") - 0.1 * n) < 0.02 * n
+    assert abs(a.num_edges("test") - 0.1 * n) < 0.02 * n
+
+
+def test_separate_split_files_count_and_drop_unseen(tmp_path, capsys):
+    train = tmp_path / "train.tsv"
+    train.write_text("a\tr\tb\nb\tr\tc\n")
+    valid = tmp_path / "valid.tsv"
+    valid.write_text("a\tr\tc\na\tr\tzz\n")
+    test = tmp_path / "test.tsv"
+    test.write_text("yy\tr\tb\nc\tr\ta\n")
+    assert pbg("import", train, "--valid", valid, "--test", test, "--out", tmp_path / "k",
+               "--json") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["unseen_in_train"] == {"valid": 1, "test": 1}
+    assert s["edges"] == {"train": 2, "valid": 2, "test": 2}
+    assert pbg("import", train, "--valid", valid, "--test", test, "--out", tmp_path / "d",
+               "--drop-unseen", "--json") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["edges"] == {"train": 2, "valid": 1, "test": 1}
+    ws = Workspace.open(tmp_path / "d")
+    assert set(workspace_edges(ws, "valid")) == {("a", "r", "c")}
+    assert set(workspace_edges(ws, "test")) == {("c", "r", "a")}
+
+
+def test_duplicates_and_self_loops_are_kept_and_counted_or_dropped(tmp_path, capsys):
+    src = tmp_path / "d.tsv"
+    src.write_text("a\tr\tb\na\tr\tb\na\tr\tb\nc\tr\tc\nb\tr\ta\n")
+    assert pbg("import", src, "--out", tmp_path / "k", "--json") == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["duplicates"], s["self_loops"], s["edges"]["train"]) == (2, 1, 5)
+    assert pbg("import", src, "--out", tmp_path / "d", "--json", "--drop-duplicates",
+               "--drop-self-loops", "--partitions", 2) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert (s["duplicates"], s["self_loops"], s["edges"]["train"]) == (2, 1, 2)
+    assert workspace_edges(Workspace.open(tmp_path / "d")) == collections.Counter(
+        {("a", "r", "b"): 1, ("b", "r", "a"): 1})
+
+
+@pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
+def test_append_keeps_every_existing_entity_in_place(tmp_path, fmt):
+    lines = read_lines(TRAIN)
+    first = tmp_path / "first.tsv"
+    first.write_text("\n".join(lines[:4000]) + "\n")
+    more = tmp_path / "more.tsv"
+    extra = [f"new{i}\tterm1\tperson{i % 50}" for i in range(30)]
+    more.write_text("\n".join(lines[4000:] + extra) + "\n")
+    out = tmp_path / "ws"
+    assert pbg("import", first, "--out", out, "--partitions", 3, "--format", fmt) == 0
+    ws = Workspace.open(out)
+    before = {p: ws.entity_names("all", p) for p in range(3)}
+    assert pbg("import", "--append", more, "--into", out) == 0
+    ws2 = Workspace.open(out)
+    for p in range(3):
+        assert ws2.entity_names("all", p)[: len(before[p])] == before[p]
+    sizes = ws2.partition_sizes("all")
+    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == sum(map(len, before.values())) + 30
+    assert workspace_edges(ws2) == edges_of(lines + extra)
+    assert ws2.manifest["generation"] == 2 and ws2.id == ws.id
+
+
+def test_reader_refuses_a_foreign_or_mismatched_shard_naming_it(tmp_path):
+    for name in ("a", "b"):
+        assert pbg("import", TRAIN, "--out", tmp_path / name, "--partitions", 2) == 0
+    a, b = Workspace.open(tmp_path / "a"), Workspace.open(tmp_path / "b")
+    pa_, pb_ = a.bucket_path("train", 0, 1), b.bucket_path("train", 0, 1)
+    shutil.copy(pb_, pa_)
+    with pytest.raises(InputFileError, match=f"^{pa_}: shard belongs to another workspace"):
+        a.read_bucket("train", 0, 1)
+    # a shard of another bucket of the same workspace
+    shutil.copy(b.bucket_path("train", 1, 1), pb_)
+    with pytest.raises(InputFileError, match=f"^{pb_}: shard is for rhs_part=1, expected 1|"
+                                             f"^{pb_}: shard is for lhs_part=1, expected 0"):
+        b.read_bucket("train", 0, 1)
+    # a different format version
+    import h5py
+
+    p = b.bucket_path("train", 1, 0)
+    with h5py.File(p, "a") as f:
+        f.attrs["format_version"] = 99
+    with pytest.raises(InputFileError, match=f"^{p}: shard format version 99 is not supported"):
+        b.read_bucket("train", 1, 0)
+
+
+_KILLER = """
+import os, signal, sys
+import h5py
+import ember.partitioning.shards as shards
+calls = []
+real = shards._write_hdf5
+def dying(tmp, cols, meta):
+    calls.append(tmp)
+    if len(calls) == 3:
+        # half a shard on disk, then the process dies without any cleanup
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("lhs", data=cols["lhs"][: len(cols["lhs"]) // 2])
+            f.attrs["format"] = "ember-edges"
+            f.attrs["format_version"] = 1
+            f.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(tmp, cols, meta)
+shards._write_hdf5 = dying
+from ember.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_killed_import_leaves_no_shard_a_reader_accepts(tmp_path):
+    out = tmp_path / "ws"
+    proc = subprocess.run([sys.executable, "-c", _KILLER, "import", str(TRAIN), "--out",
+                           str(out), "--partitions", "2"], capture_output=True)
+    assert proc.returncode == -9
+    assert not out.exists()
+    with pytest.raises(InputFileError, match="not an ember workspace"):
+        Workspace.open(out)
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and ".h5" in p.name]
+    assert written, "the import got as far as writing shards"
+    partial = [p for p in written if ".tmp-" in p.name]
+    assert len(partial) == 1
+    with pytest.raises(InputFileError, match="incomplete shard"):
+        read_shard(partial[0])
+    # the complete shards are not in any workspace; a new import is unaffected
+    assert pbg("import", TRAIN, "--out", out, "--partitions", 2) == 0
+    assert Workspace.open(out).num_edges() == 8544
+
+
+def test_failure_midway_removes_the_half_built_workspace(tmp_path, monkeypatch):
+    import ember.partitioning.importer as importer
+
+    calls = []
+    real = importer.write_shard
+
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*a, **k)
+
+    monkeypatch.setattr(importer, "write_shard", failing)
+    with pytest.raises(OSError, match="disk full"):
+        pbg("import", TRAIN, "--out", tmp_path / "ws", "--partitions", 2)
+    assert os.listdir(tmp_path) == []
+
+
+def test_bucket_orders_visit_every_bucket_once_and_are_seeded():
+    for order in ("inside_out", "outside_in", "affinity", "random"):
+        got = bucket_order(order, 4, seed=5)
+        assert sorted(got) == [(i, j) for i in range(4) for j in range(4)]
+        assert got == bucket_order(order, 4, seed=5)
+    assert bucket_order("inside_out", 3)[0] == (0, 0)
+    assert bucket_order("outside_in", 3)[-1] == (0, 0)
+    aff = bucket_order("affinity", 4, seed=1)
+    shared = sum(bool({a[0], a[1]} & {b[0], b[1]}) for a, b in zip(aff, aff[1:], strict=False))
+    assert shared >= len(aff) - 3  # consecutive buckets nearly always share a partition
+    with pytest.raises(ValueError, match="unknown bucket order"):
+        bucket_order("sideways", 2)
+
+
+def test_shard_path_layout(tmp_path):
+    assert shard_path(tmp_path, "valid", 1, 2, "arrow") == \
+        tmp_path / "edges" / "valid" / "edges_1_2.arrow"
