@@ -115,9 +115,15 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     diff_idx = [i for i, t in enumerate(inputs) if getattr(t, "requires_grad", False)]
 
     def first_derivative(*args):
+        from ember.autograd.grad_mode import enable_grad  # noqa: PLC0415
+
         xs, vs = args[:n_in], args[n_in:]
-        o = _outputs(func, xs)
-        gs = grad(list(o), [xs[i] for i in diff_idx], list(vs), create_graph=True, allow_unused=True)
+        # gradcheck evaluates this under no_grad for its finite differences; the first
+        # derivative itself still needs a graph
+        with enable_grad():
+            o = _outputs(func, xs)
+            gs = grad(list(o), [xs[i] for i in diff_idx], list(vs), create_graph=True,
+                      allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
     return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,
