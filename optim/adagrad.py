@@ -1,0 +1,157 @@
+"""Adagrad, and RowAdagrad: one accumulator per embedding row (PyTorch-BigGraph's optimizer).
+
+Both accept sparse row gradients (``embedding(..., sparse=True)``) and then read and
+write only the touched rows: a gather, a few whole-array ops on ``(rows, dim)`` and a
+scatter, so a step costs the same on a 10^5- or a 10^7-row table
+(``benchmarks/sparse_update.py``). The gradient's rows are unique (coalesced), so plain
+fancy-index assignment is exact.
+"""
+
+from __future__ import annotations
+
+from ember._backend import array_module
+from ember.optim.optimizer import Optimizer, _state_tensor
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), PyTorch's formulation::
+
+        g = -grad if maximize else grad;  g += weight_decay * p
+        clr = lr / (1 + (t - 1) lr_decay)
+        s += g^2   (s starts at initial_accumulator_value)
+        p -= clr g / (sqrt(s) + eps)
+
+    A sparse gradient updates ``s`` and ``p`` on its rows only (``weight_decay`` must be
+    0 then, as in PyTorch: decaying every row is a dense update).
+    """
+
+    supports_sparse = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        if lr_decay < 0.0:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        if initial_accumulator_value < 0.0:
+            raise ValueError(
+                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
+            )
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _init_state(self, p, state, group):
+        xp, w = array_module(p.data), p.data
+        state["step"] = 0
+        state["sum"] = _state_tensor(xp, w.shape, w.dtype, group["initial_accumulator_value"])
+
+    def _clr(self, state, group):
+        state["step"] += 1
+        return group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+
+    def _update(self, p, g, state, group):
+        w = p.data
+        xp = array_module(w)
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * w
+        clr = self._clr(state, group)
+        s = state["sum"].data
+        s += g * g
+        std = xp.sqrt(s)
+        std += group["eps"]
+        w -= clr * g / std
+
+    def _sparse_update(self, p, grad, state, group, name):
+        if group["weight_decay"] != 0:
+            raise RuntimeError(
+                f"Adagrad: {name} has a sparse gradient, which needs weight_decay=0 "
+                f"(got {group['weight_decay']}); RowAdagrad decays the touched rows only"
+            )
+        w = p.data
+        xp = array_module(w)
+        idx, g = grad.indices, grad.values.astype(w.dtype, copy=False)
+        if group["maximize"]:
+            g = -g
+        clr = self._clr(state, group)
+        s = state["sum"].data
+        rows = s[idx]
+        rows += g * g
+        s[idx] = rows
+        std = xp.sqrt(rows)
+        std += group["eps"]
+        w[idx] -= clr * g / std
+
+
+class RowAdagrad(Optimizer):
+    """Adagrad with one accumulator per row of each parameter (PyTorch-BigGraph)::
+
+        g = -grad if maximize else grad;  g += weight_decay * p   (touched rows only if sparse)
+        clr = lr / (1 + (t - 1) lr_decay)
+        s[r] += mean(g[r]^2)               (mean over the row's elements)
+        p[r] -= clr g[r] / (sqrt(s[r]) + eps)
+
+    The state is one number per row (``state[p]["sum"]``, shape ``(rows,)``): 1/dim of
+    Adagrad's memory, which is what makes huge embedding tables trainable. A sparse
+    gradient touches only its rows; a dense one updates all rows. 1-D parameters get one
+    accumulator per element (plain Adagrad).
+
+    >>> opt = ember.optim.RowAdagrad([table], lr=0.1)
+    """
+
+    supports_sparse = True
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+        if lr_decay < 0.0:
+            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value,
+                                      eps=eps, maximize=maximize))
+
+    def _init_state(self, p, state, group):
+        xp, w = array_module(p.data), p.data
+        state["step"] = 0
+        rows = w.shape[:1] if w.ndim else ()
+        state["sum"] = _state_tensor(xp, rows, w.dtype, group["initial_accumulator_value"])
+
+    _clr = Adagrad._clr
+
+    @staticmethod
+    def _row_step(xp, w_rows, g, s_rows, clr, eps):
+        """New rows of the parameter, and of the accumulator (updated in place)."""
+        if g.ndim > 1:
+            sq = g * g
+            s_rows += sq.reshape(sq.shape[0], -1).mean(axis=1)
+            std = xp.sqrt(s_rows)
+            std += eps
+            return w_rows - (clr * g) / std.reshape(std.shape + (1,) * (g.ndim - 1))
+        s_rows += g * g
+        std = xp.sqrt(s_rows)
+        std += eps
+        return w_rows - clr * g / std
+
+    def _update(self, p, g, state, group):
+        w = p.data
+        xp = array_module(w)
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * w
+        clr = self._clr(state, group)
+        w[...] = self._row_step(xp, w, g, state["sum"].data, clr, group["eps"])
+
+    def _sparse_update(self, p, grad, state, group, name):
+        w = p.data
+        xp = array_module(w)
+        idx, g = grad.indices, grad.values.astype(w.dtype, copy=False)
+        w_rows = w[idx]  # the only rows read or written: cost independent of the table size
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * w_rows
+        clr = self._clr(state, group)
+        s = state["sum"].data
+        s_rows = s[idx]
+        w[idx] = self._row_step(xp, w_rows, g, s_rows, clr, group["eps"])
+        s[idx] = s_rows
