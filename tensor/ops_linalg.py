@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 
 from ember._backend import array_module
-from ember._tensor import Tensor
+from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.ops_shape import expand, reshape, squeeze, transpose, unsqueeze
 from ember.registry import op, register_method
@@ -144,22 +144,40 @@ class Einsum(Function):
     def backward(ctx, g):
         ops = ctx.inputs[1:]
         subs, out = ctx.subs, ctx.out
+        used = set("".join(subs) + out)
+        fresh = iter(c for c in string.ascii_letters if c not in used)
         grads = [None]
         for k, (s, t) in enumerate(zip(subs, ops)):
             if not ctx.needs_input_grad[k + 1]:
                 grads.append(None)
                 continue
-            if len(set(s)) != len(s):
-                raise NotImplementedError(
-                    f"einsum backward with a repeated index in one operand ({s!r}) is not supported"
-                )
             others = [out] + [subs[j] for j in range(len(ops)) if j != k]
             present = set("".join(others))
-            target = "".join(c for c in s if c in present)
+            uniq = "".join(dict.fromkeys(s))
+            target = "".join(c for c in uniq if c in present)
             operands = [g] + [ops[j] for j in range(len(ops)) if j != k]
             r = einsum(",".join(others) + "->" + target, *operands)
-            if target != s:  # letters summed only inside this operand: broadcast back
-                shape = [t.shape[i] if c in present else 1 for i, c in enumerate(s)]
+            full, cur = s, target
+            if len(uniq) != len(s):
+                # a repeated index reads a diagonal: spread the gradient back onto it by
+                # multiplying with identity matrices (one per extra occurrence)
+                seen, renamed, eye_subs, eyes = set(), [], [], []
+                xp = array_module(g.data)
+                for i, c in enumerate(s):
+                    if c in seen:
+                        f = next(fresh)
+                        renamed.append(f)
+                        eye_subs.append(c + f)
+                        eyes.append(_wrap(xp.eye(t.shape[i], dtype=g.dtype)))
+                    else:
+                        seen.add(c)
+                        renamed.append(c)
+                full = "".join(renamed)
+                keep = set(target) | set("".join(eye_subs))
+                cur = "".join(c for c in full if c in keep)
+                r = einsum(",".join([target] + eye_subs) + "->" + cur, r, *eyes)
+            if cur != full:  # letters summed only inside this operand: broadcast back
+                shape = [t.shape[i] if c in cur else 1 for i, c in enumerate(full)]
                 r = expand(reshape(r, shape), t.shape)
             grads.append(r)
         return tuple(grads)

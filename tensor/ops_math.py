@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
@@ -21,11 +20,22 @@ def _int_like(a) -> bool:
     return not isinstance(a, float) and getattr(a, "dtype", np.dtype(int)).kind in "biu"
 
 
+_F64 = np.dtype(np.float64)
+
+
 def _float_result(r, a, b):
-    """int ⊙ float-scalar gives the default float dtype (as PyTorch), never float64."""
-    if r.dtype == np.float64 and not (getattr(a, "dtype", None) == np.float64 or getattr(b, "dtype", None) == np.float64):
-        return r.astype(get_default_dtype())
-    return r
+    """Undo numpy's promotions to float64 that PyTorch does not make.
+
+    int tensor ⊙ Python float gives the default float dtype, int tensor ⊙ float32 tensor
+    stays float32: only a float64 operand makes a float64 result.
+    """
+    da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
+    if r.dtype != _F64 or da is _F64 or db is _F64:  # (None == dtype is True: np.dtype(None))
+        return r
+    for d in (da, db):
+        if d is not None and d.kind == "f":
+            return r.astype(d)
+    return r.astype(get_default_dtype())
 
 
 # ---- arithmetic -----------------------------------------------------------------------
@@ -34,7 +44,8 @@ class Add(Function):
     raw = True
 
     def forward(ctx, a, b):
-        return a + b
+        r = a + b
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         n = ctx.needs_input_grad
@@ -45,7 +56,8 @@ class Sub(Function):
     raw = True
 
     def forward(ctx, a, b):
-        return a - b
+        r = a - b
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         n = ctx.needs_input_grad
@@ -57,7 +69,8 @@ class Mul(Function):
     saves = (0, 1)
 
     def forward(ctx, a, b):
-        return a * b
+        r = a * b
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         a, b = ctx.inputs
@@ -107,7 +120,8 @@ class Pow(Function):
             else:
                 ga = g * b * pow(a, b - 1)
         if n[1]:
-            base = a if type(a) is Tensor else _wrap(np.asarray(a))
+            # a Python-scalar base: make it an array of the gradient's dtype and device
+            base = a if type(a) is Tensor else _wrap(array_module(g.data).asarray(a, dtype=g.dtype))
             ga_b = ctx.output() * log(base)
             gb = g * ga_b
         return ga, gb
@@ -130,7 +144,8 @@ class _NoGrad(Function):
 
 class FloorDivide(_NoGrad):
     def forward(ctx, a, b):
-        return a // b
+        r = a // b
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
 
 class Remainder(Function):
@@ -138,7 +153,8 @@ class Remainder(Function):
     saves = (0, 1)
 
     def forward(ctx, a, b):
-        return a % b
+        r = a % b
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         a, b = ctx.inputs
@@ -423,7 +439,8 @@ class Maximum(Function):
     saves = (0, 1)
 
     def forward(ctx, a, b):
-        return array_module(a if not isinstance(a, (int, float)) else b).maximum(a, b)
+        r = array_module(a if not isinstance(a, (int, float)) else b).maximum(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         a, b = ctx.inputs
@@ -441,7 +458,8 @@ class Minimum(Function):
     saves = (0, 1)
 
     def forward(ctx, a, b):
-        return array_module(a if not isinstance(a, (int, float)) else b).minimum(a, b)
+        r = array_module(a if not isinstance(a, (int, float)) else b).minimum(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         a, b = ctx.inputs
@@ -722,7 +740,13 @@ def _inplace(fn):
 
     def method(self, *args, **kwargs):
         self._check_inplace()
-        result = fn(self, *args, **kwargs)
+        if _grad_enabled() and (self.requires_grad or _any_requires_grad(args, kwargs)):
+            # the new node may save its input: give it the old value, in its own buffer,
+            # at the same place in the graph, since self's buffer is overwritten below
+            old = _wrap(self.data.copy(), self.requires_grad, self.grad_fn)
+            result = fn(old, *args, **kwargs)
+        else:
+            result = fn(self, *args, **kwargs)
         data = self.data
         r = result.data
         if r.shape != data.shape:
@@ -742,6 +766,13 @@ def _inplace(fn):
         return self
 
     return method
+
+
+def _any_requires_grad(args, kwargs):
+    for a in (*args, *kwargs.values()):
+        if type(a) is Tensor and a.requires_grad:
+            return True
+    return False
 
 
 def _grad_enabled():
