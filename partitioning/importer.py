@@ -471,7 +471,7 @@ class _Importer:
             self.stats["duplicates"] += int(n - is_first.sum())
             keep &= is_first
         else:
-            old_dups = _num_repeats(key[:n_old]) if n_old else 0
+            old_dups = _num_repeats(key[:n_old].copy()) if n_old else 0
             self.stats["duplicates"] += _num_repeats(key) - old_dups
         held = split > 0
         held[:n_old] = False
@@ -571,8 +571,8 @@ def _num_repeats(key: np.ndarray) -> int:
     """How many entries repeat an earlier one (a sort: numpy's fastest exact way)."""
     if len(key) < 2:
         return 0
-    s = np.sort(key)
-    return int(len(key) - 1 - np.count_nonzero(s[1:] != s[:-1]))
+    key.sort()  # in place: the caller's key is a scratch array
+    return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1]))
 
 
 def _add_stats(a: dict, b: dict) -> dict:

@@ -241,8 +241,7 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
             except pa.ArrowInvalid:
                 if not bad.skip:
                     _strict_fail(path, spec, ncols, relations, "utf8")
-                ok = _utf8_mask(cols[k])
-                keep = pc.and_(keep, ok)
+                ok = _utf8_mask(cols[k])  # bad ones become "" and are rejected below
                 strs[k] = pc.cast(pc.if_else(ok, cols[k], pa.scalar(b"", pa.binary())),
                                   pa.string())
     good = keep
@@ -407,7 +406,8 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
             i = int(np.flatnonzero(~ok)[0])
             if not bad.skip:
                 row = {k: batch.column(schema_names[v])[i].as_py() for k, v in roles.items()}
-                raise InputFileError(f"{path}:{row0 + i + 1}: {_parquet_msg(row, relations)}")
+                raise InputFileError(
+                    f"{path}:{row0 + i + 1}: {_parquet_msg(row, roles, relations)}")
             for i in np.flatnonzero(~ok):
                 bad.reject("\t".join(str(batch.column(c)[int(i)].as_py()) for c in cols))
             lhs, rhs = lhs.filter(good), rhs.filter(good)
@@ -420,12 +420,14 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
                 * row0 // max(pf.metadata.num_rows, 1))
 
 
-def _parquet_msg(row, relations):
+def _parquet_msg(row, roles, relations):
+    """The message for a bad Parquet row (numbered from 1, as a line would be)."""
     for role in ("lhs", "rel", "rhs"):
         if role in row and not row[role]:
-            return f"empty name in column {role}"
+            return f"empty name in column {roles[role]} ({role})"
     if "weight" in row and row["weight"] is None:
-        return "missing weight"
+        return f"missing weight in column {roles['weight']}"
     if relations is not None and "rel" in row:
-        return f"unknown relation {row['rel']!r}"
+        return (f"unknown relation {row['rel']!r} (the config lists: "
+                f"{', '.join(sorted(relations.to_pylist()))})")
     return "bad row"
