@@ -42,6 +42,8 @@ from ember import ops_math, ops_shape, ops_reduce, ops_linalg, ops_index, creati
 from ember.random import Generator, default_generator
 from ember.registry import PUBLIC_OPS as _PUBLIC_OPS
 from ember import cuda
+from ember import sparse
+from ember.serialization import load, save
 
 globals().update(_PUBLIC_OPS)
 
