@@ -26,7 +26,11 @@ from ember.autograd.grad_mode import _state
 
 _new = object.__new__
 
-_FREED = "Trying to backward through the graph a second time (or directly access saved tensors after they have already been freed). Specify retain_graph=True on the first backward call if you need to do so."
+_FREED = (
+    "Trying to backward through the graph a second time (or directly access saved tensors after "
+    "they have already been freed). Specify retain_graph=True on the first backward call if you "
+    "need to do so."
+)
 
 
 class Function:

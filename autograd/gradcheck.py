@@ -16,6 +16,10 @@ def _outputs(func, inputs):
     return tuple(o for o in out if type(o) is Tensor and o.dtype.kind == "f")
 
 
+def _flat_outputs(func, inputs):
+    return np.concatenate([np.asarray(o.data, np.float64).reshape(-1) for o in _outputs(func, inputs)])
+
+
 def _numeric_jacobians(func, inputs, eps):
     """One (n_out_total, n_in) matrix per differentiable input, by central differences."""
     from ember.autograd.grad_mode import no_grad  # noqa: PLC0415
@@ -33,9 +37,9 @@ def _numeric_jacobians(func, inputs, eps):
             for j in range(flat.size):
                 orig = flat[j].item()
                 flat[j] = orig + eps
-                plus = np.concatenate([np.asarray(o.data, np.float64).reshape(-1) for o in _outputs(func, inputs)])
+                plus = _flat_outputs(func, inputs)
                 flat[j] = orig - eps
-                minus = np.concatenate([np.asarray(o.data, np.float64).reshape(-1) for o in _outputs(func, inputs)])
+                minus = _flat_outputs(func, inputs)
                 flat[j] = orig
                 J[:, j] = (plus - minus) / (2 * eps)
             jacs.append(J)

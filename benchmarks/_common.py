@@ -37,7 +37,8 @@ def blas_info() -> str:
         from threadpoolctl import threadpool_info
 
         return "; ".join(
-            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} threads={i.get('num_threads')}"
+            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+            f"threads={i.get('num_threads')}"
             for i in threadpool_info()
         )
     except ImportError:

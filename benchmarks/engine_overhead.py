@@ -120,7 +120,10 @@ def main():
         print(f"other processes used {noise:.0%} of busy CPU time" + ("  [NOISY]" if noise > 0.2 else ""))
     verdict = f"verdict: ember {res['ember']:.2f} us/op = {res['ember'] / res['numpy']:.2f}x numpy"
     if "torch" in res:
-        verdict += f", {res['ember'] / res['torch']:.2f}x PyTorch ({res['torch']:.2f} us/op); target <= 1.0x PyTorch"
+        verdict += (
+            f", {res['ember'] / res['torch']:.2f}x PyTorch ({res['torch']:.2f} us/op); "
+            "target <= 1.0x PyTorch"
+        )
     else:
         verdict += "; PyTorch not installed (target: <= PyTorch's ~4.7 us/op)"
     print(verdict)

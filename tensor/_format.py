@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ember._backend import to_device, CPU
+from ember._backend import CPU, to_device
 
 
 def format_tensor(t) -> str:

@@ -126,6 +126,23 @@ def _wrap_callable(fn):
     return call
 
 
+class _Ufunc:
+    """A ufunc whose call and methods (``at``, ``reduce``...) return stand-in arrays, as
+    cupy's ufuncs do (``cupy.add.at``)."""
+
+    def __init__(self, ufunc):
+        self._ufunc = ufunc
+        self._call = _wrap_callable(ufunc)
+        self.__name__ = ufunc.__name__
+
+    def __call__(self, *args, **kwargs):
+        return self._call(*args, **kwargs)
+
+    def __getattr__(self, name):
+        value = getattr(self._ufunc, name)
+        return _wrap_callable(value) if callable(value) else value
+
+
 class _Namespace(types.SimpleNamespace):
     """Mirrors a numpy (sub)module; functions return stand-in arrays."""
 
@@ -137,6 +154,8 @@ class _Namespace(types.SimpleNamespace):
         value = getattr(self._module, name)
         if isinstance(value, types.ModuleType):
             value = _Namespace(value)
+        elif isinstance(value, np.ufunc):
+            value = _Ufunc(value)
         elif callable(value) and not isinstance(value, type):
             value = _wrap_callable(value)
         object.__setattr__(self, name, value)

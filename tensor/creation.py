@@ -145,17 +145,20 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 
 @op()
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
-    return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
 
 
 @op()
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
-    return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
 
 
 @op()
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
-    return empty(input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad)
+    return empty(input.shape, dtype=dtype or input.dtype, device=device or input.device,
+                 requires_grad=requires_grad)
 
 
 @op()
@@ -169,7 +172,8 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     if end is None:
         start, end = 0, start
     if dtype is None:
-        dtype = np.int64 if all(isinstance(v, (int, np.integer)) for v in (start, end, step)) else get_default_dtype()
+        integral = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = np.int64 if integral else get_default_dtype()
     xp = module_for(_device(device))
     t = _wrap(xp.arange(start, end, step, dtype=as_dtype(dtype)))
     if requires_grad:
@@ -311,7 +315,13 @@ def _fill_(self, value):
 
 register_method("to", _to)
 register_method("cpu", lambda self: _to(self, "cpu"))
-register_method("cuda", lambda self, device=None: _to(self, Device("cuda", device if isinstance(device, int) else None) if not isinstance(device, str) else device))
+def _cuda(self, device=None):
+    if isinstance(device, str):
+        return _to(self, device)
+    return _to(self, Device("cuda", device))
+
+
+register_method("cuda", _cuda)
 register_method("clone", clone)
 register_method("copy_", _copy_)
 register_method("zero_", _zero_)

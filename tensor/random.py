@@ -89,7 +89,10 @@ def _sample(kind, size, generator, dtype, device, requires_grad, **kw):
     if kind == "random":
         arr = rng.random(shape, dtype=dt) if dt in (np.float32, np.float64) else rng.random(shape).astype(dt)
     elif kind == "standard_normal":
-        arr = rng.standard_normal(shape, dtype=dt) if dt in (np.float32, np.float64) else rng.standard_normal(shape).astype(dt)
+        if dt in (np.float32, np.float64):
+            arr = rng.standard_normal(shape, dtype=dt)
+        else:
+            arr = rng.standard_normal(shape).astype(dt)
     elif kind == "integers":
         arr = rng.integers(kw["low"], kw["high"], shape, dtype=dt)
     else:
@@ -121,7 +124,8 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
     """Integers on [low, high)."""
     if high is None:
         low, high = 0, low
-    return _sample("integers", (tuple(size),), generator, dtype or np.int64, device, False, low=low, high=high)
+    return _sample("integers", (tuple(size),), generator, dtype or np.int64, device, False,
+                   low=low, high=high)
 
 
 @op()
