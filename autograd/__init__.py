@@ -27,8 +27,8 @@ def _tensors(x):
 
 
 def _default_grads(outputs, grad_outputs):
-    from ember._tensor import Tensor, _wrap  # noqa: PLC0415
     from ember._backend import array_module  # noqa: PLC0415
+    from ember._tensor import Tensor, _wrap  # noqa: PLC0415
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)

@@ -23,7 +23,6 @@ def main():
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
     import numpy as np
-
     from _common import blas_info, cpu_stat, interleave, noise_share, summary
 
     import ember
