@@ -21,6 +21,7 @@ import json
 import os
 
 import numpy as np
+
 from ember._backend import Device, device_of, to_device
 from ember._tensor import Tensor, _wrap
 

@@ -19,6 +19,7 @@ The backward engine stores such a gradient on the leaf as is (it has
 from __future__ import annotations
 
 import numpy as np
+
 from ember._backend import array_module, device_of
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
@@ -234,8 +235,6 @@ class _Embedding(Function):
         return array_module(weight).take(weight, indices, axis=0)
 
     def backward(ctx, g):
-        from ember.ops_index import IndexAddZeros  # noqa: PLC0415
-
         shape = ctx.wshape
         flat = ctx.flat
         g2 = g.reshape((flat.shape[0],) + tuple(shape[1:]))
@@ -249,7 +248,24 @@ class _Embedding(Function):
             return RowSparseGrad(flat, vals, shape).coalesce(), None, None, None
         if keep is not None:
             g2 = g2[_wrap(keep)]
-        return IndexAddZeros.apply(g2, 0, flat, shape), None, None, None
+        return _RowsAdd.apply(g2, flat, shape), None, None, None
+
+
+class _RowsAdd(Function):
+    """Zeros of ``shape`` with the rows of ``src`` added at ``rows`` (the dense gradient);
+    its backward is the lookup again, so double backward works."""
+
+    raw = True
+
+    def forward(ctx, src, rows, shape):
+        xp = array_module(src)
+        out = xp.zeros(shape, dtype=src.dtype)
+        _index_add(xp, out, rows, src)
+        ctx.rows = rows
+        return out
+
+    def backward(ctx, gg):
+        return _Embedding.apply(gg, ctx.rows, None, False), None, None
 
 
 def embedding(weight, indices, *, sparse=False, padding_idx=None, max_norm=None, norm_type=2.0):
