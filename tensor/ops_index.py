@@ -48,11 +48,14 @@ def _raw_index(index):
     return tuple(out), advanced
 
 
-def _device_index(xp, index):
-    """Move host index arrays to the data's device (indices given as lists are host-side)."""
-    if xp is np:
+def _device_index(data, index):
+    """Move host index arrays to ``data``'s device (indices given as lists are host-side)."""
+    if type(data) is np.ndarray:
         return index
-    return tuple(xp.asarray(i) if isinstance(i, np.ndarray) and type(i) is np.ndarray else i for i in index)
+    from ember._backend import device_of, to_device  # noqa: PLC0415
+
+    dev = device_of(data)
+    return tuple(to_device(i, dev) if type(i) is np.ndarray else i for i in index)
 
 
 class Index(Function):
@@ -93,7 +96,7 @@ def _scatter_into_zeros(g, shape, index):
 def _getitem(self, index):
     raw, advanced = _raw_index(index)
     xp = array_module(self.data)
-    raw = _device_index(xp, raw)
+    raw = _device_index(self.data, raw)
     if len(raw) == 1:
         raw = raw[0] if not isinstance(raw[0], tuple) else raw
     out = Index.apply(self, raw)
@@ -129,7 +132,7 @@ class IndexPut(Function):
 def _setitem(self, index, value):
     raw, _ = _raw_index(index)
     xp = array_module(self.data)
-    raw = _device_index(xp, raw)
+    raw = _device_index(self.data, raw)
     if len(raw) == 1:
         raw = raw[0]
     from ember.autograd.grad_mode import _state  # noqa: PLC0415
