@@ -1,9 +1,10 @@
-"""Graphs for users and benchmarks: synthetic generators (and, later, small real graphs).
+"""Graphs for users and benchmarks: small real graphs shipped with ember, and synthetic generators.
 
 >>> from ember.datasets import SyntheticGraph, write_graph
 >>> stats = write_graph(SyntheticGraph(1000, 5, 10_000, seed=0), "edges.tsv")  # doctest: +SKIP
 """
 
+from ember.datasets.real import RealGraph, real_graph, real_graph_names
 from ember.datasets.synthetic import (
     DEFAULT_BLOCK,
     EdgeBlock,
@@ -14,6 +15,9 @@ from ember.datasets.synthetic import (
 )
 
 __all__ = [
+    "RealGraph",
+    "real_graph",
+    "real_graph_names",
     "DEFAULT_BLOCK",
     "EdgeBlock",
     "GenerateStats",
