@@ -1,0 +1,496 @@
+"""The bucket trainer: epochs -> edge chunks -> buckets -> batches, bounded memory.
+
+>>> from ember.pbg.config import load_config
+>>> from ember.pbg.train import train
+>>> summary = train(load_config("ws/config.toml"))          # doctest: +SKIP
+
+Memory: at most two partitions of each partitioned entity type are resident (plus the
+unpartitioned types), with their row-Adagrad state, plus one bucket of edges and the
+next one being prefetched. Before training, `memory_plan` states the bytes that needs
+and refuses a run that does not fit, suggesting a partition count that does.
+
+The hot path is `Trainer._step`: one batch, chunked negatives, one fused autograd node
+(`ember.pbg.model.ChunkedLoss`) for both sides' scores and losses, then row-sparse
+gradients (the gathered rows' gradients with their row ids, a `RowSparseGrad`) applied
+by `ember.optim.RowAdagrad` to the touched rows only, and relation parameters by Adagrad.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import ember
+from ember._backend import array_module
+from ember._tensor import _wrap
+from ember.errors import ConfigError, UserError
+from ember.optim import Adagrad, RowAdagrad
+from ember.pbg.checkpoint import Checkpoint
+from ember.pbg.model import BatchPlan, ChunkedLoss, Model
+from ember.sparse import RowSparseGrad
+
+_DTYPES = {"float32": np.float32, "float16": np.float16}
+
+
+# =========================================================================== setup
+def open_workspace(config):
+    """The workspace a config trains on: the folder above ``entity_path``."""
+    from ember.partitioning import Workspace  # noqa: PLC0415
+
+    root = Path(config.entity_path).parent
+    if not (root / "workspace.json").is_file():
+        raise UserError(f"{root}: not a workspace made by `pbg import` (no workspace.json "
+                        f"next to entity_path = {config.entity_path})")
+    ws = Workspace.open(root)
+    for t, e in config.entities.items():
+        if t not in ws.entity_types:
+            raise ConfigError(f"entities.{t}: no such entity type in workspace {root}")
+        if e.num_partitions != ws.num_partitions(t):
+            raise ConfigError(
+                f"entities.{t}.num_partitions: {e.num_partitions} in the config, but the "
+                f"workspace {root} was imported with {ws.num_partitions(t)}; re-import with "
+                f"--partitions {e.num_partitions}")
+    return ws
+
+
+def edge_split(config) -> str:
+    return Path(config.edge_paths[0]).name
+
+
+def build_model(config, ws) -> Model:
+    ops = {r.operator for r in config.relations}
+    if len(ops) > 1:
+        raise ConfigError(f"relations.*.operator: Ember trains one operator kind per run, "
+                          f"got {sorted(ops)}")
+    num_rel = len(ws.relation_names)
+    dims = {config.entity_dimension(t) for t in config.entities}
+    if len(dims) > 1:
+        raise ConfigError("entities.*.dimension: all entity types must share one dimension")
+    return Model(ops.pop(), config.comparator, config.loss_fn, dims.pop(), num_rel,
+                 margin=config.margin, regularization_coef=config.regularization_coef)
+
+
+def model_description(config, ws, model) -> dict:
+    return {
+        "dimension": model.dim,
+        "comparator": config.comparator,
+        "operators": model.operator.name,
+        "entity_counts": {t: ws.partition_sizes(t) for t in sorted(ws.entity_types)},
+        "num_relations": model.num_relations,
+        "dtype": config.dtype,
+    }
+
+
+def _mem_available() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class MemoryPlan:
+    embeddings: int      # resident partitions: embeddings + row-Adagrad state
+    edges: int           # the current bucket and the prefetched one
+    negatives: int       # one batch's scores, gradients and gathered rows
+    relations: int
+    available: int | None
+
+    @property
+    def total(self) -> int:
+        return self.embeddings + self.edges + self.negatives + self.relations
+
+    def describe(self) -> str:
+        g = lambda b: f"{b / 2**20:,.1f} MiB"  # noqa: E731
+        return (f"memory plan: {g(self.total)} (embeddings+optimizer {g(self.embeddings)}, "
+                f"edges {g(self.edges)}, negatives {g(self.negatives)}, relations "
+                f"{g(self.relations)}); available {g(self.available) if self.available else '?'}")
+
+
+def memory_plan(config, ws, model) -> MemoryPlan:
+    """Bytes the run needs, computed before it starts."""
+    d = model.dim
+    itemsize = np.dtype(_DTYPES.get(config.dtype, np.float32)).itemsize
+    emb = 0
+    for t in ws.entity_types:
+        sizes = ws.partition_sizes(t)
+        held = min(2, len(sizes))
+        emb += held * max(sizes, default=0) * (d * itemsize + 4)
+    buckets = ws.buckets(edge_split(config))
+    max_bucket = max(buckets.values(), default=0)
+    k = config.num_edge_chunks or max(1, math.ceil(max_bucket / config.max_edges_per_chunk))
+    edges = 2 * math.ceil(max_bucket / k) * (4 * 4 + 8)
+    bs = config.batch_size
+    if config.reciprocal:
+        cands = max((max(ws.partition_sizes(t), default=0) for t in ws.entity_types), default=0)
+        negs = bs * cands * 4 * 4 + 2 * cands * d * 4
+    else:
+        negs = bs * (config.num_batch_negs + config.num_uniform_negs) * 4 * 5 * 2
+        negs += bs * d * 4 * 8 + 2 * bs * config.num_uniform_negs * d * 4
+    rel = 2 * 2 * model.num_relations * model.operator.num_params() * 4
+    return MemoryPlan(emb, edges, negs, rel, _mem_available())
+
+
+def check_memory(config, ws, plan: MemoryPlan) -> None:
+    if plan.available is None or plan.total <= plan.available:
+        return
+    rest = plan.total - plan.embeddings
+    suggestion = ""
+    whole = sum(ws.num_entities(t) for t in ws.entity_types) * 0  # per-type below
+    for t in ws.entity_types:
+        whole += ws.num_entities(t)
+    if plan.available > rest:
+        per_entity = plan.embeddings / max(1, sum(
+            min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t)) for t in ws.entity_types))
+        p = math.ceil(2 * whole * per_entity / (plan.available - rest))
+        suggestion = f"; re-import with --partitions {max(p, 2)} (num_partitions = {max(p, 2)})"
+    raise UserError(f"training needs about {plan.total / 2**30:.2f} GiB but only "
+                    f"{plan.available / 2**30:.2f} GiB is available ({plan.describe()})"
+                    f"{suggestion}")
+
+
+# =========================================================================== partitions
+class Partition:
+    """One resident (entity type, partition): the table, its optimizer, its id."""
+
+    def __init__(self, etype, part, emb, state, lr):
+        self.etype, self.part = etype, part
+        self.table = ember.tensor(emb, requires_grad=True) if not isinstance(
+            emb, ember.Tensor) else emb
+        self.opt = RowAdagrad([self.table], lr=lr)
+        self.opt.state[self.table] = {
+            "step": 0, "sum": ember.tensor(state)}
+
+    @property
+    def emb(self):
+        return self.table.data
+
+    @property
+    def state(self):
+        return self.opt.state[self.table]["sum"].data
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.emb.nbytes + self.state.nbytes)
+
+
+def _host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+# =========================================================================== the trainer
+class Trainer:
+    def __init__(self, config, *, device: str | None = None, log=None, progress=None):
+        self.config = config
+        self.ws = open_workspace(config)
+        self.model = build_model(config, self.ws)
+        self.desc = model_description(config, self.ws, self.model)
+        self.device = device or config.device
+        if self.device.startswith("cuda"):
+            from ember._backend import cupy_module  # noqa: PLC0415
+
+            self.xp = cupy_module()
+        else:
+            self.xp = np
+        self.dtype = np.float32
+        self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.ckpt = Checkpoint(config.checkpoint_path)
+        self.ckpt.check_compatible(self.desc)
+        self.init_ckpt = None
+        if not self.ckpt.exists and config.init_path:
+            self.init_ckpt = Checkpoint(config.init_path)
+            if not self.init_ckpt.exists:
+                raise UserError(f"init_path = {config.init_path}: no checkpoint there")
+        self.resident: dict[tuple[str, int], Partition] = {}
+        self.peak_embedding_bytes = 0
+        self.lr = config.lr
+        self.rel_lr = config.relation_lr or config.lr
+        self._init_relations()
+        self.plan = memory_plan(config, self.ws, self.model)
+        # relation id -> (lhs type, rhs type) group; most workspaces have one group
+        types = [self.ws.relation_types(r) for r in range(self.model.num_relations)]
+        self.groups = sorted(set(types))
+        self.rel_group = np.array([self.groups.index(t) for t in types], np.int64)
+        self.chunk = config.num_batch_negs or 50
+        self.rng = np.random.default_rng(config.seed)
+
+    # -- parameters ---------------------------------------------------------------
+    def _init_relations(self):
+        xp = self.xp
+        src = self.ckpt if self.ckpt.exists else self.init_ckpt
+        theta = self.model.init_relations(xp, self.dtype)
+        states = None
+        if src is not None and src.has_relations():
+            d = src.load_relations()
+            if d["theta_r"].shape == theta[0].shape:
+                theta = [xp.asarray(d["theta_r"]), xp.asarray(d["theta_l"])]
+                states = [xp.asarray(d["state_r"]), xp.asarray(d["state_l"])]
+            elif src is self.ckpt:
+                raise UserError(f"{self.ckpt.path}: relation parameters have shape "
+                                f"{d['theta_r'].shape}, the model needs {theta[0].shape}")
+        self.theta = [ember.tensor(t, requires_grad=True) for t in theta]
+        self.rel_opt = Adagrad(self.theta, lr=self.rel_lr)
+        if states is not None:
+            for t, s in zip(self.theta, states):
+                self.rel_opt.state[t] = {"step": 0, "sum": ember.tensor(s)}
+
+    def _fresh(self, etype, part, n):
+        seed = zlib.crc32(f"{self.config.seed}/{etype}/{part}".encode())
+        rng = np.random.default_rng(seed)
+        emb = rng.standard_normal((n, self.model.dim), np.float32)
+        emb *= self.config.init_scale
+        return emb, np.zeros(n, np.float32)
+
+    def _load(self, etype, part) -> Partition:
+        n = self.ws.partition_sizes(etype)[part]
+        emb, state = self._fresh(etype, part, n)
+        for src in (self.ckpt, self.init_ckpt):
+            if src is not None and src.exists and src.has_partition(etype, part):
+                e, s = src.load_partition(etype, part)
+                if len(e) > n:
+                    raise UserError(f"{src.path}: partition {part} of {etype!r} holds {len(e)} "
+                                    f"entities, the workspace has {n}")
+                emb[: len(e)], state[: len(s)] = e, s  # new entities (append) stay fresh
+                break
+        xp = self.xp
+        return Partition(etype, part, xp.asarray(emb), xp.asarray(state), self.lr)
+
+    def _ensure(self, needed: set):
+        """Make exactly the partitions a bucket needs resident (plus unpartitioned types):
+        at most two per type. Evicted partitions were saved when their bucket ended."""
+        for key in list(self.resident):
+            if key not in needed:
+                del self.resident[key]
+        for key in needed:
+            if key not in self.resident:
+                self.resident[key] = self._load(*key)
+        self.peak_embedding_bytes = max(self.peak_embedding_bytes,
+                                        sum(p.nbytes for p in self.resident.values()))
+
+    def _save(self, keys, position, epoch_done=None):
+        ck = self.ckpt
+        ck.begin()
+        for key in keys:
+            p = self.resident[key]
+            ck.save_partition(key[0], key[1], _host(p.emb), _host(p.state))
+        st = [self.rel_opt.state.get(t) for t in self.theta]
+        ck.save_relations({
+            "theta_r": _host(self.theta[0].data), "theta_l": _host(self.theta[1].data),
+            "state_r": _host(st[0]["sum"].data) if st[0] else np.zeros_like(
+                _host(self.theta[0].data)),
+            "state_l": _host(st[1]["sum"].data) if st[1] else np.zeros_like(
+                _host(self.theta[1].data)),
+        })
+        ck.commit(config=self.config.to_dict(), model=self.desc, position=position,
+                  extra={"relation_names": self.ws.relation_names})
+        interval = self.config.checkpoint_preservation_interval
+        if epoch_done is not None and interval and epoch_done % interval == 0:
+            ck.preserve(epoch_done)
+
+    # -- the hot path ---------------------------------------------------------------
+    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight):
+        """One batch (all of whose size is a multiple of the chunk, or one chunk)."""
+        xp = self.xp
+        cfg = self.config
+        n = len(lhs)
+        one_vs_all = cfg.reciprocal
+        chunk = n if one_vs_all else min(self.chunk, n)
+        c = n // chunk
+        u = 0 if one_vs_all else cfg.num_uniform_negs
+        disabled = tuple(s for s, off in (("lhs", cfg.disable_lhs_negs),
+                                          ("rhs", cfg.disable_rhs_negs)) if off)
+        lt, rt = lp.emb, rp.emb
+        if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
+            cl_ids = xp.arange(len(lt))[None]
+            cr_ids = xp.arange(len(rt))[None]
+            cl, cr = lt[None], rt[None]
+        elif u:
+            cl_ids = xp.asarray(self.rng.integers(0, len(lt), (c, u)))
+            cr_ids = xp.asarray(self.rng.integers(0, len(rt), (c, u)))
+            cl, cr = lt[cl_ids], rt[cr_ids]
+        else:
+            cl_ids = cr_ids = cl = cr = None
+        plan = BatchPlan(self.model, rel, chunk, lhs, rhs, cl_ids, cr_ids,
+                         batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
+                         weight=weight, disabled=disabled)
+        ins = [_wrap(a, True) if a is not None else None
+               for a in (lt[lhs], rt[rhs], cl, cr)]
+        loss = ChunkedLoss.apply(*ins, *self.theta, plan=plan)
+        loss.backward()
+        # row-sparse gradients: the gathered rows' gradients with their row ids
+        grads = {id(lp): ([], []), id(rp): ([], [])}
+        for part, ids, t in ((lp, lhs, ins[0]), (rp, rhs, ins[1]),
+                             (lp, cl_ids, ins[2]), (rp, cr_ids, ins[3])):
+            if t is not None and t.grad is not None:
+                grads[id(part)][0].append(ids.reshape(-1))
+                grads[id(part)][1].append(t.grad.data.reshape(-1, self.model.dim))
+        for part in {id(lp): lp, id(rp): rp}.values():
+            idx, vals = grads[id(part)]
+            if not idx:
+                continue
+            idx = idx[0] if len(idx) == 1 else xp.concatenate(idx)
+            vals = vals[0] if len(vals) == 1 else xp.concatenate(vals)
+            part.table.grad = RowSparseGrad(idx, vals, part.table.shape)
+            part.opt.step()
+            part.table.grad = None
+            if cfg.max_norm:
+                _renorm(xp, part.emb, xp.unique(idx), cfg.max_norm)
+        self.rel_opt.step()
+        for t in self.theta:
+            t.grad = None
+        return float(loss.item())
+
+    def _train_bucket(self, lp, rp, edges):
+        """All batches of one bucket's edges (already shuffled)."""
+        xp = self.xp
+        cfg = self.config
+        lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
+        w_all = edges.get("weight")
+        total, n_all = 0.0, len(lhs_all)
+        bs = cfg.batch_size
+        for start in range(0, n_all, bs):
+            sl = slice(start, min(start + bs, n_all))
+            lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
+            w = w_all[sl] if w_all is not None else None
+            n = len(lhs)
+            main = n if cfg.reciprocal else n - n % min(self.chunk, n)
+            total += self._step(lp, rp, lhs[:main], rhs[:main], rel[:main],
+                                None if w is None else w[:main])
+            if main < n:  # the remainder is one smaller chunk
+                total += self._step(lp, rp, lhs[main:], rhs[main:], rel[main:],
+                                    None if w is None else w[main:])
+        return total
+
+    # -- edges ------------------------------------------------------------------------
+    def _read_edges(self, epoch, k, K, bucket):
+        """One edge chunk of a bucket, shuffled, on the device; runs on the prefetch
+        thread while the previous bucket trains."""
+        d = self.ws.read_bucket(edge_split(self.config), *bucket)
+        n = len(d["lhs"])
+        lo, hi = k * n // K, (k + 1) * n // K
+        seed = zlib.crc32(f"{self.config.seed}/{epoch}/{k}/{bucket}".encode())
+        perm = lo + np.random.default_rng(seed).permutation(hi - lo)
+        xp = self.xp
+        out = {key: xp.asarray(v[perm].astype(np.int64 if key != "weight" else np.float32))
+               for key, v in d.items()}
+        return out
+
+    def _bucket_groups(self, edges):
+        """Split a bucket's edges by the (lhs type, rhs type) of their relation."""
+        if len(self.groups) == 1:
+            return [(self.groups[0], edges)]
+        g = self.rel_group[_host(edges["rel"])]
+        out = []
+        for gi, types in enumerate(self.groups):
+            sel = self.xp.asarray(np.flatnonzero(g == gi))
+            if len(sel):
+                out.append((types, {k: v[sel] for k, v in edges.items()}))
+        return out
+
+    def _part_key(self, etype, p):
+        return (etype, p if self.ws.num_partitions(etype) > 1 else 0)
+
+    # -- the loop ---------------------------------------------------------------------
+    def train(self) -> dict:
+        cfg, ws = self.config, self.ws
+        check_memory(cfg, ws, self.plan)
+        self.log(self.plan.describe())
+        split = edge_split(cfg)
+        sizes = ws.buckets(split)
+        K = cfg.num_edge_chunks or max(1, math.ceil(max(sizes.values(), default=0)
+                                                    / cfg.max_edges_per_chunk))
+        pos = (self.ckpt.manifest or {}).get("position", {"epoch": 0, "edge_chunk": 0,
+                                                          "bucket": 0})
+        start = (pos["epoch"], pos["edge_chunk"], pos["bucket"])
+        if self.ckpt.exists:
+            self.log(f"resuming from {self.ckpt.path} at epoch {start[0]}, edge chunk "
+                     f"{start[1]}, bucket {start[2]}")
+        schedule = []
+        for epoch in range(cfg.num_epochs):
+            order = ws.bucket_order(cfg.bucket_order, cfg.seed + epoch)
+            for k in range(K):
+                for bi, b in enumerate(order):
+                    if (epoch, k, bi) >= start and sizes.get(b, 0) > 0:
+                        schedule.append((epoch, k, bi, b, len(order)))
+        t0 = time.perf_counter()
+        trained = 0
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ember-prefetch")
+        fut = pool.submit(self._read_edges, *self._edge_args(schedule[0], K)) if schedule else None
+        try:
+            for i, item in enumerate(schedule):
+                epoch, k, bi, bucket, nb = item
+                edges = fut.result()
+                if i + 1 < len(schedule):
+                    fut = pool.submit(self._read_edges, *self._edge_args(schedule[i + 1], K))
+                tb = time.perf_counter()
+                loss, touched = 0.0, set()
+                for (lt, rt), e in self._bucket_groups(edges):
+                    lk, rk = self._part_key(lt, bucket[0]), self._part_key(rt, bucket[1])
+                    needed = {lk, rk} | {self._part_key(t, 0) for t in ws.entity_types
+                                         if ws.num_partitions(t) == 1}
+                    self._ensure(needed)
+                    touched |= {lk, rk}
+                    loss += self._train_bucket(self.resident[lk], self.resident[rk], e)
+                n = len(edges["lhs"])
+                trained += n
+                dt = time.perf_counter() - tb
+                nxt = (epoch, k, bi + 1)
+                if bi + 1 == nb:
+                    nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
+                done = epoch + 1 if nxt[0] == epoch + 1 else None
+                self._save(touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
+                           epoch_done=done)
+                stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
+                         "loss": loss / max(n, 1), "edges_per_s": n / dt if dt else None,
+                         "seconds": round(dt, 4), "version": self.ckpt.version}
+                self.ckpt.append_stats(stats)
+                if self.progress:
+                    sys.stderr.write(f"\repoch {epoch + 1}/{cfg.num_epochs} bucket {bucket} "
+                                     f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   ")
+                    sys.stderr.flush()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if self.progress:
+            sys.stderr.write("\n")
+        if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
+            self._ensure({self._part_key(t, 0) for t in ws.entity_types})
+            self._save(set(self.resident), {"epoch": cfg.num_epochs, "edge_chunk": 0,
+                                            "bucket": 0})
+        wall = time.perf_counter() - t0
+        return {"edges": trained, "seconds": wall, "edges_per_s": trained / wall if wall else 0,
+                "epochs": self.ckpt.manifest["position"]["epoch"],
+                "checkpoint": str(self.ckpt.path), "version": self.ckpt.version,
+                "peak_embedding_bytes": self.peak_embedding_bytes,
+                "memory_plan_bytes": self.plan.total}
+
+    def _edge_args(self, item, K):
+        epoch, k, _, bucket, _ = item
+        return epoch, k, K, bucket
+
+
+def _renorm(xp, emb, rows, max_norm):
+    r = emb[rows]
+    norm = xp.sqrt((r * r).sum(1, keepdims=True))
+    emb[rows] = r * xp.minimum(1, max_norm / xp.maximum(norm, 1e-12))
+
+
+def train(config, *, device: str | None = None, log=None, progress=None) -> dict:
+    """Train (or resume) the run a config describes; returns a summary dict."""
+    return Trainer(config, device=device, log=log, progress=progress).train()
+
+
+_ = (os, threading, array_module)  # reserved for Hogwild workers
