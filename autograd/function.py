@@ -336,7 +336,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 captures[id(node)] = g
             if node.saves:
                 node._check_versions()
-            grads = node.backward(g)
+            grads = type(node).backward(node, g)  # staticmethod (PyTorch style) or plain
             if type(grads) is not tuple:
                 grads = (grads,)
             node_inputs = node.inputs
