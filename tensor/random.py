@@ -124,6 +124,8 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
     """Integers on [low, high)."""
     if high is None:
         low, high = 0, low
+    elif isinstance(high, (tuple, list)):  # randint(high, size), as PyTorch allows
+        low, high, size = 0, low, high
     return _sample("integers", (tuple(size),), generator, dtype or np.int64, device, False,
                    low=low, high=high)
 

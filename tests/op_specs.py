@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import ember
 import numpy as np
+
+import ember
 from ember.ops_index import IndexBackward
 from ember.ops_shape import sum_to
 
