@@ -1,0 +1,223 @@
+"""Recurrent layers: ``RNN``, ``LSTM``, ``GRU`` (multi-layer, ``batch_first``) and their cells.
+
+Parameter names, shapes, gate orders (LSTM i, f, g, o; GRU r, z, n) and the
+uniform(±1/sqrt(hidden_size)) initialisation are PyTorch's, so state dicts carry over.
+Each layer projects the inputs of all time steps in one GEMM; the LSTM recurrence is a
+single fused node (``ember.nn._lstm``), RNN and GRU steps are composed from ember ops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import ember
+from ember.nn import functional as F
+from ember.nn import init
+from ember.nn._lstm import LSTMLayer
+from ember.nn.module import Module
+from ember.nn.parameter import Parameter
+
+_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
+
+
+class RNNBase(Module):
+    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
+                 bidirectional: bool = False, device=None, dtype=None):
+        super().__init__()
+        if bidirectional:
+            raise NotImplementedError("bidirectional recurrent layers are not supported yet")
+        if not 0 <= dropout <= 1:
+            raise ValueError("dropout should be a number in range [0, 1]")
+        self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
+        self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
+        self.dropout, self.bidirectional = float(dropout), bidirectional
+        g = _GATES[mode] * hidden_size
+        for k in range(num_layers):
+            isz = input_size if k == 0 else hidden_size
+            setattr(self, f"weight_ih_l{k}", Parameter(ember.empty(g, isz, device=device, dtype=dtype)))
+            w_hh = Parameter(ember.empty(g, hidden_size, device=device, dtype=dtype))
+            setattr(self, f"weight_hh_l{k}", w_hh)
+            if bias:
+                setattr(self, f"bias_ih_l{k}", Parameter(ember.empty(g, device=device, dtype=dtype)))
+                setattr(self, f"bias_hh_l{k}", Parameter(ember.empty(g, device=device, dtype=dtype)))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1.0 / math.sqrt(self.hidden_size) if self.hidden_size > 0 else 0
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _layer(self, k):
+        return (getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"),
+                getattr(self, f"bias_ih_l{k}", None), getattr(self, f"bias_hh_l{k}", None))
+
+    def forward(self, input, hx=None):
+        lstm = self.mode == "LSTM"
+        batched = input.ndim == 3
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, "
+                             f"got {input.ndim}D instead")
+        x = input if batched else input.unsqueeze(1)
+        if self.batch_first and batched:
+            x = x.transpose(0, 1)
+        b = x.shape[1]
+        if hx is None:
+            z = ember.zeros(self.num_layers, b, self.hidden_size, dtype=x.dtype, device=x.device)
+            hx = (z, z) if lstm else z
+        elif not batched:
+            hx = tuple(h.unsqueeze(1) for h in hx) if lstm else hx.unsqueeze(1)
+        h0, c0 = hx if lstm else (hx, None)
+        for h in ((h0, c0) if lstm else (h0,)):
+            if tuple(h.shape) != (self.num_layers, b, self.hidden_size):
+                raise RuntimeError(f"Expected hidden size {(self.num_layers, b, self.hidden_size)}, "
+                                   f"got {tuple(h.shape)}")
+        h_n, c_n = [], []
+        for k in range(self.num_layers):
+            if k and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, True)
+            w_ih, w_hh, b_ih, b_hh = self._layer(k)
+            if lstm:
+                bias = None if b_ih is None else b_ih + b_hh
+                out = LSTMLayer.apply(F.linear(x, w_ih, bias), h0[k], c0[k], w_hh)
+                hs = self.hidden_size
+                x = out[:, :, :hs]
+                h_n.append(out[-1, :, :hs])
+                c_n.append(out[-1, :, hs:])
+            else:
+                x = self._run_steps(F.linear(x, w_ih, b_ih), h0[k], w_hh, b_hh)
+                h_n.append(x[-1])
+        out = x
+        if self.batch_first and batched:
+            out = out.transpose(0, 1)
+        h_n = ember.stack(h_n, 0)
+        if not batched:
+            out, h_n = out.squeeze(1), h_n.squeeze(1)
+        if lstm:
+            c_n = ember.stack(c_n, 0)
+            return out, (h_n, c_n if batched else c_n.squeeze(1))
+        return out, h_n
+
+    def _run_steps(self, xg, h, w_hh, b_hh):
+        outs = []
+        if self.mode == "GRU":
+            hs = self.hidden_size
+            for t in range(xg.shape[0]):
+                xt = xg[t]
+                hg = F.linear(h, w_hh, b_hh)
+                r = ember.sigmoid(xt[:, :hs] + hg[:, :hs])
+                z = ember.sigmoid(xt[:, hs:2 * hs] + hg[:, hs:2 * hs])
+                n = ember.tanh(xt[:, 2 * hs:] + r * hg[:, 2 * hs:])
+                h = n + z * (h - n)
+                outs.append(h)
+        else:
+            act = ember.tanh if self.mode == "RNN_TANH" else ember.relu
+            for t in range(xg.shape[0]):
+                h = act(xg[t] + F.linear(h, w_hh, b_hh))
+                outs.append(h)
+        return ember.stack(outs, 0)
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
+            s += ", bias=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        return s
+
+
+class RNN(RNNBase):
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
+                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
+        self_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+        super().__init__(self_mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+        self.nonlinearity = nonlinearity
+
+
+class LSTM(RNNBase):
+    """Long short-term memory; returns ``output, (h_n, c_n)``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class GRU(RNNBase):
+    """Gated recurrent unit; returns ``output, h_n``."""
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
+                 dropout=0.0, bidirectional=False, device=None, dtype=None):
+        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype)
+
+
+class _CellBase(Module):
+    _gates = 1
+
+    def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
+        super().__init__()
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        g = self._gates * hidden_size
+        self.weight_ih = Parameter(ember.empty(g, input_size, device=device, dtype=dtype))
+        self.weight_hh = Parameter(ember.empty(g, hidden_size, device=device, dtype=dtype))
+        if bias:
+            self.bias_ih = Parameter(ember.empty(g, device=device, dtype=dtype))
+            self.bias_hh = Parameter(ember.empty(g, device=device, dtype=dtype))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        bound = 1.0 / math.sqrt(hidden_size)
+        for p in self.parameters():
+            init.uniform_(p, -bound, bound)
+
+    def _zeros(self, x):
+        return ember.zeros(x.shape[0], self.hidden_size, dtype=x.dtype, device=x.device)
+
+    def extra_repr(self):
+        return f"{self.input_size}, {self.hidden_size}"
+
+
+class LSTMCell(_CellBase):
+    _gates = 4
+
+    def forward(self, input, hx=None):
+        h, c = hx if hx is not None else (self._zeros(input), self._zeros(input))
+        bias = None if self.bias_ih is None else self.bias_ih + self.bias_hh
+        out = LSTMLayer.apply(F.linear(input, self.weight_ih, bias).unsqueeze(0), h, c, self.weight_hh)
+        hs = self.hidden_size
+        return out[0, :, :hs], out[0, :, hs:]
+
+
+class GRUCell(_CellBase):
+    _gates = 3
+
+    def forward(self, input, hx=None):
+        h = hx if hx is not None else self._zeros(input)
+        hs = self.hidden_size
+        xg = F.linear(input, self.weight_ih, self.bias_ih)
+        hg = F.linear(h, self.weight_hh, self.bias_hh)
+        r = ember.sigmoid(xg[:, :hs] + hg[:, :hs])
+        z = ember.sigmoid(xg[:, hs:2 * hs] + hg[:, hs:2 * hs])
+        n = ember.tanh(xg[:, 2 * hs:] + r * hg[:, 2 * hs:])
+        return n + z * (h - n)
+
+
+class RNNCell(_CellBase):
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", device=None, dtype=None):
+        super().__init__(input_size, hidden_size, bias, device, dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        h = hx if hx is not None else self._zeros(input)
+        act = ember.tanh if self.nonlinearity == "tanh" else ember.relu
+        return act(F.linear(input, self.weight_ih, self.bias_ih) + F.linear(h, self.weight_hh, self.bias_hh))
