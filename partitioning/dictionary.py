@@ -116,6 +116,9 @@ class EntityDictionary:
             local = np.concatenate([_to_numpy(c.indices, np.int64) for c in enc.chunks])
         else:
             uniq, local = enc.dictionary, _to_numpy(enc.indices, np.int64)
+        return self._encode_dict(uniq, local)
+
+    def _encode_dict(self, uniq: pa.Array, local: np.ndarray) -> np.ndarray:
         h = hash_strings(uniq)
         known = self._find(uniq, h)
         new = known < 0
@@ -136,6 +139,15 @@ class EntityDictionary:
             self.counts = np.concatenate([self.counts, np.zeros(n_new, np.int64)])
             self.train_counts = np.concatenate([self.train_counts, np.zeros(n_new, np.int64)])
         return known[local]
+
+    def encode_parts(self, parts: list, pool=None) -> list[np.ndarray]:
+        """``encode`` of several arrays, in order; with a thread pool the (GIL-free)
+        hashing of the parts runs in parallel and only the small merge is serial."""
+        if pool is None:
+            return [self.encode(p) for p in parts]
+        encoded = list(pool.map(pc.dictionary_encode, parts))
+        return [self._encode_dict(e.dictionary, _to_numpy(e.indices, np.int64))
+                for e in encoded]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         n = self._n

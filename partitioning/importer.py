@@ -38,6 +38,7 @@ from ember.partitioning.dictionary import EntityDictionary, splitmix64
 from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
 from ember.partitioning.shards import read_shard, write_shard
 
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ember-import")
 _MAX_LISTED_RELATIONS = 100  # more and the config uses dynamic_relations
 _SPLIT_ID = {s: i for i, s in enumerate(layout.SPLITS)}
 
@@ -211,6 +212,10 @@ class _Importer:
             if model.from_config and not model.dynamic_relations:
                 self.rels.encode(pa.array([r.name for r in model.relations]))
         self.weighted = opts.spec.weight_col is not None
+        # the relation names are fixed by a config, or by an earlier import (a config
+        # already lists them); only dynamic relations grow
+        self.fixed_relations = not model.dynamic_relations and (
+            model.from_config or previous is not None)
 
     def _load_previous(self, root: Path, m: dict) -> None:
         self.dicts = {}
@@ -230,8 +235,8 @@ class _Importer:
     # -- pass one -----------------------------------------------------------------
     def run(self, sources) -> dict:
         relations = None
-        if self.model.from_config and not self.model.dynamic_relations:
-            relations = pa.array([r.name for r in self.model.relations])
+        if self.fixed_relations:
+            relations = pa.array([r.name for r in self.model.relations], pa.string())
         total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
         prog = _Progress(self.opts.progress, "pass 1/2", total)
         done = 0
@@ -265,19 +270,17 @@ class _Importer:
 
     def _relation_ids(self, path, block) -> np.ndarray:
         n = len(block.lhs)
-        m = self.model
         if block.rel is None:
-            if m.from_config and (m.dynamic_relations or len(m.relations) != 1):
-                raise InputFileError(f"{path}: a 2-column edge list needs a config with "
-                                     "exactly one relation")
-            if not m.from_config and not len(self.rels):
-                self.rels.encode(pa.array([DEFAULT_RELATION]))
-            name = m.relations[0].name if m.from_config else DEFAULT_RELATION
-            rid = int(self.rels.lookup(pa.array([name]))[0])
-            if rid < 0:
-                rid = int(self.rels.encode(pa.array([name]))[0])
+            name = DEFAULT_RELATION
+            if self.fixed_relations:
+                names = [r.name for r in self.model.relations]
+                if len(names) != 1:
+                    raise InputFileError(f"{path}: a 2-column edge list needs exactly one "
+                                         f"relation (the data model has {len(names)})")
+                name = names[0]
+            rid = int(self.rels.encode(pa.array([name]))[0])
             return np.full(n, rid, np.int64)
-        if m.from_config and not m.dynamic_relations:
+        if self.fixed_relations:
             return self.rels.lookup(block.rel)  # unknown names were rejected by the reader
         return self.rels.encode(block.rel)
 
@@ -308,8 +311,7 @@ class _Importer:
                 continue
             lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
             rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
-            ids = self.dicts[t].encode(pa.chunked_array([lhs, rhs], pa.string()))
-            lgid[ml], rgid[mr] = ids[:cl], ids[cl:]
+            lgid[ml], rgid[mr] = self.dicts[t].encode_parts([lhs, rhs], _POOL)
         # split: a seeded hash of the edge's position in the input, so the same files
         # and seed give the same split whatever the block boundaries
         idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
@@ -568,11 +570,27 @@ class _Importer:
 
 
 def _num_repeats(key: np.ndarray) -> int:
-    """How many entries repeat an earlier one (a sort: numpy's fastest exact way)."""
+    """How many entries repeat an earlier one (a sort: numpy's fastest exact way).
+
+    Large keys are split in two by a hashed bit (equal keys stay together) and the
+    halves sorted in two threads: numpy's sort releases the GIL.
+    """
     if len(key) < 2:
         return 0
-    key.sort()  # in place: the caller's key is a scratch array
-    return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1]))
+    if len(key) < 1 << 20:
+        key.sort()  # in place: the caller's key is a scratch array
+        return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1]))
+    with np.errstate(over="ignore"):
+        bit = (key.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(63)
+    half = bit.astype(bool)
+    parts = [key[half], key[~half]]
+    del bit, half
+    return sum(_POOL.map(_num_repeats_small, parts))
+
+
+def _num_repeats_small(key: np.ndarray) -> int:
+    key.sort()
+    return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1])) if len(key) else 0
 
 
 def _add_stats(a: dict, b: dict) -> dict:

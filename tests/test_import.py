@@ -267,11 +267,21 @@ def test_duplicates_and_self_loops_are_kept_and_counted_or_dropped(tmp_path, cap
 @pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
 def test_append_keeps_every_existing_entity_in_place(tmp_path, fmt):
     lines = read_lines(TRAIN)
+    # the first import sees every relation (an append may not add relations)
+    head, rels = lines[:4000], {ln.split("\t")[1] for ln in lines[:4000]}
+    rest = []
+    for ln in lines[4000:]:
+        if ln.split("\t")[1] not in rels:
+            rels.add(ln.split("\t")[1])
+            head.append(ln)
+        else:
+            rest.append(ln)
+    lines = head + rest
     first = tmp_path / "first.tsv"
-    first.write_text("\n".join(lines[:4000]) + "\n")
+    first.write_text("\n".join(head) + "\n")
     more = tmp_path / "more.tsv"
     extra = [f"new{i}\tterm1\tperson{i % 50}" for i in range(30)]
-    more.write_text("\n".join(lines[4000:] + extra) + "\n")
+    more.write_text("\n".join(rest + extra) + "\n")
     out = tmp_path / "ws"
     assert pbg("import", first, "--out", out, "--partitions", 3, "--format", fmt) == 0
     ws = Workspace.open(out)
@@ -386,3 +396,18 @@ def test_bucket_orders_visit_every_bucket_once_and_are_seeded():
 def test_shard_path_layout(tmp_path):
     assert shard_path(tmp_path, "valid", 1, 2, "arrow") == \
         tmp_path / "edges" / "valid" / "edges_1_2.arrow"
+
+
+def test_append_refuses_a_relation_the_workspace_does_not_have(tmp_path, capsys):
+    out = tmp_path / "ws"
+    assert pbg("import", TRAIN, "--out", out) == 0
+    more = tmp_path / "more.tsv"
+    more.write_text("person1\tterm1\tperson2\nperson1\tnewrel\tperson2\n")
+    before = (out / "workspace.json").read_text()
+    capsys.readouterr()
+    assert pbg("import", "--append", more, "--into", out) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {more}:2: unknown relation 'newrel'")
+    assert (out / "workspace.json").read_text() == before
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.toml", "edges", "entities", "relations.parquet", "workspace.json"]
