@@ -82,12 +82,14 @@ def coalesce_rows(indices, values):
         sel = _scipy_sparse.csr_matrix((ones, order, indptr), shape=(m, n))
         out = np.asarray(sel @ flat, dtype=values.dtype)
     elif xp is np:
-        # flat 1-D add.at: numpy's fast path for scalar-indexed accumulation
-        seg = xp.cumsum(first) - 1
+        # flat 1-D add.at (numpy's fast path for scalar-indexed accumulation), scattering
+        # the values in their original order: no gathered copy of them
+        inverse = xp.empty(n, dtype=xp.int64)
+        inverse[order] = xp.cumsum(first) - 1
         k = flat.shape[1]
         out = xp.zeros((m, k), dtype=values.dtype)
-        pos = (seg[:, None] * k + xp.arange(k)).reshape(-1)
-        xp.add.at(out.reshape(-1), pos, flat[order].reshape(-1))
+        pos = (inverse[:, None] * k + xp.arange(k)).reshape(-1)
+        xp.add.at(out.reshape(-1), pos, flat.reshape(-1))
     else:
         seg = xp.cumsum(first) - 1
         out = xp.zeros((m, flat.shape[1]), dtype=values.dtype)
