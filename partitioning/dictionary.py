@@ -66,9 +66,10 @@ class EntityDictionary:
                 raise ValueError(f"{name}: repeated names or a hash collision")
             self._chunks, n = [names], len(names)
         self._n = n
-        self.counts = np.zeros(n, np.int64) if counts is None else np.asarray(counts, np.int64)
+        # copies: arrays from Arrow are read-only, and these grow
+        self.counts = np.zeros(n, np.int64) if counts is None else np.array(counts, np.int64)
         self.train_counts = (np.zeros(n, np.int64) if train_counts is None
-                             else np.asarray(train_counts, np.int64))
+                             else np.array(train_counts, np.int64))
 
     def __len__(self) -> int:
         return self._n

@@ -15,6 +15,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pyarrow as pa
+
 from ember.errors import InputFileError
 from ember.partitioning.layout import SHARD_VERSION, atomic_path
 

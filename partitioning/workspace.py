@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+
 from ember.errors import InputFileError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import DataModel

@@ -16,10 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_import_helpers import KINSHIPS, edges_of, pbg, read_lines, workspace_edges
+
 from ember.errors import InputFileError
 from ember.partitioning import Workspace, bucket_order, read_shard
 from ember.partitioning.layout import shard_path
-from test_import_helpers import KINSHIPS, edges_of, pbg, read_lines, workspace_edges
 
 TRAIN = KINSHIPS / "train.tsv.gz"
 

@@ -9,8 +9,9 @@ import os
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from ember.partitioning import Workspace
 from test_import_helpers import pbg, workspace_edges
+
+from ember.partitioning import Workspace
 
 
 def _fails(capsys, tmp_path, src, *args, code=2):
