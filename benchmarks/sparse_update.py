@@ -89,7 +89,7 @@ def bench_row_adagrad(sizes, repeats, batch_rows=10_000, steps_per_timing=3):
         w = np.empty((n, DIM), dtype=np.float32)
         for s in range(0, n, 1_000_000):  # filled (pages resident), in chunks to bound temporaries
             w[s:s + 1_000_000] = rng.standard_normal((min(1_000_000, n - s), DIM), dtype=np.float32)
-        t = ember.tensor(w, requires_grad=True)
+        t = ember.from_numpy(w).requires_grad_()  # no copy: one table in memory
         tables[n], opts[n] = t, RowAdagrad([t], lr=0.1)
         t.grad = RowSparseGrad(np.arange(batch_rows), np.ones((batch_rows, DIM), np.float32), t.shape,
                                coalesced=True)
