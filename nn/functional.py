@@ -195,24 +195,6 @@ def one_hot(tensor, num_classes: int = -1):
 
 # ---- embeddings -----------------------------------------------------------------------------
 
-class EmbeddingDense(Function):
-    """``weight[indices]`` with a dense gradient (rows at ``padding_idx`` get none)."""
-
-    raw = True
-
-    def forward(ctx, weight, indices, padding_idx):
-        return array_module(weight).take(weight, indices, axis=0)
-
-    def backward(ctx, g):
-        indices, padding_idx = ctx.inputs[1], ctx.inputs[2]
-        flat = indices.reshape(-1)
-        g2 = g.reshape(-1, g.shape[-1])
-        if padding_idx is not None:
-            keep = (flat != padding_idx).astype(g.dtype)[:, None]
-            g2 = g2 * _wrap(keep)
-        return IndexAddZeros.apply(g2, 0, flat, ctx._shapes[0]), None, None
-
-
 def _indices(input):
     idx = input.data if type(input) is Tensor else input
     xp = array_module(idx)
@@ -230,37 +212,20 @@ def _padding(padding_idx, num_embeddings):
     return padding_idx % num_embeddings
 
 
-def _renorm_(weight, idx, max_norm, norm_type):
-    """Rescale, in place, the looked-up rows whose norm exceeds ``max_norm`` (PyTorch's rule)."""
-    xp = array_module(weight.data)
-    rows = xp.unique(idx.reshape(-1))
-    w = weight.data[rows]
-    norms = (xp.abs(w) ** norm_type).sum(1) ** (1.0 / norm_type)
-    scale = xp.where(norms > max_norm, max_norm / (norms + 1e-7), 1.0).astype(w.dtype)
-    weight.data[rows] = w * scale[:, None]
-    weight._bump_version()
-
-
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
               scale_grad_by_freq: bool = False, sparse: bool = False):
     """Rows of ``weight`` at integer ``input``: shape ``input.shape + (dim,)``.
 
-    With ``sparse=True`` the lookup goes through ``ember.sparse.embedding`` and the
-    weight's gradient holds only the touched rows. ``padding_idx`` rows receive no
+    The lookup is ``ember.sparse.embedding``: with ``sparse=True`` the weight's gradient
+    is a ``RowSparseGrad`` holding only the touched rows. ``padding_idx`` rows receive no
     gradient; ``max_norm`` renormalises the looked-up rows in place first.
     """
     if scale_grad_by_freq:
         raise NotImplementedError("embedding(scale_grad_by_freq=True) is not supported")
-    idx = _indices(input)
-    padding_idx = _padding(padding_idx, weight.shape[0])
-    if max_norm is not None:
-        with no_grad():
-            _renorm_(weight, idx, max_norm, norm_type)
-    if sparse:
-        from ember.sparse import embedding as sparse_embedding  # noqa: PLC0415  (owned elsewhere)
+    from ember.sparse import embedding as lookup  # noqa: PLC0415  (the table lookup lives there)
 
-        return sparse_embedding(weight, _wrap(idx), sparse=True, padding_idx=padding_idx)
-    return EmbeddingDense.apply(weight, idx, padding_idx)
+    return lookup(weight, _indices(input), sparse=sparse, padding_idx=padding_idx, max_norm=max_norm,
+                  norm_type=norm_type)
 
 
 def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2.0,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ember
-import ember.nn as nn
 import numpy as np
 import pytest
+
+import ember
+import ember.nn as nn
 from ember.nn import Parameter
 
 
