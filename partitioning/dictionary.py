@@ -152,9 +152,11 @@ class EntityDictionary:
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         n = self._n
-        self.counts += np.bincount(ids, minlength=n)[:n]
-        if train is not None and train.any():
-            self.train_counts += np.bincount(ids[train], minlength=n)[:n]
+        c = np.bincount(ids, minlength=n)[:n]
+        self.counts += c
+        if train is None or not train.any():
+            return
+        self.train_counts += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
 
     # -- partitions ---------------------------------------------------------------
     def _rotation(self, group: np.ndarray) -> np.ndarray:

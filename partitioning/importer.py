@@ -63,6 +63,8 @@ class ImportOptions:
     drop_unseen: bool = False
     progress: bool = False
     buffer_bytes: int = 512 << 20  # bucket buffers spill to scratch files beyond this
+    read_block_bytes: int = 16 << 20  # pyarrow's CSV block size
+    min_block_rows: int = 1 << 22  # rows encoded together (more when the dictionary grows)
 
 
 def default_workspace_path(first_input: Path) -> Path:
@@ -248,7 +250,8 @@ class _Importer:
             pending = None
             for path, split in sources:
                 for block in iter_blocks(path, self.opts.spec, self.bad,
-                                         relations=relations, block_rows=self._block_rows):
+                                         relations=relations, block_rows=self._block_rows,
+                                         block_bytes=self.opts.read_block_bytes):
                     if pending is not None:
                         pending.result()
                     pending = pool.submit(self._add_block, path, block, split)
@@ -267,7 +270,7 @@ class _Importer:
         # the dictionary lookup costs O(dictionary) per block: keep blocks at least as
         # large as the dictionary so the total stays linear in the input
         n = max((len(d) for d in self.dicts.values()), default=0)
-        return min(max(1 << 22, 2 * n), 1 << 24)
+        return min(max(self.opts.min_block_rows, 2 * n), max(self.opts.min_block_rows, 1 << 24))
 
     def _relation_ids(self, path, block) -> np.ndarray:
         n = len(block.lhs)
@@ -312,7 +315,15 @@ class _Importer:
                 continue
             lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
             rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
-            lgid[ml], rgid[mr] = self.dicts[t].encode_parts([lhs, rhs], _POOL)
+            ids_l, ids_r = self.dicts[t].encode_parts([lhs, rhs], _POOL)
+            if cl == n:
+                lgid = ids_l
+            else:
+                lgid[ml] = ids_l
+            if cr == n:
+                rgid = ids_r
+            else:
+                rgid[mr] = ids_r
         # split: a seeded hash of the edge's position in the input, so the same files
         # and seed give the same split whatever the block boundaries
         idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
@@ -348,8 +359,12 @@ class _Importer:
             if mr.any():
                 ids = rgid[mr] if not mr.all() else rgid
                 rpart[mr], roff[mr] = d.partition_of(ids), d.offset_of(ids)
-            d.add_counts(np.concatenate([lgid[ml], rgid[mr]]),
-                         np.concatenate([train[ml], train[mr]]))
+            if ml.all() and mr.all():
+                d.add_counts(lgid, train)
+                d.add_counts(rgid, train)
+            else:
+                d.add_counts(np.concatenate([lgid[ml], rgid[mr]]),
+                             np.concatenate([train[ml], train[mr]]))
         self.rels.add_counts(rel, train)
         P = self.model.num_partitions
         cols = [loff.astype(np.int32), roff.astype(np.int32), rel.astype(np.int32), split]
@@ -416,14 +431,20 @@ class _Importer:
                 continue
             cols = self._filter_bucket(cols, n_old, lp, rp, lt, rt, types)
             lhs, rhs, rel, split = cols[:4]
+            present = np.bincount(split, minlength=len(layout.SPLITS))
             for si, s in enumerate(layout.SPLITS):
-                m = split == si
-                cnt = int(m.sum())
+                cnt = int(present[si])
                 if cnt == 0:
                     continue
-                shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
-                if self.weighted:
-                    shard["weight"] = cols[4][m]
+                if cnt == len(split):  # the whole bucket is one split: no copies
+                    shard = {"lhs": lhs, "rhs": rhs, "rel": rel}
+                    if self.weighted:
+                        shard["weight"] = cols[4]
+                else:
+                    m = split == si
+                    shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
+                    if self.weighted:
+                        shard["weight"] = cols[4][m]
                 write_shard(layout.shard_path(self.stage, s, lp, rp, self.fmt), self.fmt,
                             shard, workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
                 buckets[s].append([lp, rp, cnt])
@@ -463,7 +484,11 @@ class _Importer:
         # duplicates: one integer key per edge, then a hash count (or, to drop, a sort)
         ml, mr, R = int(lhs.max()) + 1, int(rhs.max()) + 1, len(self.rels)
         if ml * R * mr < 2**62:
-            key = (lhs.astype(np.int64) * R + rel) * mr + rhs
+            key = lhs.astype(np.int64)  # built in place: one temporary, not four
+            key *= R
+            key += rel
+            key *= mr
+            key += rhs
         else:  # pragma: no cover - needs billions of entities
             key = np.unique(np.stack([lhs, rel, rhs], 1), axis=0, return_inverse=True)[1]
         if self.opts.drop_duplicates:

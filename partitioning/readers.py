@@ -97,7 +97,10 @@ def _check_exists(path: Path) -> None:
 
 
 def _open_text_stream(path: Path):
-    raw = pa.OSFile(str(path), "rb")
+    try:
+        raw = pa.OSFile(str(path), "rb")
+    except OSError as e:
+        raise InputFileError(f"{path}: cannot read ({e})") from None
     codec = _codec(path)
     stream = pa.CompressedInputStream(raw, codec) if codec else raw
     return raw, stream
@@ -161,7 +164,8 @@ def resolve_spec(path: Path, spec: EdgeSpec) -> tuple[EdgeSpec, int, int]:
 
 
 def iter_blocks(path: Path, spec: EdgeSpec, bad: BadLines, *, relations=None,
-                block_rows=lambda: 1 << 20) -> Iterator[EdgeBlock]:
+                block_rows=lambda: 1 << 20, block_bytes: int = 16 << 20
+                ) -> Iterator[EdgeBlock]:
     """Stream ``path`` as EdgeBlocks of at least ``block_rows()`` rows (but the last).
 
     ``relations``: the allowed relation names (a fixed config), else None.
@@ -191,7 +195,7 @@ def iter_blocks(path: Path, spec: EdgeSpec, bad: BadLines, *, relations=None,
         reader = pacsv.open_csv(
             stream,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip,
-                                           block_size=16 << 20),
+                                           block_size=block_bytes),
             parse_options=pacsv.ParseOptions(
                 delimiter=spec.delimiter, quote_char='"' if spec.delimiter == "," else False,
                 invalid_row_handler=on_invalid),

@@ -89,7 +89,9 @@ def test_existing_workspace_is_refused_unless_overwrite(tmp_path, capsys):
 
 def test_json_summary(tmp_path, capsys):
     assert pbg("import", TRAIN, "--out", tmp_path / "ws", "--json") == 0
-    s = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
+    s = json.loads(captured.out)
     assert s["entities"] == {"all": 104} and s["relations"] == 25
     assert s["edges"] == {"train": 8544, "valid": 0, "test": 0}
     assert s["next"].startswith("pbg train ") and s["peak_rss_mb"] > 0
@@ -412,3 +414,20 @@ def test_append_refuses_a_relation_the_workspace_does_not_have(tmp_path, capsys)
     assert (out / "workspace.json").read_text() == before
     assert sorted(p.name for p in out.iterdir()) == [
         "config.toml", "edges", "entities", "relations.parquet", "workspace.json"]
+
+
+def test_tiny_blocks_and_spilled_buffers_give_the_same_edges_and_splits(tmp_path, kin_edges):
+    from ember.partitioning import ImportOptions, import_edges
+
+    def run(out, **kw):
+        import_edges([TRAIN], ImportOptions(out=out, num_partitions=3, valid_fraction=0.2,
+                                            seed=9, **kw))
+        return Workspace.open(out)
+
+    small = run(tmp_path / "small", read_block_bytes=4096, min_block_rows=100,
+                buffer_bytes=2000)
+    big = run(tmp_path / "big")
+    for split in ("train", "valid"):
+        assert workspace_edges(small, split) == workspace_edges(big, split)
+    assert workspace_edges(small, "train") + workspace_edges(small, "valid") == kin_edges
+    assert sorted(small.partition_sizes("all")) == sorted(big.partition_sizes("all"))
