@@ -331,7 +331,9 @@ class LeakyRelu(Function):
 
     def backward(ctx, g):
         a = ctx.inputs[0]
-        return g * where(a > 0, 1.0, ctx.slope).to(g.dtype)
+        # the slope in g's dtype: where(.., 1.0, slope) of two Python floats is float32
+        xp = array_module(g.data)
+        return g * _wrap(xp.where(a.data > 0, 1.0, ctx.slope).astype(g.dtype, copy=False))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)

@@ -7,9 +7,10 @@ Nothing here needs a command-line flag: GPU tests select themselves.
 
 from __future__ import annotations
 
-import ember
 import numpy as np
 import pytest
+
+import ember
 
 
 def _device_params():

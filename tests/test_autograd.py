@@ -321,3 +321,9 @@ def test_gradients_keep_the_leaf_dtype():
     x = leaf([1.0, 2.0], dtype=ember.float32)
     (x * 2.5 + 1 / (x + 3) + 2.0 ** x).sum().backward()
     assert x.grad.dtype == ember.float32
+
+
+def test_float64_gradients_keep_float64_precision():
+    x = leaf([-1.0, 2.0])
+    ember.leaky_relu(x, 0.01).sum().backward()
+    assert x.grad.tolist() == [0.01, 1.0]

@@ -3,11 +3,12 @@ when it is smooth); the spec registry in ``op_specs.py`` must cover every Functi
 
 from __future__ import annotations
 
-import ember
 import pytest
+from op_specs import COMPOSITES, SPECS, all_specs
+
+import ember
 from ember.autograd import gradcheck, gradgradcheck
 from ember.registry import differentiable_ops
-from op_specs import COMPOSITES, SPECS, all_specs
 
 _ALL = all_specs()
 _SMOOTH = [(i, s) for i, s in _ALL if s.smooth]
