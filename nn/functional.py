@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import ember
 from ember import random as _random
 from ember._backend import array_module
@@ -374,8 +376,9 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction: 
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """On probabilities; each log is clamped at -100 as in PyTorch, so 0 and 1 stay finite."""
     _check_same_shape(input, target, "binary_cross_entropy")
-    loss = -(target * ember.clamp_min(ember.log(input), -100.0)
-             + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0))
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped next
+        loss = -(target * ember.clamp_min(ember.log(input), -100.0)
+                 + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0))
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
