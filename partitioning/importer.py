@@ -269,8 +269,11 @@ class _Importer:
     def _block_rows(self) -> int:
         # the dictionary lookup costs O(dictionary) per block: keep blocks at least as
         # large as the dictionary so the total stays linear in the input
+        # Lookups cost O(block log n) and inserting new names one O(n) memmove per
+        # block, so larger blocks as the dictionary grows keep that memmove a small
+        # share; the cap bounds the block's memory (about 100 bytes per row in flight)
         n = max((len(d) for d in self.dicts.values()), default=0)
-        return min(max(self.opts.min_block_rows, 2 * n), max(self.opts.min_block_rows, 1 << 24))
+        return max(self.opts.min_block_rows, min(n, 1 << 23))
 
     def _relation_ids(self, path, block) -> np.ndarray:
         n = len(block.lhs)
@@ -603,7 +606,8 @@ def _num_repeats(key: np.ndarray) -> int:
     """
     if len(key) < 2:
         return 0
-    if len(key) < 1 << 20:
+    if len(key) < 1 << 20 or len(key) > 1 << 26:
+        # small: not worth threads; huge: the halves would double the key's memory
         key.sort()  # in place: the caller's key is a scratch array
         return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1]))
     with np.errstate(over="ignore"):
