@@ -548,9 +548,19 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     gother = cmp.prepare_backward(co, go)
     gtheta = None
     if gth is not None and theta.shape[1]:
-        gtheta = xp.zeros_like(theta)
-        xp.add.at(gtheta, plan.rel, gth)
+        gtheta = _scatter_rows(xp, theta, plan.rel, gth)
     return loss, gkeep, gother, gcand, gtheta
+
+
+def _scatter_rows(xp, like, rows, vals):
+    """A table shaped ``like`` with ``vals`` summed into ``rows`` (a coalescing sort and a
+    CSR product, several times faster than ``add.at`` on repeated rows)."""
+    from ember.sparse import coalesce_rows  # noqa: PLC0415
+
+    out = xp.zeros_like(like)
+    r, v = coalesce_rows(rows, vals)
+    out[r] = v
+    return out
 
 
 class BatchPlan:
@@ -598,9 +608,7 @@ class _OperatorOp(Function):
         gx, gth = ctx.op.backward(ctx.x, ctx.theta[ctx.rel], g.data)
         gtheta = None
         if gth is not None:
-            gtheta = xp.zeros_like(ctx.theta)
-            xp.add.at(gtheta, ctx.rel, gth)
-            gtheta = _wrap(gtheta)
+            gtheta = _wrap(_scatter_rows(xp, ctx.theta, ctx.rel, gth))
         return _wrap(gx), gtheta, None, None
 
 

@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 import ember
-from ember._backend import array_module
 from ember._tensor import _wrap
 from ember.errors import ConfigError, UserError
 from ember.optim import Adagrad, RowAdagrad
@@ -226,7 +225,10 @@ class Trainer:
         self.groups = sorted(set(types))
         self.rel_group = np.array([self.groups.index(t) for t in types], np.int64)
         self.chunk = config.num_batch_negs or 50
-        self.rng = np.random.default_rng(config.seed)
+        self.workers = config.workers or os.cpu_count() or 1
+        self._lock = threading.Lock()
+        self._seq = 0
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ember-hogwild")
 
     # -- parameters ---------------------------------------------------------------
     def _init_relations(self):
@@ -302,7 +304,7 @@ class Trainer:
             ck.preserve(epoch_done)
 
     # -- the hot path ---------------------------------------------------------------
-    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight):
+    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight, rng):
         """One batch (all of whose size is a multiple of the chunk, or one chunk)."""
         xp = self.xp
         cfg = self.config
@@ -319,8 +321,8 @@ class Trainer:
             cr_ids = xp.arange(len(rt))[None]
             cl, cr = lt[None], rt[None]
         elif u:
-            cl_ids = xp.asarray(self.rng.integers(0, len(lt), (c, u)))
-            cr_ids = xp.asarray(self.rng.integers(0, len(rt), (c, u)))
+            cl_ids = xp.asarray(rng.integers(0, len(lt), (c, u)))
+            cr_ids = xp.asarray(rng.integers(0, len(rt), (c, u)))
             cl, cr = lt[cl_ids], rt[cr_ids]
         else:
             cl_ids = cr_ids = cl = cr = None
@@ -329,7 +331,10 @@ class Trainer:
                          weight=weight, disabled=disabled)
         ins = [_wrap(a, True) if a is not None else None
                for a in (lt[lhs], rt[rhs], cl, cr)]
-        loss = ChunkedLoss.apply(*ins, *self.theta, plan=plan)
+        # per-step leaves over the shared relation tables: Hogwild workers never share
+        # a .grad slot
+        theta = [_wrap(t.data, True) for t in self.theta]
+        loss = ChunkedLoss.apply(*ins, *theta, plan=plan)
         loss.backward()
         # row-sparse gradients: the gathered rows' gradients with their row ids
         grads = {id(lp): ([], []), id(rp): ([], [])}
@@ -338,20 +343,26 @@ class Trainer:
             if t is not None and t.grad is not None:
                 grads[id(part)][0].append(ids.reshape(-1))
                 grads[id(part)][1].append(t.grad.data.reshape(-1, self.model.dim))
+        sparse = []
         for part in {id(lp): lp, id(rp): rp}.values():
             idx, vals = grads[id(part)]
-            if not idx:
-                continue
-            idx = idx[0] if len(idx) == 1 else xp.concatenate(idx)
-            vals = vals[0] if len(vals) == 1 else xp.concatenate(vals)
-            part.table.grad = RowSparseGrad(idx, vals, part.table.shape)
-            part.opt.step()
-            part.table.grad = None
-            if cfg.max_norm:
-                _renorm(xp, part.emb, xp.unique(idx), cfg.max_norm)
-        self.rel_opt.step()
-        for t in self.theta:
-            t.grad = None
+            if idx:
+                idx = idx[0] if len(idx) == 1 else xp.concatenate(idx)
+                vals = vals[0] if len(vals) == 1 else xp.concatenate(vals)
+                # coalesce outside the lock: it is the costly part of the sparse update
+                sparse.append((part, RowSparseGrad(idx, vals, part.table.shape).coalesce()))
+        with self._lock:  # optimizer steps go one at a time; the scoring above overlaps
+            for part, g in sparse:
+                part.table.grad = g
+                part.opt.step()
+                part.table.grad = None
+                if cfg.max_norm:
+                    _renorm(xp, part.emb, g.indices, cfg.max_norm)
+            for t, w in zip(self.theta, theta):
+                t.grad = w.grad
+            self.rel_opt.step()
+            for t in self.theta:
+                t.grad = None
         return float(loss.item())
 
     def _train_bucket(self, lp, rp, edges):
@@ -360,20 +371,32 @@ class Trainer:
         cfg = self.config
         lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
         w_all = edges.get("weight")
-        total, n_all = 0.0, len(lhs_all)
+        n_all = len(lhs_all)
         bs = cfg.batch_size
-        for start in range(0, n_all, bs):
-            sl = slice(start, min(start + bs, n_all))
-            lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
-            w = w_all[sl] if w_all is not None else None
-            n = len(lhs)
-            main = n if cfg.reciprocal else n - n % min(self.chunk, n)
-            total += self._step(lp, rp, lhs[:main], rhs[:main], rel[:main],
-                                None if w is None else w[:main])
-            if main < n:  # the remainder is one smaller chunk
-                total += self._step(lp, rp, lhs[main:], rhs[main:], rel[main:],
-                                    None if w is None else w[main:])
-        return total
+        starts = list(range(0, n_all, bs))
+        self._seq += 1
+
+        def work(worker):
+            rng = np.random.default_rng([cfg.seed, self._seq, worker])
+            total = 0.0
+            for start in starts[worker::nw]:
+                sl = slice(start, min(start + bs, n_all))
+                lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
+                w = w_all[sl] if w_all is not None else None
+                n = len(lhs)
+                main = n if cfg.reciprocal else n - n % min(self.chunk, n)
+                total += self._step(lp, rp, lhs[:main], rhs[:main], rel[:main],
+                                    None if w is None else w[:main], rng)
+                if main < n:  # the remainder is one smaller chunk
+                    total += self._step(lp, rp, lhs[main:], rhs[main:], rel[main:],
+                                        None if w is None else w[main:], rng)
+            return total
+
+        nw = min(self.workers, len(starts))
+        if nw <= 1:
+            return work(0)
+        # Hogwild: workers share the tables; numpy releases the GIL in the heavy ops
+        return sum(self._pool.map(work, range(nw)))
 
     # -- edges ------------------------------------------------------------------------
     def _read_edges(self, epoch, k, K, bucket):
@@ -428,6 +451,24 @@ class Trainer:
                         schedule.append((epoch, k, bi, b, len(order)))
         t0 = time.perf_counter()
         trained = 0
+        with _blas_threads(1 if self.workers > 1 else None):
+            trained = self._run(schedule, K)
+        if self.progress:
+            sys.stderr.write("\n")
+        if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
+            self._ensure({self._part_key(t, 0) for t in ws.entity_types})
+            self._save(set(self.resident), {"epoch": cfg.num_epochs, "edge_chunk": 0,
+                                            "bucket": 0})
+        wall = time.perf_counter() - t0
+        return {"edges": trained, "seconds": wall, "edges_per_s": trained / wall if wall else 0,
+                "epochs": self.ckpt.manifest["position"]["epoch"],
+                "checkpoint": str(self.ckpt.path), "version": self.ckpt.version,
+                "peak_embedding_bytes": self.peak_embedding_bytes,
+                "memory_plan_bytes": self.plan.total, "workers": self.workers}
+
+    def _run(self, schedule, K) -> int:
+        cfg, ws = self.config, self.ws
+        trained = 0
         pool = ThreadPoolExecutor(1, thread_name_prefix="ember-prefetch")
         fut = pool.submit(self._read_edges, *self._edge_args(schedule[0], K)) if schedule else None
         try:
@@ -464,22 +505,32 @@ class Trainer:
                     sys.stderr.flush()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-        if self.progress:
-            sys.stderr.write("\n")
-        if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            self._ensure({self._part_key(t, 0) for t in ws.entity_types})
-            self._save(set(self.resident), {"epoch": cfg.num_epochs, "edge_chunk": 0,
-                                            "bucket": 0})
-        wall = time.perf_counter() - t0
-        return {"edges": trained, "seconds": wall, "edges_per_s": trained / wall if wall else 0,
-                "epochs": self.ckpt.manifest["position"]["epoch"],
-                "checkpoint": str(self.ckpt.path), "version": self.ckpt.version,
-                "peak_embedding_bytes": self.peak_embedding_bytes,
-                "memory_plan_bytes": self.plan.total}
+            self._pool.shutdown(wait=True)
+        return trained
 
     def _edge_args(self, item, K):
         epoch, k, _, bucket, _ = item
         return epoch, k, K, bucket
+
+
+class _blas_threads:
+    """Limit BLAS threads while Hogwild workers run (they are the parallelism then)."""
+
+    def __init__(self, n):
+        self.n, self.ctl = n, None
+
+    def __enter__(self):
+        if self.n:
+            try:
+                from threadpoolctl import threadpool_limits  # noqa: PLC0415
+            except ImportError:
+                return self
+            self.ctl = threadpool_limits(self.n, user_api="blas")
+        return self
+
+    def __exit__(self, *exc):
+        if self.ctl is not None:
+            self.ctl.restore_original_limits()
 
 
 def _renorm(xp, emb, rows, max_norm):
@@ -493,4 +544,3 @@ def train(config, *, device: str | None = None, log=None, progress=None) -> dict
     return Trainer(config, device=device, log=log, progress=progress).train()
 
 
-_ = (os, threading, array_module)  # reserved for Hogwild workers
