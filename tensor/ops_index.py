@@ -95,7 +95,6 @@ def _scatter_into_zeros(g, shape, index):
 
 def _getitem(self, index):
     raw, advanced = _raw_index(index)
-    xp = array_module(self.data)
     raw = _device_index(self.data, raw)
     if len(raw) == 1:
         raw = raw[0] if not isinstance(raw[0], tuple) else raw

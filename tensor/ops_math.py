@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
@@ -601,7 +602,9 @@ def div(input, other, *, rounding_mode=None):
     if rounding_mode == "trunc":
         q = _div(input, other)
         return _wrap(array_module(q.data).trunc(q.data).astype(q.dtype, copy=False))
-    raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+    raise ValueError(
+        f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
+    )
 
 
 divide = op("divide")(div)

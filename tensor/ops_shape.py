@@ -154,7 +154,9 @@ def permute(input, *dims):
 def transpose(input, dim0, dim1):
     nd = input.ndim
     if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
-        return _share_version(_wrap(input.data), input) if not input.requires_grad else reshape(input, input.shape)
+        if input.requires_grad:
+            return reshape(input, input.shape)
+        return _share_version(_wrap(input.data), input)
     d0, d1 = _norm_dim(dim0, nd), _norm_dim(dim1, nd)
     dims = list(range(nd))
     dims[d0], dims[d1] = dims[d1], dims[d0]

@@ -8,6 +8,7 @@ import os
 import textwrap
 
 import pytest
+
 from ember.errors import ConfigError
 from ember.pbg.config import (
     ConfigSchema,

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 import pytest
+
 from ember.datasets import SyntheticGraph, write_graph
 
 
