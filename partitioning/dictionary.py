@@ -52,6 +52,7 @@ class EntityDictionary:
         self._rot_seed = np.uint64(type_seed(seed, name))
         self._chunks: list[pa.Array] = []
         self._n = 0
+        self._part = np.zeros(0, np.int32)  # partition of each id, filled lazily
         # the lookup structure: 64-bit hashes of the names, sorted, with their ids;
         # it persists across blocks, so a lookup costs O(block log n), not O(n)
         self._hsorted = np.zeros(0, np.uint64)
@@ -111,13 +112,7 @@ class EntityDictionary:
         """
         if isinstance(names, pa.ChunkedArray) and names.num_chunks == 0:
             return np.zeros(0, np.int64)
-        enc = pc.dictionary_encode(names)
-        if isinstance(enc, pa.ChunkedArray):
-            uniq = enc.chunks[-1].dictionary
-            local = np.concatenate([_to_numpy(c.indices, np.int64) for c in enc.chunks])
-        else:
-            uniq, local = enc.dictionary, _to_numpy(enc.indices, np.int64)
-        return self._encode_dict(uniq, local)
+        return self._encode_dict(*_split_encoded(pc.dictionary_encode(names)))
 
     def _encode_dict(self, uniq: pa.Array, local: np.ndarray) -> np.ndarray:
         h = hash_strings(uniq)
@@ -146,9 +141,8 @@ class EntityDictionary:
         hashing of the parts runs in parallel and only the small merge is serial."""
         if pool is None:
             return [self.encode(p) for p in parts]
-        encoded = list(pool.map(pc.dictionary_encode, parts))
-        return [self._encode_dict(e.dictionary, _to_numpy(e.indices, np.int64))
-                for e in encoded]
+        return [self._encode_dict(*_split_encoded(e))
+                for e in pool.map(pc.dictionary_encode, parts)]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         n = self._n
@@ -163,12 +157,23 @@ class EntityDictionary:
         P = np.uint64(self.num_partitions)
         return (splitmix64(np.asarray(group, np.uint64) ^ self._rot_seed) % P).astype(np.int64)
 
+    def _partition_formula(self, ids: np.ndarray) -> np.ndarray:
+        P = self.num_partitions
+        ids = np.asarray(ids, np.int64)
+        return ((ids % P + self._rotation(ids // P)) % P).astype(np.int32)
+
     def partition_of(self, ids: np.ndarray) -> np.ndarray:
+        """Partition of each id (a gather from a per-entity table kept up to date)."""
         P = self.num_partitions
         if P == 1:
             return np.zeros(len(ids), np.int32)
+        if len(self._part) < self._n:
+            new = np.arange(len(self._part), self._n, dtype=np.int64)
+            self._part = np.concatenate([self._part, self._partition_formula(new)])
         ids = np.asarray(ids, np.int64)
-        return ((ids % P + self._rotation(ids // P)) % P).astype(np.int32)
+        if len(ids) and ids.max(initial=0) >= self._n:  # ids beyond the dictionary
+            return self._partition_formula(ids)
+        return self._part[ids]
 
     def offset_of(self, ids: np.ndarray) -> np.ndarray:
         return np.asarray(ids, np.int64) // self.num_partitions
@@ -245,6 +250,20 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
         sums = np.add.reduceat(mixed, np.minimum(starts, hi - lo - 1))
     sums[lens == 0] = 0
     return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+
+
+def _split_encoded(enc) -> tuple[pa.Array, np.ndarray]:
+    """(distinct values, index of each input value) of a dictionary_encode result."""
+    if isinstance(enc, pa.ChunkedArray):
+        if enc.num_chunks == 0:
+            return pa.array([], pa.string()), np.zeros(0, np.int64)
+        # chunks of one dictionary_encode call share their (final) dictionary
+        last = enc.chunks[-1].dictionary
+        if any(len(c.dictionary) != len(last) for c in enc.chunks):
+            raise RuntimeError("pyarrow's dictionary_encode gave chunk-local dictionaries")
+        local = np.concatenate([_to_numpy(c.indices, np.int64) for c in enc.chunks])
+        return last, local
+    return enc.dictionary, _to_numpy(enc.indices, np.int64)
 
 
 def _one(a):

@@ -54,9 +54,9 @@ class EdgeSpec:
 
 @dataclass
 class EdgeBlock:
-    lhs: pa.Array
-    rhs: pa.Array
-    rel: pa.Array | None
+    lhs: pa.Array | pa.ChunkedArray
+    rhs: pa.Array | pa.ChunkedArray
+    rel: pa.Array | pa.ChunkedArray | None
     weight: np.ndarray | None
     progress: int  # bytes of the input consumed so far
 
@@ -288,8 +288,8 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
     w = None if weight is None else np.asarray(
         weight.to_numpy(zero_copy_only=False) if isinstance(weight, pa.Array)
         else weight.combine_chunks().to_numpy(zero_copy_only=False), np.float32)
-    return EdgeBlock(_one(strs["lhs"]), _one(strs["rhs"]),
-                     _one(strs["rel"]) if "rel" in strs else None, w, progress)
+    # chunked arrays as they are: combining them would copy every name once more
+    return EdgeBlock(strs["lhs"], strs["rhs"], strs.get("rel"), w, progress)
 
 
 def _one(a):

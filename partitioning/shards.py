@@ -57,7 +57,7 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
 
 
 def _compresses(v: np.ndarray) -> bool:
-    sample = np.ascontiguousarray(v[: 1 << 16])
+    sample = np.ascontiguousarray(v[: 1 << 14])
     shuffled = np.ascontiguousarray(sample.view(np.uint8).reshape(-1, v.itemsize).T)
     return len(zlib.compress(shuffled.tobytes(), 1)) < 0.5 * sample.nbytes
 
