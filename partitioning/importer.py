@@ -369,6 +369,10 @@ class _Importer:
                 d.add_counts(np.concatenate([lgid[ml], rgid[mr]]),
                              np.concatenate([train[ml], train[mr]]))
         self.rels.add_counts(rel, train)
+        for d in self.dicts.values():
+            if len(d) // d.num_partitions >= 2**31 - 1:  # offsets are stored as int32
+                raise UserError(f"entity type {d.name!r} has {len(d):,} entities: too many "
+                                "for its partitions; use more partitions")
         P = self.model.num_partitions
         cols = [loff.astype(np.int32), roff.astype(np.int32), rel.astype(np.int32), split]
         if self.weighted:

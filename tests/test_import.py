@@ -431,3 +431,28 @@ def test_tiny_blocks_and_spilled_buffers_give_the_same_edges_and_splits(tmp_path
         assert workspace_edges(small, split) == workspace_edges(big, split)
     assert workspace_edges(small, "train") + workspace_edges(small, "valid") == kin_edges
     assert sorted(small.partition_sizes("all")) == sorted(big.partition_sizes("all"))
+
+
+@pytest.mark.parametrize("P", [1, 2, 5, 7])
+def test_partition_assignment_is_balanced_online_and_invertible(P):
+    from ember.partitioning import EntityDictionary
+
+    d = EntityDictionary("t", P, seed=4)
+    sizes_seen = []
+    for start in range(0, 300, 37):  # grows block by block, as during an import
+        d.encode(pa.array([f"n{i}" for i in range(start, min(start + 37, 300))]))
+        sizes = d.partition_sizes()
+        assert max(sizes) - min(sizes) <= 1
+        sizes_seen.append(sizes)
+    ids = np.arange(300)
+    parts, offs = d.partition_of(ids), d.offset_of(ids)
+    assert (d.id_of(parts, offs) == ids).all()
+    for p in range(P):  # offsets in a partition are 0..size-1, each once
+        assert sorted(offs[parts == p]) == list(range(d.partition_sizes()[p]))
+    # another seed gives another (still balanced) assignment
+    if P > 2:
+        assert (EntityDictionary("t", P, seed=5).partition_of(ids) != parts).any()
+    # growing never moves an id that already had a place
+    d2 = EntityDictionary("t", P, seed=4)
+    d2.encode(pa.array([f"n{i}" for i in range(100)]))
+    assert (d2.partition_of(np.arange(100)) == parts[:100]).all()
