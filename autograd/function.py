@@ -73,54 +73,15 @@ class Function:
     # ---- construction -------------------------------------------------------------
     @classmethod
     def apply(cls, *args, **kwargs):
-        if not cls.raw:
-            return cls._apply_user(args, kwargs)
-        # The hot path of every ember op: unwrap, and find whether a graph is needed.
-        # One- and two-argument calls (almost all of them) skip the generic loop, and a
-        # call that records nothing runs forward on a scratch ctx (no node is made).
-        n_args = len(args)
-        if n_args == 2:
-            a, b = args
-            if type(a) is Tensor:
-                ra, ga = a.data, a.requires_grad
-            else:
-                ra, ga = a, False
-            if type(b) is Tensor:
-                rb, gb = b.data, b.requires_grad
-            else:
-                rb, gb = b, False
-            if not (ga or gb) or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, ra, rb, **kwargs))
-            raw = (ra, rb)
-        elif n_args == 1:
-            a = args[0]
-            if type(a) is not Tensor:
-                return _wrap(cls.forward(_SCRATCH, a, **kwargs))
-            if not a.requires_grad or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, a.data, **kwargs))
-            raw = (a.data,)
-        else:
-            raw = []
-            requires = False
-            for a in args:
-                if type(a) is Tensor:
-                    raw.append(a.data)
-                    if a.requires_grad:
-                        requires = True
-                else:
-                    raw.append(a)
-            if not requires or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, *raw, **kwargs))
-        ctx = _new(cls)
-        ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a.requires_grad for a in args])
-        out = _wrap(ctx.forward(*raw, **kwargs), True, ctx)
-        ctx.inputs = args
-        ctx._next = tuple([(a.grad_fn or a) if n else None for a, n in zip(args, needs)])
-        if cls.saves:
-            ctx._versions = tuple([args[i]._version for i in cls.saves if type(args[i]) is Tensor])
-        if cls.saves_output:
-            ctx._save_output(out)
-        return out
+        """Run the op: ``Op.apply(*inputs)`` (ember's own ops get a faster ``apply``)."""
+        return cls._apply_user(args, kwargs)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.raw and "apply" not in cls.__dict__ and _default_apply(cls):
+            # ember's own ops: a plain function (not a bound classmethod), so that it can
+            # be a Tensor method directly and a call costs one Python frame
+            cls.apply = staticmethod(_make_raw_apply(cls))
 
     @classmethod
     def _apply_user(cls, args, kwargs):
@@ -212,6 +173,73 @@ class Function:
         return f"<{self.name()}>"
 
 
+def _default_apply(cls) -> bool:
+    """True unless a base class between ``cls`` and Function overrides ``apply`` by hand."""
+    for k in cls.__mro__[1:]:
+        if "apply" in k.__dict__:
+            f = k.__dict__["apply"]
+            return k is Function or getattr(getattr(f, "__func__", f), "_generated", False)
+    return True
+
+
+def _make_raw_apply(cls):
+    """The ``apply`` of one ember op (``raw = True``): unwrap tensors, run forward, link."""
+
+    def apply(*args, **kwargs):
+        # The hot path of every ember op: unwrap, and find whether a graph is needed.
+        # One- and two-argument calls (almost all of them) skip the generic loop, and a
+        # call that records nothing runs forward on a scratch ctx (no node is made).
+        n_args = len(args)
+        if n_args == 2:
+            a, b = args
+            if type(a) is Tensor:
+                ra, ga = a.data, a.requires_grad
+            else:
+                ra, ga = a, False
+            if type(b) is Tensor:
+                rb, gb = b.data, b.requires_grad
+                if type(a) is Tensor and type(ra) is not type(rb):
+                    _raise_device_mismatch(a, b)
+            else:
+                rb, gb = b, False
+            if not (ga or gb) or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, ra, rb, **kwargs))
+            raw = (ra, rb)
+        elif n_args == 1:
+            a = args[0]
+            if type(a) is not Tensor:
+                return _wrap(cls.forward(_SCRATCH, a, **kwargs))
+            if not a.requires_grad or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, a.data, **kwargs))
+            raw = (a.data,)
+        else:
+            raw = []
+            requires = False
+            for a in args:
+                if type(a) is Tensor:
+                    raw.append(a.data)
+                    if a.requires_grad:
+                        requires = True
+                else:
+                    raw.append(a)
+            if not requires or not _state.enabled:
+                return _wrap(cls.forward(_SCRATCH, *raw, **kwargs))
+        ctx = _new(cls)
+        ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a.requires_grad for a in args])
+        out = _wrap(ctx.forward(*raw, **kwargs), True, ctx)
+        ctx.inputs = args
+        ctx._next = tuple([(a.grad_fn or a) if n else None for a, n in zip(args, needs)])
+        if cls.saves:
+            ctx._versions = tuple([args[i]._version for i in cls.saves if type(args[i]) is Tensor])
+        if cls.saves_output:
+            ctx._save_output(out)
+        return out
+
+    apply.__name__ = apply.__qualname__ = f"{cls.__name__}.apply"
+    apply._generated = True
+    return apply
+
+
 _NONE_NEEDED = ()
 
 
@@ -222,6 +250,13 @@ class _Scratch:
 
 
 _SCRATCH = _Scratch()
+
+
+def _raise_device_mismatch(a, b):
+    raise RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least two devices, "
+        f"{a.device} and {b.device}!"
+    )
 
 
 def _raise_modified(node, t, v):

@@ -566,14 +566,8 @@ def _data(x):
 # ---- public functions -----------------------------------------------------------------
 
 def _binary(fn_cls):
-    apply = fn_cls.apply
-
-    def f(input, other):
-        if type(input) is Tensor and type(other) is Tensor and type(input.data) is not type(other.data):
-            _check_same_device(input, other)
-        return apply(input, other)
-
-    return f
+    # Function.apply itself refuses two tensors on different devices: no wrapper layer
+    return fn_cls.apply
 
 
 _add = _binary(Add)
