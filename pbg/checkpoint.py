@@ -43,16 +43,17 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
-def _fsync_rename(tmp: Path, path: Path) -> None:
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _fsync_rename(tmp: Path, path: Path, durable: bool = True) -> None:
+    if durable:
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     os.replace(tmp, path)
 
 
-def write_h5(path: Path, arrays: dict, attrs: dict | None = None) -> None:
+def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True) -> None:
     tmp = _tmp(path)
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT
@@ -61,7 +62,7 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None) -> None:
             f.attrs[k] = v
         for k, v in arrays.items():
             f.create_dataset(k, data=np.asarray(v))
-    _fsync_rename(tmp, path)
+    _fsync_rename(tmp, path, durable)
 
 
 def read_h5(path: Path) -> dict:
@@ -74,10 +75,10 @@ def read_h5(path: Path) -> dict:
         raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
 
 
-def write_json_atomic(path: Path, obj) -> None:
+def write_json_atomic(path: Path, obj, durable=True) -> None:
     tmp = _tmp(path)
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    _fsync_rename(tmp, path)
+    _fsync_rename(tmp, path, durable)
 
 
 class Checkpoint:
@@ -101,6 +102,7 @@ class Checkpoint:
                 raise InputFileError(f"{mpath}: not an ember checkpoint manifest")
         self._files: dict[str, str] = dict(self.manifest["files"]) if self.manifest else {}
         self.version = self.manifest["version"] if self.manifest else 0
+        self.durable = True
 
     @property
     def exists(self) -> bool:
@@ -135,21 +137,25 @@ class Checkpoint:
         return read_h5(self.path / self._files["relations"])
 
     # -- writing ----------------------------------------------------------------
-    def begin(self) -> int:
-        """Start a new version; returns its number."""
+    def begin(self, durable: bool = True) -> int:
+        """Start a new version; returns its number. Every version survives ``kill -9``
+        (rename is atomic); a ``durable`` one is also fsynced, so it survives a power
+        loss: the trainer makes the version that ends an epoch durable, and skips the
+        fsyncs of the per-bucket ones, which cost more than training a small bucket."""
         self.path.mkdir(parents=True, exist_ok=True)
         self.version += 1
+        self.durable = durable
         return self.version
 
     def save_partition(self, etype: str, part: int, emb, state) -> None:
         name = f"embeddings_{etype}_{part}.v{self.version}.h5"
         write_h5(self.path / name, {"embeddings": emb, "state": state},
-                 {"entity_type": etype, "partition": part})
+                 {"entity_type": etype, "partition": part}, durable=self.durable)
         self._files[f"embeddings/{etype}/{part}"] = name
 
     def save_relations(self, arrays: dict) -> None:
         name = f"relations.v{self.version}.h5"
-        write_h5(self.path / name, arrays)
+        write_h5(self.path / name, arrays, durable=self.durable)
         self._files["relations"] = name
 
     def commit(self, *, config: dict, model: dict, position: dict, extra: dict | None = None):
@@ -160,7 +166,7 @@ class Checkpoint:
             "complete": True, "config": config, "model": model, "position": position,
             "files": dict(self._files), **(extra or {}),
         }
-        write_json_atomic(self.path / MANIFEST, self.manifest)
+        write_json_atomic(self.path / MANIFEST, self.manifest, durable=self.durable)
         keep = set(self._files.values())
         for p in self.path.iterdir():
             if p.is_file() and _FILE.match(p.name) and p.name not in keep:
@@ -183,5 +189,6 @@ class Checkpoint:
         return snap
 
     def append_stats(self, row: dict) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / STATS, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -144,21 +144,23 @@ def memory_plan(config, ws, model) -> MemoryPlan:
 
 
 def check_memory(config, ws, plan: MemoryPlan) -> None:
+    """Refuse a run that does not fit, with the figure and what to change."""
     if plan.available is None or plan.total <= plan.available:
         return
     rest = plan.total - plan.embeddings
-    suggestion = ""
-    whole = sum(ws.num_entities(t) for t in ws.entity_types) * 0  # per-type below
-    for t in ws.entity_types:
-        whole += ws.num_entities(t)
     if plan.available > rest:
-        per_entity = plan.embeddings / max(1, sum(
-            min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t)) for t in ws.entity_types))
-        p = math.ceil(2 * whole * per_entity / (plan.available - rest))
-        suggestion = f"; re-import with --partitions {max(p, 2)} (num_partitions = {max(p, 2)})"
+        # embeddings of all entities, if every type were held whole
+        whole = sum(ws.num_entities(t) for t in ws.entity_types)
+        held = sum(min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t))
+                   for t in ws.entity_types)
+        per_entity = plan.embeddings / max(held, 1)
+        p = max(2, math.ceil(2 * whole * per_entity / (plan.available - rest)))
+        hint = f"re-import with --partitions {p} (num_partitions = {p})"
+    else:
+        hint = "lower batch_size, num_batch_negs or num_uniform_negs (or reciprocal = false)"
     raise UserError(f"training needs about {plan.total / 2**30:.2f} GiB but only "
-                    f"{plan.available / 2**30:.2f} GiB is available ({plan.describe()})"
-                    f"{suggestion}")
+                    f"{plan.available / 2**30:.2f} GiB is available ({plan.describe()}); "
+                    f"{hint}")
 
 
 # =========================================================================== partitions
@@ -285,7 +287,7 @@ class Trainer:
 
     def _save(self, keys, position, epoch_done=None):
         ck = self.ckpt
-        ck.begin()
+        ck.begin(durable=epoch_done is not None)
         for key in keys:
             p = self.resident[key]
             ck.save_partition(key[0], key[1], _host(p.emb), _host(p.state))
@@ -456,9 +458,11 @@ class Trainer:
         if self.progress:
             sys.stderr.write("\n")
         if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            self._ensure({self._part_key(t, 0) for t in ws.entity_types})
-            self._save(set(self.resident), {"epoch": cfg.num_epochs, "edge_chunk": 0,
-                                            "bucket": 0})
+            keys = {self._part_key(t, p) for t in ws.entity_types
+                    for p in range(ws.num_partitions(t))}
+            for key in keys:  # one at a time: memory stays bounded
+                self._ensure({key})
+                self._save({key}, {"epoch": cfg.num_epochs, "edge_chunk": 0, "bucket": 0})
         wall = time.perf_counter() - t0
         return {"edges": trained, "seconds": wall, "edges_per_s": trained / wall if wall else 0,
                 "epochs": self.ckpt.manifest["position"]["epoch"],
@@ -493,12 +497,13 @@ class Trainer:
                 if bi + 1 == nb:
                     nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
                 done = epoch + 1 if nxt[0] == epoch + 1 else None
-                self._save(touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
-                           epoch_done=done)
                 stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
                          "loss": loss / max(n, 1), "edges_per_s": n / dt if dt else None,
-                         "seconds": round(dt, 4), "version": self.ckpt.version}
+                         "seconds": round(dt, 4), "version": self.ckpt.version + 1}
+                # the stats line first: a kill between the two repeats one line, never loses one
                 self.ckpt.append_stats(stats)
+                self._save(touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
+                           epoch_done=done)
                 if self.progress:
                     sys.stderr.write(f"\repoch {epoch + 1}/{cfg.num_epochs} bucket {bucket} "
                                      f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   ")
