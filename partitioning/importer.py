@@ -308,10 +308,16 @@ class _Importer:
         n = len(block.lhs)
         rel = self._relation_ids(path, block)
         types, lt, rt = self._types(len(self.rels))
-        ltype, rtype = lt[rel], rt[rel]
+        if len(types) == 1:  # the common case: no per-type masks at all
+            ltype = rtype = np.zeros(n, np.int8)
+        else:
+            ltype, rtype = lt[rel], rt[rel]
         lgid = np.empty(n, np.int64)
         rgid = np.empty(n, np.int64)
         for ti, t in enumerate(types):
+            if len(types) == 1:
+                lgid, rgid = self.dicts[t].encode_parts([block.lhs, block.rhs], _POOL)
+                continue
             ml, mr = ltype == ti, rtype == ti
             cl, cr = int(ml.sum()), int(mr.sum())
             if cl + cr == 0:
@@ -339,7 +345,9 @@ class _Importer:
             u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
                  ).astype(np.float64) / float(1 << 53)
             split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
-        loops = (ltype == rtype) & (lgid == rgid)
+        loops = lgid == rgid
+        if len(types) > 1:
+            loops &= ltype == rtype
         nloops = int(loops.sum())
         self.stats["self_loops"] += nloops
         weight = block.weight
@@ -355,6 +363,12 @@ class _Importer:
         roff = np.empty(len(rel), np.int64)
         for ti, t in enumerate(types):
             d = self.dicts[t]
+            if len(types) == 1:
+                lpart, loff = d.partition_of(lgid), d.offset_of(lgid)
+                rpart, roff = d.partition_of(rgid), d.offset_of(rgid)
+                d.add_counts(lgid, train)
+                d.add_counts(rgid, train)
+                continue
             ml, mr = ltype == ti, rtype == ti
             if ml.any():
                 ids = lgid[ml] if not ml.all() else lgid
