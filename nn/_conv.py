@@ -34,93 +34,133 @@ def _out_size(size, k, s, p, d):
     return (size + 2 * p - d * (k - 1) - 1) // s + 1
 
 
-def _windows(x, kh, kw, stride, padding, dilation, fill=0.0):
-    """A (N, C, Ho, Wo, kh, kw) strided view of the padded input (no copy but the pad)."""
-    xp = array_module(x)
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    if ph or pw:
-        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    n, c, h, w = x.shape
-    ho, wo = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+def _slabs(shape, kh, kw, stride, dilation, out_hw):
+    """For each kernel offset (i, j): the (rows, cols) slices of the padded input it reads."""
+    (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
+    for i in range(kh):
+        for j in range(kw):
+            yield i, j, (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                         slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+
+
+def _pad(x, padding, fill=0.0):
+    ph, pw = padding
+    if not (ph or pw):
+        return x
+    return array_module(x).pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+
+
+def _out_hw(hw, k, stride, padding, dilation):
+    ho = _out_size(hw[0], k[0], stride[0], padding[0], dilation[0])
+    wo = _out_size(hw[1], k[1], stride[1], padding[1], dilation[1])
     if ho <= 0 or wo <= 0:
-        raise RuntimeError(f"kernel size ({kh}x{kw}) with dilation {dilation} is larger than the "
-                           f"padded input ({h}x{w})")
-    s0, s1, s2, s3 = x.strides
-    return xp.lib.stride_tricks.as_strided(
-        x, (n, c, ho, wo, kh, kw), (s0, s1, s2 * sh, s3 * sw, s2 * dh, s3 * dw), writeable=False
-    )
+        raise RuntimeError(f"kernel size {tuple(k)} with dilation {tuple(dilation)} is larger than the "
+                           f"padded input {tuple(hw)}")
+    return ho, wo
+
+
+def _flat_padded(x, padding, tail):
+    """The zero-padded input with each (n, c) plane flattened, plus ``tail`` zeros after it."""
+    xp = array_module(x)
+    n, c, h, w = x.shape
+    (ph, pw) = padding
+    hp, wp = h + 2 * ph, w + 2 * pw
+    buf = xp.zeros((n, c, hp * wp + tail), dtype=x.dtype)
+    buf[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w] = x
+    return buf, wp
 
 
 def _cols(x, kh, kw, params):
-    """Column matrix (G, N*Ho*Wo, Cg*kh*kw): the one copy a convolution makes."""
+    """Column tensor (N, G, Cg*kh*kw, Ho*row): the one copy a convolution makes.
+
+    Laid out per sample so that ``weight (G, Og, K) @ cols`` lands directly in NCHW order
+    (no transpose of the output). Returns ``(cols, (ho, wo, row))``.
+
+    Stride 1 (the common case) uses the flat-shift trick: on a padded plane flattened
+    row-major, kernel offset (i, j) is a constant shift ``i*dh*Wp + j*dw``, so each offset's
+    slab is one long contiguous copy. The output grid is then ``Ho x Wp`` (``row = Wp``):
+    the extra ``Wp - Wo`` columns are junk that the forward drops and the backward feeds
+    zeros. Strided convolutions copy ``Ho x Wo`` slabs (``row = Wo``).
+    """
     stride, padding, dilation, groups = params
-    v = _windows(x, kh, kw, stride, padding, dilation)
-    n, c, ho, wo = v.shape[:4]
-    cg = c // groups
-    v = v.reshape(n, groups, cg, ho, wo, kh, kw).transpose(1, 0, 3, 4, 2, 5, 6)
-    return v.reshape(groups, n * ho * wo, cg * kh * kw), (n, ho, wo)
+    xp = array_module(x)
+    n, c = x.shape[:2]
+    ho, wo = _out_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
+    if stride == (1, 1):
+        dh, dw = dilation
+        flat, wp = _flat_padded(x, padding, (kw - 1) * dw)
+        span = ho * wp
+        cols = xp.empty((n, c, kh, kw, span), dtype=x.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * dh * wp + j * dw
+                cols[:, :, i, j] = flat[:, :, off:off + span]
+        return cols.reshape(n, groups, (c // groups) * kh * kw, span), (ho, wo, wp)
+    xpad = _pad(x, padding)
+    cols = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    for i, j, (rs, cs) in _slabs(xpad.shape, kh, kw, stride, dilation, (ho, wo)):
+        cols[:, :, i, j] = xpad[:, :, rs, cs]
+    return cols.reshape(n, groups, (c // groups) * kh * kw, ho * wo), (ho, wo, wo)
+
+
+def _grad_rows(g, row):
+    """The output gradient on the column grid: zeros in the junk columns of a stride-1 grid."""
+    n, o, ho, wo = g.shape
+    if row == wo:
+        return g
+    ext = array_module(g).zeros((n, o, ho, row), dtype=g.dtype)
+    ext[..., :wo] = g
+    return ext
 
 
 def _conv_forward(x, w, params, cols=None):
     groups = params[3]
     o, cg, kh, kw = w.shape
-    if cols is None:
-        cols, (n, ho, wo) = _cols(x, kh, kw, params)
-    else:
-        cols, (n, ho, wo) = cols
-    og = o // groups
-    wm = w.reshape(groups, og, cg * kh * kw)
-    if groups == 1:
-        out = (cols[0] @ wm[0].T)[None]
-    else:
-        out = cols @ wm.transpose(0, 2, 1)
-    # (G, N*Ho*Wo, Og) -> (N, G*Og, Ho, Wo)
-    out = out.reshape(groups, n, ho, wo, og).transpose(1, 0, 4, 2, 3).reshape(n, o, ho, wo)
-    return out
+    cols, (ho, wo, row) = _cols(x, kh, kw, params) if cols is None else cols
+    wm = w.reshape(groups, o // groups, cg * kh * kw)
+    out = (wm @ cols).reshape(x.shape[0], o, ho, row)  # one GEMM per sample and group
+    # a view that skips the junk columns: copying it would cost more than its consumers save
+    return out if row == wo else out[..., :wo]
 
 
-def _grad_out_matrix(g, groups):
-    """(N, O, Ho, Wo) → (G, N*Ho*Wo, Og), the layout of the forward's product."""
-    n, o, ho, wo = g.shape
-    og = o // groups
-    return g.reshape(n, groups, og, ho, wo).transpose(1, 0, 3, 4, 2).reshape(groups, n * ho * wo, og)
-
-
-def _conv_grad_weight(x, g, w_shape, params, cols=None):
+def _conv_grad_weight(x, g, w_shape, params, cols=None, g_rows=None):
     groups = params[3]
     o, cg, kh, kw = w_shape
-    if cols is None:
-        cols, _ = _cols(x, kh, kw, params)
-    gm = _grad_out_matrix(g, groups)
-    if groups == 1:
-        gw = (gm[0].T @ cols[0])[None]
-    else:
-        gw = gm.transpose(0, 2, 1) @ cols  # (G, Og, K)
+    cols, (ho, wo, row) = _cols(x, kh, kw, params) if cols is None else cols
+    g_rows = _grad_rows(g, row) if g_rows is None else g_rows
+    gm = g_rows.reshape(g.shape[0], groups, o // groups, ho * row)
+    gw = (gm @ cols.transpose(0, 1, 3, 2)).sum(0)  # (G, Og, K)
     return gw.reshape(w_shape)
 
 
-def _conv_grad_input(g, w, x_shape, params):
+def _conv_grad_input(g, w, x_shape, params, g_rows=None):
     stride, padding, dilation, groups = params
     xp = array_module(g)
-    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    (ph, pw) = padding
     n, c, h, wd = x_shape
     o, cg, kh, kw = w.shape
-    og = o // groups
-    _, _, ho, wo = g.shape
-    gm = _grad_out_matrix(g, groups)  # (G, M, Og)
-    wm = w.reshape(groups, og, cg * kh * kw)
-    gcols = gm[0] @ wm[0] if groups == 1 else gm @ wm  # (G?, M, K)
-    # (G, N, Ho, Wo, Cg, kh, kw) -> (kh, kw, N, G, Cg, Ho, Wo): each (i, j) slab is one strided add
-    gcols = gcols.reshape(groups, n, ho, wo, cg, kh, kw).transpose(5, 6, 1, 0, 4, 2, 3)
-    gx = xp.zeros((n, groups, cg, h + 2 * ph, wd + 2 * pw), dtype=g.dtype)
-    for i in range(kh):
-        r0 = i * dh
-        for j in range(kw):
-            c0 = j * dw
-            gx[:, :, :, r0:r0 + sh * (ho - 1) + 1:sh, c0:c0 + sw * (wo - 1) + 1:sw] += gcols[i, j]
-    gx = gx.reshape(n, c, h + 2 * ph, wd + 2 * pw)
-    if ph or pw:
-        gx = gx[:, :, ph:ph + h, pw:pw + wd]
+    ho, wo = g.shape[2:]
+    wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
+    hp, wp = h + 2 * ph, wd + 2 * pw
+    if stride == (1, 1):  # col2im by flat shifts (see _cols): kh*kw long contiguous adds
+        dh, dw = dilation
+        span = ho * wp
+        g_rows = _grad_rows(g, wp) if g_rows is None else g_rows
+        gcols = (wm @ g_rows.reshape(n, groups, o // groups, span)).reshape(n, c, kh, kw, span)
+        flat = xp.zeros((n, c, hp * wp + (kw - 1) * dw), dtype=g.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * dh * wp + j * dw
+                flat[:, :, off:off + span] += gcols[:, :, i, j]
+        gx = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+    else:
+        gm = g.reshape(n, groups, o // groups, ho * wo)
+        gcols = (wm @ gm).reshape(n, c, kh, kw, ho, wo)
+        gx = xp.zeros((n, c, hp, wp), dtype=g.dtype)
+        for i, j, (rs, cs) in _slabs(gx.shape, kh, kw, stride, dilation, (ho, wo)):
+            gx[:, :, rs, cs] += gcols[:, :, i, j]
+    if ph or pw or gx.base is not None:
+        gx = xp.ascontiguousarray(gx[:, :, ph:ph + h, pw:pw + wd])
     return gx
 
 
@@ -153,10 +193,11 @@ class Conv2d(Function):
                 gw = ConvGradWeight.apply(x, g, tuple(w.shape), params)
         else:
             gd = g.data
+            g_rows = _grad_rows(gd, ctx.cols[1][2]) if ctx.cols is not None else None
             if need[0]:
-                gx = _wrap(_conv_grad_input(gd, w.data, x.shape, params))
+                gx = _wrap(_conv_grad_input(gd, w.data, x.shape, params, g_rows))
             if need[1]:
-                gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, ctx.cols[0]))
+                gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, ctx.cols, g_rows))
         if need[2]:
             gb = g.sum((0, 2, 3))
         ctx.cols = None
@@ -249,39 +290,54 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 
 # ---- pooling ----------------------------------------------------------------------------------
 
-def _max_pool_with_indices(x, kernel, stride, padding, dilation):
-    """Window maxima and, for each, its flat position in the (unpadded) input plane."""
+def _max_pool(x, kernel, stride, padding, dilation, want_arg):
+    """Window maxima by a running max over the kh*kw kernel offsets (no window copy).
+
+    With ``want_arg`` also returns, per output, the kernel offset (0..kh*kw-1) of its
+    maximum; the first one wins a tie, as in PyTorch.
+    """
     xp = array_module(x)
-    kh, kw = kernel
-    v = _windows(x, kh, kw, stride, padding, dilation, fill=-xp.inf)
-    n, c, ho, wo = v.shape[:4]
-    flat = v.reshape(n, c, ho, wo, kh * kw)
-    arg = flat.argmax(-1)
-    out = xp.take_along_axis(flat, arg[..., None], -1)[..., 0]
-    i, j = arg // kw, arg % kw
-    rows = xp.arange(ho)[:, None] * stride[0] + i * dilation[0] - padding[0]
-    cols = xp.arange(wo)[None, :] * stride[1] + j * dilation[1] - padding[1]
-    return out, rows * x.shape[3] + cols
+    xpad = _pad(x, padding, fill=-xp.inf)
+    ho, wo = _out_hw(x.shape[2:], kernel, stride, padding, dilation)
+    best = arg = None
+    for i, j, (rs, cs) in _slabs(xpad.shape, kernel[0], kernel[1], stride, dilation, (ho, wo)):
+        s = xpad[:, :, rs, cs]
+        if best is None:
+            best = s.copy()
+            small = kernel[0] * kernel[1] < 128
+            arg = xp.zeros(s.shape, dtype=xp.int8 if small else xp.int64) if want_arg else None
+            continue
+        if want_arg:
+            better = s > best
+            arg[better] = i * kernel[1] + j
+        xp.maximum(best, s, out=best)
+    return best, arg
+
+
+def _arg_to_indices(arg, x_shape, kernel, stride, padding, dilation):
+    """Kernel offsets → flat positions in each (unpadded) input plane: PyTorch's indices."""
+    xp = array_module(arg)
+    ho, wo = arg.shape[2:]
+    a = arg.astype(xp.int64)
+    rows = xp.arange(ho)[:, None] * stride[0] + (a // kernel[1]) * dilation[0] - padding[0]
+    cols = xp.arange(wo)[None, :] * stride[1] + (a % kernel[1]) * dilation[1] - padding[1]
+    return rows * x_shape[3] + cols
 
 
 class MaxPool2d(Function):
-    """Window maximum; the argmax positions are kept only when a gradient is needed."""
+    """Window maximum; the argmax offsets are kept only when a gradient is needed."""
 
     raw = True
 
     def forward(ctx, x, kernel, stride, padding, dilation):
         need = ctx.needs_input_grad
-        if not (need and need[0]):
-            xp = array_module(x)
-            return _windows(x, kernel[0], kernel[1], stride, padding, dilation, fill=-xp.inf).max(axis=(4, 5))
-        out, ctx.indices = _max_pool_with_indices(x, kernel, stride, padding, dilation)
+        out, ctx.arg = _max_pool(x, kernel, stride, padding, dilation, bool(need and need[0]))
         return out
 
     def backward(ctx, g):
-        x = ctx.inputs[0]
-        kernel, stride, dilation = ctx.inputs[1], ctx.inputs[2], ctx.inputs[4]
-        disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
-        return MaxPoolScatter.apply(g, ctx.indices, tuple(x.shape), disjoint), None, None, None, None
+        x, kernel, stride, padding, dilation = ctx.inputs
+        return MaxPoolScatter.apply(g, ctx.arg, tuple(x.shape), (kernel, stride, padding, dilation)), \
+            None, None, None, None
 
 
 class MaxPoolScatter(Function):
@@ -289,21 +345,45 @@ class MaxPoolScatter(Function):
 
     raw = True
 
-    def forward(ctx, g, indices, x_shape, disjoint):
+    def forward(ctx, g, arg, x_shape, params):
         xp = array_module(g)
+        kernel, stride, padding, dilation = params
         n, c, h, w = x_shape
-        plane = (xp.arange(n * c) * (h * w)).reshape(n, c, 1, 1)
-        ctx.flat = (indices + plane).reshape(-1)
-        if disjoint:  # windows do not overlap: every input position is hit at most once
-            out = xp.zeros(n * c * h * w, dtype=g.dtype)
-            out[ctx.flat] = g.reshape(-1)
-        else:
-            out = xp.bincount(ctx.flat, weights=g.reshape(-1), minlength=n * c * h * w).astype(g.dtype)
-        return out.reshape(x_shape)
+        ph, pw = padding
+        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
+        zero = g.dtype.type(0)
+        disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+        for i, j, (rs, cs) in _slabs(gx.shape, kernel[0], kernel[1], stride, dilation, g.shape[2:]):
+            if disjoint:  # each input position belongs to one window: write, don't accumulate
+                gx[:, :, rs, cs] = xp.where(arg == i * kernel[1] + j, g, zero)
+            else:
+                gx[:, :, rs, cs] += xp.where(arg == i * kernel[1] + j, g, zero)
+        if ph or pw:
+            gx = gx[:, :, ph:ph + h, pw:pw + w]
+        return gx
 
     def backward(ctx, h):
-        g_shape = ctx._shapes[0]
-        return ember.index_select(h.reshape(-1), 0, _wrap(ctx.flat)).reshape(g_shape), None, None, None
+        return MaxPoolGather.apply(h, ctx.inputs[1], ctx.inputs[3]), None, None, None
+
+
+class MaxPoolGather(Function):
+    """Pick, for each pooled position, the input value at its recorded maximum (adjoint of the scatter)."""
+
+    raw = True
+
+    def forward(ctx, h, arg, params):
+        xp = array_module(h)
+        kernel, stride, padding, dilation = params
+        hpad = _pad(h, padding)
+        out = xp.zeros(arg.shape, dtype=h.dtype)
+        for i, j, (rs, cs) in _slabs(hpad.shape, kernel[0], kernel[1], stride, dilation, arg.shape[2:]):
+            sel = arg == i * kernel[1] + j
+            out[sel] = hpad[:, :, rs, cs][sel]
+        return out
+
+    def backward(ctx, gg):
+        h_shape = ctx._shapes[0]
+        return MaxPoolScatter.apply(gg, ctx.inputs[1], tuple(h_shape), ctx.inputs[2]), None, None
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
@@ -322,8 +402,8 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     out = MaxPool2d.apply(input, k, s, p, d)
     if not return_indices:
         return out
-    _, idx = _max_pool_with_indices(input.data, k, s, p, d)
-    return out, _wrap(idx.astype("int64"))
+    _, arg = _max_pool(input.data, k, s, p, d, True)
+    return out, _wrap(_arg_to_indices(arg, input.shape, k, s, p, d))
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,

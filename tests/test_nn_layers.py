@@ -307,6 +307,7 @@ def test_max_pool2d_matches_numpy_and_routes_gradient_to_the_maximum():
     np.testing.assert_array_equal(np_(x.grad), is_max.astype(float))
     check(lambda x: F.max_pool2d(x, 3, 2, padding=1), t64(1, 2, 5, 5))  # overlapping windows
     check(lambda x: F.max_pool2d(x, 2, 1, dilation=2), t64(1, 1, 5, 5))
+    assert gradgradcheck(lambda x: F.max_pool2d(x, 2, 1).tanh(), (t64(1, 1, 3, 3),))
     vals, idx = F.max_pool2d(x, 2, return_indices=True)
     np.testing.assert_array_equal(np_(vals), ref)
     np.testing.assert_array_equal(np.take_along_axis(xn.reshape(2, 3, -1), np_(idx).reshape(2, 3, -1), 2),

@@ -6,11 +6,12 @@ seeded runs reach, so they catch a broken layer or gradient, not bad luck.
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
+
 import ember
 import ember.nn as nn
 import ember.nn.functional as F
-import numpy as np
-import pytest
 
 optim = pytest.importorskip("ember.optim")
 
@@ -47,11 +48,11 @@ def bars_and_crosses(n, rng, size=12):
     for img, c in zip(imgs, labels):
         r, col = rng.integers(2, size - 2, 2)
         length = rng.integers(5, 9)
-        lo = lambda p: max(0, p - length // 2)  # noqa: E731
+        r0, c0 = max(0, r - length // 2), max(0, col - length // 2)
         if c in (0, 2):
-            img[0, r, lo(col):lo(col) + length] += 1.0
+            img[0, r, c0:c0 + length] += 1.0
         if c in (1, 2):
-            img[0, lo(r):lo(r) + length, col] += 1.0
+            img[0, r0:r0 + length, col] += 1.0
     return imgs, labels
 
 
