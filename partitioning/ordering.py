@@ -40,17 +40,42 @@ def bucket_order(order: str, nparts_lhs: int, nparts_rhs: int | None = None,
             out += shell
         return out
     if order == "affinity":
-        remaining = set(grid)
-        cur = grid[int(rng.integers(len(grid)))]
-        out = [cur]
-        remaining.discard(cur)
-        while remaining:
-            # prefer buckets sharing both sides' partitions, then one, then any
-            best = sorted(remaining, key=lambda b: (-(b[0] == cur[0]) - (b[1] == cur[1])
-                                                    - (b[0] == cur[1]) - (b[1] == cur[0]),
-                                                    b))
-            cur = best[0]
-            out.append(cur)
-            remaining.discard(cur)
-        return out
+        return _affinity(nl, nr, rng)
     raise ValueError(f"unknown bucket order {order!r}; choose one of {', '.join(ORDERS)}")
+
+
+def _affinity(nl: int, nr: int, rng) -> list[tuple[int, int]]:
+    """Greedy: next, a bucket whose partitions are (mostly) those already in memory.
+
+    Candidates are only the buckets in the rows and columns of the two partitions in
+    memory (O(P) per step, O(P^3) in all); ties and fresh starts follow a seeded
+    random rank.
+    """
+    rank = rng.permutation(nl * nr).reshape(nl, nr)
+    done = np.zeros((nl, nr), bool)
+    by_rank = np.argsort(rank, axis=None)
+    nxt = 0  # first position of by_rank that may still be free
+    out: list[tuple[int, int]] = []
+    cur = None
+    for _ in range(nl * nr):
+        best = None
+        if cur is not None:
+            held = {cur[0], cur[1]}
+            cands = set()
+            for a in held:
+                if a < nl:
+                    cands.update((a, j) for j in range(nr))
+                if a < nr:
+                    cands.update((i, a) for i in range(nl))
+            scored = [(-(b[0] in held) - (b[1] in held), rank[b], b) for b in cands
+                      if not done[b]]
+            if scored:
+                best = min(scored)[2]
+        if best is None:
+            while done.flat[by_rank[nxt]]:
+                nxt += 1
+            best = divmod(int(by_rank[nxt]), nr)
+        done[best] = True
+        out.append(best)
+        cur = best
+    return out
