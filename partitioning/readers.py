@@ -237,7 +237,9 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
     cols = {k: table.column(names[i]) for k, i in roles.items()}
     # comment lines that happen to have the right number of columns
     first = table.column(names[0])
-    keep = pc.invert(pc.starts_with(first, pattern="#"))
+    comments = pc.starts_with(first, pattern="#")
+    any_comment = bool(pc.any(comments).as_py())
+    keep = pc.invert(comments)
     strs = {}
     for k in ("lhs", "rel", "rhs"):
         if k in cols:
@@ -251,7 +253,7 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
                                   pa.string())
     good = keep
     for k in ("lhs", "rel", "rhs"):
-        if k in strs:
+        if k in strs and _has_empty(strs[k]):  # masks only when needed (rare)
             good = pc.and_(good, pc.greater(pc.binary_length(strs[k]), 0))
     if relations is not None and "rel" in strs:
         good = pc.and_(good, pc.is_in(strs["rel"], value_set=relations))
@@ -268,9 +270,12 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
             okw = pc.match_substring_regex(wstr, _NUMBER, ignore_case=True)
             good = pc.and_(good, okw)
             weight = pc.cast(pc.if_else(okw, wstr, pa.scalar("0")), pa.float32())
-    good = pc.fill_null(good, False)
-    rejected = pc.and_(keep, pc.invert(good))
-    n_rej = pc.sum(rejected).as_py() or 0
+    if good is keep and not any_comment:
+        n_rej = 0  # the common case: nothing to filter
+    else:
+        good = pc.fill_null(good, False)
+        rejected = pc.and_(keep, pc.invert(good))
+        n_rej = pc.sum(rejected).as_py() or 0
     if n_rej:
         if not bad.skip:
             _strict_fail(path, spec, ncols, relations, None)
@@ -279,7 +284,7 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
         parts = [rej.column(names[i]) for i in sorted(set(roles.values()))]
         for vals in zip(*[p.to_pylist() for p in parts], strict=True):
             bad.reject(spec.delimiter.join(v.decode("utf-8", "replace") for v in vals))
-    if n_rej or pc.sum(pc.invert(keep)).as_py():
+    if n_rej or any_comment:
         strs = {k: v.filter(good) for k, v in strs.items()}
         if weight is not None:
             weight = weight.filter(good)
@@ -290,6 +295,18 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
         else weight.combine_chunks().to_numpy(zero_copy_only=False), np.float32)
     # chunked arrays as they are: combining them would copy every name once more
     return EdgeBlock(strs["lhs"], strs["rhs"], strs.get("rel"), w, progress)
+
+
+def _has_empty(col) -> bool:
+    """Whether any value is empty or null, from the offsets (no per-value array)."""
+    for c in col.chunks if isinstance(col, pa.ChunkedArray) else [col]:
+        if c.null_count:
+            return True
+        if len(c):
+            offs = np.frombuffer(c.buffers()[1], np.int32, len(c) + 1, c.offset * 4)
+            if (offs[1:] == offs[:-1]).any():
+                return True
+    return False
 
 
 def _one(a):
