@@ -113,12 +113,14 @@ def _grad_rows(g, row):
     return ext
 
 
-def _conv_forward(x, w, params, cols=None):
+def _conv_forward(x, w, params, cols=None, bias=None):
     groups = params[3]
     o, cg, kh, kw = w.shape
     cols, (ho, wo, row) = _cols(x, kh, kw, params) if cols is None else cols
     wm = w.reshape(groups, o // groups, cg * kh * kw)
     out = (wm @ cols).reshape(x.shape[0], o, ho, row)  # one GEMM per sample and group
+    if bias is not None:  # added while the array is still contiguous
+        out += bias.reshape(1, -1, 1, 1)
     # a view that skips the junk columns: copying it would cost more than its consumers save
     return out if row == wo else out[..., :wo]
 
@@ -177,10 +179,7 @@ class Conv2d(Function):
         cols = _cols(x, kh, kw, params)
         need = ctx.needs_input_grad
         ctx.cols = cols if (need and need[1]) else None
-        out = _conv_forward(x, w, params, cols)
-        if b is not None:
-            out += b.reshape(1, -1, 1, 1)
-        return out
+        return _conv_forward(x, w, params, cols, b)
 
     def backward(ctx, g):
         x, w, b, params = ctx.inputs
@@ -291,26 +290,35 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 # ---- pooling ----------------------------------------------------------------------------------
 
 def _max_pool(x, kernel, stride, padding, dilation, want_arg):
-    """Window maxima by a running max over the kh*kw kernel offsets (no window copy).
+    """Window maxima from the kh*kw kernel-offset slabs of the padded input (no window copy).
 
     With ``want_arg`` also returns, per output, the kernel offset (0..kh*kw-1) of its
-    maximum; the first one wins a tie, as in PyTorch.
+    maximum. The slabs are combined as a balanced tournament of whole-array steps
+    (compare, maximum, select); ties keep the earlier offset, as PyTorch does.
     """
     xp = array_module(x)
     xpad = _pad(x, padding, fill=-xp.inf)
     ho, wo = _out_hw(x.shape[2:], kernel, stride, padding, dilation)
-    best = arg = None
-    for i, j, (rs, cs) in _slabs(xpad.shape, kernel[0], kernel[1], stride, dilation, (ho, wo)):
-        s = xpad[:, :, rs, cs]
-        if best is None:
-            best = s.copy()
-            small = kernel[0] * kernel[1] < 128
-            arg = xp.zeros(s.shape, dtype=xp.int8 if small else xp.int64) if want_arg else None
-            continue
-        if want_arg:
-            better = s > best
-            arg[better] = i * kernel[1] + j
-        xp.maximum(best, s, out=best)
+    slabs = [xpad[:, :, rs, cs] for _, _, (rs, cs) in _slabs(xpad.shape, kernel[0], kernel[1], stride,
+                                                             dilation, (ho, wo))]
+    if not want_arg:
+        best = slabs[0].copy()
+        for s in slabs[1:]:
+            xp.maximum(best, s, out=best)
+        return best, None
+    code = xp.int8 if len(slabs) < 128 else xp.int64
+    items = [(s, code(k)) for k, s in enumerate(slabs)]
+    while len(items) > 1:
+        nxt = []
+        for (ba, aa), (bb, ab) in zip(items[::2], items[1::2]):
+            later = bb > ba
+            nxt.append((xp.maximum(ba, bb), xp.where(later, ab, aa)))
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    best, arg = items[0]
+    if not hasattr(arg, "shape") or arg.shape != best.shape:  # a 1x1 kernel: nothing was compared
+        best, arg = best.copy(), xp.zeros(best.shape, dtype=code)
     return best, arg
 
 
@@ -351,13 +359,13 @@ class MaxPoolScatter(Function):
         n, c, h, w = x_shape
         ph, pw = padding
         gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
-        zero = g.dtype.type(0)
         disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
         for i, j, (rs, cs) in _slabs(gx.shape, kernel[0], kernel[1], stride, dilation, g.shape[2:]):
-            if disjoint:  # each input position belongs to one window: write, don't accumulate
-                gx[:, :, rs, cs] = xp.where(arg == i * kernel[1] + j, g, zero)
+            hit = arg == i * kernel[1] + j
+            if disjoint:  # each input position belongs to one window: write in place, no temporary
+                xp.multiply(g, hit, out=gx[:, :, rs, cs])
             else:
-                gx[:, :, rs, cs] += xp.where(arg == i * kernel[1] + j, g, zero)
+                gx[:, :, rs, cs] += g * hit
         if ph or pw:
             gx = gx[:, :, ph:ph + h, pw:pw + w]
         return gx
