@@ -10,8 +10,10 @@
 Both libraries get the same weights and inputs. Repeats are interleaved (ember, torch,
 ember, torch, ...) so that machine noise hits both alike; min and median are reported,
 and the ratio ember/torch of the medians. The last line is the verdict against the
-target (within 1.5x of PyTorch). ``--threads`` pins BLAS and torch to the same thread
-count (set before numpy is imported); without it each library uses its default.
+target (within 1.5x of PyTorch). ``--threads`` (default 1) pins BLAS and torch to the
+same thread count, set before numpy is imported, so both libraries get the same cores
+(``--threads 0``: each library's default, which on a small shared machine mostly
+measures thread contention).
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="BLAS and torch threads for both libraries (0: each library's default)")
     return ap.parse_args()
 
 
