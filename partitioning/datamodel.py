@@ -7,6 +7,7 @@ here; the full config schema is validated by ``ember.pbg``.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,8 +118,29 @@ def _q(s: str) -> str:
     return json.dumps(s)  # a TOML basic string is a JSON string
 
 
-def render_config(model: DataModel, fmt: str, seed: int) -> str:
-    """A complete, commented config.toml with PyTorch-BigGraph's key names."""
+# top-level keys of the generated config that a user's --config may set (the data
+# keys and paths belong to the workspace)
+TRAINING_KEYS = ("dimension", "init_scale", "comparator", "loss_fn", "margin", "lr",
+                 "relation_lr", "num_epochs", "batch_size", "num_batch_negs",
+                 "num_uniform_negs", "bucket_order", "regularization_coef", "eval_fraction",
+                 "workers", "seed")
+
+
+def render_config(model: DataModel, fmt: str, seed: int, settings: dict | None = None) -> str:
+    """A complete, commented config.toml with PyTorch-BigGraph's key names.
+
+    ``settings``: values for TRAINING_KEYS (e.g. from the user's --config) that replace
+    the defaults; everything else in them is ignored.
+    """
+    text = _render(model, fmt, seed)
+    for k, v in (settings or {}).items():
+        if k in TRAINING_KEYS and isinstance(v, (int, float, str, bool)):
+            text = re.sub(rf"(?m)^{k} = \S+", lambda _m, k=k, v=v: f"{k} = {json.dumps(v)}",
+                          text, count=1)
+    return text
+
+
+def _render(model: DataModel, fmt: str, seed: int) -> str:
     ents = "\n".join(f"{_q(t)} = {{ num_partitions = {p} }}"
                      for t, p in model.entities.items())
     rels = "\n\n".join(

@@ -32,6 +32,7 @@ from ember.partitioning.datamodel import (
     DataModel,
     RelationSpec,
     default_model,
+    load_config,
     model_from_config,
     render_config,
 )
@@ -571,7 +572,8 @@ class _Importer:
                     f.write("\n".join(self.bad.lines) + "\n")
         if self.previous is None:
             with layout.atomic_path(st / layout.CONFIG) as tmp:
-                tmp.write_text(render_config(m, self.fmt, self.seed))
+                settings = load_config(self.opts.config) if self.opts.config else None
+                tmp.write_text(render_config(m, self.fmt, self.seed, settings))
         prev_stats = self.previous[1]["stats"] if self.previous else {}
         stats = {
             "input_edges": self.stats["input_edges"],

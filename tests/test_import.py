@@ -456,3 +456,20 @@ def test_partition_assignment_is_balanced_online_and_invertible(P):
     d2 = EntityDictionary("t", P, seed=4)
     d2.encode(pa.array([f"n{i}" for i in range(100)]))
     assert (d2.partition_of(np.arange(100)) == parts[:100]).all()
+
+
+def test_generated_config_keeps_the_users_training_settings_and_loads(tmp_path):
+    src, cfg, _ = _typed_graph(tmp_path)
+    cfg.write_text(cfg.read_text().replace("dimension = 10", 'dimension = 10\nlr = 0.05\n'
+                                           'loss_fn = "ranking"\nfoo = 1'))
+    assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 0
+    import tomllib
+
+    text = (tmp_path / "ws" / "config.toml").read_text()
+    got = tomllib.loads(text)
+    assert (got["dimension"], got["lr"], got["loss_fn"]) == (10, 0.05, "ranking")
+    assert "foo" not in got and got["entity_path"] == "entities"
+    schema = pytest.importorskip("ember.pbg.config")  # the trainer's own validation
+    loaded = schema.load_config(str(tmp_path / "ws" / "config.toml"))
+    assert sorted(loaded.entities) == ["item", "tag", "user"]
+    assert [r.name for r in loaded.relations] == ["buys", "follows", "tagged"]
