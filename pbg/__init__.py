@@ -1,1 +1,2 @@
 
+from ember.pbg.api import load

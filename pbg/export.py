@@ -1,0 +1,289 @@
+"""`pbg export`: entity embeddings with their names, and relation parameters, out of a
+checkpoint, streamed one partition at a time (only one partition is ever in memory).
+
+Formats (files under the output folder):
+
+* ``tsv``: PyTorch-BigGraph's exporter layout: ``entity_embeddings.tsv`` with lines
+  ``name<TAB>v1<TAB>...<TAB>vd`` (``%.9f``, every type in turn) and
+  ``relation_types_parameters.tsv`` with lines
+  ``relation<TAB>side<TAB>parameter<TAB>shape<TAB>v1...`` (shape like ``100x100``).
+* ``parquet``: ``entities_<type>.parquet`` with a ``name`` string column and an
+  ``embedding`` fixed-size-list<float32>[d] column (one row group per partition);
+  ``relations.parquet`` with relation, side, parameter, shape, values.
+* ``hdf5``: ``entities_<type>.h5`` with an (n, d) ``embeddings`` dataset and a ``names``
+  dataset; ``relations.h5`` with ``/<relation>/<side>/<parameter>`` datasets.
+* ``npy``: ``entities_<type>.npy`` (n, d) written through a memory map;
+  ``relations.json`` holds the relation parameters as nested lists.
+
+Every non-TSV format writes ``entities_<type>.names.txt`` (one name per line, row i of
+the matrix) and ``export.json``, which says what was exported from which checkpoint
+(operator, comparator, dimension, types, counts, files). Files are written under a
+temporary name and renamed into place.
+
+>>> from ember.pbg.api import load
+>>> export(load("ws"), "parquet", "ws/export")                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ember.errors import UserError
+
+FORMATS = ("tsv", "hdf5", "parquet", "npy")
+EXPORT_MANIFEST = "export.json"
+_TSV_ROWS = 20_000  # rows formatted per write, bounding the text buffer
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+class _Atomic:
+    """Collects temporary files and renames them into place when all succeeded."""
+
+    def __init__(self):
+        self.pending: list[tuple[Path, Path]] = []
+
+    def path(self, final: Path) -> Path:
+        tmp = _tmp(final)
+        self.pending.append((tmp, final))
+        return tmp
+
+    def commit(self):
+        for tmp, final in self.pending:
+            os.replace(tmp, final)
+
+    def abort(self):
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+
+
+def _names(model, etype, part) -> list[str]:
+    # straight from the Parquet file, so that exporting holds one partition's names
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    from ember.partitioning import layout  # noqa: PLC0415
+
+    path = layout.entity_names_path(model.workspace.root, etype, part)
+    return pq.read_table(path, columns=["name"]).column("name").to_pylist()
+
+
+def _partitions(model, etype):
+    """(names, embeddings) of each partition in turn; nothing is cached."""
+    for p in range(model.num_partitions(etype)):
+        emb = model.read_partition(etype, p)
+        names = _names(model, etype, p)
+        if len(names) != len(emb):
+            raise UserError(f"partition {p} of {etype!r}: {len(names)} names but "
+                            f"{len(emb)} embeddings in the checkpoint")
+        yield names, emb
+
+
+def _fmt_rows(names, emb) -> str:
+    lines = []
+    for s in range(0, len(emb), _TSV_ROWS):
+        block = emb[s:s + _TSV_ROWS]
+        vals = ["\t".join(row) for row in np.char.mod("%.9f", block).tolist()]
+        lines.extend(f"{n}\t{v}\n" for n, v in zip(names[s:s + _TSV_ROWS], vals))
+    return "".join(lines)
+
+
+def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
+    """Write the model's embeddings and relation parameters in ``fmt`` under folder
+    ``out``; returns a summary (files, counts)."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    types = list(entity_types) if entity_types else model.entity_types
+    for t in types:
+        model._type(t)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda msg: None)
+    atomic = _Atomic()
+    files: dict[str, list[str]] = {"entities": [], "relations": [], "names": []}
+    counts = {}
+    try:
+        writer = {"tsv": _export_tsv, "parquet": _export_parquet, "hdf5": _export_hdf5,
+                  "npy": _export_npy}[fmt]
+        writer(model, types, out, atomic, files, counts, log)
+        if fmt != "tsv":
+            manifest = {
+                "format": "ember-export", "format_version": 1, "export_format": fmt,
+                "checkpoint": str(model.checkpoint.path), "version": model.version,
+                "operator": model.operator, "comparator": model.comparator,
+                "dimension": model.dim, "entity_counts": counts,
+                "relations": model.relation_names,
+                "relation_sides": {"rhs": "applied to the lhs to predict the rhs",
+                                   "lhs": "applied to the rhs to predict the lhs"},
+                "files": files,
+            }
+            with open(atomic.path(out / EXPORT_MANIFEST), "w") as f:
+                json.dump(manifest, f, indent=1)
+        atomic.commit()
+    except BaseException:
+        atomic.abort()
+        raise
+    return {"format": fmt, "out": str(out), "entities": counts,
+            "relations": len(model.relation_names), "version": model.version,
+            "files": sorted(set(files["entities"] + files["relations"] + files["names"]))}
+
+
+def _write_names(path: Path, names):
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("".join(f"{n}\n" for n in names))
+
+
+def _export_tsv(model, types, out, atomic, files, counts, log):
+    ent = out / "entity_embeddings.tsv"
+    with open(atomic.path(ent), "w", encoding="utf-8") as f:
+        for t in types:
+            counts[t] = 0
+            for p, (names, emb) in enumerate(_partitions(model, t)):
+                log(f"{t} partition {p}: {len(names):,} entities")
+                f.write(_fmt_rows(names, emb))
+                counts[t] += len(names)
+    rel = out / "relation_types_parameters.tsv"
+    with open(atomic.path(rel), "w", encoding="utf-8") as f:
+        for name, side, pname, arr in model.relation_parameters():
+            shape = "x".join(str(s) for s in arr.shape)
+            vals = "\t".join(np.char.mod("%.9f", arr.reshape(-1)).tolist())
+            f.write(f"{name}\t{side}\t{pname}\t{shape}\t{vals}\n")
+    files["entities"].append(ent.name)
+    files["relations"].append(rel.name)
+
+
+def _names_file(out, t, atomic, files):
+    path = out / f"entities_{t}.names.txt"
+    tmp = atomic.path(path)
+    tmp.write_text("")
+    files["names"].append(path.name)
+    return tmp
+
+
+def _export_parquet(model, types, out, atomic, files, counts, log):
+    import pyarrow as pa  # noqa: PLC0415
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    d = model.dim
+    schema = pa.schema([("name", pa.string()),
+                        ("embedding", pa.list_(pa.float32(), d))],
+                       metadata={"ember.dimension": str(d), "ember.operator": model.operator})
+    for t in types:
+        path = out / f"entities_{t}.parquet"
+        names_tmp = _names_file(out, t, atomic, files)
+        counts[t] = 0
+        with pq.ParquetWriter(atomic.path(path), schema) as w:
+            for p, (names, emb) in enumerate(_partitions(model, t)):
+                log(f"{t} partition {p}: {len(names):,} entities")
+                vec = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), d)
+                w.write_table(pa.table([pa.array(names, pa.string()), vec], schema=schema))
+                _write_names(names_tmp, names)
+                counts[t] += len(names)
+        files["entities"].append(path.name)
+    rows = list(model.relation_parameters())
+    table = pa.table({
+        "relation": pa.array([r[0] for r in rows], pa.string()),
+        "side": pa.array([r[1] for r in rows], pa.string()),
+        "parameter": pa.array([r[2] for r in rows], pa.string()),
+        "shape": pa.array([list(r[3].shape) for r in rows], pa.list_(pa.int64())),
+        "values": pa.array([r[3].reshape(-1) for r in rows], pa.list_(pa.float32())),
+    })
+    path = out / "relations.parquet"
+    pq.write_table(table, atomic.path(path))
+    files["relations"].append(path.name)
+
+
+def _export_hdf5(model, types, out, atomic, files, counts, log):
+    import h5py  # noqa: PLC0415
+
+    for t in types:
+        path = out / f"entities_{t}.h5"
+        names_tmp = _names_file(out, t, atomic, files)
+        n = sum(model.partition_sizes(t))
+        with h5py.File(atomic.path(path), "w") as f:
+            f.attrs["format"] = "ember-export"
+            f.attrs["entity_type"] = t
+            f.attrs["operator"] = model.operator
+            f.attrs["comparator"] = model.comparator
+            dset = f.create_dataset("embeddings", (n, model.dim), np.float32)
+            names_ds = f.create_dataset("names", (n,), h5py.string_dtype("utf-8"))
+            row = 0
+            for p, (names, emb) in enumerate(_partitions(model, t)):
+                log(f"{t} partition {p}: {len(names):,} entities")
+                dset[row:row + len(emb)] = emb
+                names_ds[row:row + len(emb)] = names
+                _write_names(names_tmp, names)
+                row += len(emb)
+        counts[t] = n
+        files["entities"].append(path.name)
+    path = out / "relations.h5"
+    with h5py.File(atomic.path(path), "w") as f:
+        f.attrs["format"] = "ember-export"
+        f.attrs["operator"] = model.operator
+        for name, side, pname, arr in model.relation_parameters():
+            f.create_dataset(f"{name}/{side}/{pname}", data=arr)
+    files["relations"].append(path.name)
+
+
+def _export_npy(model, types, out, atomic, files, counts, log):
+    for t in types:
+        path = out / f"entities_{t}.npy"
+        names_tmp = _names_file(out, t, atomic, files)
+        n = sum(model.partition_sizes(t))
+        mm = np.lib.format.open_memmap(atomic.path(path), "w+", np.float32, (n, model.dim))
+        row = 0
+        for p, (names, emb) in enumerate(_partitions(model, t)):
+            log(f"{t} partition {p}: {len(names):,} entities")
+            mm[row:row + len(emb)] = emb
+            mm.flush()
+            _write_names(names_tmp, names)
+            row += len(emb)
+        del mm
+        counts[t] = n
+        files["entities"].append(path.name)
+    rel = [{"relation": name, "side": side, "parameter": pname, "shape": list(arr.shape),
+            "values": arr.reshape(-1).tolist()}
+           for name, side, pname, arr in model.relation_parameters()]
+    path = out / "relations.json"
+    with open(atomic.path(path), "w") as f:
+        json.dump({"operator": model.operator, "comparator": model.comparator,
+                   "dimension": model.dim, "parameters": rel}, f)
+    files["relations"].append(path.name)
+
+
+def read_export(out, entity_type: str):
+    """(names, embeddings) of one entity type from an export folder of any format
+    (loads it whole: for downstream use and tests)."""
+    out = Path(out)
+    if (out / "entity_embeddings.tsv").is_file() and not (out / EXPORT_MANIFEST).is_file():
+        names, rows = [], []
+        with open(out / "entity_embeddings.tsv", encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                names.append(parts[0])
+                rows.append(np.array(parts[1:], np.float32))
+        return names, np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+    if not (out / EXPORT_MANIFEST).is_file():
+        raise UserError(f"{out}: not an export folder (no {EXPORT_MANIFEST} or "
+                        "entity_embeddings.tsv)")
+    fmt = json.loads((out / EXPORT_MANIFEST).read_text())["export_format"]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq  # noqa: PLC0415
+
+        t = pq.read_table(out / f"entities_{entity_type}.parquet")
+        emb = t.column("embedding").combine_chunks().flatten().to_numpy()
+        return t.column("name").to_pylist(), emb.reshape(t.num_rows, -1)
+    names = (out / f"entities_{entity_type}.names.txt").read_text(encoding="utf-8").splitlines()
+    if fmt == "hdf5":
+        import h5py  # noqa: PLC0415
+
+        with h5py.File(out / f"entities_{entity_type}.h5", "r") as f:
+            return names, f["embeddings"][()]
+    return names, np.load(out / f"entities_{entity_type}.npy")
