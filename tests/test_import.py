@@ -473,3 +473,16 @@ def test_generated_config_keeps_the_users_training_settings_and_loads(tmp_path):
     loaded = schema.load_config(str(tmp_path / "ws" / "config.toml"))
     assert sorted(loaded.entities) == ["item", "tag", "user"]
     assert [r.name for r in loaded.relations] == ["buys", "follows", "tagged"]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    import ember.partitioning.importer as importer
+
+    monkeypatch.setattr(importer.time, "time", iter(range(0, 10**6, 1)).__next__)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert pbg("import", TRAIN, "--out", tmp_path / "a") == 0
+    err = capsys.readouterr().err
+    assert "pass 1/2" in err and "edges/s" in err and "ETA" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert pbg("import", TRAIN, "--out", tmp_path / "b") == 0
+    assert capsys.readouterr().err == ""
