@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+import numpy  # noqa: E402, F401  (loaded, so that blas_info sees its BLAS)
 from _common import blas_info, cpu_stat, noise_share  # noqa: E402
 
 RUNNER = Path("/work/shared/pbg-baseline/run_pbg.sh")

@@ -528,7 +528,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
         n3 = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
         a3 = a.reshape(c, b, d)
         neg = cmp.neg(a3, n3)
-        neg[plan.masks[side]] = -math.inf
+        xp.putmask(neg, plan.masks[side], -math.inf)
         k = neg.shape[2]
         loss, gpos, gneg = model.loss(pos, neg.reshape(n, k), plan.weight)
         gneg = gneg.reshape(c, b, k)
