@@ -442,7 +442,8 @@ class _Importer:
         types, lt, rt = self._types(len(self.rels))
         buckets = {s: [] for s in layout.SPLITS}
         prog = _Progress(self.opts.progress, "pass 2/2", P * P)
-        for b in range(P * P):
+
+        def prepare(b):
             lp, rp = divmod(b, P)
             cols = self._bucket_columns(b)
             old = self._old_bucket(lp, rp)
@@ -450,30 +451,45 @@ class _Importer:
             if old:
                 cols = [np.concatenate([o, c]) for o, c in zip(old, cols, strict=True)]
             if len(cols[0]) == 0:
-                continue
-            cols = self._filter_bucket(cols, n_old, lp, rp, lt, rt, types)
-            lhs, rhs, rel, split = cols[:4]
-            present = np.bincount(split, minlength=len(layout.SPLITS))
-            for si, s in enumerate(layout.SPLITS):
-                cnt = int(present[si])
-                if cnt == 0:
-                    continue
-                if cnt == len(split):  # the whole bucket is one split: no copies
-                    shard = {"lhs": lhs, "rhs": rhs, "rel": rel}
-                    if self.weighted:
-                        shard["weight"] = cols[4]
-                else:
-                    m = split == si
-                    shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
-                    if self.weighted:
-                        shard["weight"] = cols[4][m]
-                write_shard(layout.shard_path(self.stage, s, lp, rp, self.fmt), self.fmt,
-                            shard, workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
-                buckets[s].append([lp, rp, cnt])
-            prog.update(b + 1, 0)
+                return None
+            return self._filter_bucket(cols, n_old, lp, rp, lt, rt, types)
+
+        # bucket b+1 is loaded and its duplicates counted (a sort, GIL-free) while
+        # bucket b is written; one worker keeps the statistics single-threaded
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            nxt = pool.submit(prepare, 0)
+            for b in range(P * P):
+                cols = nxt.result()
+                if b + 1 < P * P:
+                    nxt = pool.submit(prepare, b + 1)
+                if cols is not None:
+                    self._write_bucket(b, cols, buckets)
+                prog.update(b + 1, 0)
         prog.close()
         shutil.rmtree(self.spill_dir, ignore_errors=True)
         return self._write_metadata(buckets)
+
+    def _write_bucket(self, b: int, cols, buckets) -> None:
+        lp, rp = divmod(b, self.model.num_partitions)
+        lhs, rhs, rel, split = cols[:4]
+        present = np.bincount(split, minlength=len(layout.SPLITS))
+        for si, s in enumerate(layout.SPLITS):
+            cnt = int(present[si])
+            if cnt == 0:
+                continue
+            if cnt == len(split):  # the whole bucket is one split: no copies
+                shard = {"lhs": lhs, "rhs": rhs, "rel": rel}
+                if self.weighted:
+                    shard["weight"] = cols[4]
+            else:
+                m = split == si
+                shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
+                if self.weighted:
+                    shard["weight"] = cols[4][m]
+            write_shard(layout.shard_path(self.stage, s, lp, rp, self.fmt), self.fmt,
+                        shard, workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
+            buckets[s].append([lp, rp, cnt])
+
 
     def _old_bucket(self, lp, rp):
         if self.previous is None:
