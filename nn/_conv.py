@@ -108,8 +108,9 @@ def _grad_rows(g, row):
     n, o, ho, wo = g.shape
     if row == wo:
         return g
-    ext = array_module(g).zeros((n, o, ho, row), dtype=g.dtype)
+    ext = array_module(g).empty((n, o, ho, row), dtype=g.dtype)
     ext[..., :wo] = g
+    ext[..., wo:] = 0
     return ext
 
 
@@ -198,7 +199,11 @@ class Conv2d(Function):
             if need[1]:
                 gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, ctx.cols, g_rows))
         if need[2]:
-            gb = g.sum((0, 2, 3))
+            if is_grad_enabled():
+                gb = g.sum((0, 2, 3))
+            else:  # contiguous NCHW: reduce the spatial run first, then the batch (fast axes order)
+                gd = g.data
+                gb = _wrap(gd.reshape(gd.shape[0], gd.shape[1], -1).sum(-1).sum(0))
         ctx.cols = None
         return gx, gw, gb, None
 
@@ -358,8 +363,12 @@ class MaxPoolScatter(Function):
         kernel, stride, padding, dilation = params
         n, c, h, w = x_shape
         ph, pw = padding
-        gx = xp.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
         disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
+        # windows that tile the padded input exactly write every position once: no zero fill
+        tiled = all(s == d * (k - 1) + 1 and o * s == size + 2 * p for k, s, d, o, size, p in
+                    zip(kernel, stride, dilation, g.shape[2:], (h, w), padding))
+        alloc = xp.empty if tiled else xp.zeros
+        gx = alloc((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
         for i, j, (rs, cs) in _slabs(gx.shape, kernel[0], kernel[1], stride, dilation, g.shape[2:]):
             hit = arg == i * kernel[1] + j
             if disjoint:  # each input position belongs to one window: write in place, no temporary
