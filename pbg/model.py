@@ -175,23 +175,40 @@ class ComplexDiagonal(Operator):
         return th[:, :h], th[:, h:]
 
     def forward(self, x, th):
+        # written into one output with out= (no concatenate): this op is on the hot path
         xp = array_module(x)
         h = self.dim // 2
         re, im = x[:, :h], x[:, h:]
         wr, wi = self._w(th)
-        return xp.concatenate([re * wr - im * wi, re * wi + im * wr], axis=1)
+        y = xp.empty_like(x)
+        xp.multiply(re, wr, out=y[:, :h])
+        y[:, :h] -= im * wi
+        xp.multiply(re, wi, out=y[:, h:])
+        y[:, h:] += im * wr
+        return y
 
-    def _backward(self, x, wr, wi, gy):
+    def _backward(self, x, wr, wi, gy, gw=None):
         xp = array_module(x)
         h = self.dim // 2
         re, im, gr, gi = x[:, :h], x[:, h:], gy[:, :h], gy[:, h:]
-        gx = xp.concatenate([gr * wr + gi * wi, gi * wr - gr * wi], axis=1)
-        return gx, gr * re + gi * im, gi * re - gr * im
+        gx = xp.empty_like(x)
+        xp.multiply(gr, wr, out=gx[:, :h])
+        gx[:, :h] += gi * wi
+        xp.multiply(gi, wr, out=gx[:, h:])
+        gx[:, h:] -= gr * wi
+        if gw is None:
+            gw = xp.empty_like(gy)
+        xp.multiply(gr, re, out=gw[:, :h])
+        gw[:, :h] += gi * im
+        xp.multiply(gi, re, out=gw[:, h:])
+        gw[:, h:] -= gr * im
+        return gx, gw[:, :h], gw[:, h:]
 
     def backward(self, x, th, gy):
         xp = array_module(x)
-        gx, gwr, gwi = self._backward(x, *self._w(th), gy)
-        return gx, xp.concatenate([gwr, gwi], axis=1)
+        gw = xp.empty((len(x), self.dim), x.dtype)
+        gx, _, _ = self._backward(x, *self._w(th), gy, gw)
+        return gx, gw
 
 
 @_register(OPERATORS)
@@ -211,7 +228,6 @@ class Rotate(ComplexDiagonal):
         return xp.cos(th), xp.sin(th)
 
     def backward(self, x, th, gy):
-        xp = array_module(x)
         wr, wi = self._w(th)
         gx, gwr, gwi = self._backward(x, wr, wi, gy)
         return gx, gwi * wr - gwr * wi
@@ -355,7 +371,8 @@ class Softmax(Loss):
         xp = array_module(pos)
         m = xp.maximum(pos, neg.max(-1) if neg.shape[1] else pos)
         epos = xp.exp(pos - m)
-        eneg = xp.exp(neg - m[:, None])
+        eneg = xp.subtract(neg, m[:, None])
+        xp.exp(eneg, out=eneg)  # in place: the (N, k) arrays are this loss's whole cost
         z = epos + eneg.sum(-1)
         loss_rows = xp.log(z) + m - pos
         eneg /= z[:, None]
@@ -540,10 +557,12 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     if parts:
         ga += ga3.reshape(n, d)
         if plan.batch_negs:
-            go += gn3[:, :b].reshape(n, d)
+            go.reshape(c, b, d)[...] += gn3[:, :b]  # in place, no copy of the slice
         if cand is not None:
-            gc = gn3[:, (b if plan.batch_negs else 0):].reshape(-1, d)
-            gcand = cmp.prepare_backward(cc, gc).reshape(cand.shape)
+            gc = gn3[:, (b if plan.batch_negs else 0):]
+            if cc is not None:
+                gc = cmp.prepare_backward(cc, gc.reshape(-1, d)).reshape(cand.shape)
+            gcand = gc
     gkeep, gth = op.backward(keep, th, cmp.prepare_backward(ca, ga))
     gother = cmp.prepare_backward(co, go)
     gtheta = None
