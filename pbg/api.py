@@ -149,10 +149,12 @@ class EmbeddingModel:
     def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None):
         from ember.pbg.train import build_model, open_workspace  # noqa: PLC0415
 
-        self.config = config
         self.workspace = open_workspace(config)
-        self.model = build_model(config, self.workspace)
         self.checkpoint = resolve_checkpoint(config, checkpoint)
+        # the model's shape is the one the checkpoint was trained with (its manifest keeps
+        # the config), so `pbg train -p dimension=200` needs no -p when predicting
+        self.config = _trained_config(config, self.checkpoint)
+        self.model = build_model(self.config, self.workspace)
         self.version = self.checkpoint.version
         m = self.checkpoint.manifest or {}
         counts = (m.get("model") or {}).get("entity_counts")
@@ -404,6 +406,22 @@ class EmbeddingModel:
         from ember.pbg.predict import neighbors  # noqa: PLC0415
 
         return neighbors(self, name, top_k=top_k, metric=metric, entity_type=entity_type)
+
+
+def _trained_config(config, ckpt):
+    from ember.errors import ConfigError  # noqa: PLC0415
+    from ember.pbg.config import parse_config  # noqa: PLC0415
+
+    raw = (ckpt.manifest or {}).get("config")
+    if not isinstance(raw, dict):
+        return config
+    raw = {k: v for k, v in raw.items() if v is not None}
+    raw.update(entity_path=config.entity_path, edge_paths=list(config.edge_paths),
+               checkpoint_path=config.checkpoint_path)
+    try:
+        return parse_config(raw)
+    except ConfigError:
+        return config
 
 
 def _default_cache_bytes() -> int:

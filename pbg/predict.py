@@ -24,6 +24,7 @@ from ember.errors import InputFileError, UserError
 from ember.pbg.api import Ranking
 
 _BLOCK_SCORES = 1 << 24  # scores per block (64 MiB of float32)
+_MIN_BLOCK = 1024  # candidate rows per block at least
 METRICS = ("cos", "dot", "l2")
 
 
@@ -97,7 +98,7 @@ def _stream_topk(model, etype, a, k, exclude_rows=None, exclude_ids=None, compar
     a_sq = np.einsum("ij,ij->i", a, a)
     top = TopK(len(a), k)
     base = 0
-    block = max(1024, _BLOCK_SCORES // max(len(a), 1))
+    block = max(_MIN_BLOCK, _BLOCK_SCORES // max(len(a), 1))
     for p, n in enumerate(model.partition_sizes(etype)):
         if n == 0:
             continue
