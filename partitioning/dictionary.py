@@ -32,6 +32,9 @@ _MULT = np.random.default_rng(0x5EED).integers(0, 2**63, 4096, dtype=np.uint64) 
     np.uint64(2) + np.uint64(1)
 
 
+_MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], np.uint64)
+
+
 def type_seed(seed: int, name: str) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(name.encode())) & 0xFFFFFFFF
 
@@ -227,7 +230,12 @@ class EntityDictionary:
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:
-    """A 64-bit hash of every string, computed on the Arrow buffers with numpy."""
+    """A 64-bit hash of every string, computed on the Arrow buffers with numpy.
+
+    Strings of up to 16 bytes (most entity names) are read as two unaligned 8-byte
+    words each, masked to their length and mixed: a few whole-array operations per
+    string, not per byte. Longer strings take a per-byte multiply-add hash.
+    """
     arr = _one(arr)
     if not pa.types.is_string(arr.type):
         arr = arr.cast(pa.string())
@@ -238,17 +246,32 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     offs = np.frombuffer(bufs[1], np.int32, n + 1, arr.offset * 4).astype(np.int64)
     lo, hi = int(offs[0]), int(offs[-1])
     lens = np.diff(offs)
-    if hi == lo:
-        return splitmix64(lens.astype(np.uint64))
-    data = np.frombuffer(bufs[2], np.uint8, hi - lo, lo)
     starts = offs[:-1] - lo
-    pos = np.arange(hi - lo, dtype=np.int64) - np.repeat(starts, lens)
+    padded = np.zeros(hi - lo + 16, np.uint8)
+    if hi > lo:
+        padded[: hi - lo] = np.frombuffer(bufs[2], np.uint8, hi - lo, lo)
+    # an 8-byte word starting at every byte (a strided, unaligned view: no copy)
+    words = np.ndarray((len(padded) - 7,), np.uint64, padded, 0, (1,))
+    w0 = words[starts] & _MASKS[np.minimum(lens, 8)]
+    w1 = words[starts + 8] & _MASKS[np.clip(lens - 8, 0, 8)]
+    with np.errstate(over="ignore"):
+        h = splitmix64(w0 ^ splitmix64(w1 ^ (lens.astype(np.uint64) * _MULT[0])))
+    long = np.flatnonzero(lens > 16)
+    if len(long):
+        h[long] = _hash_long(padded, starts[long], lens[long])
+    return h
+
+
+def _hash_long(data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     # byte * a random odd multiplier per position, summed per string: a
     # multiply-add universal hash, then mixed; a collision is caught by ``_find``
-    mixed = _MULT[pos & (len(_MULT) - 1)] * data
+    total = int(lens.sum())
+    first = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    pos = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
+    byte = data[np.repeat(starts, lens) + pos]
     with np.errstate(over="ignore"):
-        sums = np.add.reduceat(mixed, np.minimum(starts, hi - lo - 1))
-    sums[lens == 0] = 0
+        mixed = _MULT[pos & (len(_MULT) - 1)] * byte
+        sums = np.add.reduceat(mixed, first)
     return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
 
 
