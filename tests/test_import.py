@@ -486,3 +486,17 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert pbg("import", TRAIN, "--out", tmp_path / "b") == 0
     assert capsys.readouterr().err == ""
+
+
+def test_name_hash_depends_only_on_the_bytes():
+    from ember.partitioning.dictionary import hash_strings
+
+    names = ["", "a", "ab", "abcdefgh", "abcdefghi", "a" * 16, "a" * 17, "x" * 40, "x" * 41,
+             "ä", "日本", "a\tb"]
+    h = hash_strings(pa.array(names))
+    assert len(set(h.tolist())) == len(names)
+    # the same names elsewhere in another buffer (sliced, shifted) hash the same
+    other = pa.array(["pad", "zz"] + names[::-1]).slice(2)
+    assert hash_strings(other).tolist() == h[::-1].tolist()
+    assert hash_strings(pa.chunked_array([pa.array(names[:5]), pa.array(names[5:])])
+                        ).tolist() == h.tolist()
