@@ -25,22 +25,22 @@ class RNNBase(Module):
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
                  bidirectional: bool = False, device=None, dtype=None):
         super().__init__()
-        if bidirectional:
-            raise NotImplementedError("bidirectional recurrent layers are not supported yet")
         if not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1]")
         self.mode, self.input_size, self.hidden_size = mode, input_size, hidden_size
         self.num_layers, self.bias, self.batch_first = num_layers, bias, batch_first
         self.dropout, self.bidirectional = float(dropout), bidirectional
         g = _GATES[mode] * hidden_size
+        dirs = 2 if bidirectional else 1
         for k in range(num_layers):
-            isz = input_size if k == 0 else hidden_size
-            setattr(self, f"weight_ih_l{k}", Parameter(ember.empty(g, isz, device=device, dtype=dtype)))
-            w_hh = Parameter(ember.empty(g, hidden_size, device=device, dtype=dtype))
-            setattr(self, f"weight_hh_l{k}", w_hh)
-            if bias:
-                setattr(self, f"bias_ih_l{k}", Parameter(ember.empty(g, device=device, dtype=dtype)))
-                setattr(self, f"bias_hh_l{k}", Parameter(ember.empty(g, device=device, dtype=dtype)))
+            isz = input_size if k == 0 else hidden_size * dirs
+            for sfx in ("", "_reverse")[:dirs]:
+                shapes = {"weight_ih": (g, isz), "weight_hh": (g, hidden_size)}
+                if bias:
+                    shapes.update(bias_ih=(g,), bias_hh=(g,))
+                for name, shape in shapes.items():
+                    p = Parameter(ember.empty(*shape, device=device, dtype=dtype))
+                    setattr(self, f"{name}_l{k}{sfx}", p)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -48,9 +48,23 @@ class RNNBase(Module):
         for p in self.parameters():
             init.uniform_(p, -bound, bound)
 
-    def _layer(self, k):
-        return (getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"),
-                getattr(self, f"bias_ih_l{k}", None), getattr(self, f"bias_hh_l{k}", None))
+    def _layer(self, k, sfx=""):
+        return (getattr(self, f"weight_ih_l{k}{sfx}"), getattr(self, f"weight_hh_l{k}{sfx}"),
+                getattr(self, f"bias_ih_l{k}{sfx}", None), getattr(self, f"bias_hh_l{k}{sfx}", None))
+
+    def _direction(self, x, k, sfx, h0, c0, h_n, c_n):
+        """One layer in one direction over (T, B, features); appends its final states."""
+        w_ih, w_hh, b_ih, b_hh = self._layer(k, sfx)
+        if self.mode == "LSTM":
+            bias = None if b_ih is None else b_ih + b_hh
+            out = LSTMLayer.apply(F.linear(x, w_ih, bias), h0, c0, w_hh)
+            hs = self.hidden_size
+            h_n.append(out[-1, :, :hs])
+            c_n.append(out[-1, :, hs:])
+            return out[:, :, :hs]
+        y = self._run_steps(F.linear(x, w_ih, b_ih), h0, w_hh, b_hh)
+        h_n.append(y[-1])
+        return y
 
     def forward(self, input, hx=None):
         lstm = self.mode == "LSTM"
@@ -62,31 +76,28 @@ class RNNBase(Module):
         if self.batch_first and batched:
             x = x.transpose(0, 1)
         b = x.shape[1]
+        dirs = 2 if self.bidirectional else 1
         if hx is None:
-            z = ember.zeros(self.num_layers, b, self.hidden_size, dtype=x.dtype, device=x.device)
+            z = ember.zeros(self.num_layers * dirs, b, self.hidden_size, dtype=x.dtype, device=x.device)
             hx = (z, z) if lstm else z
         elif not batched:
             hx = tuple(h.unsqueeze(1) for h in hx) if lstm else hx.unsqueeze(1)
         h0, c0 = hx if lstm else (hx, None)
         for h in ((h0, c0) if lstm else (h0,)):
-            if tuple(h.shape) != (self.num_layers, b, self.hidden_size):
-                raise RuntimeError(f"Expected hidden size {(self.num_layers, b, self.hidden_size)}, "
+            if tuple(h.shape) != (self.num_layers * dirs, b, self.hidden_size):
+                raise RuntimeError(f"Expected hidden size {(self.num_layers * dirs, b, self.hidden_size)}, "
                                    f"got {tuple(h.shape)}")
         h_n, c_n = [], []
         for k in range(self.num_layers):
             if k and self.dropout and self.training:
                 x = F.dropout(x, self.dropout, True)
-            w_ih, w_hh, b_ih, b_hh = self._layer(k)
-            if lstm:
-                bias = None if b_ih is None else b_ih + b_hh
-                out = LSTMLayer.apply(F.linear(x, w_ih, bias), h0[k], c0[k], w_hh)
-                hs = self.hidden_size
-                x = out[:, :, :hs]
-                h_n.append(out[-1, :, :hs])
-                c_n.append(out[-1, :, hs:])
-            else:
-                x = self._run_steps(F.linear(x, w_ih, b_ih), h0[k], w_hh, b_hh)
-                h_n.append(x[-1])
+            i = k * dirs
+            fwd = self._direction(x, k, "", h0[i], c0[i] if lstm else None, h_n, c_n)
+            if dirs == 2:  # the reverse direction reads the sequence backwards
+                rev = self._direction(ember.flip(x, (0,)), k, "_reverse", h0[i + 1],
+                                      c0[i + 1] if lstm else None, h_n, c_n)
+                fwd = ember.cat([fwd, ember.flip(rev, (0,))], -1)
+            x = fwd
         out = x
         if self.batch_first and batched:
             out = out.transpose(0, 1)
@@ -127,6 +138,8 @@ class RNNBase(Module):
             s += ", batch_first=True"
         if self.dropout:
             s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
         return s
 
 

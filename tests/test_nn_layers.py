@@ -23,16 +23,19 @@ def np_(t):
     return t.detach().numpy()
 
 
+def flat(out):
+    if isinstance(out, tuple):
+        return [t for o in out for t in flat(o)]
+    return [out]
+
+
 def check(fn, *inputs):
     """gradcheck of ``sum(fn(...) * R)`` for a fixed random R: one backward, every input's gradient."""
-    out = fn(*inputs)
-    outs = out if isinstance(out, tuple) else (out,)
+    outs = flat(fn(*inputs))
     projections = [ember.tensor(RNG.standard_normal(o.shape), dtype=ember.float64) for o in outs]
 
     def scalar(*args):
-        res = fn(*args)
-        res = res if isinstance(res, tuple) else (res,)
-        return sum((r * p).sum() for r, p in zip(res, projections))
+        return sum((r * p).sum() for r, p in zip(flat(fn(*args)), projections))
 
     assert gradcheck(scalar, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
 
@@ -363,8 +366,8 @@ def gru_ref(x, h, w_ih, w_hh, b_ih, b_hh):
     return np.stack(outs), h
 
 
-def layer_params(m, k):
-    return [np_(getattr(m, f"{n}_l{k}")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+def layer_params(m, k, sfx=""):
+    return [np_(getattr(m, f"{n}_l{k}{sfx}")) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
 
 
 def test_lstm_two_layers_batch_first_matches_numpy():
@@ -380,6 +383,30 @@ def test_lstm_two_layers_batch_first_matches_numpy():
     np.testing.assert_allclose(np_(out), seq.transpose(1, 0, 2), rtol=1e-10)
     np.testing.assert_allclose(np_(hn), np.stack(hs), rtol=1e-10)
     np.testing.assert_allclose(np_(cn), np.stack(cs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("mode", ["LSTM", "GRU"])
+def test_bidirectional_layers_run_the_reverse_direction_on_the_reversed_sequence(mode):
+    m = getattr(nn, mode)(3, 2, num_layers=2, bidirectional=True).double()
+    x = t64(4, 2, 3)
+    res = m(x)
+    out, hn = res[0], (res[1][0] if mode == "LSTM" else res[1])
+    assert out.shape == (4, 2, 4) and hn.shape == (4, 2, 2)
+    seq, finals = np_(x), []
+    for k in range(2):
+        halves = []
+        for sfx, flip in (("", False), ("_reverse", True)):
+            params = layer_params(m, k, sfx)
+            inp = seq[::-1] if flip else seq
+            zeros = np.zeros((2, 2))
+            ref = lstm_ref(inp, zeros, zeros, *params)[:2] if mode == "LSTM" else gru_ref(inp, zeros, *params)
+            ys, h = ref
+            halves.append(ys[::-1] if flip else ys)
+            finals.append(h)
+        seq = np.concatenate(halves, -1)
+    np.testing.assert_allclose(np_(out), seq, rtol=1e-10)
+    np.testing.assert_allclose(np_(hn), np.stack(finals), rtol=1e-10)
+    module_check(getattr(nn, mode)(2, 2, bidirectional=True), t64(3, 1, 2))
 
 
 def test_lstm_gradchecks_through_output_and_final_states():
