@@ -74,14 +74,16 @@ def _names(model, etype, part) -> list[str]:
 
 
 def _partitions(model, etype):
-    """(names, embeddings) of each partition in turn; nothing is cached."""
+    """(partition, names, embeddings) of each partition in turn; nothing is cached, and
+    no reference outlives its turn (not even in an ``enumerate`` result tuple)."""
     for p in range(model.num_partitions(etype)):
         emb = model.read_partition(etype, p)
         names = _names(model, etype, p)
         if len(names) != len(emb):
             raise UserError(f"partition {p} of {etype!r}: {len(names)} names but "
                             f"{len(emb)} embeddings in the checkpoint")
-        yield names, emb
+        yield p, names, emb
+        del names, emb  # the caller holds the only reference while it writes
 
 
 def _fmt_rows(names, emb) -> str:
@@ -145,10 +147,11 @@ def _export_tsv(model, types, out, atomic, files, counts, log):
     with open(atomic.path(ent), "w", encoding="utf-8") as f:
         for t in types:
             counts[t] = 0
-            for p, (names, emb) in enumerate(_partitions(model, t)):
+            for p, names, emb in _partitions(model, t):
                 log(f"{t} partition {p}: {len(names):,} entities")
                 f.write(_fmt_rows(names, emb))
                 counts[t] += len(names)
+                del names, emb  # before the next partition is read
     rel = out / "relation_types_parameters.tsv"
     with open(atomic.path(rel), "w", encoding="utf-8") as f:
         for name, side, pname, arr in model.relation_parameters():
@@ -180,12 +183,13 @@ def _export_parquet(model, types, out, atomic, files, counts, log):
         names_tmp = _names_file(out, t, atomic, files)
         counts[t] = 0
         with pq.ParquetWriter(atomic.path(path), schema) as w:
-            for p, (names, emb) in enumerate(_partitions(model, t)):
+            for p, names, emb in _partitions(model, t):
                 log(f"{t} partition {p}: {len(names):,} entities")
                 vec = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), d)
                 w.write_table(pa.table([pa.array(names, pa.string()), vec], schema=schema))
                 _write_names(names_tmp, names)
                 counts[t] += len(names)
+                del names, emb  # before the next partition is read
         files["entities"].append(path.name)
     rows = list(model.relation_parameters())
     table = pa.table({
@@ -215,12 +219,13 @@ def _export_hdf5(model, types, out, atomic, files, counts, log):
             dset = f.create_dataset("embeddings", (n, model.dim), np.float32)
             names_ds = f.create_dataset("names", (n,), h5py.string_dtype("utf-8"))
             row = 0
-            for p, (names, emb) in enumerate(_partitions(model, t)):
+            for p, names, emb in _partitions(model, t):
                 log(f"{t} partition {p}: {len(names):,} entities")
                 dset[row:row + len(emb)] = emb
                 names_ds[row:row + len(emb)] = names
                 _write_names(names_tmp, names)
                 row += len(emb)
+                del names, emb  # before the next partition is read
         counts[t] = n
         files["entities"].append(path.name)
     path = out / "relations.h5"
@@ -239,12 +244,13 @@ def _export_npy(model, types, out, atomic, files, counts, log):
         n = sum(model.partition_sizes(t))
         mm = np.lib.format.open_memmap(atomic.path(path), "w+", np.float32, (n, model.dim))
         row = 0
-        for p, (names, emb) in enumerate(_partitions(model, t)):
+        for p, names, emb in _partitions(model, t):
             log(f"{t} partition {p}: {len(names):,} entities")
             mm[row:row + len(emb)] = emb
             mm.flush()
             _write_names(names_tmp, names)
             row += len(emb)
+            del names, emb  # before the next partition is read
         del mm
         counts[t] = n
         files["entities"].append(path.name)
