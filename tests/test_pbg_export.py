@@ -191,7 +191,7 @@ def test_multi_partition_export_holds_one_partition_at_a_time(tmp_path):
         export(m, fmt, tmp_path / fmt)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        # one partition's vectors (+ its names and a copy in flight), never all four
-        assert peak < 1.5 * part_bytes < total, (fmt, peak, part_bytes, total)
+        # one partition (+ its names as Python strings): two partitions would exceed this
+        assert peak < 2 * part_bytes < total, (fmt, peak, part_bytes, total)
         names, emb = read_export(tmp_path / fmt, "all")
         assert len(set(names)) == len(emb) == sum(m.partition_sizes("all"))
