@@ -1,14 +1,20 @@
-"""Convolution and pooling: im2col on a strided view, then one (batched) matrix product.
+"""Convolution and pooling: im2col by kernel-offset slab copies, then batched GEMMs.
 
-Why this shape: an eager engine pays per op, so a convolution is a single graph node.
-Its forward builds the column matrix from an ``as_strided`` window view of the padded
-input (one copy) and multiplies it by the flattened kernel (one GEMM per group, batched).
-The backward reuses the saved columns for the weight gradient (one GEMM) and scatters
-the column gradient back with ``kh * kw`` strided adds (col2im) for the input gradient.
+Why this shape: an eager engine pays per op, so a convolution is one graph node. Its
+forward copies the padded input into a column tensor (N, G, Cg*kh*kw, rows) with
+``kh * kw`` slab copies and multiplies it by the flattened kernel, one GEMM per sample
+and group, landing directly in NCHW order. For stride 1 the slabs are contiguous runs of
+the flattened padded planes (see ``_cols``). The backward reuses the saved columns for
+the weight gradient and scatters the column gradient back with ``kh * kw`` adds (col2im)
+for the input gradient.
 
 For higher-order gradients the backward is also available as two differentiable nodes,
 ``ConvGradInput`` and ``ConvGradWeight``, whose own backwards are convolutions again;
 ``Conv2d.backward`` uses them when the graph of the gradient is being recorded.
+
+Max pooling combines the same kernel-offset slabs (a running tournament); its backward
+and double backward are an adjoint scatter/gather pair. Average pooling is a depthwise
+convolution with a constant kernel.
 """
 
 from __future__ import annotations
