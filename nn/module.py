@@ -255,7 +255,7 @@ class Module:
         for p in self.parameters():
             if p.grad is None:
                 continue
-            if set_to_none:
+            if set_to_none or type(p.grad) is not Tensor:  # a sparse row gradient has no dense zeros
                 p.grad = None
             else:
                 p.grad = p.grad.detach()
