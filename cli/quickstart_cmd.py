@@ -108,11 +108,13 @@ def quickstart_cmd(out, epochs, graph, top_k):
     show = lambda e: f"{names[e][0]} ({e})" if e in names else e  # noqa: E731
     first = None
     for head, rel in queries:
-        r = model.predict(head=head, relation=rel, top_k=top_k)
-        known = model.predict(head=head, relation=rel, top_k=top_k, filter_known=True)
+        r = model.predict(head=head, relation=rel, top_k=top_k + 1)
+        known = model.predict(head=head, relation=rel, top_k=top_k + 1, filter_known=True)
         new = set(known.names)
-        _say(f"   {show(head)}  {rel}  ?     (* = not in the training data)")
-        for rank, name, score in r:
+        _say(f"   {show(head)}  {rel}  ?     (* = not an edge of the graph; {show(head)} "
+             "itself left out)")
+        shown = [(n, s) for n, s in zip(r.names, r.scores.tolist()) if n != head][:top_k]
+        for rank, (name, score) in enumerate(shown, 1):
             gloss = names[name][1] if name in names else ""
             gloss = (gloss[:60] + "...") if len(gloss) > 63 else gloss
             _say(f"     {rank}. {'*' if name in new else ' '} {show(name):<34} {score:7.3f}  "
