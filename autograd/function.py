@@ -185,6 +185,11 @@ def _default_apply(cls) -> bool:
 def _make_raw_apply(cls):
     """The ``apply`` of one ember op (``raw = True``): unwrap tensors, run forward, link."""
 
+    # The ctx of calls that record no graph: one per op class (so forward may read class
+    # attributes through it), written by forward, read by nobody.
+    scratch = _new(cls)
+    scratch.needs_input_grad = _NONE_NEEDED
+
     def apply(*args, **kwargs):
         # The hot path of every ember op: unwrap, and find whether a graph is needed.
         # One- and two-argument calls (almost all of them) skip the generic loop, and a
@@ -203,14 +208,14 @@ def _make_raw_apply(cls):
             else:
                 rb, gb = b, False
             if not (ga or gb) or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, ra, rb, **kwargs))
+                return _wrap(cls.forward(scratch, ra, rb, **kwargs))
             raw = (ra, rb)
         elif n_args == 1:
             a = args[0]
             if type(a) is not Tensor:
-                return _wrap(cls.forward(_SCRATCH, a, **kwargs))
+                return _wrap(cls.forward(scratch, a, **kwargs))
             if not a.requires_grad or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, a.data, **kwargs))
+                return _wrap(cls.forward(scratch, a.data, **kwargs))
             raw = (a.data,)
         else:
             raw = []
@@ -223,7 +228,7 @@ def _make_raw_apply(cls):
                 else:
                     raw.append(a)
             if not requires or not _state.enabled:
-                return _wrap(cls.forward(_SCRATCH, *raw, **kwargs))
+                return _wrap(cls.forward(scratch, *raw, **kwargs))
         ctx = _new(cls)
         ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a.requires_grad for a in args])
         out = _wrap(ctx.forward(*raw, **kwargs), True, ctx)
@@ -243,13 +248,6 @@ def _make_raw_apply(cls):
 _NONE_NEEDED = ()
 
 
-class _Scratch:
-    """The ctx of calls that record no graph: forward may write to it; nobody reads it."""
-
-    needs_input_grad = _NONE_NEEDED
-
-
-_SCRATCH = _Scratch()
 
 
 def _raise_device_mismatch(a, b):

@@ -439,41 +439,34 @@ class Clamp(Function):
         return g * _wrap(array_module(xd).asarray(keep, dtype=g.dtype))
 
 
-class Maximum(Function):
+class _Extremum(Function):
+    """Elementwise maximum/minimum; ties split the gradient evenly, as PyTorch does."""
+
     raw = True
     saves = (0, 1)
+    largest = True
 
     def forward(ctx, a, b):
-        r = array_module(a if not isinstance(a, (int, float)) else b).maximum(a, b)
-        return _float_result(r, a, b) if r.dtype is _F64 else r
-
-    def backward(ctx, g):
-        a, b = ctx.inputs
-        # ties split the gradient evenly, as PyTorch does
-        ad = a.data if type(a) is Tensor else a
-        bd = b.data if type(b) is Tensor else b
-        xp = array_module(g.data)
-        wa = _wrap(xp.asarray((ad > bd) + 0.5 * (ad == bd), dtype=g.dtype))
-        n = ctx.needs_input_grad
-        return (g * wa if n[0] else None), (g * (1 - wa) if n[1] else None)
-
-
-class Minimum(Function):
-    raw = True
-    saves = (0, 1)
-
-    def forward(ctx, a, b):
-        r = array_module(a if not isinstance(a, (int, float)) else b).minimum(a, b)
+        xp = array_module(a if not isinstance(a, (int, float)) else b)
+        r = xp.maximum(a, b) if ctx.largest else xp.minimum(a, b)
         return _float_result(r, a, b) if r.dtype is _F64 else r
 
     def backward(ctx, g):
         a, b = ctx.inputs
         ad = a.data if type(a) is Tensor else a
         bd = b.data if type(b) is Tensor else b
-        xp = array_module(g.data)
-        wa = _wrap(xp.asarray((ad < bd) + 0.5 * (ad == bd), dtype=g.dtype))
+        wins = (ad > bd) if ctx.largest else (ad < bd)
+        wa = _wrap(array_module(g.data).asarray(wins + 0.5 * (ad == bd), dtype=g.dtype))
         n = ctx.needs_input_grad
         return (g * wa if n[0] else None), (g * (1 - wa) if n[1] else None)
+
+
+class Maximum(_Extremum):
+    largest = True
+
+
+class Minimum(_Extremum):
+    largest = False
 
 
 class Where(Function):

@@ -137,10 +137,14 @@ class CumSum(Function):
         return array_module(a).cumsum(a, axis=dim, dtype=a.dtype if a.dtype.kind == "f" else None)
 
     def backward(ctx, g):
-        from ember.ops_shape import flip  # noqa: PLC0415
+        return _reverse_cumsum(g, ctx.inputs[1])
 
-        d = ctx.inputs[1]
-        return flip(cumsum(flip(g, (d,)), d), (d,))
+
+def _reverse_cumsum(x, d):
+    """Sums from the end: out[i] = sum over j >= i of x[j] (the adjoint of cumsum)."""
+    from ember.ops_shape import flip  # noqa: PLC0415
+
+    return flip(cumsum(flip(x, (d,)), d), (d,))
 
 
 @op()
@@ -159,13 +163,9 @@ class CumProd(Function):
         return array_module(a).cumprod(a, axis=dim)
 
     def backward(ctx, g):
-        from ember.ops_shape import flip  # noqa: PLC0415
-
-        x = ctx.inputs[0]
-        d = ctx.inputs[1]
-        y = ctx.output()
+        x, d = ctx.inputs[0], ctx.inputs[1]
         # d y_j / d x_i = y_j / x_i for j >= i (inputs without zeros)
-        return flip(cumsum(flip(g * y, (d,)), d), (d,)) / x
+        return _reverse_cumsum(g * ctx.output(), d) / x
 
 
 @op()
