@@ -317,6 +317,13 @@ def _max_pool(x, kernel, stride, padding, dilation, want_arg):
         for s in slabs[1:]:
             xp.maximum(best, s, out=best)
         return best, None
+    if len(slabs) == 4:  # 2x2, the common case: two rounds, the first round's choice is a bool view
+        s0, s1, s2, s3 = slabs
+        l01, l23 = s1 > s0, s3 > s2
+        b01, b23 = xp.maximum(s0, s1), xp.maximum(s2, s3)
+        later = b23 > b01
+        xp.maximum(b01, b23, out=b01)
+        return b01, xp.where(later, l23.view(xp.int8) + xp.int8(2), l01.view(xp.int8))
     code = xp.int8 if len(slabs) < 128 else xp.int64
     items = [(s, code(k)) for k, s in enumerate(slabs)]
     while len(items) > 1:
