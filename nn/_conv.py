@@ -199,11 +199,19 @@ class Conv2d(Function):
                 gw = ConvGradWeight.apply(x, g, tuple(w.shape), params)
         else:
             gd = g.data
-            g_rows = _grad_rows(gd, ctx.cols[1][2]) if ctx.cols is not None else None
+            cols = ctx.cols
+            g_rows = None
+            if cols is not None and cols[1][2] != cols[1][1]:  # stride-1 grid with junk columns
+                cols_arr, (ho, wo, row) = cols
+                if need[0] or cols_arr.shape[2] > gd.shape[1] // params[3]:
+                    g_rows = _grad_rows(gd, row)  # widen the gradient to the grid
+                else:  # fewer column rows than output channels: narrow the columns instead
+                    narrow = cols_arr.reshape(cols_arr.shape[:3] + (ho, row))[..., :wo]
+                    cols = (narrow.reshape(cols_arr.shape[:3] + (ho * wo,)), (ho, wo, wo))
             if need[0]:
                 gx = _wrap(_conv_grad_input(gd, w.data, x.shape, params, g_rows))
             if need[1]:
-                gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, ctx.cols, g_rows))
+                gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, cols, g_rows))
         if need[2]:
             if is_grad_enabled():
                 gb = g.sum((0, 2, 3))

@@ -290,6 +290,14 @@ def test_conv2d_same_padding_and_double_backward():
     assert gradgradcheck(lambda x, w: F.conv2d(x, w, stride=1, padding=1, groups=1), (t64(1, 2, 3, 3), w))
 
 
+def test_conv2d_weight_gradient_when_the_input_needs_none():
+    conv = nn.Conv2d(1, 8, 3, padding=1).double()  # fewer column rows (9) than channels (8 < 9 false)
+    x = t64(2, 1, 5, 5, grad=False)
+    check(lambda w, b: F.conv2d(x, w, b, padding=1), conv.weight, conv.bias)
+    wide = nn.Conv2d(1, 16, 3, padding=(1, 2)).double()  # 9 column rows < 16 channels: narrowed columns
+    check(lambda w, b: F.conv2d(x, w, b, padding=(1, 2)), wide.weight, wide.bias)
+
+
 def test_conv1d_matches_numpy_and_gradchecks():
     conv = nn.Conv1d(4, 2, 3, stride=2, padding=2, dilation=2, groups=2).double()
     x = t64(2, 4, 9)
