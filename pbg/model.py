@@ -451,7 +451,6 @@ class Model:
     def score_candidates(self, keep, rel, theta, cands, side: str):
         """Scores (N, M) of each edge's kept entity ``keep`` (N, d) with relation ``rel``
         against every candidate (M, d); ``side`` is the side being predicted."""
-        xp = array_module(keep)
         th = theta[0 if side == "rhs" else 1][rel]
         a, _ = self.comparator.prepare(self.operator.forward(keep, th))
         c, _ = self.comparator.prepare(cands)

@@ -133,9 +133,12 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     k = config.num_edge_chunks or max(1, math.ceil(max_bucket / config.max_edges_per_chunk))
     edges = 2 * math.ceil(max_bucket / k) * (4 * 4 + 8)
     bs = config.batch_size
-    if config.reciprocal:
+    if config.reciprocal and any(r.all_negs for r in config.relations):
         cands = max((max(ws.partition_sizes(t), default=0) for t in ws.entity_types), default=0)
         negs = bs * cands * 4 * 4 + 2 * cands * d * 4
+    elif config.reciprocal:
+        negs = bs * (bs + config.num_uniform_negs) * 4 * 5 * 2
+        negs += bs * d * 4 * 8 + 2 * config.num_uniform_negs * d * 4
     else:
         negs = bs * (config.num_batch_negs + config.num_uniform_negs) * 4 * 5 * 2
         negs += bs * d * 4 * 8 + 2 * bs * config.num_uniform_negs * d * 4
@@ -227,6 +230,7 @@ class Trainer:
         self.groups = sorted(set(types))
         self.rel_group = np.array([self.groups.index(t) for t in types], np.int64)
         self.chunk = config.num_batch_negs or 50
+        self.all_negs = any(r.all_negs for r in config.relations)
         self.workers = config.workers or os.cpu_count() or 1
         self._lock = threading.Lock()
         self._seq = 0
@@ -311,8 +315,10 @@ class Trainer:
         xp = self.xp
         cfg = self.config
         n = len(lhs)
-        one_vs_all = cfg.reciprocal
-        chunk = n if one_vs_all else min(self.chunk, n)
+        # reciprocal mode: the whole batch is one chunk sharing one large candidate set,
+        # all the partition's entities when a relation asks for all_negs (1-vs-all)
+        one_vs_all = cfg.reciprocal and self.all_negs
+        chunk = n if cfg.reciprocal else min(self.chunk, n)
         c = n // chunk
         u = 0 if one_vs_all else cfg.num_uniform_negs
         disabled = tuple(s for s, off in (("lhs", cfg.disable_lhs_negs),
@@ -369,7 +375,6 @@ class Trainer:
 
     def _train_bucket(self, lp, rp, edges):
         """All batches of one bucket's edges (already shuffled)."""
-        xp = self.xp
         cfg = self.config
         lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
         w_all = edges.get("weight")

@@ -3,7 +3,6 @@ trivial floor, kill -9 and resume, partitioning changes memory not quality, chec
 refused when they do not match, memory stated up front."""
 
 import json
-
 import shutil
 import signal
 import subprocess
@@ -157,7 +156,7 @@ def test_memory_is_stated_up_front_and_a_run_too_big_is_refused(kin4, monkeypatc
 
 def test_reciprocal_one_vs_all_mode_trains(kin1):
     cfg = _fresh(kin1, "ck_recip", ["reciprocal=true", "num_epochs=15",
-                                     "regularization_coef=0.001"])
+                                     "regularization_coef=0.001", "relations.0.all_negs=true"])
     train(cfg, log=lambda m: None)
     assert evaluate(cfg)["mrr"] > 0.5
 
