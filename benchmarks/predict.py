@@ -135,8 +135,9 @@ def main():
     wall = time.perf_counter() - w0
     c1, b1 = os.times(), _cpu_busy()
     ours = (c1.user + c1.system) - (c0.user + c0.system)
-    busy = (b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * (os.cpu_count() or 1)
-    others = max(0.0, 1 - ours / max(busy * wall / max(wall, 1e-9), 1e-9)) if busy else 0.0
+    ncpu = os.cpu_count() or 1
+    busy_share = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])  # of all cores, by everyone
+    others = max(0.0, busy_share - ours / (wall * ncpu))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"graph: {a.entities:,} entities, dim {a.dim}, {a.partitions} partition(s); "
           f"embeddings {E.nbytes / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB")
