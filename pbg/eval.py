@@ -30,8 +30,8 @@ HITS = (1, 3, 10, 50)
 class _Tables:
     """A tiny LRU of partition embeddings read from the checkpoint (bounded memory)."""
 
-    def __init__(self, ckpt, size=3):
-        self.ckpt, self.size, self.cache = ckpt, size, OrderedDict()
+    def __init__(self, ckpt, glob, size=3):
+        self.ckpt, self.glob, self.size, self.cache = ckpt, glob, size, OrderedDict()
 
     def get(self, etype, part):
         key = (etype, part)
@@ -39,7 +39,9 @@ class _Tables:
             if not self.ckpt.has_partition(etype, part):
                 raise UserError(f"{self.ckpt.path}: checkpoint has no embeddings for "
                                 f"partition {part} of {etype!r}")
-            self.cache[key] = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
+            emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
+            g = self.glob.get(f"global_{etype}")
+            self.cache[key] = emb + g if g is not None else emb
             while len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
@@ -107,7 +109,7 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
     known = [edges] if not filtered else [_global_edges(ws, s) for s in SPLITS
                                           if ws.num_edges(s)]
     cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
-    tables = _Tables(ckpt)
+    tables = _Tables(ckpt, rel_d)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     for side in ("rhs", "lhs"):

@@ -66,6 +66,8 @@ def edge_split(config) -> str:
 
 
 def build_model(config, ws) -> Model:
+    if config.bias:
+        raise ConfigError("bias: not supported by Ember yet; set bias = false")
     ops = {r.operator for r in config.relations}
     if len(ops) > 1:
         raise ConfigError(f"relations.*.operator: Ember trains one operator kind per run, "
@@ -241,7 +243,7 @@ class Trainer:
         xp = self.xp
         src = self.ckpt if self.ckpt.exists else self.init_ckpt
         theta = self.model.init_relations(xp, self.dtype)
-        states = None
+        states, d = None, {}
         if src is not None and src.has_relations():
             d = src.load_relations()
             if d["theta_r"].shape == theta[0].shape:
@@ -251,10 +253,22 @@ class Trainer:
                 raise UserError(f"{self.ckpt.path}: relation parameters have shape "
                                 f"{d['theta_r'].shape}, the model needs {theta[0].shape}")
         self.theta = [ember.tensor(t, requires_grad=True) for t in theta]
-        self.rel_opt = Adagrad(self.theta, lr=self.rel_lr)
+        # global_emb: one learned vector per entity type, added to each of its embeddings
+        self.glob = {}
+        glob_states = {}
+        if self.config.global_emb:
+            for t in self.ws.entity_types:
+                g = xp.zeros(self.model.dim, self.dtype)
+                if src is not None and src.has_relations() and f"global_{t}" in d:
+                    g = xp.asarray(d[f"global_{t}"])
+                    glob_states[t] = xp.asarray(d[f"global_state_{t}"])
+                self.glob[t] = ember.tensor(g, requires_grad=True)
+        self.rel_opt = Adagrad(self.theta + list(self.glob.values()), lr=self.rel_lr)
         if states is not None:
             for t, s in zip(self.theta, states):
                 self.rel_opt.state[t] = {"step": 0, "sum": ember.tensor(s)}
+        for t, s in glob_states.items():
+            self.rel_opt.state[self.glob[t]] = {"step": 0, "sum": ember.tensor(s)}
 
     def _fresh(self, etype, part, n):
         seed = zlib.crc32(f"{self.config.seed}/{etype}/{part}".encode())
@@ -302,6 +316,10 @@ class Trainer:
                 _host(self.theta[0].data)),
             "state_l": _host(st[1]["sum"].data) if st[1] else np.zeros_like(
                 _host(self.theta[1].data)),
+            **{f"global_{t}": _host(g.data) for t, g in self.glob.items()},
+            **{f"global_state_{t}": _host(self.rel_opt.state[g]["sum"].data)
+               if g in self.rel_opt.state else np.zeros_like(_host(g.data))
+               for t, g in self.glob.items()},
         })
         ck.commit(config=self.config.to_dict(), model=self.desc, position=position,
                   extra={"relation_names": self.ws.relation_names})
@@ -337,8 +355,13 @@ class Trainer:
         plan = BatchPlan(self.model, rel, chunk, lhs, rhs, cl_ids, cr_ids,
                          batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
                          weight=weight, disabled=disabled)
-        ins = [_wrap(a, True) if a is not None else None
-               for a in (lt[lhs], rt[rhs], cl, cr)]
+        rows = [lt[lhs], rt[rhs], cl, cr]
+        gl, gr = self.glob.get(lp.etype), self.glob.get(rp.etype)
+        if gl is not None:  # global_emb (cand rows of 1-vs-all are views: add, not +=)
+            for i, g in ((0, gl), (1, gr), (2, gl), (3, gr)):
+                if rows[i] is not None:
+                    rows[i] = rows[i] + g.data
+        ins = [_wrap(a, True) if a is not None else None for a in rows]
         # per-step leaves over the shared relation tables: Hogwild workers never share
         # a .grad slot
         theta = [_wrap(t.data, True) for t in self.theta]
@@ -368,8 +391,16 @@ class Trainer:
                     _renorm(xp, part.emb, g.indices, cfg.max_norm)
             for t, w in zip(self.theta, theta):
                 t.grad = w.grad
+            if gl is not None:
+                gsum = {}
+                for i, et in ((0, lp.etype), (1, rp.etype), (2, lp.etype), (3, rp.etype)):
+                    if ins[i] is not None and ins[i].grad is not None:
+                        s = ins[i].grad.data.reshape(-1, self.model.dim).sum(0)
+                        gsum[et] = gsum[et] + s if et in gsum else s
+                for et, s in gsum.items():
+                    self.glob[et].grad = _wrap(s)
             self.rel_opt.step()
-            for t in self.theta:
+            for t in self.theta + list(self.glob.values()):
                 t.grad = None
         return float(loss.item())
 
