@@ -81,6 +81,14 @@ def write_json_atomic(path: Path, obj, durable=True) -> None:
     _fsync_rename(tmp, path, durable)
 
 
+def _grown(old, new) -> bool:
+    """True if every partition of ``new`` holds at least the entities of ``old``."""
+    if not isinstance(old, dict) or not isinstance(new, dict) or old.keys() != new.keys():
+        return False
+    return all(len(old[t]) == len(new[t]) and all(a <= b for a, b in zip(old[t], new[t]))
+               for t in old)
+
+
 class Checkpoint:
     """The checkpoint folder of one training run.
 
@@ -115,6 +123,8 @@ class Checkpoint:
             return
         theirs = self.manifest.get("model", {})
         for k in MODEL_KEYS:
+            if k == "entity_counts" and _grown(theirs.get(k), model_desc.get(k)):
+                continue  # `pbg import --append` added entities: they start fresh
             if theirs.get(k) != model_desc.get(k):
                 raise UserError(
                     f"{self.path / MANIFEST}: checkpoint does not match the config/workspace: "

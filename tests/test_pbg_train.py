@@ -202,3 +202,25 @@ def test_workspace_without_checkpoint_eval_is_a_user_error(kin1, tmp_path):
 
 
 
+
+
+def test_after_import_append_training_continues_with_new_entities_fresh(tmp_path):
+    import gzip
+
+    lines = gzip.open(KIN / "train.tsv.gz", "rt").read().splitlines()
+    first, more = tmp_path / "first.tsv", tmp_path / "more.tsv"
+    first.write_text("\n".join(lines[:4000]) + "\n")
+    rels = {ln.split("\t")[1] for ln in lines[:4000]}
+    extra = [ln for ln in lines[4000:4200] if ln.split("\t")[1] in rels]
+    more.write_text("\n".join(extra + ["brand_new\tterm1\tother_new"]) + "\n")
+    ws = tmp_path / "ws"
+    assert pbg(["import", str(first), "--out", str(ws)]) == 0
+    cfg = load_config(ws / "config.toml", ["num_epochs=2", "dimension=16", "workers=1"])
+    train(cfg, log=lambda m: None)
+    before = json.loads((ws / "checkpoints" / "checkpoint.json").read_text())
+    assert pbg(["import", "--append", str(more), "--into", str(ws)]) == 0
+    cfg = load_config(ws / "config.toml", ["num_epochs=3", "dimension=16", "workers=1"])
+    s = train(cfg, log=lambda m: None)
+    after = json.loads((ws / "checkpoints" / "checkpoint.json").read_text())
+    n0 = sum(before["model"]["entity_counts"]["all"])
+    assert s["epochs"] == 3 and sum(after["model"]["entity_counts"]["all"]) == n0 + 2
