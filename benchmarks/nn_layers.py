@@ -15,8 +15,9 @@ same thread count, set before numpy is imported, so both libraries get the same 
 (``--threads 0``: each library's default, which on a small shared machine mostly
 measures thread contention).
 
-``--malloc tuned`` (the default) sets glibc's ``M_MMAP_THRESHOLD`` to 32 MiB and
-``M_TRIM_THRESHOLD`` to 1 GiB for the whole process, i.e. for both libraries. With
+``--malloc tuned`` (the default) keeps what ``import ember`` does: it raises glibc's
+``M_MMAP_THRESHOLD`` to 32 MiB and ``M_TRIM_THRESHOLD`` to 256 MiB for the whole process,
+i.e. for both libraries (see ``tensor/_malloc.py``). With
 glibc's defaults, every step's multi-megabyte numpy temporaries are handed back to the
 kernel when freed and fault in again on the next step (about 3,000 minor page faults per
 CNN step, measured here, against 0 for PyTorch, whose allocator keeps its memory); the
@@ -52,27 +53,19 @@ if ARGS.threads:
         os.environ[var] = str(ARGS.threads)
 
 
-def tune_malloc():
-    """Keep freed heap memory in the process (glibc only); returns whether it applied."""
-    import ctypes  # noqa: PLC0415
-    import ctypes.util  # noqa: PLC0415
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_trim_threshold, m_mmap_threshold = -1, -3
-        ok = libc.mallopt(m_mmap_threshold, 32 << 20)
-        return bool(ok) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False
-
-
-MALLOC_TUNED = ARGS.malloc == "tuned" and tune_malloc()
+# ember tunes glibc's allocator for the whole process when imported (tensor/_malloc.py),
+# which then applies to both libraries; EMBER_MALLOC=default leaves it untouched.
+if ARGS.malloc == "default":
+    os.environ["EMBER_MALLOC"] = "default"
 
 import resource  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 import ember  # noqa: E402
+from ember import _malloc  # noqa: E402
+
+MALLOC_TUNED = _malloc.tuned
 import ember.nn as nn  # noqa: E402
 import ember.nn.functional as F  # noqa: E402
 

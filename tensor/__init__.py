@@ -14,7 +14,7 @@ The API follows PyTorch's names and semantics (``dim``, ``keepdim``, ``no_grad``
 
 from __future__ import annotations
 
-from ember import errors
+from ember import _malloc, errors
 from ember._backend import Device as device
 from ember._tensor import Tensor
 from ember.dtypes import (
