@@ -404,6 +404,31 @@ class Trainer:
                 t.grad = None
         return float(loss.item())
 
+    def _held_out_metrics(self, lp, rp, e, block=10000):
+        """PBG's per-bucket check on held-out edges (``eval_fraction``): each edge ranked,
+        both sides, against ``eval_num_uniform_negs`` uniform entities of the partition."""
+        cfg, model, xp = self.config, self.model, self.xp
+        k = cfg.eval_num_uniform_negs or cfg.num_uniform_negs or 100
+        rng = np.random.default_rng([cfg.seed, self._seq, 7])
+        theta = [t.data for t in self.theta]
+        gl = self.glob[lp.etype].data if self.glob else 0
+        gr = self.glob[rp.etype].data if self.glob else 0
+        ranks = []
+        for s in range(0, len(e["lhs"]), block):
+            lhs, rhs, rel = (e[key][s:s + block] for key in ("lhs", "rhs", "rel"))
+            L, R = lp.emb[lhs] + gl, rp.emb[rhs] + gr
+            for side, keep, part, true, g in (("rhs", L, rp, rhs, gr), ("lhs", R, lp, lhs, gl)):
+                ids = xp.asarray(rng.integers(0, len(part.emb), k))
+                S = model.score_candidates(keep, rel, theta, part.emb[ids] + g, side)
+                pos = model.score_pos(L, R, rel, theta, side)
+                S[ids[None, :] == true[:, None]] = xp.nan
+                gt = (S > pos[:, None]).sum(1)
+                ge = (S >= pos[:, None]).sum(1)
+                ranks.append(_host(1 + (gt + ge) / 2))
+        r = np.concatenate(ranks)
+        return {"count": int(len(r)), "mrr": float(np.mean(1 / r)),
+                "hits@10": float(np.mean(r <= 10)), "auc": float(np.mean(1 - (r - 1) / k))}
+
     def _train_bucket(self, lp, rp, edges):
         """All batches of one bucket's edges (already shuffled)."""
         cfg = self.config
@@ -518,14 +543,23 @@ class Trainer:
                 if i + 1 < len(schedule):
                     fut = pool.submit(self._read_edges, *self._edge_args(schedule[i + 1], K))
                 tb = time.perf_counter()
-                loss, touched = 0.0, set()
+                loss, touched, evals = 0.0, set(), {}
+                n_eval = int(len(edges["lhs"]) * cfg.eval_fraction)
+                held = {key: v[:n_eval] for key, v in edges.items()}
+                edges = {key: v[n_eval:] for key, v in edges.items()}
                 for (lt, rt), e in self._bucket_groups(edges):
                     lk, rk = self._part_key(lt, bucket[0]), self._part_key(rt, bucket[1])
                     needed = {lk, rk} | {self._part_key(t, 0) for t in ws.entity_types
                                          if ws.num_partitions(t) == 1}
                     self._ensure(needed)
                     touched |= {lk, rk}
-                    loss += self._train_bucket(self.resident[lk], self.resident[rk], e)
+                    lp_, rp_ = self.resident[lk], self.resident[rk]
+                    h = _select_group(held, self, (lt, rt)) if n_eval else None
+                    if h is not None:
+                        evals["eval_before"] = self._held_out_metrics(lp_, rp_, h)
+                    loss += self._train_bucket(lp_, rp_, e)
+                    if h is not None:
+                        evals["eval_after"] = self._held_out_metrics(lp_, rp_, h)
                 n = len(edges["lhs"])
                 trained += n
                 dt = time.perf_counter() - tb
@@ -535,7 +569,7 @@ class Trainer:
                 done = epoch + 1 if nxt[0] == epoch + 1 else None
                 stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
                          "loss": loss / max(n, 1), "edges_per_s": n / dt if dt else None,
-                         "seconds": round(dt, 4), "version": self.ckpt.version + 1}
+                         "seconds": round(dt, 4), "version": self.ckpt.version + 1, **evals}
                 # the stats line first: a kill between the two repeats one line, never loses one
                 self.ckpt.append_stats(stats)
                 self._save(touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
@@ -552,6 +586,14 @@ class Trainer:
     def _edge_args(self, item, K):
         epoch, k, _, bucket, _ = item
         return epoch, k, K, bucket
+
+
+def _select_group(edges, trainer, types):
+    """The edges of ``edges`` whose relation has the given (lhs, rhs) types."""
+    for t, e in trainer._bucket_groups(edges):
+        if t == types and len(e["lhs"]):
+            return e
+    return None
 
 
 class _blas_threads:

@@ -65,6 +65,18 @@ def test_kinships_filtered_mrr_well_above_trivial_floor(kin1):
     assert len(stats) == 25 and stats[-1]["loss"] < stats[0]["loss"]
 
 
+def test_eval_fraction_holds_out_edges_and_reports_before_after(kin1):
+    cfg = _fresh(kin1, "ck_evalfrac", ["num_epochs=3", "eval_fraction=0.1",
+                                       "eval_num_uniform_negs=50"])
+    s = train(cfg, log=lambda m: None)
+    assert s["edges"] == 3 * (8544 - 854)
+    stats = [json.loads(line) for line in open(Path(cfg.checkpoint_path) /
+                                               "training_stats.jsonl")]
+    last = stats[-1]
+    assert last["eval_before"]["count"] == 2 * 854
+    assert last["eval_after"]["mrr"] > stats[0]["eval_before"]["mrr"]
+
+
 def test_one_vs_four_partitions_similar_mrr_half_the_embedding_memory(kin1, kin4):
     results = {}
     for name, path in (("p1", kin1), ("p4", kin4)):
