@@ -575,6 +575,9 @@ def _scatter_rows(xp, like, rows, vals):
     CSR product, several times faster than ``add.at`` on repeated rows)."""
     from ember.sparse import coalesce_rows  # noqa: PLC0415
 
+    if len(like) <= 64:  # few relations: a one-hot (R, N) @ (N, p) product is cheaper still
+        onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
+        return onehot @ vals
     out = xp.zeros_like(like)
     r, v = coalesce_rows(rows, vals)
     out[r] = v
