@@ -37,9 +37,6 @@ from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.model import BatchPlan, ChunkedLoss, Model
 from ember.sparse import RowSparseGrad
 
-_DTYPES = {"float32": np.float32, "float16": np.float16}
-
-
 # =========================================================================== setup
 def open_workspace(config):
     """The workspace a config trains on: the folder above ``entity_path``."""
@@ -68,6 +65,9 @@ def edge_split(config) -> str:
 def build_model(config, ws) -> Model:
     if config.bias:
         raise ConfigError("bias: not supported by Ember yet; set bias = false")
+    if config.dtype != "float32":
+        raise ConfigError(f"dtype: {config.dtype} storage is not supported by the trainer yet; "
+                          "use float32")
     ops = {r.operator for r in config.relations}
     if len(ops) > 1:
         raise ConfigError(f"relations.*.operator: Ember trains one operator kind per run, "
@@ -124,7 +124,7 @@ class MemoryPlan:
 def memory_plan(config, ws, model) -> MemoryPlan:
     """Bytes the run needs, computed before it starts."""
     d = model.dim
-    itemsize = np.dtype(_DTYPES.get(config.dtype, np.float32)).itemsize
+    itemsize = 4  # float32 tables
     emb = 0
     for t in ws.entity_types:
         sizes = ws.partition_sizes(t)
