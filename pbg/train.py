@@ -37,6 +37,7 @@ from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.model import BatchPlan, ChunkedLoss, Model
 from ember.sparse import RowSparseGrad
 
+
 # =========================================================================== setup
 def open_workspace(config):
     """The workspace a config trains on: the folder above ``entity_path``."""
