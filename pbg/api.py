@@ -168,6 +168,9 @@ class EmbeddingModel:
             raise InputFileError(f"{self.checkpoint.path / MANIFEST}: names no relation file")
         rel = self.checkpoint.load_relations()
         self.theta = [np.asarray(rel["theta_r"], np.float32), np.asarray(rel["theta_l"], np.float32)]
+        # global_emb: one learned vector per entity type, part of every entity's embedding
+        self.global_embeddings = {t: np.asarray(rel[f"global_{t}"], np.float32)
+                                  for t in self.entity_types if f"global_{t}" in rel}
         self.relation_names: list[str] = list(m.get("relation_names")
                                               or self.workspace.relation_names)
         self._rel_index = {n: i for i, n in enumerate(self.relation_names)}
@@ -280,12 +283,17 @@ class EmbeddingModel:
         return self.checkpoint.path / files[key]
 
     def read_partition(self, entity_type: str, part: int) -> np.ndarray:
-        """The (n, dim) embeddings of one partition, read from disk (not cached)."""
+        """The (n, dim) embeddings of one partition, read from disk (not cached): the
+        checkpoint's rows plus the type's global embedding when the model has one
+        (``global_emb``, as PyTorch-BigGraph's exporter adds it)."""
         emb = _read_embeddings(self._partition_path(entity_type, part))
         n = self.partition_sizes(entity_type)[part]
         if emb.shape != (n, self.dim):
             raise InputFileError(f"{self._partition_path(entity_type, part)}: embeddings of "
                                  f"shape {emb.shape}, the workspace needs ({n}, {self.dim})")
+        g = self.global_embeddings.get(entity_type)
+        if g is not None:
+            emb += g
         return emb
 
     def partition(self, entity_type: str, part: int) -> np.ndarray:

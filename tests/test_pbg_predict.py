@@ -54,7 +54,9 @@ def _trained(ws, operator, comparator, epochs=1):
 def _all_embeddings(cfg, ws):
     """Every entity's vector in global order, straight from the checkpoint API."""
     ck = Checkpoint(cfg.checkpoint_path)
-    return np.concatenate([ck.load_partition("all", p)[0] for p in range(2)]).astype(np.float32)
+    emb = np.concatenate([ck.load_partition("all", p)[0] for p in range(2)]).astype(np.float32)
+    # global_emb (the default): the type's learned vector is part of every embedding
+    return emb + ck.load_relations().get("global_all", 0)
 
 
 def _names(ws):
