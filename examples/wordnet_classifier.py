@@ -6,8 +6,9 @@ ComplEx embedding alone, with a small `ember.nn` classifier.
     python examples/wordnet_classifier.py --workspace ember_quickstart/wordnet_k3_pbg
     python examples/wordnet_classifier.py                # trains its own (about 15 s)
 
-The label is the first letter of the synset id (n noun, v verb, a adjective, s adjective
-satellite, r adverb); the graph never sees it, only the relations between synsets. The
+The label is the first letter of the synset id (n noun, v verb, a adjective; the WN18RR
+ids of the bundled graph have no s or r); the graph never sees it, only the relations
+between synsets. The
 script reports held-out accuracy against the majority-class baseline (always "noun").
 """
 
@@ -25,7 +26,7 @@ import ember.nn as nn
 import ember.nn.functional as F
 import ember.optim
 
-CLASSES = ["n", "v", "a", "s", "r"]
+POS = {"n": "noun", "v": "verb", "a": "adjective", "s": "adjective satellite", "r": "adverb"}
 
 
 def train_embeddings(folder: Path, epochs: int) -> Path:
@@ -69,7 +70,8 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     names, emb = load_embeddings(args)
-    y = np.array([CLASSES.index(n[0]) for n in names])
+    classes = sorted({n[0] for n in names}, key=list(POS).index)
+    y = np.array([classes.index(n[0]) for n in names])
     # standardise: embedding scales differ between models; the classifier should not care
     x = ((emb - emb.mean(0)) / (emb.std(0) + 1e-6)).astype(np.float32)
     rng = np.random.default_rng(args.seed)
@@ -79,7 +81,7 @@ def main(argv=None) -> dict:
 
     ember.manual_seed(args.seed)
     clf = nn.Sequential(nn.Linear(x.shape[1], 128), nn.ReLU(), nn.Dropout(0.2),
-                        nn.Linear(128, len(CLASSES)))
+                        nn.Linear(128, len(classes)))
     opt = ember.optim.Adam(clf.parameters(), lr=3e-3, weight_decay=1e-4)
     X, Y = ember.tensor(x), ember.tensor(y)
     batch = 1024
@@ -97,13 +99,13 @@ def main(argv=None) -> dict:
     acc = float((pred == y[te]).mean())
     majority = int(np.bincount(y[tr]).argmax())
     base = float((y[te] == majority).mean())
-    print(f"synsets: {len(y):,} ({', '.join(f'{c} {int((y == i).sum()):,}' for i, c in enumerate(CLASSES))})")
+    print(f"synsets: {len(y):,} ({', '.join(f'{c} {int((y == i).sum()):,}' for i, c in enumerate(classes))})")
     print(f"part-of-speech accuracy on {len(te):,} held-out synsets: {acc:.1%} "
-          f"(majority class '{CLASSES[majority]}': {base:.1%})")
-    for i, c in enumerate(CLASSES):
+          f"(majority class '{classes[majority]}': {base:.1%})")
+    for i, c in enumerate(classes):
         m = y[te] == i
         if m.any():
-            print(f"  {c}: recall {float((pred[m] == i).mean()):.1%}")
+            print(f"  {POS[c]:10s} recall {float((pred[m] == i).mean()):.1%}")
     return {"accuracy": acc, "baseline": base}
 
 
