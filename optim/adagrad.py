@@ -9,6 +9,9 @@ fancy-index assignment is exact.
 
 from __future__ import annotations
 
+import numpy as np
+
+from ember import _kernels
 from ember._backend import array_module
 from ember.optim.optimizer import Optimizer, _state_tensor
 
@@ -57,6 +60,8 @@ class Adagrad(Optimizer):
             g = g + group["weight_decay"] * w
         clr = self._clr(state, group)
         s = state["sum"].data
+        if _kernels.adagrad_dense_(xp, w, g, s, clr, group["eps"]):  # cupy: one fused pass
+            return
         s += g * g
         std = xp.sqrt(s)
         std += group["eps"]
@@ -75,6 +80,8 @@ class Adagrad(Optimizer):
             g = -g
         clr = self._clr(state, group)
         s = state["sum"].data
+        if _kernels.adagrad_rows_(xp, w, idx, g, s, clr, group["eps"]):  # cupy: fused rows
+            return
         rows = s[idx]
         rows += g * g
         s[idx] = rows
@@ -139,19 +146,26 @@ class RowAdagrad(Optimizer):
         if group["weight_decay"] != 0:
             g = g + group["weight_decay"] * w
         clr = self._clr(state, group)
+        if _kernels.row_adagrad_(xp, w, g, state["sum"].data, clr, group["eps"]):
+            return  # cupy: a row reduction and one fused update pass
         w[...] = self._row_step(xp, w, g, state["sum"].data, clr, group["eps"])
 
     def _sparse_update(self, p, grad, state, group, name):
         w = p.data
         xp = array_module(w)
-        idx, g = grad.indices, grad.values.astype(w.dtype, copy=False)
-        w_rows = w[idx]  # the only rows read or written: cost independent of the table size
+        idx, g = grad.indices, grad.values
+        if not (w.dtype == np.float16 and g.dtype == np.float32):
+            g = g.astype(w.dtype, copy=False)  # half-precision tables keep float32 arithmetic
         if group["maximize"]:
             g = -g
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * w_rows
         clr = self._clr(state, group)
         s = state["sum"].data
+        if group["weight_decay"] == 0 and _kernels.row_adagrad_(xp, w, g, s, clr,
+                                                                group["eps"], idx):
+            return  # cupy: gather, update and scatter of the rows fused in one pass
+        w_rows = w[idx]  # the only rows read or written: cost independent of the table size
+        if group["weight_decay"] != 0:
+            g = g + group["weight_decay"] * w_rows
         s_rows = s[idx]
         w[idx] = self._row_step(xp, w_rows, g, s_rows, clr, group["eps"])
         s[idx] = s_rows
