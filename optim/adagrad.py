@@ -16,6 +16,15 @@ from ember._backend import array_module
 from ember.optim.optimizer import Optimizer, _state_tensor
 
 
+def _values(w, grad):
+    """A sparse gradient's rows in the table's dtype, except that a half-precision table
+    keeps float32 gradients (float16 storage, float32 arithmetic and state)."""
+    g = grad.values
+    if w.dtype == np.float16 and g.dtype == np.float32:
+        return g
+    return g.astype(w.dtype, copy=False)
+
+
 class Adagrad(Optimizer):
     """Adagrad (Duchi et al.), PyTorch's formulation::
 
@@ -75,7 +84,7 @@ class Adagrad(Optimizer):
             )
         w = p.data
         xp = array_module(w)
-        idx, g = grad.indices, grad.values.astype(w.dtype, copy=False)
+        idx, g = grad.indices, _values(w, grad)
         if group["maximize"]:
             g = -g
         clr = self._clr(state, group)
@@ -153,9 +162,7 @@ class RowAdagrad(Optimizer):
     def _sparse_update(self, p, grad, state, group, name):
         w = p.data
         xp = array_module(w)
-        idx, g = grad.indices, grad.values
-        if not (w.dtype == np.float16 and g.dtype == np.float32):
-            g = g.astype(w.dtype, copy=False)  # half-precision tables keep float32 arithmetic
+        idx, g = grad.indices, _values(w, grad)
         if group["maximize"]:
             g = -g
         clr = self._clr(state, group)
