@@ -61,3 +61,6 @@ def numel(t) -> int:
 __version__ = "0.1.0"
 
 del annotations
+
+# as `import torch` brings torch.nn and torch.optim; they are built on everything above
+from ember import nn, optim  # noqa: E402
