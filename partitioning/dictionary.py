@@ -42,6 +42,12 @@ def type_seed(seed: int, name: str) -> int:
 class EntityDictionary:
     """Names of one entity type (or the relations), ids in order of first appearance.
 
+    The lookup structure is an open-addressing hash table (linear probing) of the
+    names' 64-bit hashes, probed and filled with whole-array numpy operations: a block
+    costs O(distinct names in the block), whatever the size of the dictionary. Every
+    hash hit is verified against the stored name, so a collision is an error, never a
+    silent merge.
+
     >>> d = EntityDictionary("all", num_partitions=2, seed=0)
     >>> d.encode(pa.array(["a", "b", "a"])).tolist()
     [0, 1, 0]
@@ -55,28 +61,37 @@ class EntityDictionary:
         self._rot_seed = np.uint64(type_seed(seed, name))
         self._chunks: list[pa.Array] = []
         self._n = 0
+        # per-id arrays with spare capacity (grown geometrically, not per block)
+        self._cnt = np.zeros(0, np.int64)
+        self._tcnt = np.zeros(0, np.int64)
         self._part = np.zeros(0, np.int32)  # partition of each id, filled lazily
-        # the lookup structure: 64-bit hashes of the names, sorted, with their ids;
-        # it persists across blocks, so a lookup costs O(block log n), not O(n)
-        self._hsorted = np.zeros(0, np.uint64)
-        self._hids = np.zeros(0, np.int64)
-        n = 0
+        self._nparted = 0
+        self._tab_h = np.zeros(16, np.uint64)  # 0 = empty slot
+        self._tab_id = np.zeros(16, np.int64)
         if names is not None and len(names):
             names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
-            h = hash_strings(names)
-            order = np.argsort(h, kind="stable")
-            self._hsorted, self._hids = h[order], order.astype(np.int64)
-            if len(h) > 1 and (np.diff(self._hsorted) == 0).any():
+            h = _nonzero(hash_strings(names))
+            if len(h) > 1 and (np.diff(np.sort(h)) == 0).any():
                 raise ValueError(f"{name}: repeated names or a hash collision")
-            self._chunks, n = [names], len(names)
-        self._n = n
-        # copies: arrays from Arrow are read-only, and these grow
-        self.counts = np.zeros(n, np.int64) if counts is None else np.array(counts, np.int64)
-        self.train_counts = (np.zeros(n, np.int64) if train_counts is None
-                             else np.array(train_counts, np.int64))
+            self._insert(h, np.arange(len(h), dtype=np.int64))
+            self._chunks = [names]
+            self._grow(len(names))
+            self._n = len(names)
+        if counts is not None:
+            self._cnt[: self._n] = counts
+        if train_counts is not None:
+            self._tcnt[: self._n] = train_counts
 
     def __len__(self) -> int:
         return self._n
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._cnt[: self._n]
+
+    @property
+    def train_counts(self) -> np.ndarray:
+        return self._tcnt[: self._n]
 
     @property
     def names(self) -> pa.Array:
@@ -85,25 +100,89 @@ class EntityDictionary:
                             else pa.array([], pa.string())]
         return self._chunks[0]
 
+    def _grow(self, n: int) -> None:
+        if n <= len(self._cnt):
+            return
+        cap = max(n, 2 * len(self._cnt), 1024)
+        for attr in ("_cnt", "_tcnt"):
+            old = getattr(self, attr)
+            new = np.zeros(cap, old.dtype)
+            new[: len(old)] = old
+            setattr(self, attr, new)
+
+    # -- the hash table -------------------------------------------------------------
+    def _slots(self, h: np.ndarray) -> np.ndarray:
+        bits = len(self._tab_h).bit_length() - 1
+        return (h >> np.uint64(64 - bits)).astype(np.intp)
+
+    def _probe(self, h: np.ndarray) -> np.ndarray:
+        """Ids stored under hashes ``h`` (nonzero); -1 where absent."""
+        mask = len(self._tab_h) - 1
+        slot = self._slots(h)
+        th = self._tab_h[slot]
+        hit = th == h
+        ids = np.where(hit, self._tab_id[slot], -1)
+        pend = np.flatnonzero(~hit & (th != 0))
+        while len(pend):  # linear probing: few entries need a second look
+            s = (slot[pend] + 1) & mask
+            slot[pend] = s
+            th = self._tab_h[s]
+            hit = th == h[pend]
+            ids[pend[hit]] = self._tab_id[s[hit]]
+            pend = pend[~hit & (th != 0)]
+        return ids
+
+    def _insert(self, h: np.ndarray, ids: np.ndarray) -> None:
+        """Add distinct hashes (not yet in the table) with their ids."""
+        used = self._n + len(h)
+        if 2 * used > len(self._tab_h):  # keep the load at most 1/2
+            old_h, old_id = self._tab_h, self._tab_id
+            keep = old_h != 0
+            cap = len(old_h)
+            while 2 * used > cap:
+                cap *= 2
+            self._tab_h = np.zeros(cap, np.uint64)
+            self._tab_id = np.zeros(cap, np.int64)
+            if keep.any():
+                self._place(old_h[keep], old_id[keep])
+        self._place(h, ids)
+
+    def _place(self, h: np.ndarray, ids: np.ndarray) -> None:
+        mask = len(self._tab_h) - 1
+        slot = self._slots(h)
+        pend = np.arange(len(h))
+        while len(pend):
+            s = slot[pend]
+            free = self._tab_h[s] == 0
+            cand, cs = pend[free], s[free]
+            self._tab_h[cs] = h[cand]  # several may aim at one slot: one of them wins
+            won = self._tab_h[cs] == h[cand]
+            self._tab_id[cs[won]] = ids[cand[won]]
+            pend = np.concatenate([pend[~free], cand[~won]])
+            slot[pend] = (slot[pend] + 1) & mask
+
+    def _verify(self, names: pa.Array, ids: np.ndarray) -> None:
+        """Raise if a name found by its hash is not the name stored under that id."""
+        found = np.flatnonzero(ids >= 0)
+        if not len(found):
+            return
+        if len(self._chunks) > 8:  # keep the stored names in few chunks (amortised)
+            self._chunks = [pa.concat_arrays(self._chunks)]
+        mine = pa.chunked_array(self._chunks, pa.string()).take(pa.array(ids[found]))
+        theirs = names.take(pa.array(found)) if len(found) < len(names) else names
+        if not pc.all(pc.equal(mine, theirs)).as_py():
+            raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+
     def _find(self, names, h) -> np.ndarray:
-        # searching in sorted order walks the table once (cache-friendly)
-        qo = np.argsort(h)
-        pos = np.empty(len(h), np.int64)
-        pos[qo] = np.searchsorted(self._hsorted, h[qo])
-        pos[pos == len(self._hsorted)] = 0
-        hit = (self._hsorted[pos] == h) if len(self._hsorted) else np.zeros(len(h), bool)
-        ids = np.where(hit, self._hids[pos] if len(self._hids) else -1, -1)
-        if hit.any():  # same hash must mean same name: verify, whole-array
-            found = np.flatnonzero(hit)
-            mine = pa.chunked_array(self._chunks, pa.string()).take(pa.array(ids[found]))
-            theirs = names.take(pa.array(found))
-            if not pc.all(pc.equal(mine, theirs)).as_py():
-                raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+        ids = self._probe(_nonzero(h))
+        self._verify(names, ids)
         return ids
 
     def lookup(self, names) -> np.ndarray:
         """Ids of ``names``; -1 where unknown. Does not add anything."""
         names = _one(names)
+        if len(names) == 0:
+            return np.zeros(0, np.int64)
         return self._find(names, hash_strings(names))
 
     def encode(self, names) -> np.ndarray:
@@ -115,45 +194,73 @@ class EntityDictionary:
         """
         if isinstance(names, pa.ChunkedArray) and names.num_chunks == 0:
             return np.zeros(0, np.int64)
-        return self._encode_dict(*_split_encoded(pc.dictionary_encode(names)))
+        uniq, local = _split_encoded(pc.dictionary_encode(names))
+        return self.add_distinct([uniq])[0][local]
 
-    def _encode_dict(self, uniq: pa.Array, local: np.ndarray) -> np.ndarray:
-        h = hash_strings(uniq)
-        known = self._find(uniq, h)
-        new = known < 0
-        n_new = int(new.sum())
-        if n_new:
-            start = self._n
-            known[new] = np.arange(start, start + n_new)
-            hn = h[new]
-            order = np.argsort(hn)
-            hn, idn = hn[order], known[new][order]
-            if n_new > 1 and (np.diff(hn) == 0).any():
-                raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
-            at = np.searchsorted(self._hsorted, hn)
-            self._hsorted = np.insert(self._hsorted, at, hn)
-            self._hids = np.insert(self._hids, at, idn)
-            self._chunks.append(uniq.filter(pa.array(new)))
-            self._n += n_new
-            self.counts = np.concatenate([self.counts, np.zeros(n_new, np.int64)])
-            self.train_counts = np.concatenate([self.train_counts, np.zeros(n_new, np.int64)])
-        return known[local]
+    def add_distinct(self, uniqs: list[pa.Array]) -> list[np.ndarray]:
+        """Global ids of the names of several arrays, each free of repeats (but they may
+        share names); unseen names are added in order (first array first)."""
+        sizes = [len(u) for u in uniqs]
+        if sum(sizes) == 0:
+            return [np.zeros(0, np.int64) for _ in uniqs]
+        names = pa.concat_arrays([u.cast(pa.string()) for u in uniqs]) if len(uniqs) > 1 \
+            else _one(uniqs[0])
+        h = _nonzero(hash_strings(names))
+        ids = self._probe(h)
+        self._verify(names, ids)
+        miss = np.flatnonzero(ids < 0)
+        if len(miss):
+            hm = h[miss]
+            hu, first, inv = np.unique(hm, return_index=True, return_inverse=True)
+            rep = miss[first[inv]]  # the first position with the same hash
+            if len(hu) < len(miss):  # a name in several arrays, or a collision
+                same = pc.equal(names.take(pa.array(rep)), names.take(pa.array(miss)))
+                if not pc.all(same).as_py():
+                    raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+            order = np.argsort(first, kind="stable")  # new ids in order of appearance
+            new_of_u = np.empty(len(hu), np.int64)
+            new_of_u[order] = np.arange(self._n, self._n + len(hu))
+            ids[miss] = new_of_u[inv]
+            self._insert(hu, new_of_u)
+            self._chunks.append(names.take(pa.array(miss[first[order]])))
+            self._grow(self._n + len(hu))
+            self._n += len(hu)
+        return np.split(ids, np.cumsum(sizes)[:-1])
 
     def encode_parts(self, parts: list, pool=None) -> list[np.ndarray]:
         """``encode`` of several arrays, in order; with a thread pool the (GIL-free)
         hashing of the parts runs in parallel and only the small merge is serial."""
-        if pool is None:
-            return [self.encode(p) for p in parts]
-        return [self._encode_dict(*_split_encoded(e))
-                for e in pool.map(pc.dictionary_encode, parts)]
+        return [u[loc] for u, loc in self.encode_parts_local(parts, pool)]
+
+    def encode_parts_local(self, parts: list, pool=None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Like ``encode_parts``, but per part (ids of its distinct names, index of each
+        value into them): per-row work can then gather from the small per-name arrays."""
+        encs = list(pool.map(pc.dictionary_encode, parts) if pool is not None
+                    else map(pc.dictionary_encode, parts))
+        split = [_split_encoded(e) for e in encs]
+        uids = self.add_distinct([u for u, _ in split])
+        return [(u, loc) for u, (_, loc) in zip(uids, split, strict=True)]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         n = self._n
         c = np.bincount(ids, minlength=n)[:n]
-        self.counts += c
+        self.counts[:] += c
         if train is None or not train.any():
             return
-        self.train_counts += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
+        self.train_counts[:] += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
+
+    def add_counts_local(self, uids: np.ndarray, local: np.ndarray,
+                         train: np.ndarray | None = None) -> None:
+        """``add_counts`` of ``uids[local]`` without forming it (``uids`` distinct);
+        ``train``: a mask per row, or True / False for all rows."""
+        k = len(uids)
+        c = np.bincount(local, minlength=k)[:k]
+        self._cnt[uids] += c
+        if train is None or train is False or (train is not True and not train.any()):
+            return
+        if train is not True and not train.all():
+            c = np.bincount(local[train], minlength=k)[:k]
+        self._tcnt[uids] += c
 
     # -- partitions ---------------------------------------------------------------
     def _rotation(self, group: np.ndarray) -> np.ndarray:
@@ -170,9 +277,14 @@ class EntityDictionary:
         P = self.num_partitions
         if P == 1:
             return np.zeros(len(ids), np.int32)
-        if len(self._part) < self._n:
-            new = np.arange(len(self._part), self._n, dtype=np.int64)
-            self._part = np.concatenate([self._part, self._partition_formula(new)])
+        if self._nparted < self._n:
+            if len(self._part) < self._n:
+                grown = np.zeros(max(self._n, 2 * len(self._part)), np.int32)
+                grown[: self._nparted] = self._part[: self._nparted]
+                self._part = grown
+            new = np.arange(self._nparted, self._n, dtype=np.int64)
+            self._part[self._nparted: self._n] = self._partition_formula(new)
+            self._nparted = self._n
         ids = np.asarray(ids, np.int64)
         if len(ids) and ids.max(initial=0) >= self._n:  # ids beyond the dictionary
             return self._partition_formula(ids)
@@ -273,6 +385,12 @@ def _hash_long(data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.nda
         mixed = _MULT[pos & (len(_MULT) - 1)] * byte
         sums = np.add.reduceat(mixed, first)
     return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+
+
+def _nonzero(h: np.ndarray) -> np.ndarray:
+    """Hashes for the table, where 0 marks an empty slot (a real 0 becomes 1)."""
+    h[h == 0] = 1
+    return h
 
 
 def _split_encoded(enc) -> tuple[pa.Array, np.ndarray]:

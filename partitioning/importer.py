@@ -309,93 +309,110 @@ class _Importer:
         n = len(block.lhs)
         rel = self._relation_ids(path, block)
         types, lt, rt = self._types(len(self.rels))
-        if len(types) == 1:  # the common case: no per-type masks at all
-            ltype = rtype = np.zeros(n, np.int8)
-        else:
-            ltype, rtype = lt[rel], rt[rel]
-        lgid = np.empty(n, np.int64)
-        rgid = np.empty(n, np.int64)
-        for ti, t in enumerate(types):
-            if len(types) == 1:
-                lgid, rgid = self.dicts[t].encode_parts([block.lhs, block.rhs], _POOL)
-                continue
-            ml, mr = ltype == ti, rtype == ti
-            cl, cr = int(ml.sum()), int(mr.sum())
-            if cl + cr == 0:
-                continue
-            lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
-            rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
-            ids_l, ids_r = self.dicts[t].encode_parts([lhs, rhs], _POOL)
-            if cl == n:
-                lgid = ids_l
-            else:
-                lgid[ml] = ids_l
-            if cr == n:
-                rgid = ids_r
-            else:
-                rgid[mr] = ids_r
+        one_type = len(types) == 1
         # split: a seeded hash of the edge's position in the input, so the same files
         # and seed give the same split whatever the block boundaries
-        idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
-        self.edge_index += n
         self.stats["input_edges"] += n
         vf, tf = self.opts.valid_fraction, self.opts.test_fraction
         if fixed_split is not None or vf + tf == 0:
-            split = np.full(n, _SPLIT_ID[fixed_split or "train"], np.int8)
+            split = None  # one split for the whole block
+            split_id = _SPLIT_ID[fixed_split or "train"]
         else:
+            idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
             u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
                  ).astype(np.float64) / float(1 << 53)
             split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
-        loops = lgid == rgid
-        if len(types) > 1:
+            del idx, u
+        self.edge_index += n
+        train = split == 0 if split is not None else split_id == 0
+        # partition and offset of each row's entities: the names are encoded once per
+        # block, and the per-row work is a gather from the per-name arrays
+        lpart = rpart = None
+        if one_type:
+            d = self.dicts[types[0]]
+            (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs], _POOL)
+            lpart, loff = self._place_rows(d, ul, il)
+            rpart, roff = self._place_rows(d, ur, ir)
+            side_counts = [(d, ul, il, None), (d, ur, ir, None)]
+        else:
+            ltype, rtype = lt[rel], rt[rel]
+            P = self.model.num_partitions
+            lpart = np.zeros(n, np.int32) if P > 1 else None
+            rpart = np.zeros(n, np.int32) if P > 1 else None
+            loff = np.empty(n, np.int32)
+            roff = np.empty(n, np.int32)
+            side_counts = []
+            for ti, t in enumerate(types):
+                ml, mr = ltype == ti, rtype == ti
+                cl, cr = int(ml.sum()), int(mr.sum())
+                if cl + cr == 0:
+                    continue
+                d = self.dicts[t]
+                lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
+                rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
+                (ul, il), (ur, ir) = d.encode_parts_local([lhs, rhs], _POOL)
+                for m, c, u, i, part, off in ((ml, cl, ul, il, lpart, loff),
+                                              (mr, cr, ur, ir, rpart, roff)):
+                    p_, o_ = self._place_rows(d, u, i)
+                    if c == n:
+                        off[:] = o_
+                        if part is not None and p_ is not None:
+                            part[:] = p_
+                    elif c:
+                        off[m] = o_
+                        if part is not None and p_ is not None:
+                            part[m] = p_
+                    side_counts.append((d, u, i, m if c != n else None))
+        # self-loops: the same entity (type, partition, offset) on both sides
+        loops = loff == roff
+        if lpart is not None and rpart is not None:
+            loops &= lpart == rpart
+        if not one_type:
             loops &= ltype == rtype
-        nloops = int(loops.sum())
+        nloops = int(np.count_nonzero(loops))
         self.stats["self_loops"] += nloops
         weight = block.weight
+        keep = None
         if nloops and self.opts.drop_self_loops:
             keep = ~loops
-            rel, ltype, rtype, lgid, rgid, split = (a[keep] for a in
-                                                    (rel, ltype, rtype, lgid, rgid, split))
-            weight = weight[keep] if weight is not None else None
-        train = split == 0
-        lpart = np.zeros(len(rel), np.int32)
-        rpart = np.zeros(len(rel), np.int32)
-        loff = np.empty(len(rel), np.int64)
-        roff = np.empty(len(rel), np.int64)
-        for ti, t in enumerate(types):
-            d = self.dicts[t]
-            if len(types) == 1:
-                lpart, loff = d.partition_of(lgid), d.offset_of(lgid)
-                rpart, roff = d.partition_of(rgid), d.offset_of(rgid)
-                d.add_counts(lgid, train)
-                d.add_counts(rgid, train)
-                continue
-            ml, mr = ltype == ti, rtype == ti
-            if ml.any():
-                ids = lgid[ml] if not ml.all() else lgid
-                lpart[ml], loff[ml] = d.partition_of(ids), d.offset_of(ids)
-            if mr.any():
-                ids = rgid[mr] if not mr.all() else rgid
-                rpart[mr], roff[mr] = d.partition_of(ids), d.offset_of(ids)
-            if ml.all() and mr.all():
-                d.add_counts(lgid, train)
-                d.add_counts(rgid, train)
+        for d, u, i, m in side_counts:  # counts per distinct name (kept edges only)
+            sub_keep = None if keep is None else (keep if m is None else keep[m])
+            if split is None:
+                tr = bool(train)
             else:
-                d.add_counts(np.concatenate([lgid[ml], rgid[mr]]),
-                             np.concatenate([train[ml], train[mr]]))
-        self.rels.add_counts(rel, train)
+                tr = train if m is None else train[m]
+                tr = tr if sub_keep is None else tr[sub_keep]
+            d.add_counts_local(u, i if sub_keep is None else i[sub_keep], tr)
+        if keep is not None:
+            rel, loff, roff = rel[keep], loff[keep], roff[keep]
+            lpart = lpart[keep] if lpart is not None else None
+            rpart = rpart[keep] if rpart is not None else None
+            split = split[keep] if split is not None else None
+            weight = weight[keep] if weight is not None else None
+        if split is None:
+            self.rels.add_counts(rel, np.ones(1, bool) if train else None)
+        else:
+            self.rels.add_counts(rel, split == 0)
         for d in self.dicts.values():
             if len(d) // d.num_partitions >= 2**31 - 1:  # offsets are stored as int32
                 raise UserError(f"entity type {d.name!r} has {len(d):,} entities: too many "
                                 "for its partitions; use more partitions")
+        m_ = len(rel)
+        if split is None:
+            split = np.full(m_, split_id, np.int8)
         P = self.model.num_partitions
-        cols = [loff.astype(np.int32), roff.astype(np.int32), rel.astype(np.int32), split]
+        cols = [loff, roff, rel.astype(np.int32), split]
         if self.weighted:
             cols.append(weight.astype(np.float32))
         if P == 1:
             self._buffer(0, cols)
         else:
-            key = (lpart * P + rpart).astype(np.uint16 if P * P < 65536 else np.int32)
+            lp = lpart if lpart is not None else np.zeros(m_, np.int32)
+            rp = rpart if rpart is not None else np.zeros(m_, np.int32)
+            dt = np.uint16 if P * P < 65536 else np.int32
+            key = lp.astype(dt)
+            key *= dt(P)
+            key += rp.astype(dt)
             # a stable radix argsort groups the block by bucket in linear time
             order = np.argsort(key, kind="stable")
             bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=P * P))])
@@ -405,6 +422,17 @@ class _Importer:
                 self._buffer(int(b), [c[s:e] for c in cols])
         if self.buffered > self.opts.buffer_bytes:
             self._spill()
+
+    @staticmethod
+    def _place_rows(d: EntityDictionary, uids: np.ndarray, local: np.ndarray):
+        """(partition, offset) of every row, from the ids of the block's distinct names
+        (partition None when the type has one partition)."""
+        P = d.num_partitions
+        uoff = (uids // P).astype(np.int32) if P > 1 else uids.astype(np.int32)
+        if P == 1:
+            return None, uoff[local]
+        upart = d.partition_of(uids).astype(np.int8 if P < 128 else np.int32)
+        return upart[local], uoff[local]
 
     def _buffer(self, b: int, cols) -> None:
         self.buffers.setdefault(b, []).append(cols)
