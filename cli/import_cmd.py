@@ -42,8 +42,8 @@ def _delimiter(value: str | None) -> str | None:
               help="Workspace folder (default: next to the first input, NAME_pbg).")
 @click.option("--partitions", "num_partitions", type=int, default=1, show_default=True,
               help="Partitions of the entity type (without --config).")
-@click.option("--format", "shard_format", type=click.Choice(["hdf5", "arrow"]),
-              default="hdf5", show_default=True, help="Edge shard format.")
+@click.option("--format", "shard_format", type=click.Choice(["hdf5", "arrow"]), default=None,
+              help="Edge shard format [default: the config's edge_format, else hdf5].")
 @click.option("--delimiter", help="Field separator (default: tab; comma for .csv).")
 @click.option("--header", is_flag=True, help="The first non-comment line is a header.")
 @click.option("--columns", help="lhs,rel,rhs (or lhs,rhs) column numbers, from 0.")

@@ -114,6 +114,20 @@ def model_from_config(path: Path) -> DataModel:
     return DataModel(entities, relations, dynamic, True)
 
 
+SHARD_FORMATS = ("hdf5", "arrow")
+
+
+def shard_format_from_config(path: Path) -> str | None:
+    """The config's ``edge_format`` (ember's key: the shard format), or None if unset."""
+    fmt = load_config(path).get("edge_format")
+    if fmt is None:
+        return None
+    if fmt not in SHARD_FORMATS:
+        raise ConfigError(f"{path}: key 'edge_format': {fmt!r} is not one of "
+                          f"{', '.join(map(repr, SHARD_FORMATS))}")
+    return fmt
+
+
 def _q(s: str) -> str:
     return json.dumps(s)  # a TOML basic string is a JSON string
 
@@ -157,6 +171,7 @@ def _render(model: DataModel, fmt: str, seed: int) -> str:
 dynamic_relations = {str(model.dynamic_relations).lower()}
 entity_path = "entities"
 edge_paths = ["edges/train"]   # edges/valid and edges/test hold the held-out splits
+edge_format = {_q(fmt)}          # ember's key: shard format of this import (hdf5, arrow)
 checkpoint_path = "checkpoints"
 
 # --- model --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ember.partitioning.datamodel import (
     load_config,
     model_from_config,
     render_config,
+    shard_format_from_config,
 )
 from ember.partitioning.dictionary import EntityDictionary, splitmix64
 from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
@@ -51,7 +52,7 @@ class ImportOptions:
     out: Path | None = None
     config: Path | None = None
     num_partitions: int = 1
-    shard_format: str = "hdf5"
+    shard_format: str | None = None  # None: the config's edge_format, else hdf5
     valid_fraction: float = 0.0
     test_fraction: float = 0.0
     valid: list[Path] = field(default_factory=list)
@@ -85,12 +86,15 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
         opts.num_partitions)
     if opts.num_partitions < 1:
         raise UserError("--partitions must be at least 1")
+    fmt = opts.shard_format or (shard_format_from_config(opts.config) if opts.config
+                                else None) or "hdf5"
+    if fmt not in layout.SHARD_SUFFIX:
+        raise UserError(f"unknown shard format {fmt!r} (choose hdf5 or arrow)")
     stage = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
-        imp = _Importer(stage, model, opts, layout.new_workspace_id(), opts.shard_format,
-                        opts.seed)
+        imp = _Importer(stage, model, opts, layout.new_workspace_id(), fmt, opts.seed)
         summary = imp.run(_sources(inputs, opts))
         _replace_dir(stage, out)
     except BaseException:

@@ -324,6 +324,17 @@ class ConfigSchema:
         path=True,
         group=_IO,
     )
+    edge_format: str = key(
+        """Ember's own key (PyTorch-BigGraph has none; it always writes HDF5): the format
+        of the edge shards `pbg import --config` writes, hdf5 (chunked, compressed
+        datasets, as PBG stores them) or arrow (uncompressed Arrow IPC, memory-mappable).
+        The import's --format flag overrides it; readers take the format from the
+        workspace manifest, whatever this says.""",
+        "hdf5",
+        type=str,
+        choices=("hdf5", "arrow"),
+        group=_IO,
+    )
     checkpoint_path: str = key(
         """Folder where checkpoints (and so the trained embeddings) are written; training
         resumes from a checkpoint found there.""",

@@ -63,7 +63,7 @@ def test_default_workspace_sits_next_to_the_input_and_says_what_to_do_next(tmp_p
 
     cfg = tomllib.loads((ws / "config.toml").read_text())
     assert set(cfg) == {
-        "entities", "relations", "dynamic_relations", "entity_path", "edge_paths",
+        "entities", "relations", "dynamic_relations", "entity_path", "edge_paths", "edge_format",
         "checkpoint_path", "dimension", "init_scale", "comparator", "loss_fn", "margin",
         "lr", "relation_lr", "num_epochs", "batch_size", "num_batch_negs",
         "num_uniform_negs", "bucket_order", "regularization_coef", "eval_fraction",
@@ -200,6 +200,25 @@ def test_several_entity_types_from_a_config(tmp_path, fmt):
     assert all(rp == 0 for (lp, rp), _ in ws.buckets("train").items()
                if ws.read_bucket("train", lp, rp)["rel"].min() ==
                ws.relation_names.index("tagged"))
+
+
+def test_shard_format_from_the_config_and_the_flag_overrides_it(tmp_path, capsys):
+    src, cfg, _ = _typed_graph(tmp_path)
+    cfg.write_text('edge_format = "arrow"\n' + cfg.read_text())
+    assert pbg("import", src, "--config", cfg, "--out", tmp_path / "a") == 0
+    ws = Workspace.open(tmp_path / "a")
+    assert ws.shard_format == "arrow"
+    assert next((tmp_path / "a" / "edges" / "train").iterdir()).suffix == ".arrow"
+    schema = pytest.importorskip("ember.pbg.config")  # the generated config records it
+    assert schema.load_config(str(tmp_path / "a" / "config.toml")).edge_format == "arrow"
+    assert pbg("import", src, "--config", cfg, "--format", "hdf5", "--out", tmp_path / "b") == 0
+    assert Workspace.open(tmp_path / "b").shard_format == "hdf5"
+    assert pbg("import", src, "--out", tmp_path / "c") == 0  # no config: hdf5
+    assert Workspace.open(tmp_path / "c").shard_format == "hdf5"
+    cfg.write_text(cfg.read_text().replace('"arrow"', '"parquet"'))
+    capsys.readouterr()
+    assert pbg("import", src, "--config", cfg, "--out", tmp_path / "d") == 2
+    assert "edge_format" in capsys.readouterr().err and not (tmp_path / "d").exists()
 
 
 def test_dynamic_relations(tmp_path):
