@@ -279,6 +279,11 @@ class PartitionSwapper:
                                "written back nor dropped; their updates would be lost")
         for k in gone:
             del self.resident[k]
+        if gone and self.gpu:
+            # cupy's pool is stream-ordered: memory freed here goes back to the copy
+            # stream's arena; later copies must not reuse it before the compute stream's
+            # queued work on the evicted tables has run
+            self._copy_stream.wait_event(self.xp.cuda.get_current_stream().record())
         if not inc.on_device:  # deferred by the budget: copy now, after the eviction
             self._upload(inc)
             if self.gpu:

@@ -124,7 +124,8 @@ class Stream:
             self.cupy_stream = _wrap
         else:
             with cp.cuda.Device(device or 0):
-                self.cupy_stream = cp.cuda.Stream(non_blocking=True, priority=priority)
+                extra = {"priority": priority} if priority else {}
+                self.cupy_stream = cp.cuda.Stream(non_blocking=True, **extra)
         self._ctx = []
 
     def synchronize(self) -> None:
