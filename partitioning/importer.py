@@ -65,8 +65,8 @@ class ImportOptions:
     drop_unseen: bool = False
     progress: bool = False
     buffer_bytes: int = 512 << 20  # bucket buffers spill to scratch files beyond this
-    read_block_bytes: int = 16 << 20  # pyarrow's CSV block size
-    min_block_rows: int = 1 << 22  # rows encoded together (more when the dictionary grows)
+    read_block_bytes: int = 8 << 20  # pyarrow's CSV block size
+    min_block_rows: int = 1 << 20  # rows encoded together
 
 
 def default_workspace_path(first_input: Path) -> Path:
@@ -272,13 +272,10 @@ class _Importer:
         return self._finish()
 
     def _block_rows(self) -> int:
-        # the dictionary lookup costs O(dictionary) per block: keep blocks at least as
-        # large as the dictionary so the total stays linear in the input
-        # Lookups cost O(block log n) and inserting new names one O(n) memmove per
-        # block, so larger blocks as the dictionary grows keep that memmove a small
-        # share; the cap bounds the block's memory (about 100 bytes per row in flight)
-        n = max((len(d) for d in self.dicts.values()), default=0)
-        return max(self.opts.min_block_rows, min(n, 1 << 23))
+        # a block's cost is O(its rows + its distinct names), whatever the size of the
+        # dictionary (a hash table), so blocks stay small: arrow's per-block hash table
+        # stays in cache and numpy's temporaries are reused rather than page-faulted
+        return self.opts.min_block_rows
 
     def _relation_ids(self, path, block) -> np.ndarray:
         n = len(block.lhs)
