@@ -358,10 +358,14 @@ class Trainer:
                          weight=weight, disabled=disabled)
         rows = [lt[lhs], rt[rhs], cl, cr]
         gl, gr = self.glob.get(lp.etype), self.glob.get(rp.etype)
-        if gl is not None:  # global_emb (cand rows of 1-vs-all are views: add, not +=)
+        if gl is not None:  # global_emb: in place on gathered copies; 1-vs-all's are views
             for i, g in ((0, gl), (1, gr), (2, gl), (3, gr)):
-                if rows[i] is not None:
+                if rows[i] is None:
+                    continue
+                if one_vs_all and i >= 2:
                     rows[i] = rows[i] + g.data
+                else:
+                    rows[i] += g.data
         ins = [_wrap(a, True) if a is not None else None for a in rows]
         # per-step leaves over the shared relation tables: Hogwild workers never share
         # a .grad slot
