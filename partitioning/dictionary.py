@@ -10,6 +10,7 @@ existing one: a trained checkpoint stays aligned.
 
 from __future__ import annotations
 
+import threading
 import zlib
 
 import numpy as np
@@ -66,6 +67,9 @@ class EntityDictionary:
         self._tcnt = np.zeros(0, np.int64)
         self._part = np.zeros(0, np.int32)  # partition of each id, filled lazily
         self._nparted = 0
+        # the per-id counts may be added to by another thread (the import's routing
+        # stage) while the dictionary grows: growing and adding take this lock
+        self._lock = threading.Lock()
         self._tab_h = np.zeros(16, np.uint64)  # 0 = empty slot
         self._tab_id = np.zeros(16, np.int32)
         if names is not None and len(names):
@@ -104,11 +108,12 @@ class EntityDictionary:
         if n <= len(self._cnt):
             return
         cap = max(n, 2 * len(self._cnt), 1024)
-        for attr in ("_cnt", "_tcnt"):
-            old = getattr(self, attr)
-            new = np.zeros(cap, old.dtype)
-            new[: len(old)] = old
-            setattr(self, attr, new)
+        with self._lock:
+            for attr in ("_cnt", "_tcnt"):
+                old = getattr(self, attr)
+                new = np.zeros(cap, old.dtype)
+                new[: len(old)] = old
+                setattr(self, attr, new)
 
     # -- the hash table -------------------------------------------------------------
     def _slots(self, h: np.ndarray) -> np.ndarray:
@@ -243,12 +248,14 @@ class EntityDictionary:
         return [(u, loc) for u, (_, loc) in zip(uids, split, strict=True)]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
-        n = self._n
-        c = np.bincount(ids, minlength=n)[:n]
-        self.counts[:] += c
-        if train is None or not train.any():
-            return
-        self.train_counts[:] += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
+        with self._lock:
+            n = self._n
+            c = np.bincount(ids, minlength=n)[:n]
+            self.counts[:] += c
+            if train is None or not train.any():
+                return
+            self.train_counts[:] += c if train.all() else np.bincount(ids[train],
+                                                                      minlength=n)[:n]
 
     def add_counts_local(self, uids: np.ndarray, local: np.ndarray,
                          train: np.ndarray | None = None) -> None:
@@ -256,12 +263,13 @@ class EntityDictionary:
         ``train``: a mask per row, or True / False for all rows."""
         k = len(uids)
         c = np.bincount(local, minlength=k)[:k]
-        self._cnt[uids] += c
-        if train is None or train is False or (train is not True and not train.any()):
-            return
-        if train is not True and not train.all():
-            c = np.bincount(local[train], minlength=k)[:k]
-        self._tcnt[uids] += c
+        tc = None
+        if not (train is None or train is False or (train is not True and not train.any())):
+            tc = c if train is True or train.all() else np.bincount(local[train], minlength=k)[:k]
+        with self._lock:
+            self._cnt[uids] += c
+            if tc is not None:
+                self._tcnt[uids] += tc
 
     # -- partitions ---------------------------------------------------------------
     def _rotation(self, group: np.ndarray) -> np.ndarray:

@@ -248,22 +248,31 @@ class _Importer:
         total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
         prog = _Progress(self.opts.progress, "pass 1/2", total)
         done = 0
-        # a two-stage pipeline: this thread parses block k+1 (pyarrow) while the
-        # worker encodes and buckets block k (pyarrow/numpy release the GIL); one
-        # worker keeps the blocks in input order, so ids stay deterministic
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = None
-            for path, split in sources:
-                for block in iter_blocks(path, self.opts.spec, self.bad,
-                                         relations=relations, block_rows=self._block_rows,
-                                         block_bytes=self.opts.read_block_bytes):
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(self._add_block, path, block, split)
-                    prog.update(done + block.progress, self.stats["input_edges"])
-                done += os.path.getsize(path)
-            if pending is not None:
-                pending.result()
+        # a three-stage pipeline, one block per stage: this thread parses block k+2
+        # (pyarrow), a worker encodes the names of block k+1 (growing the dictionaries,
+        # in input order, so ids are deterministic), another routes the edges of block
+        # k to their buckets (numpy); pyarrow and numpy release the GIL
+        self._routing = None
+        self._route_pool = ThreadPoolExecutor(max_workers=1)
+        try:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                pending = None
+                for path, split in sources:
+                    for block in iter_blocks(path, self.opts.spec, self.bad,
+                                             relations=relations,
+                                             block_rows=self._block_rows,
+                                             block_bytes=self.opts.read_block_bytes):
+                        if pending is not None:
+                            pending.result()
+                        pending = pool.submit(self._add_block, path, block, split)
+                        prog.update(done + block.progress, self.stats["input_edges"])
+                    done += os.path.getsize(path)
+                if pending is not None:
+                    pending.result()
+            if self._routing is not None:
+                self._routing.result()
+        finally:
+            self._route_pool.shutdown(wait=True, cancel_futures=True)
         prog.close()
         if self.stats["input_edges"] == 0 and self.previous is None:
             raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
@@ -307,17 +316,17 @@ class _Importer:
         return types, lt, rt
 
     def _add_block(self, path, block, fixed_split) -> None:
+        """Stage two: relation ids, splits, and the names' ids (the dictionaries grow
+        here, block after block); then hands the block to the routing stage."""
         n = len(block.lhs)
         rel = self._relation_ids(path, block)
         types, lt, rt = self._types(len(self.rels))
-        one_type = len(types) == 1
         # split: a seeded hash of the edge's position in the input, so the same files
         # and seed give the same split whatever the block boundaries
         self.stats["input_edges"] += n
         vf, tf = self.opts.valid_fraction, self.opts.test_fraction
         if fixed_split is not None or vf + tf == 0:
-            split = None  # one split for the whole block
-            split_id = _SPLIT_ID[fixed_split or "train"]
+            split = _SPLIT_ID[fixed_split or "train"]  # one split for the whole block
         else:
             idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
             u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
@@ -325,24 +334,16 @@ class _Importer:
             split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
             del idx, u
         self.edge_index += n
-        train = split == 0 if split is not None else split_id == 0
-        # partition and offset of each row's entities: the names are encoded once per
-        # block, and the per-row work is a gather from the per-name arrays
-        lpart = rpart = None
-        if one_type:
+        # each side's names are encoded once per block; the routing stage gathers every
+        # row's partition and offset from these per-name arrays
+        sides = []  # (dictionary, ids of the distinct names, row -> name, row mask)
+        ltype = rtype = None
+        if len(types) == 1:
             d = self.dicts[types[0]]
             (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs], _POOL)
-            lpart, loff = self._place_rows(d, ul, il)
-            rpart, roff = self._place_rows(d, ur, ir)
-            side_counts = [(d, ul, il, None), (d, ur, ir, None)]
+            sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]
         else:
             ltype, rtype = lt[rel], rt[rel]
-            P = self.model.num_partitions
-            lpart = np.zeros(n, np.int32) if P > 1 else None
-            rpart = np.zeros(n, np.int32) if P > 1 else None
-            loff = np.empty(n, np.int32)
-            roff = np.empty(n, np.int32)
-            side_counts = []
             for ti, t in enumerate(types):
                 ml, mr = ltype == ti, rtype == ti
                 cl, cr = int(ml.sum()), int(mr.sum())
@@ -352,33 +353,74 @@ class _Importer:
                 lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
                 rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
                 (ul, il), (ur, ir) = d.encode_parts_local([lhs, rhs], _POOL)
-                for m, c, u, i, part, off in ((ml, cl, ul, il, lpart, loff),
-                                              (mr, cr, ur, ir, rpart, roff)):
-                    p_, o_ = self._place_rows(d, u, i)
-                    if c == n:
-                        off[:] = o_
-                        if part is not None and p_ is not None:
-                            part[:] = p_
-                    elif c:
-                        off[m] = o_
-                        if part is not None and p_ is not None:
-                            part[m] = p_
-                    side_counts.append((d, u, i, m if c != n else None))
+                if cl:
+                    sides.append((d, ul, il, None if cl == n else ml, "l"))
+                if cr:
+                    sides.append((d, ur, ir, None if cr == n else mr, "r"))
+        for d in self.dicts.values():
+            if len(d) // d.num_partitions >= 2**31 - 1:  # offsets are stored as int32
+                raise UserError(f"entity type {d.name!r} has {len(d):,} entities: too many "
+                                "for its partitions; use more partitions")
+        # per distinct name: partition and offset (the partition table grows here)
+        placed = [(d, u, i, m, side, *self._place_names(d, u)) for d, u, i, m, side in sides]
+        if self._routing is not None:
+            self._routing.result()  # one block in flight in each stage: bounded memory
+        self._routing = self._route_pool.submit(self._route_block, n, rel, split, ltype,
+                                                rtype, placed, block.weight)
+
+    @staticmethod
+    def _place_names(d: EntityDictionary, uids: np.ndarray):
+        """(partition, offset) of each distinct name (partition None: one partition)."""
+        P = d.num_partitions
+        if P == 1:
+            return None, uids.astype(np.int32)
+        return (d.partition_of(uids).astype(np.int8 if P < 128 else np.int32),
+                (uids // P).astype(np.int32))
+
+    def _route_block(self, n, rel, split, ltype, rtype, placed, weight) -> None:
+        """Stage three: every edge's partitions and offsets, self-loops, counts, and
+        the bucket buffers."""
+        P = self.model.num_partitions
+        one_split = not isinstance(split, np.ndarray)
+        train = (split == 0) if one_split else split == 0
+        lpart = np.zeros(n, np.int32) if P > 1 else None
+        rpart = np.zeros(n, np.int32) if P > 1 else None
+        loff = roff = None
+        for _d, _u, i, m, side, upart, uoff in placed:
+            if side == "l":
+                part, off = lpart, loff
+            else:
+                part, off = rpart, roff
+            if m is None:
+                off = uoff[i]
+                if part is not None and upart is not None:
+                    part = upart[i]
+            else:
+                if off is None:
+                    off = np.zeros(n, np.int32)
+                off[m] = uoff[i]
+                if part is not None and upart is not None:
+                    part[m] = upart[i]
+            if side == "l":
+                lpart, loff = part, off
+            else:
+                rpart, roff = part, off
+        if loff is None:
+            loff = np.zeros(n, np.int32)
+        if roff is None:
+            roff = np.zeros(n, np.int32)
         # self-loops: the same entity (type, partition, offset) on both sides
         loops = loff == roff
-        if lpart is not None and rpart is not None:
+        if lpart is not None:
             loops &= lpart == rpart
-        if not one_type:
+        if ltype is not None:
             loops &= ltype == rtype
         nloops = int(np.count_nonzero(loops))
         self.stats["self_loops"] += nloops
-        weight = block.weight
-        keep = None
-        if nloops and self.opts.drop_self_loops:
-            keep = ~loops
-        for d, u, i, m in side_counts:  # counts per distinct name (kept edges only)
+        keep = ~loops if nloops and self.opts.drop_self_loops else None
+        for d, u, i, m, _side, _p, _o in placed:  # counts per distinct name, kept edges
             sub_keep = None if keep is None else (keep if m is None else keep[m])
-            if split is None:
+            if one_split:
                 tr = bool(train)
             else:
                 tr = train if m is None else train[m]
@@ -388,32 +430,25 @@ class _Importer:
             rel, loff, roff = rel[keep], loff[keep], roff[keep]
             lpart = lpart[keep] if lpart is not None else None
             rpart = rpart[keep] if rpart is not None else None
-            split = split[keep] if split is not None else None
+            split = split[keep] if not one_split else split
             weight = weight[keep] if weight is not None else None
-        if split is None:
+        if one_split:
             self.rels.add_counts(rel, np.ones(1, bool) if train else None)
         else:
             self.rels.add_counts(rel, split == 0)
-        for d in self.dicts.values():
-            if len(d) // d.num_partitions >= 2**31 - 1:  # offsets are stored as int32
-                raise UserError(f"entity type {d.name!r} has {len(d):,} entities: too many "
-                                "for its partitions; use more partitions")
         m_ = len(rel)
-        if split is None:
-            split = np.full(m_, split_id, np.int8)
-        P = self.model.num_partitions
+        if one_split:
+            split = np.full(m_, split, np.int8)
         cols = [loff, roff, rel.astype(np.int32), split]
         if self.weighted:
             cols.append(weight.astype(np.float32))
         if P == 1:
             self._buffer(0, cols)
         else:
-            lp = lpart if lpart is not None else np.zeros(m_, np.int32)
-            rp = rpart if rpart is not None else np.zeros(m_, np.int32)
             dt = np.uint16 if P * P < 65536 else np.int32
-            key = lp.astype(dt)
+            key = lpart.astype(dt)
             key *= dt(P)
-            key += rp.astype(dt)
+            key += rpart.astype(dt)
             # a stable radix argsort groups the block by bucket in linear time
             order = np.argsort(key, kind="stable")
             bounds = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=P * P))])
@@ -423,17 +458,6 @@ class _Importer:
                 self._buffer(int(b), [c[s:e] for c in cols])
         if self.buffered > self.opts.buffer_bytes:
             self._spill()
-
-    @staticmethod
-    def _place_rows(d: EntityDictionary, uids: np.ndarray, local: np.ndarray):
-        """(partition, offset) of every row, from the ids of the block's distinct names
-        (partition None when the type has one partition)."""
-        P = d.num_partitions
-        uoff = (uids // P).astype(np.int32) if P > 1 else uids.astype(np.int32)
-        if P == 1:
-            return None, uoff[local]
-        upart = d.partition_of(uids).astype(np.int8 if P < 128 else np.int32)
-        return upart[local], uoff[local]
 
     def _buffer(self, b: int, cols) -> None:
         self.buffers.setdefault(b, []).append(cols)
