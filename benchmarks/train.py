@@ -15,6 +15,15 @@ Prints edges/s (wall, and per CPU-second of the process tree), peak RSS, filtere
 the ratios of the best runs, the share of CPU other processes used, and the verdict
 last. Without a usable PBG venv the PBG side is skipped with a note.
 
+Measured here (2 cores shared with other jobs, ~46-48% of the CPU taken by others):
+
+    1M-edge synthetic (100k entities), 3 epochs, 1 partition, 2 runs each:
+      PBG   64k edges/s wall,  73k per CPU-s, RSS 456 MB, filtered MRR 0.132
+      ember 200k edges/s wall, 152k per CPU-s, RSS 266 MB, filtered MRR 0.150
+      verdict: 3.12x wall, 2.12x per CPU-s
+    WordNet 3-core (101k train edges), 10 epochs: 2.69x wall, 2.46x per CPU-s,
+      filtered MRR 0.299 (ember) vs 0.233 (PBG)
+
     python benchmarks/train.py                              # 1M-edge synthetic graph
     python benchmarks/train.py --data /work/shared/data/wordnet30_wn18rr_k3 --epochs 5
     python benchmarks/train.py --edges 1e5 --repeats 1      # smoke check
