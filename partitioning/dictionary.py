@@ -234,18 +234,26 @@ class EntityDictionary:
         return np.split(ids, np.cumsum(sizes)[:-1])
 
     def encode_parts(self, parts: list, pool=None) -> list[np.ndarray]:
-        """``encode`` of several arrays, in order; with a thread pool the (GIL-free)
-        hashing of the parts runs in parallel and only the small merge is serial."""
+        """``encode`` of several arrays, in order (``pool``: unused, kept for callers)."""
         return [u[loc] for u, loc in self.encode_parts_local(parts, pool)]
 
     def encode_parts_local(self, parts: list, pool=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Like ``encode_parts``, but per part (ids of its distinct names, index of each
-        value into them): per-row work can then gather from the small per-name arrays."""
-        encs = list(pool.map(pc.dictionary_encode, parts) if pool is not None
-                    else map(pc.dictionary_encode, parts))
-        split = [_split_encoded(e) for e in encs]
-        uids = self.add_distinct([u for u, _ in split])
-        return [(u, loc) for u, (_, loc) in zip(uids, split, strict=True)]
+        value into them): per-row work can then gather from the small per-name arrays.
+
+        The parts are hashed together, in one dictionary_encode (a name on both sides
+        of a block is looked up once); every part gets the same ids array.
+        """
+        if len(parts) > 1:
+            chunks = [c for p in parts
+                      for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+            uniq, local = _split_encoded(pc.dictionary_encode(
+                pa.chunked_array(chunks, type=parts[0].type)))
+            uid = self.add_distinct([uniq])[0]
+            locs = np.split(local, np.cumsum([len(p) for p in parts])[:-1])
+            return [(uid, loc) for loc in locs]
+        uniq, local = _split_encoded(pc.dictionary_encode(parts[0]))
+        return [(self.add_distinct([uniq])[0], local)]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         with self._lock:
