@@ -106,17 +106,17 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
     if not len(edges["lhs"]):
         raise UserError(f"{ws.root}: the {split!r} split has no edges")
     R = model.num_relations
-    known = [edges] if not filtered else [_global_edges(ws, s) for s in SPLITS
-                                          if ws.num_edges(s)]
-    cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
+    cat = None
+    if filtered:
+        known = [_global_edges(ws, s) for s in SPLITS if ws.num_edges(s)]
+        cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
     tables = _Tables(ckpt, rel_d)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     for side in ("rhs", "lhs"):
         keep_key, other_key = ("lhs", "rhs") if side == "rhs" else ("rhs", "lhs")
-        flt = _Filter(cat[keep_key], cat["rel"], cat[other_key], R)
-        if not filtered:  # only the positive itself is removed
-            flt = _Filter(edges[keep_key], edges["rel"], edges[other_key], R)
+        # raw ranking (flt None) removes only the positive itself from its candidates
+        flt = _Filter(cat[keep_key], cat["rel"], cat[other_key], R) if filtered else None
         r_all, n_all = np.zeros(len(edges["lhs"])), np.zeros(len(edges["lhs"]))
         types = [ws.relation_types(r) for r in range(R)]
         for (lt, rt) in sorted(set(types)):
@@ -124,8 +124,16 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
             sel_rel = np.array([t == (lt, rt) for t in types])
             idx = np.flatnonzero(sel_rel[edges["rel"]])
             kb, ob = _bases(ws, keep_t), _bases(ws, other_t)
-            for s in range(0, len(idx), block):
-                ii = idx[s:s + block]
+            # blocks never mix partitions of the true entity: each block first scores the
+            # partition holding its positives and reads their scores from that same
+            # product, so a positive ties exactly with an equal-scoring candidate
+            opart = _locate(edges[other_key][idx], ob)[0]
+            idx = idx[np.argsort(opart, kind="stable")]
+            opart = np.sort(opart)
+            cuts = np.flatnonzero(np.diff(opart)) + 1
+            starts = sorted({*range(0, len(idx), block), *cuts.tolist()})
+            for s, e in zip(starts, starts[1:] + [len(idx)]):
+                ii = idx[s:e]
                 rk, ro = _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob,
                                      edges[keep_key][ii], edges[other_key][ii],
                                      edges["rel"][ii], flt, negatives, num_negs, rng)
@@ -167,11 +175,14 @@ def _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob, keep, other
             gt[m] += (S > pos[m, None]).sum(1)
             ge[m] += (S >= pos[m, None]).sum(1)
         return 1 + (gt + ge) / 2, ncand
-    rows, true = flt.pairs(keep, rel)
+    rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
-    for p in range(len(ob) - 1):
+    p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
+    for p in [p0] + [q for q in range(len(ob) - 1) if q != p0]:
         tab = tables.get(other_t, p)
         S = model.score_candidates(keep_emb, rel, theta, tab, side)
+        if p == p0:
+            pos = S[np.arange(n), oo].copy()
         m = tp == p
         S[rows[m], to[m]] = np.nan  # filtered: other true edges (and the positive) drop out
         gt += (S > pos[:, None]).sum(1)

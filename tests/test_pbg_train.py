@@ -275,3 +275,19 @@ def test_wordnet_one_vs_four_partitions_same_quality_half_the_memory(tmp_path):
     assert res[1][0] > 10 * WN_TRIVIAL_FLOOR
     assert abs(res[1][0] - res[4][0]) < 0.05, res
     assert 0.4 < res[4][1] / res[1][1] < 0.6, res
+
+
+def test_eval_ties_are_ranked_realistically_and_raw_is_never_better_than_filtered(kin1):
+    cfg = _fresh(kin1, "ck_ties", ["num_epochs=0"])
+    train(cfg, log=lambda m: None)
+    ck = Path(cfg.checkpoint_path)
+    man = json.loads((ck / "checkpoint.json").read_text())
+    name = man["files"]["embeddings/all/0"]
+    with h5py.File(ck / name, "r+") as f:  # all entities identical: every score ties
+        f["embeddings"][...] = 0.1
+    m = evaluate(cfg, filtered=False)
+    # each positive ties with the 103 other entities: rank (1 + 104) / 2
+    assert m["mr"] == pytest.approx(52.5)
+    trained = _fresh(kin1, "ck_raw", ["num_epochs=5"])
+    train(trained, log=lambda m: None)
+    assert evaluate(trained, filtered=False)["mrr"] <= evaluate(trained)["mrr"]
