@@ -384,7 +384,17 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
     w0 = words[starts] & _MASKS[np.minimum(lens, 8)]
     w1 = words[starts + 8] & _MASKS[np.clip(lens - 8, 0, 8)]
     with np.errstate(over="ignore"):
-        h = splitmix64(w0 ^ splitmix64(w1 ^ (lens.astype(np.uint64) * _MULT[0])))
+        # two odd multipliers make (w0, w1, length) -> 64 bits; then a xorshift-multiply
+        # finalizer (a bijection) spreads every input bit over the high bits, which
+        # pick the hash table's slot; in place, a few passes in all
+        w0 *= _MULT[1]
+        w1 ^= lens.astype(np.uint64) * _MULT[0]
+        w1 *= _MULT[2]
+        h = w0
+        h ^= w1
+        h ^= h >> np.uint64(32)
+        h *= _MULT[3]
+        h ^= h >> np.uint64(29)
     long = np.flatnonzero(lens > 16)
     if len(long):
         h[long] = _hash_long(padded, starts[long], lens[long])
