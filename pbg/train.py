@@ -175,11 +175,9 @@ class Partition:
 
     def __init__(self, etype, part, emb, state, lr):
         self.etype, self.part = etype, part
-        self.table = ember.tensor(emb, requires_grad=True) if not isinstance(
-            emb, ember.Tensor) else emb
+        self.table = _wrap(emb, True)  # no copy: the loaded array is the table
         self.opt = RowAdagrad([self.table], lr=lr)
-        self.opt.state[self.table] = {
-            "step": 0, "sum": ember.tensor(state)}
+        self.opt.state[self.table] = {"step": 0, "sum": _wrap(state)}
 
     @property
     def emb(self):
