@@ -244,16 +244,16 @@ class EntityDictionary:
         The parts are hashed together, in one dictionary_encode (a name on both sides
         of a block is looked up once); every part gets the same ids array.
         """
-        if len(parts) > 1:
-            chunks = [c for p in parts
-                      for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
-            uniq, local = _split_encoded(pc.dictionary_encode(
-                pa.chunked_array(chunks, type=parts[0].type)))
-            uid = self.add_distinct([uniq])[0]
-            locs = np.split(local, np.cumsum([len(p) for p in parts])[:-1])
-            return [(uid, loc) for loc in locs]
-        uniq, local = _split_encoded(pc.dictionary_encode(parts[0]))
-        return [(self.add_distinct([uniq])[0], local)]
+        return self.add_encoded(*local_encode(parts), [len(p) for p in parts])
+
+    def add_encoded(self, uniq: pa.Array, local: np.ndarray, sizes: list[int]
+                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``encode_parts_local`` from ``local_encode``'s result (which does not depend
+        on the dictionary, so it may run ahead, in another thread)."""
+        uid = self.add_distinct([uniq])[0]
+        if len(sizes) == 1:
+            return [(uid, local)]
+        return [(uid, loc) for loc in np.split(local, np.cumsum(sizes)[:-1])]
 
     def add_counts(self, ids: np.ndarray, train: np.ndarray | None = None) -> None:
         with self._lock:
@@ -412,6 +412,15 @@ def _hash_long(data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.nda
         mixed = _MULT[pos & (len(_MULT) - 1)] * byte
         sums = np.add.reduceat(mixed, first)
     return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+
+
+def local_encode(parts: list) -> tuple[pa.Array, np.ndarray]:
+    """(distinct names, index of each value) of several arrays hashed together, in
+    one dictionary_encode: a name in several parts is one entry."""
+    if len(parts) == 1:
+        return _split_encoded(pc.dictionary_encode(parts[0]))
+    chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
+    return _split_encoded(pc.dictionary_encode(pa.chunked_array(chunks, type=parts[0].type)))
 
 
 def _nonzero(h: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from ember.partitioning.datamodel import (
     render_config,
     shard_format_from_config,
 )
-from ember.partitioning.dictionary import EntityDictionary, splitmix64
+from ember.partitioning.dictionary import EntityDictionary, local_encode, splitmix64
 from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
 from ember.partitioning.shards import read_shard, write_shard
 
@@ -64,7 +64,7 @@ class ImportOptions:
     drop_self_loops: bool = False
     drop_unseen: bool = False
     progress: bool = False
-    buffer_bytes: int = 512 << 20  # bucket buffers spill to scratch files beyond this
+    buffer_bytes: int = 256 << 20  # bucket buffers spill to scratch files beyond this
     read_block_bytes: int = 8 << 20  # pyarrow's CSV block size
     min_block_rows: int = 1 << 20  # rows encoded together
 
@@ -248,27 +248,31 @@ class _Importer:
         total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
         prog = _Progress(self.opts.progress, "pass 1/2", total)
         done = 0
-        # a three-stage pipeline, one block per stage: this thread parses block k+2
-        # (pyarrow), a worker encodes the names of block k+1 (growing the dictionaries,
-        # in input order, so ids are deterministic), another routes the edges of block
-        # k to their buckets (numpy); pyarrow and numpy release the GIL
+        # a pipeline, one block per stage: this thread parses (pyarrow); a worker
+        # hashes each block's names into a block-local dictionary (pyarrow, independent
+        # of the global dictionary, so it runs ahead); a worker maps them to global ids
+        # in input order (the dictionaries grow there, so ids are deterministic); a
+        # worker routes the edges to their buckets (numpy). All release the GIL.
         self._routing = None
         self._route_pool = ThreadPoolExecutor(max_workers=1)
+        one_type = len(self.model.entities) == 1
         try:
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                pending = None
+            with ThreadPoolExecutor(max_workers=1) as local_pool, \
+                    ThreadPoolExecutor(max_workers=1) as pool:
+                pending: list = []
                 for path, split in sources:
                     for block in iter_blocks(path, self.opts.spec, self.bad,
                                              relations=relations,
                                              block_rows=self._block_rows,
                                              block_bytes=self.opts.read_block_bytes):
-                        if pending is not None:
-                            pending.result()
-                        pending = pool.submit(self._add_block, path, block, split)
+                        while len(pending) >= 2:  # bounded: two blocks ahead at most
+                            pending.pop(0).result()
+                        pre = local_pool.submit(_local_encode, block, one_type)
+                        pending.append(pool.submit(self._add_block, path, block, split, pre))
                         prog.update(done + block.progress, self.stats["input_edges"])
                     done += os.path.getsize(path)
-                if pending is not None:
-                    pending.result()
+                for f in pending:
+                    f.result()
             if self._routing is not None:
                 self._routing.result()
         finally:
@@ -286,7 +290,7 @@ class _Importer:
         # stays in cache and numpy's temporaries are reused rather than page-faulted
         return self.opts.min_block_rows
 
-    def _relation_ids(self, path, block) -> np.ndarray:
+    def _relation_ids(self, path, block, pre=None) -> np.ndarray:
         n = len(block.lhs)
         if block.rel is None:
             name = DEFAULT_RELATION
@@ -298,9 +302,10 @@ class _Importer:
                 name = names[0]
             rid = int(self.rels.encode(pa.array([name]))[0])
             return np.full(n, rid, np.int64)
-        if self.fixed_relations:
-            return self.rels.lookup(block.rel)  # unknown names were rejected by the reader
-        return self.rels.encode(block.rel)
+        uniq, local = pre if pre is not None else local_encode([block.rel])
+        if self.fixed_relations:  # unknown names were rejected by the reader
+            return self.rels.lookup(uniq)[local]
+        return self.rels.add_distinct([uniq])[0][local]
 
     def _types(self, nrel: int) -> tuple[list[str], np.ndarray, np.ndarray]:
         """Entity type names and, per relation id, the lhs / rhs type index."""
@@ -315,11 +320,13 @@ class _Importer:
             rt = np.full(nrel, types.index(r0.rhs), np.int64)
         return types, lt, rt
 
-    def _add_block(self, path, block, fixed_split) -> None:
-        """Stage two: relation ids, splits, and the names' ids (the dictionaries grow
-        here, block after block); then hands the block to the routing stage."""
+    def _add_block(self, path, block, fixed_split, pre=None) -> None:
+        """Relation ids, splits, and the names' global ids (the dictionaries grow here,
+        block after block); then hands the block to the routing stage. ``pre``: a
+        future of ``_local_encode(block)``."""
         n = len(block.lhs)
-        rel = self._relation_ids(path, block)
+        pre = pre.result() if pre is not None else {}
+        rel = self._relation_ids(path, block, pre.get("rel"))
         types, lt, rt = self._types(len(self.rels))
         # split: a seeded hash of the edge's position in the input, so the same files
         # and seed give the same split whatever the block boundaries
@@ -340,7 +347,10 @@ class _Importer:
         ltype = rtype = None
         if len(types) == 1:
             d = self.dicts[types[0]]
-            (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs], _POOL)
+            if "names" in pre:
+                (ul, il), (ur, ir) = d.add_encoded(*pre["names"], [n, n])
+            else:
+                (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs])
             sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]
         else:
             ltype, rtype = lt[rel], rt[rel]
@@ -685,6 +695,17 @@ class _Importer:
             "seconds": round(time.time() - self.t0, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
         }
+
+
+def _local_encode(block, one_type: bool) -> dict:
+    """The work on a block that does not need the dictionaries: hash its names into a
+    block-local dictionary (lhs and rhs together; relations apart)."""
+    pre = {}
+    if block.rel is not None:
+        pre["rel"] = local_encode([block.rel])
+    if one_type:
+        pre["names"] = local_encode([block.lhs, block.rhs])
+    return pre
 
 
 def _num_repeats(key: np.ndarray) -> int:
