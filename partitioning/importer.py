@@ -1,11 +1,17 @@
 """`pbg import`: stream edge files into a partitioned workspace.
 
-Pass one parses the input in blocks, grows the entity and relation dictionaries,
-assigns every new entity its (partition, offset) at once (see ``dictionary``), decides
-each edge's split, and appends the encoded edge to its bucket's buffer; full buffers
-spill to per-bucket scratch files in large appends. Pass two takes one bucket at a
-time, counts (and on request drops) duplicates and valid/test edges with entities
-unseen in train, and writes the shards. Only the dictionaries grow with the graph;
+Pass one reads the input once, in blocks of about a million edges, through a pipeline
+with one block per stage: parse (pyarrow's CSV reader); hash the block's lhs and rhs
+names together into a block-local dictionary (``dictionary_encode``, independent of
+the global state, so it runs ahead); map the block's distinct names to global ids in
+input order, adding unseen ones (an open-addressing hash table, see ``dictionary``):
+an entity's (partition, offset) follows from its id at once; route the edges: gather
+every row's partition and offset from the per-name arrays, count self-loops and
+entity counts, decide each edge's split (a seeded hash of its position) and append it
+to its bucket's buffer; full buffers spill to per-bucket scratch files in large
+appends. Pass two takes one bucket at a time, counts (and on request drops)
+duplicates and valid/test edges with entities unseen in train (which needs every
+train edge), and writes the shards. Only the dictionaries grow with the graph;
 everything else is bounded by the block size, the buffer budget and one bucket.
 """
 
