@@ -509,6 +509,41 @@ class ChunkedLoss(Function):
         return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
 
 
+class ChunkedLossRows(Function):
+    """`ChunkedLoss` on rows gathered by ``ember.sparse.embedding``: one gathered tensor
+    per embedding table (``rows_b`` is None when both sides share one table).
+
+    ``plan.layout`` maps each of lhs, rhs, lhs_cand, rhs_cand to ``(table, start, stop,
+    shape)``: which rows tensor (0 or 1) and which slice of it. The backward writes the
+    parts' gradients into one array per table, which the embedding turns into a single
+    coalesced `RowSparseGrad`: one gather, one coalesce and one optimizer step per table.
+    """
+
+    raw = True
+
+    def forward(ctx, rows_a, rows_b, theta_r, theta_l, plan):
+        tables = (rows_a, rows_b)
+        parts = [None if lay is None else tables[lay[0]][lay[1]:lay[2]].reshape(lay[3])
+                 for lay in plan.layout]
+        core = ChunkedLoss.__new__(ChunkedLoss)
+        total = ChunkedLoss.forward(core, *parts, theta_r, theta_l, plan)
+        xp = array_module(rows_a)
+        bufs = [None if t is None else xp.empty_like(t) for t in tables]
+        for lay, g in zip(plan.layout, core.grads[:4]):
+            if lay is not None:
+                buf = bufs[lay[0]][lay[1]:lay[2]]
+                if g is None:
+                    buf[...] = 0
+                else:
+                    buf[...] = g.reshape(buf.shape)
+        ctx.grads = bufs + core.grads[4:]
+        ctx.stats = core.stats
+        return total
+
+    def backward(ctx, g):
+        return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
+
+
 def _n3(xp, x, complex_):
     """N3 (Lacroix et al. 2018): sum of cubed moduli, and its gradient."""
     if complex_:  # moduli of the interleaved complex numbers

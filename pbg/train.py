@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 
 import ember
+from ember import sparse
 from ember._tensor import _wrap
 from ember.errors import ConfigError, UserError
 from ember.optim import Adagrad, RowAdagrad
 from ember.pbg.checkpoint import Checkpoint
-from ember.pbg.model import BatchPlan, ChunkedLoss, Model
-from ember.sparse import RowSparseGrad
+from ember.pbg.model import BatchPlan, ChunkedLossRows, Model
 
 
 # =========================================================================== setup
@@ -340,68 +340,55 @@ class Trainer:
         u = 0 if one_vs_all else cfg.num_uniform_negs
         disabled = tuple(s for s, off in (("lhs", cfg.disable_lhs_negs),
                                           ("rhs", cfg.disable_rhs_negs)) if off)
-        lt, rt = lp.emb, rp.emb
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
-            cl_ids = xp.arange(len(lt))[None]
-            cr_ids = xp.arange(len(rt))[None]
-            cl, cr = lt[None], rt[None]
+            cl_ids = xp.arange(len(lp.emb))[None]
+            cr_ids = xp.arange(len(rp.emb))[None]
         elif u:
-            cl_ids = xp.asarray(rng.integers(0, len(lt), (c, u)))
-            cr_ids = xp.asarray(rng.integers(0, len(rt), (c, u)))
-            cl, cr = lt[cl_ids], rt[cr_ids]
+            cl_ids = xp.asarray(rng.integers(0, len(lp.emb), (c, u)))
+            cr_ids = xp.asarray(rng.integers(0, len(rp.emb), (c, u)))
         else:
-            cl_ids = cr_ids = cl = cr = None
+            cl_ids = cr_ids = None
         plan = BatchPlan(self.model, rel, chunk, lhs, rhs, cl_ids, cr_ids,
                          batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
                          weight=weight, disabled=disabled)
-        rows = [lt[lhs], rt[rhs], cl, cr]
-        gl, gr = self.glob.get(lp.etype), self.glob.get(rp.etype)
-        if gl is not None:  # global_emb: in place on gathered copies; 1-vs-all's are views
-            for i, g in ((0, gl), (1, gr), (2, gl), (3, gr)):
-                if rows[i] is None:
-                    continue
-                if one_vs_all and i >= 2:
-                    rows[i] = rows[i] + g.data
-                else:
-                    rows[i] += g.data
-        ins = [_wrap(a, True) if a is not None else None for a in rows]
-        # per-step leaves over the shared relation tables: Hogwild workers never share
-        # a .grad slot
+        # One gather per table, ember.sparse.embedding(sparse=True): the table's gradient
+        # is one coalesced RowSparseGrad of the touched rows, which RowAdagrad applies to
+        # those rows only. plan.layout says which slice of the rows each part is.
+        tables = [lp] if lp is rp else [lp, rp]
+        side_of = (0, len(tables) - 1, 0, len(tables) - 1)  # lhs, rhs, lhs cand, rhs cand
+        ids, off, layout = [[] for _ in tables], [0] * len(tables), []
+        for k, a in zip(side_of, (lhs, rhs, cl_ids, cr_ids)):
+            if a is None:
+                layout.append(None)
+                continue
+            layout.append((k, off[k], off[k] + a.size, a.shape + (self.model.dim,)))
+            off[k] += a.size
+            ids[k].append(a.reshape(-1))
+        plan.layout = layout
+        # per-step leaves sharing the tables' data: Hogwild workers never share a .grad
+        leaves = [_wrap(p.emb, True) for p in tables]
+        globs = [_wrap(self.glob[p.etype].data, True) if self.glob else None for p in tables]
+        rows = []
+        for leaf, i, g in zip(leaves, ids, globs):
+            r = sparse.embedding(leaf, i[0] if len(i) == 1 else xp.concatenate(i), sparse=True)
+            rows.append(r + g if g is not None else r)  # global_emb
         theta = [_wrap(t.data, True) for t in self.theta]
-        loss = ChunkedLoss.apply(*ins, *theta, plan=plan)
+        loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta,
+                                     plan=plan)
         loss.backward()
-        # row-sparse gradients: the gathered rows' gradients with their row ids
-        grads = {id(lp): ([], []), id(rp): ([], [])}
-        for part, ids, t in ((lp, lhs, ins[0]), (rp, rhs, ins[1]),
-                             (lp, cl_ids, ins[2]), (rp, cr_ids, ins[3])):
-            if t is not None and t.grad is not None:
-                grads[id(part)][0].append(ids.reshape(-1))
-                grads[id(part)][1].append(t.grad.data.reshape(-1, self.model.dim))
-        sparse = []
-        for part in {id(lp): lp, id(rp): rp}.values():
-            idx, vals = grads[id(part)]
-            if idx:
-                idx = idx[0] if len(idx) == 1 else xp.concatenate(idx)
-                vals = vals[0] if len(vals) == 1 else xp.concatenate(vals)
-                # coalesce outside the lock: it is the costly part of the sparse update
-                sparse.append((part, RowSparseGrad(idx, vals, part.table.shape).coalesce()))
         with self._lock:  # optimizer steps go one at a time; the scoring above overlaps
-            for part, g in sparse:
-                part.table.grad = g
+            for part, leaf in zip(tables, leaves):
+                part.table.grad = leaf.grad
                 part.opt.step()
                 part.table.grad = None
                 if cfg.max_norm:
-                    _renorm(xp, part.emb, g.indices, cfg.max_norm)
+                    _renorm(xp, part.emb, leaf.grad.indices, cfg.max_norm)
             for t, w in zip(self.theta, theta):
                 t.grad = w.grad
-            if gl is not None:
-                gsum = {}
-                for i, et in ((0, lp.etype), (1, rp.etype), (2, lp.etype), (3, rp.etype)):
-                    if ins[i] is not None and ins[i].grad is not None:
-                        s = ins[i].grad.data.reshape(-1, self.model.dim).sum(0)
-                        gsum[et] = gsum[et] + s if et in gsum else s
-                for et, s in gsum.items():
-                    self.glob[et].grad = _wrap(s)
+            for part, g in zip(tables, globs):
+                if g is not None and g.grad is not None:
+                    glob = self.glob[part.etype]
+                    glob.grad = g.grad if glob.grad is None else glob.grad + g.grad
             self.rel_opt.step()
             for t in self.theta + list(self.glob.values()):
                 t.grad = None
