@@ -564,6 +564,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     a, ca = cmp.prepare(op.forward(keep, th))
     o, co = cmp.prepare(other)
     pos = cmp.pos(a, o)
+    plan.pos_sum[side] = float(pos.sum())  # score statistics for the per-bucket log
     parts = []
     if plan.batch_negs:
         parts.append(o.reshape(c, b, d))
@@ -628,6 +629,7 @@ class BatchPlan:
         xp = array_module(rel)
         self.model, self.rel, self.chunk = model, rel, chunk
         self.batch_negs, self.weight, self.disabled = batch_negs, weight, tuple(disabled)
+        self.pos_sum = {}
         n = len(rel)
         c = n // chunk
         self.masks = {}

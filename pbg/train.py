@@ -392,7 +392,8 @@ class Trainer:
             self.rel_opt.step()
             for t in self.theta + list(self.glob.values()):
                 t.grad = None
-        return float(loss.item())
+        return np.array([float(loss.item()), plan.pos_sum.get("rhs", 0.0),
+                         plan.pos_sum.get("lhs", 0.0)])
 
     def _held_out_metrics(self, lp, rp, e, block=10000):
         """PBG's per-bucket check on held-out edges (``eval_fraction``): each edge ranked,
@@ -431,7 +432,7 @@ class Trainer:
 
         def work(worker):
             rng = np.random.default_rng([cfg.seed, self._seq, worker])
-            total = 0.0
+            total = np.zeros(3)
             for start in starts[worker::nw]:
                 sl = slice(start, min(start + bs, n_all))
                 lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
@@ -533,7 +534,7 @@ class Trainer:
                 if i + 1 < len(schedule):
                     fut = pool.submit(self._read_edges, *self._edge_args(schedule[i + 1], K))
                 tb = time.perf_counter()
-                loss, touched, evals = 0.0, set(), {}
+                loss, touched, evals = np.zeros(3), set(), {}
                 n_eval = int(len(edges["lhs"]) * cfg.eval_fraction)
                 held = {key: v[:n_eval] for key, v in edges.items()}
                 edges = {key: v[n_eval:] for key, v in edges.items()}
@@ -558,7 +559,9 @@ class Trainer:
                     nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
                 done = epoch + 1 if nxt[0] == epoch + 1 else None
                 stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
-                         "loss": loss / max(n, 1), "edges_per_s": n / dt if dt else None,
+                         "loss": loss[0] / max(n, 1), "edges_per_s": n / dt if dt else None,
+                         "pos_score_rhs": loss[1] / max(n, 1),
+                         "pos_score_lhs": loss[2] / max(n, 1),
                          "seconds": round(dt, 4), "version": self.ckpt.version + 1, **evals}
                 # the stats line first: a kill between the two repeats one line, never loses one
                 self.ckpt.append_stats(stats)
