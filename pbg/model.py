@@ -155,23 +155,13 @@ class Affine(Linear):
     bias = True
 
 
-def _as_complex(xp, a):
-    """View a real (N, d) array as (N, d/2) complex numbers (interleaved re, im)."""
-    a = xp.ascontiguousarray(a)
-    return a.view(xp.complex64 if a.dtype == xp.float32 else xp.complex128)
-
-
-def _as_real(xp, z):
-    return z.view(xp.float32 if z.dtype == xp.complex64 else xp.float64)
-
-
 @_register(OPERATORS)
 class ComplexDiagonal(Operator):
     """ComplEx: the embedding is d/2 complex numbers times w (one complex number each).
 
-    Complex numbers are stored interleaved (re, im, re, im, ...), so that an embedding
-    row *is* a complex64 array: the product and both gradients are one complex multiply
-    each (y = x w, dx = dy conj(w), dw = dy conj(x)) instead of a dozen real passes.
+    PyTorch-BigGraph's layout: real parts in the first half of a row, imaginary parts
+    in the second (checkpoints, exports and `pbg predict` share it). Products are
+    written into one output with ``out=`` (no concatenate): this op is on the hot path.
     """
 
     name = "complex_diagonal"
@@ -182,25 +172,48 @@ class ComplexDiagonal(Operator):
 
     def init(self, num_relations, xp, dtype):
         th = xp.zeros((num_relations, self.dim), dtype)
-        th[:, 0::2] = 1
+        th[:, : self.dim // 2] = 1
         return th
 
     def _w(self, th):
-        return _as_complex(array_module(th), th)
+        h = self.dim // 2
+        return th[:, :h], th[:, h:]
 
     def forward(self, x, th):
+        # written into one output with out= (no concatenate): this op is on the hot path
         xp = array_module(x)
-        return _as_real(xp, _as_complex(xp, x) * self._w(th))
+        h = self.dim // 2
+        re, im = x[:, :h], x[:, h:]
+        wr, wi = self._w(th)
+        y = xp.empty_like(x)
+        xp.multiply(re, wr, out=y[:, :h])
+        y[:, :h] -= im * wi
+        xp.multiply(re, wi, out=y[:, h:])
+        y[:, h:] += im * wr
+        return y
 
-    def _backward(self, x, w, gy):
+    def _backward(self, x, wr, wi, gy, gw=None):
         xp = array_module(x)
-        gc = _as_complex(xp, gy)
-        return _as_real(xp, gc * w.conj()), gc * _as_complex(xp, x).conj()
+        h = self.dim // 2
+        re, im, gr, gi = x[:, :h], x[:, h:], gy[:, :h], gy[:, h:]
+        gx = xp.empty_like(x)
+        xp.multiply(gr, wr, out=gx[:, :h])
+        gx[:, :h] += gi * wi
+        xp.multiply(gi, wr, out=gx[:, h:])
+        gx[:, h:] -= gr * wi
+        if gw is None:
+            gw = xp.empty_like(gy)
+        xp.multiply(gr, re, out=gw[:, :h])
+        gw[:, :h] += gi * im
+        xp.multiply(gi, re, out=gw[:, h:])
+        gw[:, h:] -= gr * im
+        return gx, gw[:, :h], gw[:, h:]
 
     def backward(self, x, th, gy):
         xp = array_module(x)
-        gx, gw = self._backward(x, self._w(th), gy)
-        return gx, _as_real(xp, gw)
+        gw = xp.empty((len(x), self.dim), x.dtype)
+        gx, _, _ = self._backward(x, *self._w(th), gy, gw)
+        return gx, gw
 
 
 @_register(OPERATORS)
@@ -217,15 +230,12 @@ class Rotate(ComplexDiagonal):
 
     def _w(self, th):
         xp = array_module(th)
-        w = xp.empty(th.shape, xp.complex64 if th.dtype == xp.float32 else xp.complex128)
-        w.real = xp.cos(th)
-        w.imag = xp.sin(th)
-        return w
+        return xp.cos(th), xp.sin(th)
 
     def backward(self, x, th, gy):
-        w = self._w(th)
-        gx, gw = self._backward(x, w, gy)
-        return gx, (gw * w.conj()).imag  # d/dphase of exp(i phase)
+        wr, wi = self._w(th)
+        gx, gwr, gwi = self._backward(x, wr, wi, gy)
+        return gx, gwi * wr - gwr * wi
 
 
 # =========================================================================== comparators
@@ -546,9 +556,13 @@ class ChunkedLossRows(Function):
 
 def _n3(xp, x, complex_):
     """N3 (Lacroix et al. 2018): sum of cubed moduli, and its gradient."""
-    if complex_:  # moduli of the interleaved complex numbers
-        mod = xp.abs(_as_complex(xp, x))
-        g = 3 * (x.reshape(len(x), -1, 2) * mod[:, :, None]).reshape(x.shape)
+    if complex_:  # moduli of (real half, imaginary half) pairs
+        h = x.shape[1] // 2
+        mod = xp.sqrt(x[:, :h] ** 2 + x[:, h:] ** 2)
+        g = xp.empty_like(x)
+        xp.multiply(x[:, :h], mod, out=g[:, :h])
+        xp.multiply(x[:, h:], mod, out=g[:, h:])
+        g *= 3
         return (mod**3).sum(), g
     a = xp.abs(x)
     return (a**3).sum(), 3 * a * x
