@@ -169,15 +169,26 @@ class EntityDictionary:
 
     def _verify(self, names: pa.Array, ids: np.ndarray) -> None:
         """Raise if a name found by its hash is not the name stored under that id."""
+        check = self._verifier(names, ids)
+        if check is not None:
+            check()
+
+    def _verifier(self, names: pa.Array, ids: np.ndarray):
+        """A function that does ``_verify(names, ids)`` later, possibly in another
+        thread while the dictionary grows (it holds the names stored so far)."""
         found = np.flatnonzero(ids >= 0)
         if not len(found):
-            return
+            return None
         if len(self._chunks) > 8:  # keep the stored names in few chunks (amortised)
             self._chunks = [pa.concat_arrays(self._chunks)]
-        mine = pa.chunked_array(self._chunks, pa.string()).take(pa.array(ids[found]))
-        theirs = names.take(pa.array(found)) if len(found) < len(names) else names
-        if not pc.all(pc.equal(mine, theirs)).as_py():
-            raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+        chunks, want = list(self._chunks), ids[found]
+
+        def check():
+            mine = pa.chunked_array(chunks, pa.string()).take(pa.array(want))
+            theirs = names.take(pa.array(found)) if len(found) < len(names) else names
+            if not pc.all(pc.equal(mine, theirs)).as_py():
+                raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+        return check
 
     def _find(self, names, h) -> np.ndarray:
         ids = self._probe(_nonzero(h))
@@ -203,17 +214,29 @@ class EntityDictionary:
         uniq, local = _split_encoded(pc.dictionary_encode(names))
         return self.add_distinct([uniq])[0][local]
 
-    def add_distinct(self, uniqs: list[pa.Array]) -> list[np.ndarray]:
+    def add_distinct(self, uniqs: list[pa.Array], hashes: np.ndarray | None = None,
+                     deferred: list | None = None) -> list[np.ndarray]:
         """Global ids of the names of several arrays, each free of repeats (but they may
-        share names); unseen names are added in order (first array first)."""
+        share names); unseen names are added in order (first array first).
+
+        ``hashes``: ``name_hashes`` of the concatenated names, if already computed.
+        ``deferred``: a list to append the verification of the names found by their
+        hash to (a function to call later, e.g. in another thread), instead of
+        verifying here; only the hashing and probing then stay in this call.
+        """
         sizes = [len(u) for u in uniqs]
         if sum(sizes) == 0:
             return [np.zeros(0, np.int64) for _ in uniqs]
         names = pa.concat_arrays([u.cast(pa.string()) for u in uniqs]) if len(uniqs) > 1 \
             else _one(uniqs[0])
-        h = _nonzero(hash_strings(names))
+        h = name_hashes(names) if hashes is None else hashes
         ids = self._probe(h)
-        self._verify(names, ids)
+        check = self._verifier(names, ids)
+        if check is not None:
+            if deferred is None:
+                check()
+            else:
+                deferred.append(check)
         miss = np.flatnonzero(ids < 0)
         if len(miss):
             hm = h[miss]
@@ -246,11 +269,13 @@ class EntityDictionary:
         """
         return self.add_encoded(*local_encode(parts), [len(p) for p in parts])
 
-    def add_encoded(self, uniq: pa.Array, local: np.ndarray, sizes: list[int]
+    def add_encoded(self, uniq: pa.Array, local: np.ndarray, sizes: list[int],
+                    hashes: np.ndarray | None = None, deferred: list | None = None
                     ) -> list[tuple[np.ndarray, np.ndarray]]:
-        """``encode_parts_local`` from ``local_encode``'s result (which does not depend
-        on the dictionary, so it may run ahead, in another thread)."""
-        uid = self.add_distinct([uniq])[0]
+        """``encode_parts_local`` from ``local_encode``'s result (and ``name_hashes`` of
+        its names), which do not depend on the dictionary, so they may run ahead in
+        another thread; ``deferred``: as in ``add_distinct``."""
+        uid = self.add_distinct([uniq], hashes, deferred)[0]
         if len(sizes) == 1:
             return [(uid, local)]
         return [(uid, loc) for loc in np.split(local, np.cumsum(sizes)[:-1])]
@@ -421,6 +446,11 @@ def local_encode(parts: list) -> tuple[pa.Array, np.ndarray]:
         return _split_encoded(pc.dictionary_encode(parts[0]))
     chunks = [c for p in parts for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
     return _split_encoded(pc.dictionary_encode(pa.chunked_array(chunks, type=parts[0].type)))
+
+
+def name_hashes(names: pa.Array) -> np.ndarray:
+    """The hash table's keys of ``names`` (``hash_strings``, 0 made 1)."""
+    return _nonzero(hash_strings(names))
 
 
 def _nonzero(h: np.ndarray) -> np.ndarray:

@@ -43,7 +43,12 @@ from ember.partitioning.datamodel import (
     render_config,
     shard_format_from_config,
 )
-from ember.partitioning.dictionary import EntityDictionary, local_encode, splitmix64
+from ember.partitioning.dictionary import (
+    EntityDictionary,
+    local_encode,
+    name_hashes,
+    splitmix64,
+)
 from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
 from ember.partitioning.shards import read_shard, write_shard
 
@@ -350,11 +355,13 @@ class _Importer:
         # each side's names are encoded once per block; the routing stage gathers every
         # row's partition and offset from these per-name arrays
         sides = []  # (dictionary, ids of the distinct names, row -> name, row mask)
+        checks: list = []  # name verifications left to the routing stage
         ltype = rtype = None
         if len(types) == 1:
             d = self.dicts[types[0]]
             if "names" in pre:
-                (ul, il), (ur, ir) = d.add_encoded(*pre["names"], [n, n])
+                uniq, local, h = pre["names"]
+                (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, checks)
             else:
                 (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs])
             sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]
@@ -382,7 +389,7 @@ class _Importer:
         if self._routing is not None:
             self._routing.result()  # one block in flight in each stage: bounded memory
         self._routing = self._route_pool.submit(self._route_block, n, rel, split, ltype,
-                                                rtype, placed, block.weight)
+                                                rtype, placed, block.weight, checks)
 
     @staticmethod
     def _place_names(d: EntityDictionary, uids: np.ndarray):
@@ -393,9 +400,12 @@ class _Importer:
         return (d.partition_of(uids).astype(np.int8 if P < 128 else np.int32),
                 (uids // P).astype(np.int32))
 
-    def _route_block(self, n, rel, split, ltype, rtype, placed, weight) -> None:
-        """Stage three: every edge's partitions and offsets, self-loops, counts, and
-        the bucket buffers."""
+    def _route_block(self, n, rel, split, ltype, rtype, placed, weight, checks=()) -> None:
+        """Stage three: the check that names found by their hash are those names (an
+        error, never a silent merge: see ``dictionary``), every edge's partitions and
+        offsets, self-loops, counts, and the bucket buffers."""
+        for check in checks:
+            check()
         P = self.model.num_partitions
         one_split = not isinstance(split, np.ndarray)
         train = (split == 0) if one_split else split == 0
@@ -703,6 +713,12 @@ class _Importer:
         }
 
 
+def _one(a):
+    if isinstance(a, pa.ChunkedArray):
+        return a.combine_chunks() if a.num_chunks != 1 else a.chunk(0)
+    return a
+
+
 def _local_encode(block, one_type: bool) -> dict:
     """The work on a block that does not need the dictionaries: hash its names into a
     block-local dictionary (lhs and rhs together; relations apart)."""
@@ -710,7 +726,8 @@ def _local_encode(block, one_type: bool) -> dict:
     if block.rel is not None:
         pre["rel"] = local_encode([block.rel])
     if one_type:
-        pre["names"] = local_encode([block.lhs, block.rhs])
+        uniq, local = local_encode([block.lhs, block.rhs])
+        pre["names"] = (uniq, local, name_hashes(_one(uniq)))
     return pre
 
 

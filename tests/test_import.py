@@ -519,3 +519,28 @@ def test_name_hash_depends_only_on_the_bytes():
     assert hash_strings(other).tolist() == h[::-1].tolist()
     assert hash_strings(pa.chunked_array([pa.array(names[:5]), pa.array(names[5:])])
                         ).tolist() == h.tolist()
+
+
+def test_a_hash_collision_is_refused_never_merged(tmp_path, monkeypatch):
+    import ember.partitioning.dictionary as dictionary
+    from ember.partitioning import ImportOptions, import_edges
+
+    real = dictionary.hash_strings
+    h_a = int(real(pa.array(["a"]))[0])
+
+    def colliding(arr):  # "c" hashes like "a"
+        h = real(arr)
+        names = dictionary._one(arr).to_pylist()
+        return np.array([h_a if n == "c" else x for n, x in zip(names, h)], np.uint64)
+
+    monkeypatch.setattr(dictionary, "hash_strings", colliding)
+    src = tmp_path / "e.tsv"
+    # "c" first appears in a later block than "a": found by its hash, checked, refused
+    src.write_text("a\tr\tb\n" * 2000 + "c\tr\ta\n" * 10)
+    with pytest.raises(RuntimeError, match="hash collision"):
+        import_edges([src], ImportOptions(out=tmp_path / "ws", read_block_bytes=4096,
+                                          min_block_rows=100))
+    assert not (tmp_path / "ws").exists()
+    src.write_text("a\tr\tc\n")  # both new in one block
+    with pytest.raises(RuntimeError, match="hash collision"):
+        import_edges([src], ImportOptions(out=tmp_path / "ws"))
