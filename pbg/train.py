@@ -63,7 +63,7 @@ def edge_split(config) -> str:
     return Path(config.edge_paths[0]).name
 
 
-def build_model(config, ws) -> Model:
+def build_model(config, ws, *, fast_layout: bool = False) -> Model:
     if config.bias:
         raise ConfigError("bias: not supported by Ember yet; set bias = false")
     if config.dtype != "float32":
@@ -78,7 +78,8 @@ def build_model(config, ws) -> Model:
     if len(dims) > 1:
         raise ConfigError("entities.*.dimension: all entity types must share one dimension")
     return Model(ops.pop(), config.comparator, config.loss_fn, dims.pop(), num_rel,
-                 margin=config.margin, regularization_coef=config.regularization_coef)
+                 margin=config.margin, regularization_coef=config.regularization_coef,
+                 fast_layout=fast_layout)
 
 
 def model_description(config, ws, model) -> dict:
@@ -201,7 +202,8 @@ class Trainer:
     def __init__(self, config, *, device: str | None = None, log=None, progress=None):
         self.config = config
         self.ws = open_workspace(config)
-        self.model = build_model(config, self.ws)
+        # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
+        self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
         self.device = device or config.device
         if self.device.startswith("cuda"):
@@ -246,8 +248,9 @@ class Trainer:
         if src is not None and src.has_relations():
             d = src.load_relations()
             if d["theta_r"].shape == theta[0].shape:
-                theta = [xp.asarray(d["theta_r"]), xp.asarray(d["theta_l"])]
-                states = [xp.asarray(d["state_r"]), xp.asarray(d["state_l"])]
+                m = self.model
+                theta = [xp.asarray(m.to_internal(d[k], "theta")) for k in ("theta_r", "theta_l")]
+                states = [xp.asarray(m.to_internal(d[k], "theta")) for k in ("state_r", "state_l")]
             elif src is self.ckpt:
                 raise UserError(f"{self.ckpt.path}: relation parameters have shape "
                                 f"{d['theta_r'].shape}, the model needs {theta[0].shape}")
@@ -259,8 +262,8 @@ class Trainer:
             for t in self.ws.entity_types:
                 g = xp.zeros(self.model.dim, self.dtype)
                 if src is not None and src.has_relations() and f"global_{t}" in d:
-                    g = xp.asarray(d[f"global_{t}"])
-                    glob_states[t] = xp.asarray(d[f"global_state_{t}"])
+                    g = xp.asarray(self.model.to_internal(d[f"global_{t}"]))
+                    glob_states[t] = xp.asarray(self.model.to_internal(d[f"global_state_{t}"]))
                 self.glob[t] = ember.tensor(g, requires_grad=True)
         self.rel_opt = Adagrad(self.theta + list(self.glob.values()), lr=self.rel_lr)
         if states is not None:
@@ -285,7 +288,8 @@ class Trainer:
                 if len(e) > n:
                     raise UserError(f"{src.path}: partition {part} of {etype!r} holds {len(e)} "
                                     f"entities, the workspace has {n}")
-                emb[: len(e)], state[: len(s)] = e, s  # new entities (append) stay fresh
+                emb[: len(e)] = self.model.to_internal(e)  # new entities (append) stay fresh
+                state[: len(s)] = s
                 break
         xp = self.xp
         return Partition(etype, part, xp.asarray(emb), xp.asarray(state), self.lr)
@@ -304,19 +308,20 @@ class Trainer:
 
     def _save(self, keys, position, epoch_done=None):
         ck = self.ckpt
+        pub = self.model.to_public
         ck.begin(durable=epoch_done is not None)
         for key in keys:
             p = self.resident[key]
-            ck.save_partition(key[0], key[1], _host(p.emb), _host(p.state))
+            ck.save_partition(key[0], key[1], pub(_host(p.emb)), _host(p.state))
         st = [self.rel_opt.state.get(t) for t in self.theta]
-        ck.save_relations({
-            "theta_r": _host(self.theta[0].data), "theta_l": _host(self.theta[1].data),
-            "state_r": _host(st[0]["sum"].data) if st[0] else np.zeros_like(
-                _host(self.theta[0].data)),
-            "state_l": _host(st[1]["sum"].data) if st[1] else np.zeros_like(
-                _host(self.theta[1].data)),
-            **{f"global_{t}": _host(g.data) for t, g in self.glob.items()},
-            **{f"global_state_{t}": _host(self.rel_opt.state[g]["sum"].data)
+        zeros = np.zeros_like(_host(self.theta[0].data))
+        ck.save_relations({  # in PyTorch-BigGraph's layout, whatever the trainer's
+            "theta_r": pub(_host(self.theta[0].data), "theta"),
+            "theta_l": pub(_host(self.theta[1].data), "theta"),
+            "state_r": pub(_host(st[0]["sum"].data), "theta") if st[0] else zeros,
+            "state_l": pub(_host(st[1]["sum"].data), "theta") if st[1] else zeros,
+            **{f"global_{t}": pub(_host(g.data)) for t, g in self.glob.items()},
+            **{f"global_state_{t}": pub(_host(self.rel_opt.state[g]["sum"].data))
                if g in self.rel_opt.state else np.zeros_like(_host(g.data))
                for t, g in self.glob.items()},
         })

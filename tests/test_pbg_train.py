@@ -291,3 +291,22 @@ def test_eval_ties_are_ranked_realistically_and_raw_is_never_better_than_filtere
     trained = _fresh(kin1, "ck_raw", ["num_epochs=5"])
     train(trained, log=lambda m: None)
     assert evaluate(trained, filtered=False)["mrr"] <= evaluate(trained)["mrr"]
+
+
+def test_checkpoints_keep_pbg_complex_layout_whatever_the_trainers_layout(kin1):
+    """The trainer multiplies interleaved complex numbers; checkpoints hold PBG's layout
+    (real half, imaginary half): the operator's identity init reads [1..1, 0..0], and
+    training resumed from a checkpoint continues exactly where it left off."""
+    cfg = _fresh(kin1, "ck_layout", ["num_epochs=0"])
+    train(cfg, log=lambda m: None)
+    from ember.pbg.checkpoint import Checkpoint
+
+    th = Checkpoint(cfg.checkpoint_path).load_relations()["theta_r"]
+    assert (th[:, :32] == 1).all() and (th[:, 32:] == 0).all()
+    a = _fresh(kin1, "ck_layout_a", ["num_epochs=4"])
+    train(a, log=lambda m: None)
+    b = _fresh(kin1, "ck_layout_b", ["num_epochs=2"])
+    train(b, log=lambda m: None)
+    b = load_config(kin1, [*FAST, f"checkpoint_path={b.checkpoint_path}", "num_epochs=4"])
+    train(b, log=lambda m: None)
+    assert evaluate(b)["mrr"] == pytest.approx(evaluate(a)["mrr"], abs=0.03)
