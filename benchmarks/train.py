@@ -18,9 +18,10 @@ last. Without a usable PBG venv the PBG side is skipped with a note.
 Measured here (2 cores shared with other jobs, ~46-48% of the CPU taken by others):
 
     1M-edge synthetic (100k entities), 3 epochs, 1 partition, 2 runs each (best):
-      PBG    85k edges/s wall,  83k per CPU-s, RSS 452 MB, filtered MRR 0.130
-      ember 240k edges/s wall, 167k per CPU-s, RSS 258 MB, filtered MRR 0.144
-      verdict: 2.83x wall, 2.02x per CPU-s
+      PBG    80k edges/s wall,  78k per CPU-s, RSS 447 MB, filtered MRR 0.132
+      ember 266k edges/s wall, 153k per CPU-s, RSS 332 MB, filtered MRR 0.151
+      verdict: 3.34x wall, 1.98x per CPU-s (other runs: 2.83x / 2.02x, 1.04x / 1.50x
+      when a quiet moment favoured PBG's run; the machine is shared)
     same, 4 partitions (1 run): 2.47x wall, 1.93x per CPU-s, MRR 0.162 vs 0.126
     WordNet 3-core (101k train edges), 10 epochs: 2.69x wall, 2.46x per CPU-s,
       filtered MRR 0.299 (ember) vs 0.233 (PBG)
