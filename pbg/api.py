@@ -185,7 +185,13 @@ class EmbeddingModel:
 
     @property
     def operator(self) -> str:
+        """The operator of every relation, or ``"mixed"`` when they differ (`operators`)."""
         return self.model.operator.name
+
+    @property
+    def operators(self) -> dict[str, str]:
+        """Each relation's operator (a non-dynamic ``relations`` list may mix them)."""
+        return dict(zip(self.relation_names, self.model.rel_ops))
 
     @property
     def comparator(self) -> str:
@@ -349,7 +355,8 @@ class EmbeddingModel:
         ``side="lhs"`` ones transform the rhs to predict the lhs (reciprocal)."""
         for side, th in (("lhs", self.theta[1]), ("rhs", self.theta[0])):
             for r, name in enumerate(self.relation_names):
-                for pname, arr in operator_parameters(self.operator, self.dim, th[r]):
+                op, row = self.model.relation_row(r, th[r])
+                for pname, arr in operator_parameters(op, self.dim, row):
                     yield name, side, pname, arr
 
     # -- scoring -----------------------------------------------------------------------

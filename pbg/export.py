@@ -119,8 +119,9 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
             manifest = {
                 "format": "ember-export", "format_version": 1, "export_format": fmt,
                 "checkpoint": str(model.checkpoint.path), "version": model.version,
-                "operator": model.operator, "comparator": model.comparator,
-                "dimension": model.dim, "entity_counts": counts,
+                "operator": model.operator, "operators": model.operators,
+                "comparator": model.comparator, "dimension": model.dim,
+                "entity_counts": counts,
                 "relations": model.relation_names,
                 "relation_sides": {"rhs": "applied to the lhs to predict the rhs",
                                    "lhs": "applied to the rhs to predict the lhs"},
@@ -234,6 +235,9 @@ def _export_hdf5(model, types, out, atomic, files, counts, log):
         f.attrs["operator"] = model.operator
         for name, side, pname, arr in model.relation_parameters():
             f.create_dataset(f"{name}/{side}/{pname}", data=arr)
+        for name, op in model.operators.items():
+            if name in f:  # the "none" operator has no parameters, so no group
+                f[name].attrs["operator"] = op
     files["relations"].append(path.name)
 
 
@@ -259,7 +263,8 @@ def _export_npy(model, types, out, atomic, files, counts, log):
            for name, side, pname, arr in model.relation_parameters()]
     path = out / "relations.json"
     with open(atomic.path(path), "w") as f:
-        json.dump({"operator": model.operator, "comparator": model.comparator,
+        json.dump({"operator": model.operator, "operators": model.operators,
+                   "comparator": model.comparator,
                    "dimension": model.dim, "parameters": rel}, f)
     files["relations"].append(path.name)
 

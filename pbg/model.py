@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function
@@ -418,6 +420,56 @@ class L2(SquaredL2):
         return super().neg_backward(a3, n3, g * 0.5 / self._dist(super().neg(a3, n3)))
 
 
+class Biased(Comparator):
+    """PyTorch-BigGraph's ``bias = true``: the first coordinate of each (prepared) side is
+    a bias, withheld from the base comparator and added to the score:
+    ``score(a, b) = base(a[1:], b[1:]) + a[0] + b[0]``, negatives alike."""
+
+    bias = True
+
+    def __init__(self, base: Comparator):
+        self.base = base
+        self.name = base.name
+
+    def prepare(self, x):
+        xp = array_module(x)
+        rest, cache = self.base.prepare(x[..., 1:])
+        y = xp.empty_like(x)
+        y[..., :1] = x[..., :1]
+        y[..., 1:] = rest
+        return y, cache
+
+    def prepare_backward(self, cache, g):
+        out = g.copy()
+        out[..., 1:] = self.base.prepare_backward(cache, g[..., 1:])
+        return out
+
+    def pos(self, a, b):
+        return self.base.pos(a[:, 1:], b[:, 1:]) + a[:, 0] + b[:, 0]
+
+    def pos_backward(self, a, b, g):
+        xp = array_module(a)
+        ga, gb = xp.empty_like(a), xp.empty_like(b)
+        ga[:, 1:], gb[:, 1:] = self.base.pos_backward(a[:, 1:], b[:, 1:], g)
+        ga[:, 0] = g
+        gb[:, 0] = g
+        return ga, gb
+
+    def neg(self, a3, n3):
+        s = self.base.neg(a3[..., 1:], n3[..., 1:])
+        s += a3[..., 0][:, :, None]
+        s += n3[..., 0][:, None, :]
+        return s
+
+    def neg_backward(self, a3, n3, g):
+        xp = array_module(a3)
+        ga, gn = xp.empty_like(a3), xp.empty_like(n3)
+        ga[..., 1:], gn[..., 1:] = self.base.neg_backward(a3[..., 1:], n3[..., 1:], g)
+        ga[..., 0] = g.sum(-1)
+        gn[..., 0] = g.sum(1)
+        return ga, gn
+
+
 # =========================================================================== losses
 class Loss:
     """``__call__(pos (N,), neg (N, k), weight (N,) or None)`` -> (loss, gpos, gneg).
@@ -497,40 +549,162 @@ class Logistic(Loss):
 
 
 # =========================================================================== the model
+class _Mixed(Operator):
+    """Stands for several operator kinds in one model (one per relation): what code
+    that asks a model's ``operator`` for its traits sees. Applying it needs each row's
+    relation, so the model does that (`Model.transform`)."""
+
+    name = "mixed"
+
+    def __init__(self, dim, ops, width):
+        super().__init__(dim)
+        self.ops, self.width = ops, width
+        self.complex = any(op.complex for op in ops)
+        self.interleaved = all(op.interleaved for op in ops)
+
+    def num_params(self):
+        return self.width
+
+
 class Model:
     """The parts of one model plus its relation parameter tables.
 
     ``theta[0]`` (R, p) parametrises the rhs side's operator (applied to lhs),
     ``theta[1]`` the lhs side's (applied to rhs).
+
+    ``operator`` is one name, or one per relation (PBG's non-dynamic ``relations`` list
+    with different operators): then ``p`` is the widest kind's parameter count, a
+    relation's row uses its first ``num_params()`` columns (the rest stay zero), and each
+    batch applies each kind to its own rows (`Model.transform`).
+
+    ``bias``: PBG's bias coordinate (`Biased`); ``relation_weights`` (R,): each edge's
+    loss is multiplied by its relation's weight (PBG's ``relations[i].weight``).
     """
 
-    def __init__(self, operator: str, comparator: str, loss_fn: str, dim: int,
+    def __init__(self, operator, comparator: str, loss_fn: str, dim: int,
                  num_relations: int, margin: float = 0.1, regularization_coef: float = 0.0,
-                 *, fast_layout: bool = False):
-        for what, reg, name in (("operator", OPERATORS, operator),
-                                ("comparator", COMPARATORS, comparator),
-                                ("loss_fn", LOSSES, loss_fn)):
-            if name not in reg:
-                from ember.errors import ConfigError  # noqa: PLC0415
+                 *, fast_layout: bool = False, bias: bool = False, relation_weights=None):
+        from ember.errors import ConfigError  # noqa: PLC0415
 
+        names = [operator] * num_relations if isinstance(operator, str) else list(operator)
+        if len(names) != num_relations:
+            raise ConfigError(f"relations: {len(names)} operators for {num_relations} "
+                              "relation types")
+        kinds = list(dict.fromkeys(names)) or ["none"]
+        for what, reg, name in ([("operator", OPERATORS, k) for k in kinds]
+                                + [("comparator", COMPARATORS, comparator),
+                                   ("loss_fn", LOSSES, loss_fn)]):
+            if name not in reg:
                 raise ConfigError(f"{what}: unknown {name!r}; choose one of {sorted(reg)}")
         # fast_layout: complex operators work on interleaved (re, im) pairs; the trainer
         # converts at its boundaries (to_internal / to_public) so that checkpoints,
-        # export and predict always see PyTorch-BigGraph's (real half, imaginary half)
-        cls = _INTERLEAVED.get(operator) if fast_layout else None
-        self.operator = (cls or OPERATORS[operator])(dim)
-        if self.operator.complex and dim % 2:
-            from ember.errors import ConfigError  # noqa: PLC0415
-
-            raise ConfigError(f"dimension: {operator} needs an even dimension, got {dim}")
+        # export and predict always see PyTorch-BigGraph's (real half, imaginary half).
+        # Only when every kind is complex: a real operator wants the public layout.
+        fast = fast_layout and all(k in _INTERLEAVED for k in kinds)
+        self.ops = {k: (_INTERLEAVED[k] if fast else OPERATORS[k])(dim) for k in kinds}
+        for k, op in self.ops.items():
+            if op.complex and dim % 2:
+                raise ConfigError(f"dimension: {k} needs an even dimension, got {dim}")
+        self.rel_ops = names
+        self.width = max(op.num_params() for op in self.ops.values())
+        if len(kinds) == 1:
+            self.operator = self.ops[kinds[0]]
+            self._kind = None
+        else:
+            self.operator = _Mixed(dim, list(self.ops.values()), self.width)
+            self._kind = np.array([kinds.index(k) for k in names], np.int64)
+            self._kinds = kinds
         self.comparator = COMPARATORS[comparator]()
+        if bias:
+            self.comparator = Biased(self.comparator)
         self.loss = LOSSES[loss_fn](margin)
         self.dim = dim
         self.num_relations = num_relations
         self.regularization_coef = regularization_coef
+        self.rel_weight = None
+        if relation_weights is not None and any(w != 1 for w in relation_weights):
+            self.rel_weight = np.asarray(relation_weights, np.float32)
+
+    @property
+    def operator_names(self):
+        """The operator name, or the list of one per relation when they differ (the
+        checkpoint manifest's ``operators``)."""
+        return self.operator.name if self._kind is None else list(self.rel_ops)
 
     def init_relations(self, xp, dtype):
-        return [self.operator.init(self.num_relations, xp, dtype) for _ in range(2)]
+        if self._kind is None:
+            return [self.operator.init(self.num_relations, xp, dtype) for _ in range(2)]
+        out = []
+        for _ in range(2):
+            th = xp.zeros((self.num_relations, self.width), dtype)
+            for k, op in self.ops.items():
+                rows = xp.asarray([r for r, n in enumerate(self.rel_ops) if n == k])
+                th[rows, : op.num_params()] = op.init(len(rows), xp, dtype)
+            out.append(th)
+        return out
+
+    # -- operators per relation ------------------------------------------------------
+    def op_groups(self, rel):
+        """[(operator, row indices or None for all rows)] of a batch's relation ids."""
+        if self._kind is None:
+            return [(self.operator, None)]
+        xp = array_module(rel)
+        kind = xp.asarray(self._kind)[rel]
+        out = []
+        for i, k in enumerate(self._kinds):
+            idx = xp.flatnonzero(kind == i)
+            if len(idx):
+                out.append((self.ops[k], idx))
+        return out
+
+    def _op_forward(self, x, rel, theta, groups=None):
+        """``operator_rel(x)`` row by row; returns (y, what `_op_backward` needs)."""
+        if self._kind is None:
+            th = theta[rel]
+            return self.operator.forward(x, th), th
+        xp = array_module(x)
+        groups = self.op_groups(rel) if groups is None else groups
+        y = xp.empty_like(x)
+        saved = []
+        for op, idx in groups:
+            th = theta[rel[idx], : op.num_params()]
+            y[idx] = op.forward(x[idx], th)
+            saved.append(th)
+        return y, (groups, saved)
+
+    def _op_backward(self, x, saved, gy):
+        """(gx, gth (N, p) or None) of `_op_forward`."""
+        if self._kind is None:
+            return self.operator.backward(x, saved, gy)
+        xp = array_module(x)
+        groups, ths = saved
+        gx = xp.empty_like(x)
+        gth = xp.zeros((len(x), self.width), x.dtype) if self.width else None
+        for (op, idx), th in zip(groups, ths):
+            gxi, gthi = op.backward(x[idx], th, gy[idx])
+            gx[idx] = gxi
+            if gthi is not None and op.num_params():
+                gth[idx, : op.num_params()] = gthi
+        return gx, gth
+
+    def transform(self, x, rel, theta):
+        """Each row of ``x`` (N, d) through its relation's operator, with the parameter
+        table ``theta`` (R, p) of one side (``rel``: (N,) relation ids)."""
+        return self._op_forward(x, rel, theta)[0]
+
+    def relation_row(self, r: int, row):
+        """(operator name, the parameters of relation ``r``) from its table row."""
+        op = self.ops[self.rel_ops[r]]
+        return op.name, row[: op.num_params()]
+
+    # -- layouts ----------------------------------------------------------------------
+    @property
+    def complex(self) -> bool:
+        return self.operator.complex
+
+    @property
+    def interleaved(self) -> bool:
+        return self.operator.interleaved
 
     def _perm(self, public_to_internal: bool):
         d, h = self.dim, self.dim // 2
@@ -543,32 +717,47 @@ class Model:
             inv[p] = i
         return inv
 
+    def _convert(self, x, what, public_to_internal):
+        if not self.interleaved:
+            return x
+        perm = self._perm(public_to_internal)
+        if what != "theta":
+            return x[..., perm]
+        # rotate's phases are per complex number: unchanged; complex_diagonal's (re, im)
+        # pairs are permuted like embeddings, on its relations' rows only
+        rows = [r for r, n in enumerate(self.rel_ops) if n == "complex_diagonal"]
+        if not rows:
+            return x
+        if len(rows) == len(self.rel_ops) and x.shape[-1] == self.dim:
+            return x[..., perm]
+        xp = array_module(x)
+        out = x.copy()
+        rows = xp.asarray(rows)
+        out[rows, : self.dim] = x[rows][:, perm]
+        return out
+
     def to_internal(self, x, what="embeddings"):
         """Rows (or relation parameters) in PBG's layout -> this model's layout."""
-        if not self.operator.interleaved or (what == "theta" and self.operator.name == "rotate"):
-            return x
-        return x[..., self._perm(True)]
+        return self._convert(x, what, True)
 
     def to_public(self, x, what="embeddings"):
         """This model's layout -> PBG's layout (for checkpoints)."""
-        if not self.operator.interleaved or (what == "theta" and self.operator.name == "rotate"):
-            return x
-        return x[..., self._perm(False)]
+        return self._convert(x, what, False)
 
     # -- scoring against candidate sets (evaluation, prediction) -----------------
     def score_candidates(self, keep, rel, theta, cands, side: str):
         """Scores (N, M) of each edge's kept entity ``keep`` (N, d) with relation ``rel``
         against every candidate (M, d); ``side`` is the side being predicted."""
-        th = theta[0 if side == "rhs" else 1][rel]
-        a, _ = self.comparator.prepare(self.operator.forward(keep, th))
+        th = theta[0 if side == "rhs" else 1]
+        a, _ = self.comparator.prepare(self.transform(keep, rel, th))
         c, _ = self.comparator.prepare(cands)
         return self.comparator.neg(a[None], c[None])[0]
 
     def score_pos(self, lhs, rhs, rel, theta, side: str):
         """Scores (N,) of the edges themselves, from the given side."""
         keep, other = (lhs, rhs) if side == "rhs" else (rhs, lhs)
-        th = theta[0 if side == "rhs" else 1][rel]
-        a, _ = self.comparator.prepare(self.operator.forward(keep, th))
+        th = theta[0 if side == "rhs" else 1]
+        a, _ = self.comparator.prepare(self.transform(keep, rel, th))
         b, _ = self.comparator.prepare(other)
         return self.comparator.pos(a, b)
 
@@ -611,7 +800,7 @@ class ChunkedLoss(Function):
         coef = model.regularization_coef
         if coef:
             for i, x in ((0, lhs), (1, rhs)):
-                r, g = _n3(xp, x, model.operator.complex, model.operator.interleaved)
+                r, g = _n3(xp, x, model.complex, model.interleaved)
                 total = total + coef * r
                 grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
         ctx.grads = grads
@@ -677,12 +866,12 @@ def _n3(xp, x, complex_, interleaved=False):
 
 def _side(xp, model, plan, side, keep, other, cand, theta):
     """Loss and gradients of one side: predict ``other`` from ``op(keep)``."""
-    op, cmp = model.operator, model.comparator
+    cmp = model.comparator
     n, d = keep.shape
     b = plan.chunk
     c = n // b
-    th = theta[plan.rel]
-    a, ca = cmp.prepare(op.forward(keep, th))
+    y, saved = model._op_forward(keep, plan.rel, theta, plan.op_groups)
+    a, ca = cmp.prepare(y)
     o, co = cmp.prepare(other)
     pos = cmp.pos(a, o)
     plan.pos_sum[side] = float(pos.sum())  # score statistics for the per-bucket log
@@ -714,7 +903,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
             if cc is not None:
                 gc = cmp.prepare_backward(cc, gc.reshape(-1, d)).reshape(cand.shape)
             gcand = gc
-    gkeep, gth = op.backward(keep, th, cmp.prepare_backward(ca, ga))
+    gkeep, gth = model._op_backward(keep, saved, cmp.prepare_backward(ca, ga))
     gother = cmp.prepare_backward(co, go)
     gtheta = None
     if gth is not None and theta.shape[1]:
@@ -749,7 +938,11 @@ class BatchPlan:
                  rhs_cand_ids=None, batch_negs=True, weight=None, disabled=()):
         xp = array_module(rel)
         self.model, self.rel, self.chunk = model, rel, chunk
+        if model.rel_weight is not None:  # relations[i].weight scales its edges' losses
+            w = xp.asarray(model.rel_weight)[rel]
+            weight = w if weight is None else weight * w
         self.batch_negs, self.weight, self.disabled = batch_negs, weight, tuple(disabled)
+        self.op_groups = model.op_groups(rel)  # the rows of each operator kind, both sides
         self.pos_sum = {}
         n = len(rel)
         c = n // chunk

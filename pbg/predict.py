@@ -33,7 +33,7 @@ def block_scores(comparator, a, a_sq, block, block_sq):
     """Scores (Q, B) of prepared queries ``a`` (Q, d) against candidate rows ``block``
     (B, d), equal to the model comparator's ``neg`` on the same rows. ``a_sq`` and
     ``block_sq`` are the rows' squared norms."""
-    name = comparator.name
+    name = "" if getattr(comparator, "bias", False) else comparator.name  # bias: generic
     s = a @ block.T
     if name == "dot":
         return s
@@ -197,8 +197,8 @@ def predict_many(model, queries, *, top_k: int = 10, filter_known: bool = False)
         names = [queries[i][0] if side == "rhs" else queries[i][2] for i in idx]
         kp, ko = model.locate(names, keep_t)
         keep = model._gather(keep_t, kp, ko)
-        th = model.theta[0 if side == "rhs" else 1][np.full(len(idx), rid)]
-        a = model.model.operator.forward(keep, th)
+        a = model.model.transform(keep, np.full(len(idx), rid),
+                                  model.theta[0 if side == "rhs" else 1])
         rows = ids = None
         if filter_known:
             rows, ids = known_edges(model, rid, side, kp, ko)

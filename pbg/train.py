@@ -63,30 +63,49 @@ def edge_split(config) -> str:
     return Path(config.edge_paths[0]).name
 
 
+def relation_specs(config, ws) -> list:
+    """The config's relation entry (operator, weight, all_negs) of each workspace relation
+    id: the single entry with dynamic_relations, else the entry of the same name (the
+    same index when the names differ, as in a config written for another import)."""
+    rels = list(config.relations)
+    names = ws.relation_names
+    if config.dynamic_relations:
+        return [rels[0]] * len(names)
+    by_name = {r.name: r for r in rels}
+    if all(n in by_name for n in names):
+        return [by_name[n] for n in names]
+    if len(rels) != len(names):
+        raise ConfigError(f"relations: the config lists {len(rels)} relation types, the "
+                          f"workspace has {len(names)} ({', '.join(names[:5])}"
+                          f"{', ...' if len(names) > 5 else ''}); list them all, or set "
+                          "dynamic_relations = true")
+    return rels
+
+
 def build_model(config, ws, *, fast_layout: bool = False) -> Model:
-    if config.bias:
-        raise ConfigError("bias: not supported by Ember yet; set bias = false")
     if config.dtype != "float32":
         raise ConfigError(f"dtype: {config.dtype} storage is not supported by the trainer yet; "
                           "use float32")
-    ops = {r.operator for r in config.relations}
-    if len(ops) > 1:
-        raise ConfigError(f"relations.*.operator: Ember trains one operator kind per run, "
-                          f"got {sorted(ops)}")
-    num_rel = len(ws.relation_names)
-    dims = {config.entity_dimension(t) for t in config.entities}
-    if len(dims) > 1:
-        raise ConfigError("entities.*.dimension: all entity types must share one dimension")
-    return Model(ops.pop(), config.comparator, config.loss_fn, dims.pop(), num_rel,
-                 margin=config.margin, regularization_coef=config.regularization_coef,
-                 fast_layout=fast_layout)
+    specs = relation_specs(config, ws)
+    dims = {t: config.entity_dimension(t) for t in config.entities}
+    first = next(iter(dims))
+    for t, d in dims.items():
+        if d != dims[first]:
+            raise ConfigError(
+                f"entities.{t}.dimension: {d} differs from the dimension of {first!r} "
+                f"({dims[first]}); Ember trains one dimension for all entity types: remove "
+                "the per-type dimension overrides")
+    return Model([r.operator for r in specs], config.comparator, config.loss_fn,
+                 dims[first], len(specs), margin=config.margin,
+                 regularization_coef=config.regularization_coef, fast_layout=fast_layout,
+                 bias=config.bias, relation_weights=[r.weight for r in specs])
 
 
 def model_description(config, ws, model) -> dict:
     return {
         "dimension": model.dim,
         "comparator": config.comparator,
-        "operators": model.operator.name,
+        "operators": model.operator_names,
         "entity_counts": {t: ws.partition_sizes(t) for t in sorted(ws.entity_types)},
         "num_relations": model.num_relations,
         "dtype": config.dtype,
@@ -137,7 +156,7 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     k = config.num_edge_chunks or max(1, math.ceil(max_bucket / config.max_edges_per_chunk))
     edges = 2 * math.ceil(max_bucket / k) * (4 * 4 + 8)
     bs = config.batch_size
-    if config.reciprocal and any(r.all_negs for r in config.relations):
+    if any(r.all_negs for r in config.relations):  # 1-vs-all batches
         cands = max((max(ws.partition_sizes(t), default=0) for t in ws.entity_types), default=0)
         negs = bs * cands * 4 * 4 + 2 * cands * d * 4
     elif config.reciprocal:
@@ -146,7 +165,7 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     else:
         negs = bs * (config.num_batch_negs + config.num_uniform_negs) * 4 * 5 * 2
         negs += bs * d * 4 * 8 + 2 * bs * config.num_uniform_negs * d * 4
-    rel = 2 * 2 * model.num_relations * model.operator.num_params() * 4
+    rel = 2 * 2 * model.num_relations * model.width * 4
     return MemoryPlan(emb, edges, negs, rel, _mem_available())
 
 
@@ -233,7 +252,11 @@ class Trainer:
         self.groups = sorted(set(types))
         self.rel_group = np.array([self.groups.index(t) for t in types], np.int64)
         self.chunk = config.num_batch_negs or 50
-        self.all_negs = any(r.all_negs for r in config.relations)
+        # relations[i].all_negs: those relations' edges train 1-vs-all (every entity of the
+        # partition a negative, one matmul per side), the others with sampled negatives
+        self.rel_all_negs = np.array([r.all_negs for r in relation_specs(config, self.ws)],
+                                     bool)
+        self.all_negs = bool(self.rel_all_negs.any())
         self.workers = config.workers or os.cpu_count() or 1
         self._lock = threading.Lock()
         self._seq = 0
@@ -332,15 +355,15 @@ class Trainer:
             ck.preserve(epoch_done)
 
     # -- the hot path ---------------------------------------------------------------
-    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight, rng):
+    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight, rng,
+              one_vs_all=False):
         """One batch (all of whose size is a multiple of the chunk, or one chunk)."""
         xp = self.xp
         cfg = self.config
         n = len(lhs)
-        # reciprocal mode: the whole batch is one chunk sharing one large candidate set,
-        # all the partition's entities when a relation asks for all_negs (1-vs-all)
-        one_vs_all = cfg.reciprocal and self.all_negs
-        chunk = n if cfg.reciprocal else min(self.chunk, n)
+        # reciprocal mode: the whole batch is one chunk sharing one large candidate set;
+        # one_vs_all (relations with all_negs): one chunk, all the partition's entities
+        chunk = n if cfg.reciprocal or one_vs_all else min(self.chunk, n)
         c = n // chunk
         u = 0 if one_vs_all else cfg.num_uniform_negs
         disabled = tuple(s for s, off in (("lhs", cfg.disable_lhs_negs),
@@ -425,9 +448,15 @@ class Trainer:
         return {"count": int(len(r)), "mrr": float(np.mean(1 / r)),
                 "hits@10": float(np.mean(r <= 10)), "auc": float(np.mean(1 - (r - 1) / k))}
 
-    def _train_bucket(self, lp, rp, edges):
+    def _train_bucket(self, lp, rp, edges, one_vs_all=None):
         """All batches of one bucket's edges (already shuffled)."""
         cfg = self.config
+        if one_vs_all is None:  # the edges of all_negs relations go 1-vs-all, apart
+            flags = self.rel_all_negs[_host(edges["rel"])] if self.all_negs else None
+            if flags is not None and flags.any() and not flags.all():
+                return sum(self._train_bucket(lp, rp, _take(edges, flags == f), f)
+                           for f in (True, False))
+            one_vs_all = flags is not None and bool(flags.all())
         lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
         w_all = edges.get("weight")
         n_all = len(lhs_all)
@@ -443,12 +472,12 @@ class Trainer:
                 lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
                 w = w_all[sl] if w_all is not None else None
                 n = len(lhs)
-                main = n if cfg.reciprocal else n - n % min(self.chunk, n)
+                main = n if cfg.reciprocal or one_vs_all else n - n % min(self.chunk, n)
                 total += self._step(lp, rp, lhs[:main], rhs[:main], rel[:main],
-                                    None if w is None else w[:main], rng)
+                                    None if w is None else w[:main], rng, one_vs_all)
                 if main < n:  # the remainder is one smaller chunk
                     total += self._step(lp, rp, lhs[main:], rhs[main:], rel[main:],
-                                        None if w is None else w[main:], rng)
+                                        None if w is None else w[main:], rng, one_vs_all)
             return total
 
         nw = min(self.workers, len(starts))
@@ -584,6 +613,15 @@ class Trainer:
     def _edge_args(self, item, K):
         epoch, k, _, bucket, _ = item
         return epoch, k, K, bucket
+
+
+def _take(edges, mask):
+    """The edges where a host boolean mask is true (arrays on the host or the device)."""
+    from ember._backend import array_module  # noqa: PLC0415
+
+    sel = np.flatnonzero(mask)
+    return {k: v[sel if isinstance(v, np.ndarray) else array_module(v).asarray(sel)]
+            for k, v in edges.items()}
 
 
 def _select_group(edges, trainer, types):
