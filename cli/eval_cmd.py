@@ -6,6 +6,8 @@ import json
 
 import click
 
+from ember.cli.train_cmd import _device
+
 
 @click.command("eval")
 @click.argument("config", type=click.Path(dir_okay=False))
@@ -20,8 +22,12 @@ import click
 @click.option("--num-negs", type=int, default=1000, show_default=True,
               help="Candidates per edge with --negatives sampled.")
 @click.option("--per-relation", is_flag=True, help="Also print metrics per relation.")
+@click.option("--device", callback=lambda ctx, p, v: _device(v), default=None,
+              metavar="cpu|cuda|cuda:N|standin",
+              help="Score on the CPU or a CUDA GPU; default: the config's `device`.")
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation, as_json):
+def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation, device,
+             as_json):
     """MRR, MR, Hits@1/3/10/50 and AUC, head and tail prediction, ranked against all
     entities (streamed partition by partition), filtered by default.
 
@@ -33,7 +39,7 @@ def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation,
     from ember.pbg.eval import HITS, evaluate  # noqa: PLC0415
 
     m = evaluate(load_config(config, overrides=params), split=split, filtered=filtered,
-                 negatives=negatives, num_negs=num_negs)
+                 negatives=negatives, num_negs=num_negs, device=device)
     if as_json:
         click.echo(json.dumps(m))
         return

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
+
+_DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|standin)$")
+
+
+def _device(value):
+    if value is not None and not _DEVICE.match(value):
+        raise click.BadParameter(f"{value!r}: expected cpu, cuda, cuda:N or standin",
+                                 param_hint="--device")
+    return value
 
 
 @click.command("train")
 @click.argument("config", type=click.Path(dir_okay=False))
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="Override a config key, e.g. -p dimension=200 -p entities.all.num_partitions=4.")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default=None,
-              help="Train on the CPU (numpy) or a CUDA GPU (cupy); default: the config's.")
+@click.option("--device", callback=lambda ctx, p, v: _device(v), default=None,
+              metavar="cpu|cuda|cuda:N|standin",
+              help="Train on the CPU (numpy) or a CUDA GPU (cupy): the bucket's partitions "
+                   "and edges live there, swapped while the previous bucket trains; "
+                   "default: the config's `device`. (standin: the CPU test device.)")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train_cmd(config, params, device, as_json):
     """Train entity and relation embeddings bucket by bucket; resumes from the
@@ -34,6 +47,9 @@ def train_cmd(config, params, device, as_json):
         click.echo(f"trained     {summary['epochs']} epochs, {summary['edges']:,} edges this run "
                    f"in {summary['seconds']:.1f} s ({summary['edges_per_s']:,.0f} edges/s)")
         click.echo(f"checkpoint  {summary['checkpoint']} (version {summary['version']})")
+        if "transfer_wait_seconds" in summary:
+            click.echo(f"device      {summary['device']} ({summary['dtype']} tables), waited "
+                       f"{summary['transfer_wait_seconds']:.2f} s for transfers")
         click.echo(f"memory      embeddings peak {summary['peak_embedding_bytes'] / 2**20:,.1f} MiB"
                    f", plan {summary['memory_plan_bytes'] / 2**20:,.1f} MiB")
     sys.stdout.flush()

@@ -146,8 +146,17 @@ class EmbeddingModel:
     >>> m.neighbors("n02084071", top_k=5, metric="cos").names       # doctest: +SKIP
     """
 
-    def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None):
+    def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None,
+                 device: str | None = None):
+        from ember._backend import Device, module_for, to_device  # noqa: PLC0415
         from ember.pbg.train import build_model, open_workspace  # noqa: PLC0415
+
+        # predict/neighbors score candidates on this device (tables copied there once,
+        # cached); embeddings(), partition() and export always give host arrays
+        self.device = Device(device or "cpu")
+        self._xp = module_for(self.device)
+        self._to_device = (np.asarray if self.device.type == "cpu"
+                           else lambda a: to_device(np.array(a), self.device))
 
         self.workspace = open_workspace(config)
         self.checkpoint = resolve_checkpoint(config, checkpoint)
@@ -176,6 +185,7 @@ class EmbeddingModel:
         self._rel_index = {n: i for i, n in enumerate(self.relation_names)}
         self.cache_bytes = cache_bytes if cache_bytes is not None else _default_cache_bytes()
         self._cache: OrderedDict = OrderedDict()
+        self._device_cache: OrderedDict = OrderedDict()
         self._lookup: dict[str, dict] = {}
 
     # -- basic facts -------------------------------------------------------------
@@ -322,6 +332,24 @@ class EmbeddingModel:
         self._cache.move_to_end(key)
         return hit
 
+    def _device_cached(self, entity_type: str, part: int):
+        """`_cached` on the model's device: (embeddings, squared norms) there, in an LRU of
+        its own bounded by ``cache_bytes`` (the host copy is not kept)."""
+        if self.device.type == "cpu":
+            return self._cached(entity_type, part)
+        key = (entity_type, part)
+        hit = self._device_cache.get(key)
+        if hit is None:
+            emb = self._to_device(self.read_partition(entity_type, part))
+            hit = (emb, (emb * emb).sum(1))
+            self._device_cache[key] = hit
+            while len(self._device_cache) > 1 and sum(
+                    int(e.nbytes + s.nbytes) for e, s in self._device_cache.values()
+            ) > self.cache_bytes:
+                self._device_cache.popitem(last=False)
+        self._device_cache.move_to_end(key)
+        return hit
+
     def embeddings(self, names, entity_type: str | None = None, *, tensor: bool = False):
         """(n, dim) embeddings of entity names, in the order given.
 
@@ -451,18 +479,19 @@ def _default_cache_bytes() -> int:
     return 1 << 30
 
 
-def load(workspace_or_config, *, checkpoint=None, overrides=(), cache_bytes=None
-         ) -> EmbeddingModel:
+def load(workspace_or_config, *, checkpoint=None, overrides=(), cache_bytes=None,
+         device=None) -> EmbeddingModel:
     """Open a trained model: a workspace folder (its ``config.toml``) or a config file.
 
     ``checkpoint``: a version number, ``"epoch_<E>"`` or a checkpoint folder (default:
-    the latest); ``overrides``: ``["key=value", ...]`` as ``pbg ... -p``.
+    the latest); ``overrides``: ``["key=value", ...]`` as ``pbg ... -p``; ``device``:
+    where `predict`/`neighbors` score the candidates (``"cuda"``; default the CPU).
 
     >>> import ember.pbg
     >>> m = ember.pbg.load("wordnet_pbg")                               # doctest: +SKIP
     >>> m.predict(head="n02084071", relation="_hypernym").names[:3]     # doctest: +SKIP
     """
     return EmbeddingModel(_config_of(workspace_or_config, overrides), checkpoint=checkpoint,
-                          cache_bytes=cache_bytes)
+                          cache_bytes=cache_bytes, device=device)
 
 

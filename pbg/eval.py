@@ -9,6 +9,11 @@ figures inflate as partitions grow). In the filtered setting (the literature's p
 every other true edge of train/valid/test is removed from the candidates. Ties get the
 mean of the optimistic and pessimistic rank.
 
+On a device (``device="cuda"``, or ``"standin"`` in tests) the tables, relation parameters
+and every score live there: the host only sorts out which rows to gather and which
+scores to filter (index bookkeeping), copies those indices over explicitly, and gets the
+ranks back.
+
 >>> from ember.pbg.eval import evaluate
 >>> evaluate(load_config("ws/config.toml"), split="test")["mrr"]     # doctest: +SKIP
 """
@@ -19,6 +24,7 @@ from collections import OrderedDict
 
 import numpy as np
 
+from ember._backend import Device, module_for, to_device
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.train import build_model, open_workspace
@@ -30,8 +36,9 @@ HITS = (1, 3, 10, 50)
 class _Tables:
     """A tiny LRU of partition embeddings read from the checkpoint (bounded memory)."""
 
-    def __init__(self, ckpt, glob, size=3):
+    def __init__(self, ckpt, glob, size=3, dev=np.asarray):
         self.ckpt, self.glob, self.size, self.cache = ckpt, glob, size, OrderedDict()
+        self.dev = dev
 
     def get(self, etype, part):
         key = (etype, part)
@@ -41,7 +48,7 @@ class _Tables:
                                 f"partition {part} of {etype!r}")
             emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
             g = self.glob.get(f"global_{etype}")
-            self.cache[key] = emb + g if g is not None else emb
+            self.cache[key] = self.dev(emb + g if g is not None else emb)
             while len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
@@ -90,16 +97,30 @@ class _Filter:
         return rows, self.other[starts + np.arange(len(rows))]
 
 
+def _mover(device):
+    """``(xp, dev)``: the device's array module and an explicit host->device copy."""
+    device = Device(device)
+    if device.type == "cpu":
+        return np, np.asarray
+    return module_for(device), lambda a: to_device(np.array(a), device)
+
+
+def _to_host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
 def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1000,
-             block=1000, checkpoint=None) -> dict:
-    """Metrics of the trained checkpoint on ``split``: overall, per side, per relation."""
+             block=1000, checkpoint=None, device=None) -> dict:
+    """Metrics of the trained checkpoint on ``split``: overall, per side, per relation.
+    ``device``: where the scores are computed (default: the config's ``device``)."""
+    xp, dev = _mover(device or config.device)
     ws = open_workspace(config)
     model = build_model(config, ws)
     ckpt = Checkpoint(checkpoint or config.checkpoint_path)
     if not ckpt.exists:
         raise UserError(f"{ckpt.path}: no checkpoint; run `pbg train` first")
     rel_d = ckpt.load_relations()
-    theta = [rel_d["theta_r"].astype(np.float32), rel_d["theta_l"].astype(np.float32)]
+    theta = [dev(rel_d["theta_r"].astype(np.float32)), dev(rel_d["theta_l"].astype(np.float32))]
     if split not in SPLITS:
         raise UserError(f"--split {split!r}: choose one of {', '.join(SPLITS)}")
     edges = _global_edges(ws, split)
@@ -110,7 +131,7 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
     if filtered:
         known = [_global_edges(ws, s) for s in SPLITS if ws.num_edges(s)]
         cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
-    tables = _Tables(ckpt, rel_d)
+    tables = _Tables(ckpt, rel_d, dev=dev)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     for side in ("rhs", "lhs"):
@@ -136,7 +157,8 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
                 ii = idx[s:e]
                 rk, ro = _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob,
                                      edges[keep_key][ii], edges[other_key][ii],
-                                     edges["rel"][ii], flt, negatives, num_negs, rng)
+                                     edges["rel"][ii], flt, negatives, num_negs, rng,
+                                     xp, dev)
                 r_all[ii], n_all[ii] = rk, ro
         ranks[side], cands[side] = r_all, n_all
     return _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)
@@ -148,48 +170,53 @@ def _locate(g, bases):
 
 
 def _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob, keep, other, rel, flt,
-                negatives, num_negs, rng):
-    """Realistic ranks of one block of edges, and the number of candidates of each."""
+                negatives, num_negs, rng, xp=np, dev=np.asarray):
+    """Realistic ranks of one block of edges, and the number of candidates of each.
+    Index bookkeeping on the host; gathers and scores with ``xp`` (indices copied by
+    ``dev``)."""
     n = len(keep)
     kp, ko = _locate(keep, kb)
-    keep_emb = np.empty((n, model.dim), np.float32)
+    keep_emb = xp.empty((n, model.dim), np.float32)
     for p in np.unique(kp):
-        m = kp == p
-        keep_emb[m] = tables.get(keep_t, int(p))[ko[m]]
+        m = np.flatnonzero(kp == p)
+        keep_emb[dev(m)] = tables.get(keep_t, int(p))[dev(ko[m])]
     op_, oo = _locate(other, ob)
-    other_emb = np.empty((n, model.dim), np.float32)
+    other_emb = xp.empty((n, model.dim), np.float32)
     for p in np.unique(op_):
-        m = op_ == p
-        other_emb[m] = tables.get(other_t, int(p))[oo[m]]
+        m = np.flatnonzero(op_ == p)
+        other_emb[dev(m)] = tables.get(other_t, int(p))[dev(oo[m])]
     lhs, rhs = (keep_emb, other_emb) if side == "rhs" else (other_emb, keep_emb)
-    pos = model.score_pos(lhs, rhs, rel, theta, side)
-    gt, ge = np.zeros(n), np.zeros(n)
+    rel_d = dev(rel)
+    pos = model.score_pos(lhs, rhs, rel_d, theta, side)
+    gt, ge = xp.zeros(n), xp.zeros(n)
     if negatives == "sampled":  # PBG's protocol: uniform candidates of the positive's partition
         ncand = np.full(n, num_negs + 1.0)
         for p in np.unique(op_):
             m = np.flatnonzero(op_ == p)
             tab = tables.get(other_t, int(p))
             ids = rng.integers(0, len(tab), num_negs)
-            S = model.score_candidates(keep_emb[m], rel[m], theta, tab[ids], side)
-            S[ids[None, :] == oo[m][:, None]] = np.nan
-            gt[m] += (S > pos[m, None]).sum(1)
-            ge[m] += (S >= pos[m, None]).sum(1)
-        return 1 + (gt + ge) / 2, ncand
+            md = dev(m)
+            S = model.score_candidates(keep_emb[md], rel_d[md], theta, tab[dev(ids)], side)
+            S[dev(ids[None, :] == oo[m][:, None])] = xp.nan
+            gt[md] += (S > pos[md, None]).sum(1)
+            ge[md] += (S >= pos[md, None]).sum(1)
+        return _to_host(1 + (gt + ge) / 2), ncand
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
     for p in [p0] + [q for q in range(len(ob) - 1) if q != p0]:
         tab = tables.get(other_t, p)
-        S = model.score_candidates(keep_emb, rel, theta, tab, side)
+        S = model.score_candidates(keep_emb, rel_d, theta, tab, side)
         if p == p0:
-            pos = S[np.arange(n), oo].copy()
+            pos = S[xp.arange(n), dev(oo)].copy()
         m = tp == p
-        S[rows[m], to[m]] = np.nan  # filtered: other true edges (and the positive) drop out
+        # filtered: other true edges (and the positive) drop out
+        S[dev(rows[m]), dev(to[m])] = xp.nan
         gt += (S > pos[:, None]).sum(1)
         ge += (S >= pos[:, None]).sum(1)
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    return 1 + (gt + ge) / 2, ncand
+    return _to_host(1 + (gt + ge) / 2), ncand
 
 
 def _summary(r, nc):

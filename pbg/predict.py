@@ -64,9 +64,10 @@ class TopK:
         self.scores = np.full((q, 0), -np.inf, np.float32)
         self.ids = np.zeros((q, 0), np.int64)
 
-    def push(self, scores, first_id: int):
+    def push(self, scores, first_id: int, ids=None):
         k = self.k
-        ids = np.broadcast_to(np.arange(first_id, first_id + scores.shape[1]), scores.shape)
+        if ids is None:
+            ids = np.broadcast_to(np.arange(first_id, first_id + scores.shape[1]), scores.shape)
         if scores.shape[1] > k:  # keep the block's k best before merging
             idx = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
             scores = np.take_along_axis(scores, idx, 1)
@@ -94,24 +95,38 @@ def _stream_topk(model, etype, a, k, exclude_rows=None, exclude_ids=None, compar
 
     ``exclude_rows``/``exclude_ids``: (query row, global id) pairs scored -inf."""
     cmp = comparator or model.model.comparator
-    a = np.ascontiguousarray(a, np.float32)
-    a_sq = np.einsum("ij,ij->i", a, a)
+    xp, dev = getattr(model, "_xp", np), getattr(model, "_to_device", np.asarray)
+    on_host = xp is np
+    a = dev(np.ascontiguousarray(a, np.float32))  # the queries (Q, d) go to the device
+    a_sq = xp.einsum("ij,ij->i", a, a)
     top = TopK(len(a), k)
     base = 0
     block = max(_MIN_BLOCK, _BLOCK_SCORES // max(len(a), 1))
     for p, n in enumerate(model.partition_sizes(etype)):
         if n == 0:
             continue
-        emb, sq = model._cached(etype, p)
+        emb, sq = model._cached(etype, p) if on_host else model._device_cached(etype, p)
         for lo in range(0, n, block):
             hi = min(n, lo + block)
             s = block_scores(cmp, a, a_sq, emb[lo:hi], sq[lo:hi])
             if exclude_ids is not None and len(exclude_ids):
                 m = (exclude_ids >= base + lo) & (exclude_ids < base + hi)
-                s[exclude_rows[m], exclude_ids[m] - base - lo] = -np.inf
-            top.push(s, base + lo)
+                s[dev(exclude_rows[m]), dev(exclude_ids[m] - base - lo)] = -np.inf
+            if on_host:
+                top.push(s, base + lo)
+            else:  # the block's k best on the device; only those come back to merge
+                if s.shape[1] > k:
+                    idx = xp.argpartition(s, s.shape[1] - k, axis=1)[:, -k:]
+                    s = xp.take_along_axis(s, idx, 1)
+                else:
+                    idx = xp.broadcast_to(xp.arange(s.shape[1]), s.shape)
+                top.push(_to_host(s), base + lo, _to_host(idx) + (base + lo))
         base += n
     return top.result()
+
+
+def _to_host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def _split_ids(model, etype, ids):

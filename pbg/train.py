@@ -31,10 +31,13 @@ import numpy as np
 
 import ember
 from ember import sparse
+from ember._backend import Device, module_for, to_device
 from ember._tensor import _wrap
+from ember.autograd import Function
 from ember.errors import ConfigError, UserError
 from ember.optim import Adagrad, RowAdagrad
 from ember.pbg.checkpoint import Checkpoint
+from ember.pbg.device import PartitionSwapper, split_bucket, storage_dtype
 from ember.pbg.model import BatchPlan, ChunkedLossRows, Model
 
 
@@ -83,9 +86,10 @@ def relation_specs(config, ws) -> list:
 
 
 def build_model(config, ws, *, fast_layout: bool = False) -> Model:
-    if config.dtype != "float32":
-        raise ConfigError(f"dtype: {config.dtype} storage is not supported by the trainer yet; "
-                          "use float32")
+    try:
+        storage_dtype(config.dtype)  # float32 or float16 tables; bfloat16 refused with why
+    except ValueError as e:
+        raise ConfigError(f"dtype: {e}") from None
     specs = relation_specs(config, ws)
     dims = {t: config.entity_dimension(t) for t in config.entities}
     first = next(iter(dims))
@@ -145,7 +149,7 @@ class MemoryPlan:
 def memory_plan(config, ws, model) -> MemoryPlan:
     """Bytes the run needs, computed before it starts."""
     d = model.dim
-    itemsize = 4  # float32 tables
+    itemsize = storage_dtype(config.dtype).itemsize  # the tables; the state stays float32
     emb = 0
     for t in ws.entity_types:
         sizes = ws.partition_sizes(t)
@@ -216,22 +220,103 @@ def _host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
+_M64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    return z ^ (z >> 31)
+
+
+class _Sampler:
+    """Uniform entity ids drawn on the training device: a counter-based generator
+    (splitmix64 of a stream key plus a running counter) written in whole-array ops, so
+    numpy, cupy and the stand-in draw the very same ids (a GPU run trains on the CPU
+    run's negatives) and no id is made on the host and copied over."""
+
+    def __init__(self, xp, *words: int):
+        key = 0
+        for w in words:
+            key = _mix64(key ^ (int(w) & _M64))
+        self.xp, self.key, self.count = xp, key, 0
+
+    def integers(self, n: int, shape):
+        xp = self.xp
+        size = math.prod(shape)
+        x = xp.arange(self.count, self.count + size, dtype=xp.uint64)
+        self.count += size
+        x *= xp.uint64(0x9E3779B97F4A7C15)
+        x += xp.uint64(self.key)
+        x ^= x >> xp.uint64(30)
+        x *= xp.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> xp.uint64(27)
+        x *= xp.uint64(0x94D049BB133111EB)
+        x ^= x >> xp.uint64(31)
+        return (x % xp.uint64(max(n, 1))).astype(xp.int64).reshape(shape)
+
+
+class _Upcast(Function):
+    """float16 table rows -> float32 for the arithmetic; the gradient passes through as
+    float32 (RowAdagrad then updates the float16 rows with float32 arithmetic)."""
+
+    raw = True
+
+    def forward(ctx, x):
+        return x.astype(np.float32)
+
+    def backward(ctx, g):
+        return (g,)
+
+
+def _f32(a):
+    return a if a.dtype == np.float32 else a.astype(np.float32)
+
+
+@dataclass
+class _Unit:
+    """What one device activation trains: a bucket, or one sub-bucket of it.
+    ``parts``: device keys, ``(etype, part)`` or ``(etype, part, lo, hi)`` for a row
+    range; ``pieces``: ``(lhs key, rhs key, prefix)`` with that piece's edges under
+    ``prefix + name`` in ``edges`` (host arrays, copied by the swapper)."""
+
+    item: tuple
+    parts: list
+    pieces: list
+    edges: dict
+    n: int
+    split: bool = False
+    first: bool = True
+    last: bool = True
+
+
 # =========================================================================== the trainer
 class Trainer:
-    def __init__(self, config, *, device: str | None = None, log=None, progress=None):
+    def __init__(self, config, *, device: str | None = None, log=None, progress=None,
+                 device_memory: int | None = None):
         self.config = config
         self.ws = open_workspace(config)
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
         self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
-        self.device = device or config.device
-        if self.device.startswith("cuda"):
-            from ember._backend import cupy_module  # noqa: PLC0415
-
-            self.xp = cupy_module()
+        self.device = Device(device or config.device)
+        self.xp = module_for(self.device)  # numpy, cupy, or the stand-in's module
+        self.dtype = np.float32  # arithmetic, optimizer state, relation parameters
+        self.store = storage_dtype(config.dtype)  # embedding tables (float32 or float16)
+        # a device run swaps partitions and edges through the PartitionSwapper; the budget
+        # (bytes of tables + state + edges on the device) decides sub-buckets
+        self.device_memory = device_memory
+        if self.device.type != "cpu":
+            if device_memory is None and self.device.type == "cuda":
+                free = self.xp.cuda.runtime.memGetInfo()[0]
+                self.device_memory = int(0.6 * free)  # the rest: batch temporaries, cupy pool
+            self.swapper = PartitionSwapper(self.device, dtype=config.dtype,
+                                            memory_budget=self.device_memory)
         else:
-            self.xp = np
-        self.dtype = np.float32
+            self.swapper = None
+        self.peak_table_bytes = 0
+        self._holder: dict = {}
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.ckpt = Checkpoint(config.checkpoint_path)
@@ -272,8 +357,8 @@ class Trainer:
             d = src.load_relations()
             if d["theta_r"].shape == theta[0].shape:
                 m = self.model
-                theta = [xp.asarray(m.to_internal(d[k], "theta")) for k in ("theta_r", "theta_l")]
-                states = [xp.asarray(m.to_internal(d[k], "theta")) for k in ("state_r", "state_l")]
+                theta = [self._dev(m.to_internal(d[k], "theta")) for k in ("theta_r", "theta_l")]
+                states = [self._dev(m.to_internal(d[k], "theta")) for k in ("state_r", "state_l")]
             elif src is self.ckpt:
                 raise UserError(f"{self.ckpt.path}: relation parameters have shape "
                                 f"{d['theta_r'].shape}, the model needs {theta[0].shape}")
@@ -285,8 +370,8 @@ class Trainer:
             for t in self.ws.entity_types:
                 g = xp.zeros(self.model.dim, self.dtype)
                 if src is not None and src.has_relations() and f"global_{t}" in d:
-                    g = xp.asarray(self.model.to_internal(d[f"global_{t}"]))
-                    glob_states[t] = xp.asarray(self.model.to_internal(d[f"global_state_{t}"]))
+                    g = self._dev(self.model.to_internal(d[f"global_{t}"]))
+                    glob_states[t] = self._dev(self.model.to_internal(d[f"global_state_{t}"]))
                 self.glob[t] = ember.tensor(g, requires_grad=True)
         self.rel_opt = Adagrad(self.theta + list(self.glob.values()), lr=self.rel_lr)
         if states is not None:
@@ -294,6 +379,11 @@ class Trainer:
                 self.rel_opt.state[t] = {"step": 0, "sum": ember.tensor(s)}
         for t, s in glob_states.items():
             self.rel_opt.state[self.glob[t]] = {"step": 0, "sum": ember.tensor(s)}
+
+    def _dev(self, a, dtype=np.float32):
+        """A host array copied to the training device (explicitly: never a silent mix)."""
+        a = np.asarray(a, dtype)
+        return a if self.device.type == "cpu" else to_device(np.array(a), self.device)
 
     def _fresh(self, etype, part, n):
         seed = zlib.crc32(f"{self.config.seed}/{etype}/{part}".encode())
@@ -303,6 +393,12 @@ class Trainer:
         return emb, np.zeros(n, np.float32)
 
     def _load(self, etype, part) -> Partition:
+        emb, state = self._load_arrays(etype, part)
+        return Partition(etype, part, self._dev(emb, self.store), self._dev(state), self.lr)
+
+    def _load_arrays(self, etype, part):
+        """(embeddings, row-Adagrad state) of a partition as float32 host arrays in the
+        trainer's layout: from the checkpoint, the init checkpoint, or fresh."""
         n = self.ws.partition_sizes(etype)[part]
         emb, state = self._fresh(etype, part, n)
         for src in (self.ckpt, self.init_ckpt):
@@ -314,8 +410,7 @@ class Trainer:
                 emb[: len(e)] = self.model.to_internal(e)  # new entities (append) stay fresh
                 state[: len(s)] = s
                 break
-        xp = self.xp
-        return Partition(etype, part, xp.asarray(emb), xp.asarray(state), self.lr)
+        return emb, state
 
     def _ensure(self, needed: set):
         """Make exactly the partitions a bucket needs resident (plus unpartitioned types):
@@ -328,14 +423,21 @@ class Trainer:
                 self.resident[key] = self._load(*key)
         self.peak_embedding_bytes = max(self.peak_embedding_bytes,
                                         sum(p.nbytes for p in self.resident.values()))
+        self.peak_table_bytes = max(self.peak_table_bytes,
+                                    sum(int(p.emb.nbytes) for p in self.resident.values()))
 
-    def _save(self, keys, position, epoch_done=None):
+    def _save(self, keys, position, epoch_done=None, arrays=None):
+        """Checkpoint partitions ``keys`` (from ``arrays[key] = (emb, state)`` host arrays
+        when given, else the resident ones) and the relation parameters; float32 always."""
         ck = self.ckpt
         pub = self.model.to_public
         ck.begin(durable=epoch_done is not None)
         for key in keys:
-            p = self.resident[key]
-            ck.save_partition(key[0], key[1], pub(_host(p.emb)), _host(p.state))
+            if arrays is not None:
+                emb, state = arrays[key]
+            else:
+                emb, state = _host(self.resident[key].emb), _host(self.resident[key].state)
+            ck.save_partition(key[0], key[1], pub(_f32(emb)), _f32(state))
         st = [self.rel_opt.state.get(t) for t in self.theta]
         zeros = np.zeros_like(_host(self.theta[0].data))
         ck.save_relations({  # in PyTorch-BigGraph's layout, whatever the trainer's
@@ -371,9 +473,9 @@ class Trainer:
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
             cl_ids = xp.arange(len(lp.emb))[None]
             cr_ids = xp.arange(len(rp.emb))[None]
-        elif u:
-            cl_ids = xp.asarray(rng.integers(0, len(lp.emb), (c, u)))
-            cr_ids = xp.asarray(rng.integers(0, len(rp.emb), (c, u)))
+        elif u:  # drawn on the device (see _Sampler)
+            cl_ids = rng.integers(len(lp.emb), (c, u))
+            cr_ids = rng.integers(len(rp.emb), (c, u))
         else:
             cl_ids = cr_ids = None
         plan = BatchPlan(self.model, rel, chunk, lhs, rhs, cl_ids, cr_ids,
@@ -399,6 +501,8 @@ class Trainer:
         rows = []
         for leaf, i, g in zip(leaves, ids, globs):
             r = sparse.embedding(leaf, i[0] if len(i) == 1 else xp.concatenate(i), sparse=True)
+            if r.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
+                r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb
         theta = [_wrap(t.data, True) for t in self.theta]
         loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta,
@@ -420,25 +524,25 @@ class Trainer:
             self.rel_opt.step()
             for t in self.theta + list(self.glob.values()):
                 t.grad = None
-        return np.array([float(loss.item()), plan.pos_sum.get("rhs", 0.0),
-                         plan.pos_sum.get("lhs", 0.0)])
+        # the loss stays on the device (summed per bucket: one transfer per bucket)
+        return loss.data, np.array([plan.pos_sum.get("rhs", 0.0), plan.pos_sum.get("lhs", 0.0)])
 
     def _held_out_metrics(self, lp, rp, e, block=10000):
         """PBG's per-bucket check on held-out edges (``eval_fraction``): each edge ranked,
         both sides, against ``eval_num_uniform_negs`` uniform entities of the partition."""
         cfg, model, xp = self.config, self.model, self.xp
         k = cfg.eval_num_uniform_negs or cfg.num_uniform_negs or 100
-        rng = np.random.default_rng([cfg.seed, self._seq, 7])
+        rng = _Sampler(xp, cfg.seed, self._seq, 7, 1 << 40)
         theta = [t.data for t in self.theta]
         gl = self.glob[lp.etype].data if self.glob else 0
         gr = self.glob[rp.etype].data if self.glob else 0
         ranks = []
         for s in range(0, len(e["lhs"]), block):
             lhs, rhs, rel = (e[key][s:s + block] for key in ("lhs", "rhs", "rel"))
-            L, R = lp.emb[lhs] + gl, rp.emb[rhs] + gr
+            L, R = _f32(lp.emb[lhs]) + gl, _f32(rp.emb[rhs]) + gr
             for side, keep, part, true, g in (("rhs", L, rp, rhs, gr), ("lhs", R, lp, lhs, gl)):
-                ids = xp.asarray(rng.integers(0, len(part.emb), k))
-                S = model.score_candidates(keep, rel, theta, part.emb[ids] + g, side)
+                ids = rng.integers(len(part.emb), (k,))
+                S = model.score_candidates(keep, rel, theta, _f32(part.emb[ids]) + g, side)
                 pos = model.score_pos(L, R, rel, theta, side)
                 S[ids[None, :] == true[:, None]] = xp.nan
                 gt = (S > pos[:, None]).sum(1)
@@ -465,40 +569,40 @@ class Trainer:
         self._seq += 1
 
         def work(worker):
-            rng = np.random.default_rng([cfg.seed, self._seq, worker])
-            total = np.zeros(3)
+            rng = _Sampler(self.xp, cfg.seed, self._seq, worker)
+            loss, total = None, np.zeros(2)
             for start in starts[worker::nw]:
                 sl = slice(start, min(start + bs, n_all))
                 lhs, rhs, rel = lhs_all[sl], rhs_all[sl], rel_all[sl]
                 w = w_all[sl] if w_all is not None else None
                 n = len(lhs)
                 main = n if cfg.reciprocal or one_vs_all else n - n % min(self.chunk, n)
-                total += self._step(lp, rp, lhs[:main], rhs[:main], rel[:main],
-                                    None if w is None else w[:main], rng, one_vs_all)
-                if main < n:  # the remainder is one smaller chunk
-                    total += self._step(lp, rp, lhs[main:], rhs[main:], rel[main:],
-                                        None if w is None else w[main:], rng, one_vs_all)
-            return total
+                parts = [slice(0, main)] + ([slice(main, n)] if main < n else [])
+                for p in parts:  # the remainder is one smaller chunk
+                    ls, st = self._step(lp, rp, lhs[p], rhs[p], rel[p],
+                                        None if w is None else w[p], rng, one_vs_all)
+                    loss = ls if loss is None else loss + ls
+                    total += st
+            return loss, total
 
         nw = min(self.workers, len(starts))
-        if nw <= 1:
-            return work(0)
         # Hogwild: workers share the tables; numpy releases the GIL in the heavy ops
-        return sum(self._pool.map(work, range(nw)))
+        res = [work(0)] if nw <= 1 else list(self._pool.map(work, range(nw)))
+        loss = sum(float(_host(ls)) for ls, _ in res if ls is not None)
+        return np.array([loss, *sum(st for _, st in res)])
 
     # -- edges ------------------------------------------------------------------------
     def _read_edges(self, epoch, k, K, bucket):
-        """One edge chunk of a bucket, shuffled, on the device; runs on the prefetch
+        """One edge chunk of a bucket, shuffled, on the host; runs on the prefetch
         thread while the previous bucket trains."""
         d = self.ws.read_bucket(edge_split(self.config), *bucket)
         n = len(d["lhs"])
         lo, hi = k * n // K, (k + 1) * n // K
         seed = zlib.crc32(f"{self.config.seed}/{epoch}/{k}/{bucket}".encode())
         perm = lo + np.random.default_rng(seed).permutation(hi - lo)
-        xp = self.xp
-        out = {key: xp.asarray(v[perm].astype(np.int64 if key != "weight" else np.float32))
-               for key, v in d.items()}
-        return out
+        # host arrays: the CPU trains on them, a device run copies them through the swapper
+        return {key: v[perm].astype(np.int64 if key != "weight" else np.float32)
+                for key, v in d.items()}
 
     def _bucket_groups(self, edges):
         """Split a bucket's edges by the (lhs type, rhs type) of their relation."""
@@ -507,7 +611,7 @@ class Trainer:
         g = self.rel_group[_host(edges["rel"])]
         out = []
         for gi, types in enumerate(self.groups):
-            sel = self.xp.asarray(np.flatnonzero(g == gi))
+            sel = np.flatnonzero(g == gi)  # edges are grouped on the host
             if len(sel):
                 out.append((types, {k: v[sel] for k, v in edges.items()}))
         return out
@@ -540,7 +644,8 @@ class Trainer:
         t0 = time.perf_counter()
         trained = 0
         with _blas_threads(1 if self.workers > 1 else None):
-            trained = self._run(schedule, K)
+            run = self._run if self.swapper is None else self._run_device
+            trained = run(schedule, K)
         if self.progress:
             sys.stderr.write("\n")
         if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
@@ -554,7 +659,12 @@ class Trainer:
                 "epochs": self.ckpt.manifest["position"]["epoch"],
                 "checkpoint": str(self.ckpt.path), "version": self.ckpt.version,
                 "peak_embedding_bytes": self.peak_embedding_bytes,
-                "memory_plan_bytes": self.plan.total, "workers": self.workers}
+                "peak_table_bytes": self.peak_table_bytes,
+                "memory_plan_bytes": self.plan.total, "workers": self.workers,
+                "device": str(self.device), "dtype": self.config.dtype,
+                **({"transfer_wait_seconds": self.swapper.stats()["wait_seconds"],
+                    "peak_device_bytes": self.swapper.stats()["peak_resident_bytes"]}
+                   if self.swapper is not None else {})}
 
     def _run(self, schedule, K) -> int:
         cfg, ws = self.config, self.ws
@@ -610,6 +720,155 @@ class Trainer:
             self._pool.shutdown(wait=True)
         return trained
 
+    # -- the device loop -------------------------------------------------------------
+    def _run_device(self, schedule, K) -> int:
+        """`_run` on an accelerator: each bucket's partitions and edges live on the device
+        (``PartitionSwapper``); the next bucket's are copied host->device while this one
+        trains, and the trained partitions are written back for the checkpoint. A bucket
+        whose partitions + edges exceed ``device_memory`` trains as sub-buckets."""
+        sw, trained = self.swapper, 0
+        pool = ThreadPoolExecutor(1, thread_name_prefix="ember-prefetch")
+        units = self._units(schedule, K, pool)
+        try:
+            nxt = next(units, None)
+            if nxt is not None:
+                self._prefetch(nxt)
+            acc = None
+            while nxt is not None:
+                cur = nxt
+                if cur.first:
+                    acc = {"t": time.perf_counter(), "wait": sw.stats()["wait_seconds"],
+                           "loss": np.zeros(3), "evals": {}, "n": 0}
+                bucket = sw.activate()
+                self.peak_table_bytes = max(self.peak_table_bytes, sum(
+                    int(e.nbytes) for e, _ in sw.resident.values()))
+                self.peak_embedding_bytes = max(self.peak_embedding_bytes, sum(
+                    int(e.nbytes + s.nbytes) for e, s in sw.resident.values()))
+                nxt = next(units, None)
+                # overlap: the next bucket's copies run while this one trains, except
+                # around sub-buckets, whose host rows are only current after the save
+                early = nxt is not None and (nxt.item is cur.item
+                                             or not (cur.split or nxt.split))
+                if early:
+                    self._prefetch(nxt)
+                for lk, rk, pre in cur.pieces:
+                    lp = Partition(lk[0], lk[1], *bucket.parts[lk], self.lr)
+                    rp = lp if rk == lk else Partition(rk[0], rk[1], *bucket.parts[rk], self.lr)
+                    e = {k[len(pre):]: v for k, v in bucket.edges.items()
+                         if k.startswith(pre) and "held." not in k[len(pre):]}
+                    h = {k[len(pre) + 5:]: v for k, v in bucket.edges.items()
+                         if k.startswith(pre + "held.")}
+                    if h:
+                        acc["evals"]["eval_before"] = self._held_out_metrics(lp, rp, h)
+                    acc["loss"] += self._train_bucket(lp, rp, e)
+                    if h:
+                        acc["evals"]["eval_after"] = self._held_out_metrics(lp, rp, h)
+                acc["n"] += cur.n
+                saved = sw.write_back(cur.parts).result()
+                if cur.split:  # rows back into the host partitions, saved with the bucket
+                    for (t, p, lo, hi), (e_, s_) in saved.items():
+                        E, S = self._holder[(t, p)]
+                        E[lo:hi], S[lo:hi] = e_, s_
+                if cur.last:
+                    arrays = self._holder if cur.split else saved
+                    trained += acc["n"]
+                    self._finish_bucket(cur.item, K, acc, arrays)
+                    self._holder = {}
+                if nxt is not None and not early:
+                    self._prefetch(nxt)
+            sw.close()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.shutdown(wait=True)
+        return trained
+
+    def _finish_bucket(self, item, K, acc, arrays):
+        """Stats line and checkpoint of a bucket trained on the device."""
+        epoch, k, bi, bucket, nb = item
+        n, loss, dt = acc["n"], acc["loss"], time.perf_counter() - acc["t"]
+        nxt = (epoch, k, bi + 1)
+        if bi + 1 == nb:
+            nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
+        wait = self.swapper.stats()["wait_seconds"] - acc["wait"]
+        stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
+                 "loss": loss[0] / max(n, 1), "edges_per_s": n / dt if dt else None,
+                 "pos_score_rhs": loss[1] / max(n, 1), "pos_score_lhs": loss[2] / max(n, 1),
+                 "seconds": round(dt, 4), "transfer_wait_seconds": round(wait, 6),
+                 "version": self.ckpt.version + 1, **acc["evals"]}
+        self.ckpt.append_stats(stats)
+        self._save(list(arrays), {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
+                   epoch_done=epoch + 1 if nxt[0] == epoch + 1 else None, arrays=arrays)
+        if self.progress:
+            sys.stderr.write(f"\repoch {epoch + 1}/{self.config.num_epochs} bucket {bucket} "
+                             f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   ")
+            sys.stderr.flush()
+
+    def _prefetch(self, unit):
+        """Start copying a unit's partitions (those not resident) and edges to the device."""
+        host = {}
+        for key in unit.parts:
+            if key in self.swapper.resident:
+                host[key] = None
+            elif len(key) == 2:
+                host[key] = self._load_arrays(*key)
+            else:
+                t, p, lo, hi = key
+                if (t, p) not in self._holder:
+                    self._holder[(t, p)] = self._load_arrays(t, p)
+                E, S = self._holder[(t, p)]
+                host[key] = (E[lo:hi], S[lo:hi])
+        self.swapper.prefetch(host, unit.edges)
+
+    def _units(self, schedule, K, pool):
+        """The device loop's units, bucket after bucket; edges read one bucket ahead."""
+        fut = pool.submit(self._read_edges, *self._edge_args(schedule[0], K)) if schedule else None
+        for i, item in enumerate(schedule):
+            edges = fut.result()
+            if i + 1 < len(schedule):
+                fut = pool.submit(self._read_edges, *self._edge_args(schedule[i + 1], K))
+            yield from self._bucket_units(item, edges)
+
+    def _bucket_units(self, item, edges):
+        cfg, ws = self.config, self.ws
+        bucket = item[3]
+        n_eval = int(len(edges["lhs"]) * cfg.eval_fraction)
+        held = {key: v[:n_eval] for key, v in edges.items()}
+        edges = {key: v[n_eval:] for key, v in edges.items()}
+        groups = [(types, self._part_key(types[0], bucket[0]), self._part_key(types[1], bucket[1]),
+                   e) for types, e in self._bucket_groups(edges)]
+        pieces, parts, dev = [], {}, {}
+        for gi, (types, lk, rk, e) in enumerate(groups):
+            pieces.append((lk, rk, f"{gi}."))
+            parts[lk] = parts[rk] = None
+            dev.update({f"{gi}.{k}": v for k, v in e.items()})
+            h = _select_group(held, self, types) if n_eval else None
+            if h is not None:
+                dev.update({f"{gi}.held.{k}": v for k, v in h.items()})
+        n = len(edges["lhs"])
+        row = self.model.dim * self.store.itemsize + 4  # table row + its accumulator
+        need = sum(ws.partition_sizes(k[0])[k[1]] for k in parts) * row + sum(
+            int(v.nbytes) for v in dev.values())
+        if self.device_memory is None or need <= self.device_memory:
+            yield _Unit(item, list(parts), pieces, dev, n)
+            return
+        units = []  # sub-buckets: row ranges of the pair (no held-out metrics then)
+        for _, lk, rk, e in groups:
+            nl, nr = ws.partition_sizes(lk[0])[lk[1]], ws.partition_sizes(rk[0])[rk[1]]
+            subs = split_bucket(e["lhs"], e["rhs"], nl, nr, row_bytes=row,
+                                edge_bytes=sum(v.itemsize for v in e.values()),
+                                budget=self.device_memory, same_partition=lk == rk)
+            for sb in subs:
+                a, b = lk + tuple(sb.lhs_rows), rk + tuple(sb.rhs_rows)
+                ee = {k: v[sb.edges] for k, v in e.items()}
+                ee["lhs"], ee["rhs"] = sb.lhs.astype(np.int64), sb.rhs.astype(np.int64)
+                units.append(_Unit(item, list(dict.fromkeys([a, b])), [(a, b, "0.")],
+                                   {f"0.{k}": v for k, v in ee.items()}, len(sb.edges),
+                                   split=True, first=False, last=False))
+        units[0].first, units[-1].last = True, True
+        self.log(f"bucket {bucket}: {need:,} bytes exceed the device budget of "
+                 f"{self.device_memory:,}; trained as {len(units)} sub-buckets")
+        yield from units
+
     def _edge_args(self, item, K):
         epoch, k, _, bucket, _ = item
         return epoch, k, K, bucket
@@ -658,8 +917,13 @@ def _renorm(xp, emb, rows, max_norm):
     emb[rows] = r * xp.minimum(1, max_norm / xp.maximum(norm, 1e-12))
 
 
-def train(config, *, device: str | None = None, log=None, progress=None) -> dict:
-    """Train (or resume) the run a config describes; returns a summary dict."""
-    return Trainer(config, device=device, log=log, progress=progress).train()
+def train(config, *, device: str | None = None, log=None, progress=None,
+          device_memory: int | None = None) -> dict:
+    """Train (or resume) the run a config describes; returns a summary dict.
+    ``device`` overrides the config's (``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``"standin"``
+    in tests); ``device_memory`` bounds the bytes of partitions + edges on the device
+    (default on a GPU: 60% of its free memory), splitting larger buckets."""
+    return Trainer(config, device=device, log=log, progress=progress,
+                   device_memory=device_memory).train()
 
 
