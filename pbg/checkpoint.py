@@ -89,6 +89,22 @@ def _grown(old, new) -> bool:
                for t in old)
 
 
+def _check_operators(where, theirs, ours) -> None:
+    """Name the first relation whose operator differs (``operators`` is one name for all
+    relations, or a list with one per relation)."""
+    if not isinstance(theirs, list) and not isinstance(ours, list):
+        return
+    n = len(theirs) if isinstance(theirs, list) else len(ours)
+    a = theirs if isinstance(theirs, list) else [theirs] * n
+    b = ours if isinstance(ours, list) else [ours] * n
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            raise UserError(f"{where}: checkpoint does not match the config/workspace: the "
+                            f"operator of relation {i} (relations.{i}.operator) is {x!r} in "
+                            f"the checkpoint, {y!r} now (use a new checkpoint_path, or "
+                            "delete this one to start over)")
+
+
 class Checkpoint:
     """The checkpoint folder of one training run.
 
@@ -125,6 +141,8 @@ class Checkpoint:
         for k in MODEL_KEYS:
             if k == "entity_counts" and _grown(theirs.get(k), model_desc.get(k)):
                 continue  # `pbg import --append` added entities: they start fresh
+            if k == "operators" and theirs.get(k) != model_desc.get(k):
+                _check_operators(self.path / MANIFEST, theirs.get(k), model_desc.get(k))
             if theirs.get(k) != model_desc.get(k):
                 raise UserError(
                     f"{self.path / MANIFEST}: checkpoint does not match the config/workspace: "
