@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from ember._backend import array_module
+from ember._backend import array_module, device_of, to_device
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function
 
@@ -649,7 +649,11 @@ class Model:
         if self._kind is None:
             return [(self.operator, None)]
         xp = array_module(rel)
-        kind = xp.asarray(self._kind)[rel]
+        dev = device_of(rel)  # the kind table copied once per device, not once per batch
+        cache = self.__dict__.setdefault("_kind_on", {})
+        if dev not in cache:
+            cache[dev] = to_device(self._kind, dev)
+        kind = cache[dev][rel]
         out = []
         for i, k in enumerate(self._kinds):
             idx = xp.flatnonzero(kind == i)

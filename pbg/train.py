@@ -343,6 +343,8 @@ class Trainer:
                                      bool)
         self.all_negs = bool(self.rel_all_negs.any())
         self.workers = config.workers or os.cpu_count() or 1
+        if self.swapper is not None:  # one thread queues the device's work: no Hogwild
+            self.workers = 1
         self._lock = threading.Lock()
         self._seq = 0
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="ember-hogwild")
@@ -876,10 +878,10 @@ class Trainer:
 
 def _take(edges, mask):
     """The edges where a host boolean mask is true (arrays on the host or the device)."""
-    from ember._backend import array_module  # noqa: PLC0415
+    from ember._backend import device_of  # noqa: PLC0415
 
-    sel = np.flatnonzero(mask)
-    return {k: v[sel if isinstance(v, np.ndarray) else array_module(v).asarray(sel)]
+    sel = np.flatnonzero(mask)  # copied to a device explicitly (the stand-in is an ndarray)
+    return {k: v[sel if type(v) is np.ndarray else to_device(sel, device_of(v))]
             for k, v in edges.items()}
 
 

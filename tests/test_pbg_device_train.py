@@ -201,3 +201,24 @@ def test_gpu_run_matches_the_cpu_run(kin2, dtype):
     assert runs["cuda"][0]["transfer_wait_seconds"] >= 0
     # same negatives (device-side counter-based sampler); float reductions differ a little
     assert abs(runs["cuda"][1] - runs["cpu"][1]) < 0.02
+
+
+@pytest.mark.parametrize("extra", [
+    [f"relations.{i}.operator=diagonal" for i in range(0, 25, 2)],  # mixed operators
+    ["bias=true"],
+    [f"relations.{i}.all_negs=true" for i in range(0, 25, 2)],  # 1-vs-all batches
+    ["reciprocal=true", "regularization_coef=1e-3", "num_uniform_negs=200"],
+    ["global_emb=true", "max_norm=1.0", "loss_fn=ranking", "comparator=cos"],
+], ids=["mixed-ops", "bias", "all-negs", "reciprocal-n3", "global-maxnorm-cos"])
+def test_model_variants_on_the_standin_match_cpu(kin1, extra, monkeypatch):
+    short = ["num_epochs=3", *extra]
+    cpu = _cfg(kin1, "ck_var_cpu", short)
+    train(cpu, device="cpu", log=lambda m: None)
+    seen = _spy_steps(monkeypatch)
+    dev = _cfg(kin1, "ck_var_standin", short)
+    train(dev, device="standin", log=lambda m: None)
+    assert seen == {StandinArray}
+    a, b = _checkpoint(cpu), _checkpoint(dev)
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=str(k))
