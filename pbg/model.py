@@ -625,6 +625,16 @@ class Model:
         if relation_weights is not None and any(w != 1 for w in relation_weights):
             self.rel_weight = np.asarray(relation_weights, np.float32)
 
+    def _rel_weight_on(self, like):
+        """``rel_weight`` on the device of ``like`` (copied there once)."""
+        from ember._backend import device_of, to_device  # noqa: PLC0415
+
+        dev = device_of(like)
+        cache = self.__dict__.setdefault("_rel_weight_dev", {})
+        if dev not in cache:
+            cache[dev] = to_device(self.rel_weight, dev)
+        return cache[dev]
+
     @property
     def operator_names(self):
         """The operator name, or the list of one per relation when they differ (the
@@ -943,7 +953,7 @@ class BatchPlan:
         xp = array_module(rel)
         self.model, self.rel, self.chunk = model, rel, chunk
         if model.rel_weight is not None:  # relations[i].weight scales its edges' losses
-            w = xp.asarray(model.rel_weight)[rel]
+            w = model._rel_weight_on(rel)[rel]
             weight = w if weight is None else weight * w
         self.batch_negs, self.weight, self.disabled = batch_negs, weight, tuple(disabled)
         self.op_groups = model.op_groups(rel)  # the rows of each operator kind, both sides
