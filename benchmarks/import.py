@@ -12,7 +12,7 @@ For each: min and median wall time, edges/s, edges per CPU-second (children's
 user+sys), peak RSS of the child (``os.wait4``), and the ratio of the minima. The share
 of the machine's CPU used by other processes is read from ``/proc/stat``. With
 ``--with-pbg``, PyTorch-BigGraph 1.0.0's own importer (from the venv that
-``/work/shared/pbg-baseline/run_pbg.sh`` builds) runs on a prefix of the same file
+``../shared/pbg-baseline/run_pbg.sh`` builds) runs on a prefix of the same file
 (it manages ~10k edges/s), and so does ours, for a ratio. The verdict line is last.
 
     python benchmarks/import.py                     # 10^7 edges
@@ -171,7 +171,7 @@ def run_pbg(args, tsv: str, work: str, edges_in_prefix: int, ours_cmd) -> dict |
         print(
             "pbg: skipped - no PyTorch-BigGraph venv with torchbiggraph_import_from_tsv "
             f"(looked in {args.pbg_venv or '$TMPDIR/pbg-venv'}); run "
-            "/work/shared/pbg-baseline/run_pbg.sh once to build it (pip: torch + "
+            "../shared/pbg-baseline/run_pbg.sh once to build it (pip: torch + "
             "torchbiggraph==1.0.0), or pass --pbg-venv"
         )
         return None

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from ember.cli.main import main as pbg
+from ember.datasets import real_graph
 from ember.errors import UserError
 from ember.pbg.config import load_config
 from ember.pbg.eval import evaluate
@@ -238,7 +239,7 @@ def test_after_import_append_training_continues_with_new_entities_fresh(tmp_path
     assert s["epochs"] == 3 and sum(after["model"]["entity_counts"]["all"]) == n0 + 2
 
 
-WN = Path("/work/shared/data/wordnet30_wn18rr_k3")
+WN = real_graph("wordnet_k3").folder  # bundled with ember
 WN_TRIVIAL_FLOOR = 0.011
 
 
