@@ -684,11 +684,15 @@ class Trainer:
                 n_eval = int(len(edges["lhs"]) * cfg.eval_fraction)
                 held = {key: v[:n_eval] for key, v in edges.items()}
                 edges = {key: v[n_eval:] for key, v in edges.items()}
-                for (lt, rt), e in self._bucket_groups(edges):
+                groups = self._bucket_groups(edges)
+                # every group's partitions at once (at most two per type): a partition one
+                # group trained must not be evicted by the next before the bucket is saved
+                self._ensure({self._part_key(t, 0) for t in ws.entity_types
+                              if ws.num_partitions(t) == 1}
+                             | {self._part_key(types[i], bucket[i])
+                                for types, _ in groups for i in (0, 1)})
+                for (lt, rt), e in groups:
                     lk, rk = self._part_key(lt, bucket[0]), self._part_key(rt, bucket[1])
-                    needed = {lk, rk} | {self._part_key(t, 0) for t in ws.entity_types
-                                         if ws.num_partitions(t) == 1}
-                    self._ensure(needed)
                     touched |= {lk, rk}
                     lp_, rp_ = self.resident[lk], self.resident[rk]
                     h = _select_group(held, self, (lt, rt)) if n_eval else None
@@ -749,8 +753,9 @@ class Trainer:
                 nxt = next(units, None)
                 # overlap: the next bucket's copies run while this one trains, except
                 # around sub-buckets, whose host rows are only current after the save
-                early = nxt is not None and (nxt.item is cur.item
-                                             or not (cur.split or nxt.split))
+                early = nxt is not None and (
+                    not (cur.split or nxt.split)
+                    or (nxt.item is cur.item and not _overlapping(cur, nxt)))
                 if early:
                     self._prefetch(nxt)
                 for lk, rk, pre in cur.pieces:
@@ -883,6 +888,19 @@ def _take(edges, mask):
     sel = np.flatnonzero(mask)  # copied to a device explicitly (the stand-in is an ndarray)
     return {k: v[sel if type(v) is np.ndarray else to_device(sel, device_of(v))]
             for k, v in edges.items()}
+
+
+def _overlapping(cur, nxt) -> bool:
+    """True when a row range of ``nxt`` overlaps a different range of ``cur`` in the same
+    partition: its host rows are stale until ``cur`` is written back, so no early prefetch
+    (sub-buckets of two relation groups may cut a partition differently)."""
+    for a in nxt.parts:
+        if a in cur.parts:
+            continue
+        for b in cur.parts:
+            if b[:2] == a[:2] and (len(a) == 2 or len(b) == 2 or (b[2] < a[3] and a[2] < b[3])):
+                return True
+    return False
 
 
 def _select_group(edges, trainer, types):

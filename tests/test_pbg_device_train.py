@@ -222,3 +222,77 @@ def test_model_variants_on_the_standin_match_cpu(kin1, extra, monkeypatch):
     assert a.keys() == b.keys()
     for k in a:
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=str(k))
+
+
+def _typed_workspace(tmp_path) -> Path:
+    """Three entity types (two partitioned, one not), three relation groups per bucket."""
+    rng = np.random.default_rng(1)
+    users, items, tags = ([f"{p}{i}" for i in range(n)] for p, n in (("u", 60), ("i", 40),
+                                                                        ("t", 5)))
+    lines = []
+    for _ in range(400):
+        lines.append(f"{rng.choice(users)}\tbuys\t{rng.choice(items)}")
+        lines.append(f"{rng.choice(users)}\tfollows\t{rng.choice(users)}")
+        lines.append(f"{rng.choice(items)}\ttagged\t{rng.choice(tags)}")
+    src = tmp_path / "typed.tsv"
+    src.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "model.toml"
+    cfg.write_text("\n".join([
+        "dimension = 10", "[entities]", "user = { num_partitions = 2 }",
+        "item = { num_partitions = 2 }", "tag = { num_partitions = 1 }",
+        '[[relations]]', 'name = "buys"', 'lhs = "user"', 'rhs = "item"',
+        '[[relations]]', 'name = "follows"', 'lhs = "user"', 'rhs = "user"',
+        'operator = "translation"',
+        '[[relations]]', 'name = "tagged"', 'lhs = "item"', 'rhs = "tag"', ""]))
+    assert pbg(["import", str(src), "--config", str(cfg), "--out", str(tmp_path / "ws"),
+                "--valid-fraction", "0.05", "--test-fraction", "0.05"]) == 0
+    return tmp_path / "ws" / "config.toml"
+
+
+def test_several_entity_types_and_groups_on_the_standin(tmp_path, monkeypatch):
+    ws = _typed_workspace(tmp_path)
+    extra = ["num_epochs=3", "dimension=10", "workers=1", "eval_fraction=0.1"]
+    cpu = _cfg(ws, "ck_cpu", extra)
+    train(cpu, device="cpu", log=lambda m: None)
+    seen = _spy_steps(monkeypatch)
+    dev = _cfg(ws, "ck_standin", extra)
+    train(dev, device="standin", log=lambda m: None)
+    assert seen == {StandinArray}
+    a, b = _checkpoint(cpu), _checkpoint(dev)
+    assert a.keys() == b.keys() and {s for s, _ in a} >= {
+        "embeddings_user_0", "embeddings_user_1", "embeddings_item_1", "embeddings_tag_0"}
+    for k in a:
+        np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=str(k))
+    # and split into sub-buckets: every partition still trained and checkpointed
+    sub = _cfg(ws, "ck_sub", extra)
+    logs = []
+    train(sub, device="standin", log=logs.append, device_memory=1500)
+    assert any("sub-buckets" in m for m in logs)
+    assert {s for s, _ in _checkpoint(sub)} == {s for s, _ in a}
+
+
+def test_resume_on_the_standin_matches_resume_on_the_cpu(kin1):
+    out = {}
+    for device in ("cpu", "standin"):
+        cfg = _cfg(kin1, f"ck_resume_{device}", ["num_epochs=2"])
+        train(cfg, device=device, log=lambda m: None)
+        cfg = load_config(kin1, [*FAST, f"checkpoint_path={cfg.checkpoint_path}",
+                                 "num_epochs=4"])
+        s = train(cfg, device=device, log=lambda m: None)
+        assert s["epochs"] == 4
+        out[device] = _checkpoint(cfg)
+    for k in out["cpu"]:
+        np.testing.assert_allclose(out["standin"][k], out["cpu"][k], rtol=1e-5, atol=1e-6)
+
+
+def test_no_early_prefetch_of_a_row_range_another_sub_bucket_is_training():
+    from ember.pbg.train import _overlapping, _Unit
+
+    def unit(*keys):
+        return _Unit(None, list(keys), [], {}, 0, split=True)
+
+    cur = unit(("user", 0, 0, 30), ("item", 1, 0, 20))
+    assert not _overlapping(cur, unit(("user", 0, 0, 30), ("item", 1, 20, 40)))
+    assert not _overlapping(cur, unit(("user", 1, 0, 15)))
+    assert _overlapping(cur, unit(("user", 0, 0, 15)))  # another cut of the same rows
+    assert _overlapping(cur, unit(("user", 0)))
