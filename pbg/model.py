@@ -423,15 +423,25 @@ class L2(SquaredL2):
 class Biased(Comparator):
     """PyTorch-BigGraph's ``bias = true``: the first coordinate of each (prepared) side is
     a bias, withheld from the base comparator and added to the score:
-    ``score(a, b) = base(a[1:], b[1:]) + a[0] + b[0]``, negatives alike."""
+    ``score(a, b) = base(a[1:], b[1:]) + a[0] + b[0]``, negatives alike.
+
+    For a base whose negatives are one plain product (dot, cos) the batched scores are
+    ``[1, a[1:]] @ n.T + a[0]``: one full-width product, whose transposed product gives
+    the negatives' bias gradient too, instead of products and gradient copies on slices.
+    """
 
     bias = True
 
     def __init__(self, base: Comparator):
         self.base = base
         self.name = base.name
+        self._plain_prepare = type(base).prepare is Comparator.prepare
+        self._plain_neg = (type(base).neg is Comparator.neg
+                           and type(base).neg_backward is Comparator.neg_backward)
 
     def prepare(self, x):
+        if self._plain_prepare:
+            return x, None
         xp = array_module(x)
         rest, cache = self.base.prepare(x[..., 1:])
         y = xp.empty_like(x)
@@ -440,6 +450,8 @@ class Biased(Comparator):
         return y, cache
 
     def prepare_backward(self, cache, g):
+        if self._plain_prepare:
+            return g
         out = g.copy()
         out[..., 1:] = self.base.prepare_backward(cache, g[..., 1:])
         return out
@@ -455,13 +467,26 @@ class Biased(Comparator):
         gb[:, 0] = g
         return ga, gb
 
+    @staticmethod
+    def _one_first(a3):
+        a1 = a3.copy()
+        a1[..., 0] = 1
+        return a1
+
     def neg(self, a3, n3):
-        s = self.base.neg(a3[..., 1:], n3[..., 1:])
+        if self._plain_neg:
+            s = self.base.neg(self._one_first(a3), n3)
+        else:
+            s = self.base.neg(a3[..., 1:], n3[..., 1:])
+            s += n3[..., 0][:, None, :]
         s += a3[..., 0][:, :, None]
-        s += n3[..., 0][:, None, :]
         return s
 
     def neg_backward(self, a3, n3, g):
+        if self._plain_neg:
+            ga, gn = self.base.neg_backward(self._one_first(a3), n3, g)
+            ga[..., 0] = g.sum(-1)  # gn[..., 0] is already g.sum(1): the ones column
+            return ga, gn
         xp = array_module(a3)
         ga, gn = xp.empty_like(a3), xp.empty_like(n3)
         ga[..., 1:], gn[..., 1:] = self.base.neg_backward(a3[..., 1:], n3[..., 1:], g)
