@@ -313,6 +313,8 @@ class _RotateIL(_ComplexDiagonalIL):
 
 
 _INTERLEAVED = {"complex_diagonal": _ComplexDiagonalIL, "rotate": _RotateIL}
+# operators whose parameters are one vector per relation, laid out like an embedding
+_PERMUTED = {"complex_diagonal", "translation", "diagonal"}
 
 
 # =========================================================================== comparators
@@ -581,11 +583,11 @@ class _Mixed(Operator):
 
     name = "mixed"
 
-    def __init__(self, dim, ops, width):
+    def __init__(self, dim, ops, width, interleaved):
         super().__init__(dim)
         self.ops, self.width = ops, width
         self.complex = any(op.complex for op in ops)
-        self.interleaved = all(op.interleaved for op in ops)
+        self.interleaved = interleaved
 
     def num_params(self):
         return self.width
@@ -624,9 +626,11 @@ class Model:
         # fast_layout: complex operators work on interleaved (re, im) pairs; the trainer
         # converts at its boundaries (to_internal / to_public) so that checkpoints,
         # export and predict always see PyTorch-BigGraph's (real half, imaginary half).
-        # Only when every kind is complex: a real operator wants the public layout.
-        fast = fast_layout and all(k in _INTERLEAVED for k in kinds)
-        self.ops = {k: (_INTERLEAVED[k] if fast else OPERATORS[k])(dim) for k in kinds}
+        # Real operators mixed in work on either layout: their parameters are permuted
+        # like the embeddings (`_convert`).
+        fast = fast_layout and any(k in _INTERLEAVED for k in kinds)
+        self.ops = {k: (_INTERLEAVED[k] if fast and k in _INTERLEAVED else OPERATORS[k])(dim)
+                    for k in kinds}
         for k, op in self.ops.items():
             if op.complex and dim % 2:
                 raise ConfigError(f"dimension: {k} needs an even dimension, got {dim}")
@@ -636,7 +640,7 @@ class Model:
             self.operator = self.ops[kinds[0]]
             self._kind = None
         else:
-            self.operator = _Mixed(dim, list(self.ops.values()), self.width)
+            self.operator = _Mixed(dim, list(self.ops.values()), self.width, fast)
             self._kind = np.array([kinds.index(k) for k in names], np.int64)
             self._kinds = kinds
         self.comparator = COMPARATORS[comparator]()
@@ -762,17 +766,25 @@ class Model:
         perm = self._perm(public_to_internal)
         if what != "theta":
             return x[..., perm]
-        # rotate's phases are per complex number: unchanged; complex_diagonal's (re, im)
-        # pairs are permuted like embeddings, on its relations' rows only
-        rows = [r for r, n in enumerate(self.rel_ops) if n == "complex_diagonal"]
-        if not rows:
-            return x
-        if len(rows) == len(self.rel_ops) and x.shape[-1] == self.dim:
+        # relation parameters, by kind: rotate's phases are per complex number and `none`
+        # has none (unchanged); complex_diagonal's (re, im) pairs and the real elementwise
+        # operators' vectors are permuted like embeddings; a matrix M becomes P M P^T
+        d = self.dim
+        kinds = set(self.rel_ops)
+        if kinds <= _PERMUTED and x.shape[-1] == d:
             return x[..., perm]
         xp = array_module(x)
         out = x.copy()
-        rows = xp.asarray(rows)
-        out[rows, : self.dim] = x[rows][:, perm]
+        for k in kinds - {"rotate", "none"}:
+            rows = xp.asarray([r for r, n in enumerate(self.rel_ops) if n == k])
+            sub = x[rows]
+            if k in _PERMUTED:
+                out[rows, :d] = sub[:, perm]
+                continue
+            m = sub[:, : d * d].reshape(-1, d, d)[:, perm][:, :, perm]
+            out[rows, : d * d] = m.reshape(len(rows), -1)
+            if k == "affine":
+                out[rows, d * d : d * d + d] = sub[:, d * d : d * d + d][:, perm]
         return out
 
     def to_internal(self, x, what="embeddings"):

@@ -127,9 +127,40 @@ def test_interleaved_layout_round_trips_a_complex_diagonal_and_rotate_mix():
     got = fast.to_public(fast.transform(fast.to_internal(x), rel, fast.to_internal(th, "theta")))
     np.testing.assert_allclose(got, pub.transform(x, rel, th), rtol=1e-12)
     np.testing.assert_array_equal(fast.to_public(fast.to_internal(th, "theta"), "theta"), th)
-    # a real operator in the mix keeps the public layout
-    assert not Model(["complex_diagonal", "diagonal"], "dot", "softmax", D, 2,
-                     fast_layout=True).interleaved
+
+
+@pytest.mark.parametrize("real", ["none", "translation", "diagonal", "linear", "affine"])
+def test_real_operators_mixed_with_complex_ones_train_on_the_interleaved_layout(real):
+    """The trainer's interleaved layout permutes embedding coordinates; a real operator
+    in the mix gets its parameters permuted alike (a matrix as P M P^T), so scores and
+    the fused loss are those of PBG's layout, and checkpoints convert back exactly."""
+    r = np.random.default_rng(7)
+    ops = ["complex_diagonal", real, "rotate"]
+    fast = Model(ops, "dot", "softmax", D, 3, fast_layout=True, regularization_coef=0.1)
+    pub = Model(ops, "dot", "softmax", D, 3, regularization_coef=0.1)
+    assert fast.interleaved and fast.ops[real].name == real
+    th = [x + 0.3 * r.standard_normal(x.shape) for x in pub.init_relations(np, np.float64)]
+    for x in th:
+        x[2, D // 2:] = 0  # rotate: d/2 phases, the rest padding
+    th_in = [fast.to_internal(x, "theta") for x in th]
+    for x, y in zip(th, th_in):
+        np.testing.assert_array_equal(fast.to_public(y, "theta"), x)
+    rel = np.array([0, 1, 2, 1, 0, 1])
+    x = r.standard_normal((6, D))
+    np.testing.assert_allclose(
+        fast.to_public(fast.transform(fast.to_internal(x), rel, th_in[0])),
+        pub.transform(x, rel, th[0]), rtol=1e-12, atol=1e-12)
+    lhs, rhs = r.standard_normal((6, D)), r.standard_normal((6, D))
+    cand = r.standard_normal((2, 2, D)), r.standard_normal((2, 2, D))
+    ids = (np.arange(6), np.arange(6) + 6, r.integers(0, 12, (2, 2)), r.integers(0, 12, (2, 2)))
+
+    def loss(model, conv, ths):
+        plan = BatchPlan(model, rel, 3, *ids)
+        xs = [conv(lhs), conv(rhs), conv(cand[0]), conv(cand[1]), *ths]
+        return float(ChunkedLoss.apply(*[t(v, False) for v in xs], plan=plan).item())
+
+    assert loss(fast, fast.to_internal, th_in) == pytest.approx(
+        loss(pub, lambda v: v, th), rel=1e-10)
 
 
 # =========================================================================== bias
