@@ -6,8 +6,10 @@ whatever the number of partitions: the candidates are streamed one partition at 
 so at most the kept side's partition, one candidate partition and one block of scores
 are in memory (PyTorch-BigGraph ranks only within the positive's partition, so its
 figures inflate as partitions grow). In the filtered setting (the literature's protocol)
-every other true edge of train/valid/test is removed from the candidates. Ties get the
-mean of the optimistic and pessimistic rank.
+every other true edge of train/valid/test is removed from the candidates; of those only
+the edges sharing an evaluated query's (entity, relation) are kept, found by streaming
+the splits bucket by bucket, so that memory too is bounded by the evaluated split, not
+by the graph. Ties get the mean of the optimistic and pessimistic rank.
 
 On a device (``device="cuda"``, or ``"standin"`` in tests) the tables, relation parameters
 and every score live there: the host only sorts out which rows to gather and which
@@ -57,20 +59,63 @@ class _Tables:
 
 def _global_edges(ws, split):
     """All edges of a split as global ids (offset of the partition within its type)."""
-    out = {k: [] for k in ("lhs", "rhs", "rel")}
-    for (lp, rp), n in ws.buckets(split).items():
-        if not n:
+    parts = [_bucket_edges(ws, split, lp, rp) for (lp, rp), n in ws.buckets(split).items()
+             if n]
+    return {k: np.concatenate([d[k] for d in parts]) if parts else np.zeros(0, np.int64)
+            for k in ("lhs", "rhs", "rel")}
+
+
+def _bucket_edges(ws, split, lp, rp):
+    """One bucket's edges as global ids (int64 ``lhs``, ``rhs``, ``rel``)."""
+    d = ws.read_bucket(split, lp, rp)
+    rel = d["rel"].astype(np.int64)
+    types = [ws.relation_types(r) for r in range(len(ws.relation_names))]
+    bases = {t: _bases(ws, t) for t in {t for lr in types for t in lr}}
+
+    def base(t, part):
+        return bases[t][part if ws.num_partitions(t) > 1 else 0]
+
+    lbase = np.array([base(lt, lp) for lt, _ in types], np.int64)
+    rbase = np.array([base(rt, rp) for _, rt in types], np.int64)
+    return {"lhs": d["lhs"].astype(np.int64) + lbase[rel],
+            "rhs": d["rhs"].astype(np.int64) + rbase[rel], "rel": rel}
+
+
+def _filters(ws, split, edges, num_rel):
+    """The filtered setting's known edges, one ``_Filter`` per predicted side, holding
+    only the true edges (train/valid/test) that can filter a query of the evaluated
+    ``edges``: for tail prediction those whose (lhs, relation) is an evaluated edge's
+    (head, relation), for head prediction those whose (relation, rhs) is an evaluated
+    (relation, tail). Every other split is streamed bucket by bucket and matched with
+    int64 keys (``entity * num_rel + rel``) against the sorted query keys, so memory is
+    bounded by the evaluated split and the edges it matches, not by the graph. Every
+    matching edge is kept, duplicates included (they count in the candidate numbers
+    exactly as when every known edge was kept)."""
+    sides = {"rhs": ("lhs", "rhs"), "lhs": ("rhs", "lhs")}  # predicted -> (keep, other)
+    queries = {s: np.unique(edges[k] * num_rel + edges["rel"]) for s, (k, _) in sides.items()}
+    # the evaluated split's own edges all match their own queries
+    kept = {s: [(edges[k], edges["rel"], edges[o])] for s, (k, o) in sides.items()}
+    for other in SPLITS:
+        if other == split or not ws.num_edges(other):
             continue
-        d = ws.read_bucket(split, lp, rp)
-        rel = d["rel"].astype(np.int64)
-        lt = [ws.relation_types(int(r))[0] for r in range(len(ws.relation_names))]
-        rt = [ws.relation_types(int(r))[1] for r in range(len(ws.relation_names))]
-        lbase = np.array([_bases(ws, t)[lp if ws.num_partitions(t) > 1 else 0] for t in lt])
-        rbase = np.array([_bases(ws, t)[rp if ws.num_partitions(t) > 1 else 0] for t in rt])
-        out["lhs"].append(d["lhs"].astype(np.int64) + lbase[rel])
-        out["rhs"].append(d["rhs"].astype(np.int64) + rbase[rel])
-        out["rel"].append(rel)
-    return {k: np.concatenate(v) if v else np.zeros(0, np.int64) for k, v in out.items()}
+        for (lp, rp), n in ws.buckets(other).items():
+            if not n:
+                continue
+            d = _bucket_edges(ws, other, lp, rp)
+            for s, (k, o) in sides.items():
+                m = _member(d[k] * num_rel + d["rel"], queries[s])
+                if m.any():
+                    kept[s].append((d[k][m], d["rel"][m], d[o][m]))
+    return {s: _Filter(*(np.concatenate(c) for c in zip(*kept[s])), num_rel)
+            for s in sides}
+
+
+def _member(keys, sorted_unique):
+    """``np.isin(keys, sorted_unique)`` by binary search (the queries are sorted)."""
+    if not len(sorted_unique):
+        return np.zeros(len(keys), bool)
+    i = np.minimum(np.searchsorted(sorted_unique, keys), len(sorted_unique) - 1)
+    return sorted_unique[i] == keys
 
 
 def _bases(ws, etype):
@@ -127,17 +172,14 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
     if not len(edges["lhs"]):
         raise UserError(f"{ws.root}: the {split!r} split has no edges")
     R = model.num_relations
-    cat = None
-    if filtered:
-        known = [_global_edges(ws, s) for s in SPLITS if ws.num_edges(s)]
-        cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
+    # raw ranking (no filter) removes only the positive itself from its candidates
+    flts = _filters(ws, split, edges, R) if filtered else {"rhs": None, "lhs": None}
     tables = _Tables(ckpt, rel_d, dev=dev)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     for side in ("rhs", "lhs"):
         keep_key, other_key = ("lhs", "rhs") if side == "rhs" else ("rhs", "lhs")
-        # raw ranking (flt None) removes only the positive itself from its candidates
-        flt = _Filter(cat[keep_key], cat["rel"], cat[other_key], R) if filtered else None
+        flt = flts[side]
         r_all, n_all = np.zeros(len(edges["lhs"])), np.zeros(len(edges["lhs"]))
         types = [ws.relation_types(r) for r in range(R)]
         for (lt, rt) in sorted(set(types)):

@@ -1,0 +1,119 @@
+"""The filtered setting keeps only the known edges that can filter an evaluated query.
+
+`pbg eval` streams train/valid/test bucket by bucket and keeps the edges whose
+(lhs, relation) is an evaluated (head, relation) (tail prediction) or whose
+(relation, rhs) is an evaluated (relation, tail) (head prediction). The metrics must be
+exactly those of the former filter that held every known edge of the graph, on one and
+several partitions, one and several entity types, on the CPU and the stand-in device;
+and a small split on a larger graph must keep far fewer edges than the graph has.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ember.cli.main import main as pbg
+from ember.datasets import real_graph
+from ember.pbg import eval as E
+from ember.pbg.config import load_config
+from ember.pbg.train import open_workspace, train
+
+QUICK = ["num_epochs=2", "dimension=16", "batch_size=500", "workers=1"]
+
+
+def _all_known_filters(ws, split, edges, num_rel):
+    """The former filter: every known edge of train/valid/test, whatever the split."""
+    known = [E._global_edges(ws, s) for s in E.SPLITS if ws.num_edges(s)]
+    cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
+    return {"rhs": E._Filter(cat["lhs"], cat["rel"], cat["rhs"], num_rel),
+            "lhs": E._Filter(cat["rhs"], cat["rel"], cat["lhs"], num_rel)}
+
+
+def _kinships(out: Path, partitions: int, test=None) -> Path:
+    g = real_graph("kinships")
+    assert pbg(["import", str(g.train), "--valid", str(g.valid), "--test",
+                str(test or g.test), "--out", str(out), "--partitions",
+                str(partitions)]) == 0
+    return out / "config.toml"
+
+
+def _typed(tmp_path: Path) -> Path:
+    """Three entity types (two partitioned), three relations, valid and test splits."""
+    rng = np.random.default_rng(3)
+    users, items, tags = ([f"{p}{i}" for i in range(n)] for p, n in (("u", 60), ("i", 40),
+                                                                        ("t", 5)))
+    lines = []
+    for _ in range(400):
+        lines.append(f"{rng.choice(users)}\tbuys\t{rng.choice(items)}")
+        lines.append(f"{rng.choice(users)}\tfollows\t{rng.choice(users)}")
+        lines.append(f"{rng.choice(items)}\ttagged\t{rng.choice(tags)}")
+    src = tmp_path / "typed.tsv"
+    src.write_text("\n".join(lines) + "\n")
+    cfg = tmp_path / "model.toml"
+    cfg.write_text("\n".join([
+        "dimension = 16", "[entities]", "user = { num_partitions = 2 }",
+        "item = { num_partitions = 2 }", "tag = { num_partitions = 1 }",
+        '[[relations]]', 'name = "buys"', 'lhs = "user"', 'rhs = "item"',
+        '[[relations]]', 'name = "follows"', 'lhs = "user"', 'rhs = "user"',
+        '[[relations]]', 'name = "tagged"', 'lhs = "item"', 'rhs = "tag"', ""]))
+    assert pbg(["import", str(src), "--config", str(cfg), "--out", str(tmp_path / "ws"),
+                "--valid-fraction", "0.1", "--test-fraction", "0.1"]) == 0
+    return tmp_path / "ws" / "config.toml"
+
+
+def _trained(cfg_path: Path):
+    ck = cfg_path.parent / "ck"
+    shutil.rmtree(ck, ignore_errors=True)
+    cfg = load_config(cfg_path, [*QUICK, f"checkpoint_path={ck}"])
+    train(cfg, log=lambda m: None)
+    return cfg
+
+
+@pytest.mark.parametrize("graph", ["kinships1", "kinships3", "typed"])
+def test_filtered_metrics_equal_those_of_the_all_known_edges_filter(graph, tmp_path,
+                                                                    monkeypatch):
+    if graph == "typed":
+        cfg = _trained(_typed(tmp_path))
+    else:
+        cfg = _trained(_kinships(tmp_path / "ws", int(graph[-1])))
+    ws = open_workspace(cfg)
+    assert len(ws.relation_names) >= 3
+    splits = ("test", "valid", "train") if graph == "typed" else ("test", "valid")
+    devices = ("cpu", "standin") if graph != "kinships1" else ("cpu",)
+    new = {(s, d): E.evaluate(cfg, split=s, device=d) for s in splits for d in devices}
+    monkeypatch.setattr(E, "_filters", _all_known_filters)
+    for s, d in new:
+        assert new[s, d] == E.evaluate(cfg, split=s, device=d), (s, d)
+    # and the filter does filter: raw ranks are never better
+    assert E.evaluate(cfg, filtered=False)["mrr"] <= new["test", "cpu"]["mrr"]
+
+
+def test_filter_keeps_only_the_edges_matching_a_small_split(tmp_path):
+    g = real_graph("kinships")
+    lines = gzip.open(g.test, "rt").read().splitlines()[:10]
+    small = tmp_path / "test10.tsv"
+    small.write_text("\n".join(lines) + "\n")
+    cfg = load_config(_kinships(tmp_path / "ws", 2, test=small))
+    ws = open_workspace(cfg)
+    R = len(ws.relation_names)
+    edges = E._global_edges(ws, "test")
+    assert len(edges["lhs"]) == 10
+    flt = E._filters(ws, "test", edges, R)
+    graph = sum(ws.num_edges(s) for s in E.SPLITS)
+    full = _all_known_filters(ws, "test", edges, R)
+    for side, keep in (("rhs", "lhs"), ("lhs", "rhs")):
+        kept = len(flt[side].key)
+        # exactly the known edges that share a query's (entity, relation), duplicates kept
+        q = np.unique(edges[keep] * R + edges["rel"])
+        assert kept == int(np.isin(full[side].key, q).sum())
+        assert 10 <= kept < graph / 50, (side, kept, graph)
+        # and the same true candidates for every query
+        for a, b in zip(flt[side].pairs(edges[keep], edges["rel"]),
+                        full[side].pairs(edges[keep], edges["rel"])):
+            np.testing.assert_array_equal(a, b)
+    assert graph > 9_000
