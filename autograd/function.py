@@ -19,8 +19,6 @@ engine (``_run``), never in an op.
 
 from __future__ import annotations
 
-import weakref
-
 from ember._tensor import Tensor, _wrap
 from ember.autograd.grad_mode import _state
 
@@ -437,10 +435,3 @@ def _release(self):
 
 Function._release = _release
 
-
-class BackwardHook:
-    """Holder so a non-leaf tensor's ``retain_grad`` does not keep the tensor alive."""
-
-    @staticmethod
-    def retain(t: Tensor):
-        t.grad_fn._retain = weakref.ref(t)
