@@ -60,14 +60,17 @@ class Adagrad(Optimizer):
         state["step"] += 1
         return group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
 
-    def _update(self, p, g, state, group):
+    def _dense_step(self, p, g, state, group):
+        """The table, its array module, the signed and decayed gradient, and this step's lr."""
         w = p.data
-        xp = array_module(w)
         if group["maximize"]:
             g = -g
         if group["weight_decay"] != 0:
             g = g + group["weight_decay"] * w
-        clr = self._clr(state, group)
+        return w, array_module(w), g, self._clr(state, group)
+
+    def _update(self, p, g, state, group):
+        w, xp, g, clr = self._dense_step(p, g, state, group)
         s = state["sum"].data
         if _kernels.adagrad_dense_(xp, w, g, s, clr, group["eps"]):  # cupy: one fused pass
             return
@@ -99,7 +102,7 @@ class Adagrad(Optimizer):
         w[idx] -= clr * g / std
 
 
-class RowAdagrad(Optimizer):
+class RowAdagrad(Adagrad):
     """Adagrad with one accumulator per row of each parameter (PyTorch-BigGraph)::
 
         g = -grad if maximize else grad;  g += weight_decay * p   (touched rows only if sparse)
@@ -115,23 +118,11 @@ class RowAdagrad(Optimizer):
     >>> opt = ember.optim.RowAdagrad([table], lr=0.1)
     """
 
-    supports_sparse = True
-
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
-        if lr_decay < 0.0:
-            raise ValueError(f"Invalid lr_decay value: {lr_decay}")
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
-
     def _init_state(self, p, state, group):
         xp, w = array_module(p.data), p.data
         state["step"] = 0
         rows = w.shape[:1] if w.ndim else ()
         state["sum"] = _state_tensor(xp, rows, w.dtype, group["initial_accumulator_value"])
-
-    _clr = Adagrad._clr
 
     @staticmethod
     def _row_step(xp, w_rows, g, s_rows, clr, eps):
@@ -148,13 +139,7 @@ class RowAdagrad(Optimizer):
         return w_rows - clr * g / std
 
     def _update(self, p, g, state, group):
-        w = p.data
-        xp = array_module(w)
-        if group["maximize"]:
-            g = -g
-        if group["weight_decay"] != 0:
-            g = g + group["weight_decay"] * w
-        clr = self._clr(state, group)
+        w, xp, g, clr = self._dense_step(p, g, state, group)
         if _kernels.row_adagrad_(xp, w, g, state["sum"].data, clr, group["eps"]):
             return  # cupy: a row reduction and one fused update pass
         w[...] = self._row_step(xp, w, g, state["sum"].data, clr, group["eps"])
