@@ -765,6 +765,28 @@ def describe() -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe_markdown() -> str:
+    """The schema as the Markdown tables of README.md's "Config keys" section."""
+    out = []
+    for title, cls, prefix in (
+        ("Top level", ConfigSchema, ""),
+        ("`entities.<type>`", EntitySchema, "entities.<type>."),
+        ("`relations[i]`", RelationSchema, "relations[i]."),
+    ):
+        out += [f"**{title}**", "", "| key | default | meaning |", "|---|---|---|"]
+        for f in schema_fields(cls):
+            m = f.metadata
+            d = default_of(f)
+            default = "*required*" if d is dataclasses.MISSING else f"`{_toml_value(d, unset='unset')}`"
+            doc = " ".join(m["doc"].split())
+            if m["choices"]:
+                doc += " One of " + ", ".join(f"`{c}`" for c in m["choices"]) + "."
+            doc = doc.replace("|", "\\|")  # a pipe would end the table cell
+            out.append(f"| `{prefix}{f.name}` | {default} | {doc} |")
+        out.append("")
+    return "\n".join(out)
+
+
 # --------------------------------------------------------------------------- loading
 def _read_raw(path: str) -> dict:
     if not os.path.exists(path):
