@@ -540,7 +540,9 @@ class ConfigSchema:
     )
     device: str = key('"cpu", "cuda" or "cuda:N" (a GPU needs cupy).', "cpu", type=str, group=_RUN)
     dtype: str = key(
-        "Storage dtype of the embeddings (computation stays float32).",
+        """Storage dtype of the embedding tables; arithmetic, gradients, optimizer state and
+        checkpoints stay float32. float16 halves table memory and transfers. bfloat16 is
+        refused by the trainer: neither numpy nor cupy has a bfloat16 array type.""",
         "float32",
         type=str,
         choices=DTYPES,
