@@ -128,11 +128,14 @@ class RowAdagrad(Adagrad):
     def _row_step(xp, w_rows, g, s_rows, clr, eps):
         """New rows of the parameter, and of the accumulator (updated in place)."""
         if g.ndim > 1:
-            sq = g * g
-            s_rows += sq.reshape(sq.shape[0], -1).mean(axis=1)
+            # one temporary for g*g and then clr*g/std: the (rows, dim) arrays are the cost
+            t = xp.multiply(g, g)
+            s_rows += t.reshape(t.shape[0], -1).mean(axis=1)
             std = xp.sqrt(s_rows)
             std += eps
-            return w_rows - (clr * g) / std.reshape(std.shape + (1,) * (g.ndim - 1))
+            xp.multiply(g, clr, out=t)
+            t /= std.reshape(std.shape + (1,) * (g.ndim - 1))
+            return xp.subtract(w_rows, t, out=t)
         s_rows += g * g
         std = xp.sqrt(s_rows)
         std += eps
