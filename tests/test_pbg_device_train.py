@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from graphs import typed_workspace
 
 import ember
 import ember.pbg
@@ -226,27 +227,7 @@ def test_model_variants_on_the_standin_match_cpu(kin1, extra, monkeypatch):
 
 def _typed_workspace(tmp_path) -> Path:
     """Three entity types (two partitioned, one not), three relation groups per bucket."""
-    rng = np.random.default_rng(1)
-    users, items, tags = ([f"{p}{i}" for i in range(n)] for p, n in (("u", 60), ("i", 40),
-                                                                        ("t", 5)))
-    lines = []
-    for _ in range(400):
-        lines.append(f"{rng.choice(users)}\tbuys\t{rng.choice(items)}")
-        lines.append(f"{rng.choice(users)}\tfollows\t{rng.choice(users)}")
-        lines.append(f"{rng.choice(items)}\ttagged\t{rng.choice(tags)}")
-    src = tmp_path / "typed.tsv"
-    src.write_text("\n".join(lines) + "\n")
-    cfg = tmp_path / "model.toml"
-    cfg.write_text("\n".join([
-        "dimension = 10", "[entities]", "user = { num_partitions = 2 }",
-        "item = { num_partitions = 2 }", "tag = { num_partitions = 1 }",
-        '[[relations]]', 'name = "buys"', 'lhs = "user"', 'rhs = "item"',
-        '[[relations]]', 'name = "follows"', 'lhs = "user"', 'rhs = "user"',
-        'operator = "translation"',
-        '[[relations]]', 'name = "tagged"', 'lhs = "item"', 'rhs = "tag"', ""]))
-    assert pbg(["import", str(src), "--config", str(cfg), "--out", str(tmp_path / "ws"),
-                "--valid-fraction", "0.05", "--test-fraction", "0.05"]) == 0
-    return tmp_path / "ws" / "config.toml"
+    return typed_workspace(tmp_path, seed=1, dimension=10, split=0.05, follows_operator="translation")
 
 
 def test_several_entity_types_and_groups_on_the_standin(tmp_path, monkeypatch):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graphs import typed_workspace
 
 from ember.cli.main import main as pbg
 from ember.datasets import real_graph
@@ -44,26 +45,7 @@ def _kinships(out: Path, partitions: int, test=None) -> Path:
 
 def _typed(tmp_path: Path) -> Path:
     """Three entity types (two partitioned), three relations, valid and test splits."""
-    rng = np.random.default_rng(3)
-    users, items, tags = ([f"{p}{i}" for i in range(n)] for p, n in (("u", 60), ("i", 40),
-                                                                        ("t", 5)))
-    lines = []
-    for _ in range(400):
-        lines.append(f"{rng.choice(users)}\tbuys\t{rng.choice(items)}")
-        lines.append(f"{rng.choice(users)}\tfollows\t{rng.choice(users)}")
-        lines.append(f"{rng.choice(items)}\ttagged\t{rng.choice(tags)}")
-    src = tmp_path / "typed.tsv"
-    src.write_text("\n".join(lines) + "\n")
-    cfg = tmp_path / "model.toml"
-    cfg.write_text("\n".join([
-        "dimension = 16", "[entities]", "user = { num_partitions = 2 }",
-        "item = { num_partitions = 2 }", "tag = { num_partitions = 1 }",
-        '[[relations]]', 'name = "buys"', 'lhs = "user"', 'rhs = "item"',
-        '[[relations]]', 'name = "follows"', 'lhs = "user"', 'rhs = "user"',
-        '[[relations]]', 'name = "tagged"', 'lhs = "item"', 'rhs = "tag"', ""]))
-    assert pbg(["import", str(src), "--config", str(cfg), "--out", str(tmp_path / "ws"),
-                "--valid-fraction", "0.1", "--test-fraction", "0.1"]) == 0
-    return tmp_path / "ws" / "config.toml"
+    return typed_workspace(tmp_path, seed=3, dimension=16, split=0.1)
 
 
 def _trained(cfg_path: Path):
