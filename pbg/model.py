@@ -219,9 +219,9 @@ class ComplexDiagonal(Operator):
         return gx, gw
 
 
-@_register(OPERATORS)
-class Rotate(ComplexDiagonal):
-    """RotatE: multiply by unit complex numbers exp(i * phase), d/2 phases per relation."""
+class _Phases:
+    """RotatE's parameters, in either layout: one phase per complex coordinate, starting at
+    0 (the identity rotation)."""
 
     name = "rotate"
 
@@ -230,6 +230,11 @@ class Rotate(ComplexDiagonal):
 
     def init(self, num_relations, xp, dtype):
         return xp.zeros((num_relations, self.dim // 2), dtype)
+
+
+@_register(OPERATORS)
+class Rotate(_Phases, ComplexDiagonal):
+    """RotatE: multiply by unit complex numbers exp(i * phase), d/2 phases per relation."""
 
     def _w(self, th):
         xp = array_module(th)
@@ -288,16 +293,8 @@ class _ComplexDiagonalIL(Operator):
         return gx, _as_real(xp, gw)
 
 
-class _RotateIL(_ComplexDiagonalIL):
+class _RotateIL(_Phases, _ComplexDiagonalIL):
     """`Rotate` on the interleaved layout (phases are per complex number: unchanged)."""
-
-    name = "rotate"
-
-    def num_params(self):
-        return self.dim // 2
-
-    def init(self, num_relations, xp, dtype):
-        return xp.zeros((num_relations, self.dim // 2), dtype)
 
     def _w(self, th):
         xp = array_module(th)
