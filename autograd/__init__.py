@@ -13,13 +13,22 @@ from ember.autograd.grad_mode import (
 from ember.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 
 __all__ = [
-    "Function", "backward", "grad", "no_grad", "enable_grad", "set_grad_enabled",
-    "inference_mode", "is_grad_enabled", "gradcheck", "gradgradcheck", "GradcheckError",
+    "Function",
+    "backward",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "set_grad_enabled",
+    "inference_mode",
+    "is_grad_enabled",
+    "gradcheck",
+    "gradgradcheck",
+    "GradcheckError",
 ]
 
 
 def _tensors(x):
-    from ember._tensor import Tensor  # noqa: PLC0415
+    from ember._tensor import Tensor
 
     if type(x) is Tensor:
         return [x]
@@ -27,8 +36,8 @@ def _tensors(x):
 
 
 def _default_grads(outputs, grad_outputs):
-    from ember._backend import array_module  # noqa: PLC0415
-    from ember._tensor import Tensor, _wrap  # noqa: PLC0415
+    from ember._backend import array_module
+    from ember._tensor import Tensor, _wrap
 
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
@@ -43,15 +52,14 @@ def _default_grads(outputs, grad_outputs):
                 )
             g = _wrap(array_module(o.data).ones_like(o.data))
         elif type(g) is not Tensor:
-            from ember.creation import tensor  # noqa: PLC0415
+            from ember.creation import tensor
 
             g = tensor(g, dtype=o.dtype, device=o.device)
         out.append(g)
     return out
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False):
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not accumulated).
 
     >>> x = ember.tensor(3.0, requires_grad=True)
@@ -68,8 +76,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
     if retain_graph is None:
         retain_graph = create_graph
-    gs = run_backward(outputs, _default_grads(outputs, grad_outputs), retain_graph, create_graph,
-                      inputs=inputs, allow_unused=allow_unused)
+    gs = run_backward(
+        outputs,
+        _default_grads(outputs, grad_outputs),
+        retain_graph,
+        create_graph,
+        inputs=inputs,
+        allow_unused=allow_unused,
+    )
     return gs
 
 
@@ -81,7 +95,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False):
     run_backward(tensors, _default_grads(tensors, grad_tensors), retain_graph, create_graph)
 
 
-class functional:  # noqa: N801  (a namespace, as torch.autograd.functional)
+class functional:
     @staticmethod
     def vjp(func, inputs, v=None, create_graph=False):
         inputs = _tensors(inputs)

@@ -246,8 +246,6 @@ def _make_raw_apply(cls):
 _NONE_NEEDED = ()
 
 
-
-
 def _raise_device_mismatch(a, b):
     raise RuntimeError(
         f"Expected all tensors to be on the same device, but found at least two devices, "
@@ -266,9 +264,10 @@ def _raise_modified(node, t, v):
 
 # ---- the engine ------------------------------------------------------------------------
 
+
 def _sum_to(g: Tensor, shape) -> Tensor:
     """Undo broadcasting: sum ``g`` down to ``shape`` (the one place this happens)."""
-    from ember.ops_reduce import sum_to  # noqa: PLC0415  (ops import this module)
+    from ember.ops_reduce import sum_to
 
     return sum_to(g, shape)
 
@@ -302,8 +301,15 @@ def _owns(g) -> bool:
     return base is None and (flags is None or getattr(flags, "writeable", True))
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None,
-                 allow_unused=False, accumulate=True):
+def run_backward(
+    roots,
+    root_grads,
+    retain_graph=False,
+    create_graph=False,
+    inputs=None,
+    allow_unused=False,
+    accumulate=True,
+):
     """Backpropagate from ``roots``. With ``inputs`` returns their gradients (``autograd.grad``)."""
     captures = None
     if inputs is not None:
@@ -434,4 +440,3 @@ def _release(self):
 
 
 Function._release = _release
-

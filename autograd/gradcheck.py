@@ -10,7 +10,7 @@ def _as_tuple(x):
 
 
 def _outputs(func, inputs):
-    from ember._tensor import Tensor  # noqa: PLC0415
+    from ember._tensor import Tensor
 
     out = _as_tuple(func(*inputs))
     return tuple(o for o in out if type(o) is Tensor and o.dtype.kind == "f")
@@ -22,7 +22,7 @@ def _flat_outputs(func, inputs):
 
 def _numeric_jacobians(func, inputs, eps):
     """One (n_out_total, n_in) matrix per differentiable input, by central differences."""
-    from ember.autograd.grad_mode import no_grad  # noqa: PLC0415
+    from ember.autograd.grad_mode import no_grad
 
     jacs = []
     with no_grad():
@@ -47,8 +47,8 @@ def _numeric_jacobians(func, inputs, eps):
 
 
 def _analytic_jacobians(func, inputs):
-    from ember.autograd import grad  # noqa: PLC0415
-    from ember.creation import zeros_like  # noqa: PLC0415
+    from ember.autograd import grad
+    from ember.creation import zeros_like
 
     outs = _outputs(func, inputs)
     diff_inputs = [t for t in inputs if getattr(t, "requires_grad", False)]
@@ -76,15 +76,16 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
 
     Inputs that require grad should be float64; ``func`` returns a tensor or a tuple.
     """
-    from ember._tensor import Tensor  # noqa: PLC0415
+    from ember._tensor import Tensor
 
     inputs = _as_tuple(inputs)
     for t in inputs:
         if type(t) is Tensor and t.requires_grad and t.dtype != np.float64:
-            import warnings  # noqa: PLC0415
+            import warnings
 
-            warnings.warn(f"gradcheck input of dtype {t.dtype} is not float64: the check is imprecise",
-                          stacklevel=2)
+            warnings.warn(
+                f"gradcheck input of dtype {t.dtype} is not float64: the check is imprecise", stacklevel=2
+            )
     numeric = _numeric_jacobians(func, inputs, eps)
     analytic = _analytic_jacobians(func, inputs)
     for i, (n, a) in enumerate(zip(numeric, analytic)):
@@ -101,11 +102,12 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
-def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
-                  raise_exception=True, seed=0):
+def gradgradcheck(
+    func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0
+):
     """Check second derivatives: gradcheck of ``v ↦ d<func(x), v>/dx`` in x and v."""
-    from ember.autograd import grad  # noqa: PLC0415
-    from ember.creation import tensor  # noqa: PLC0415
+    from ember.autograd import grad
+    from ember.creation import tensor
 
     inputs = _as_tuple(inputs)
     outs = _outputs(func, inputs)
@@ -119,19 +121,24 @@ def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=
     diff_idx = [i for i, t in enumerate(inputs) if getattr(t, "requires_grad", False)]
 
     def first_derivative(*args):
-        from ember.autograd.grad_mode import enable_grad  # noqa: PLC0415
+        from ember.autograd.grad_mode import enable_grad
 
         xs, vs = args[:n_in], args[n_in:]
         # gradcheck evaluates this under no_grad for its finite differences; the first
         # derivative itself still needs a graph
         with enable_grad():
             o = _outputs(func, xs)
-            gs = grad(list(o), [xs[i] for i in diff_idx], list(vs), create_graph=True,
-                      allow_unused=True)
+            gs = grad(list(o), [xs[i] for i in diff_idx], list(vs), create_graph=True, allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
-    return gradcheck(first_derivative, tuple(inputs) + tuple(grad_outputs), eps=eps, atol=atol,
-                     rtol=rtol, raise_exception=raise_exception)
+    return gradcheck(
+        first_derivative,
+        tuple(inputs) + tuple(grad_outputs),
+        eps=eps,
+        atol=atol,
+        rtol=rtol,
+        raise_exception=raise_exception,
+    )
 
 
 class GradcheckError(RuntimeError):

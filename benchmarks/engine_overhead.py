@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import blas_info, cpu_stat, interleave, noise_share, summary  # noqa: E402
+from _common import blas_info, cpu_stat, interleave, noise_share, summary
 
-import ember  # noqa: E402
+import ember
 
 
 def numpy_chain(x0, n):
@@ -121,8 +121,7 @@ def main():
     verdict = f"verdict: ember {res['ember']:.2f} us/op = {res['ember'] / res['numpy']:.2f}x numpy"
     if "torch" in res:
         verdict += (
-            f", {res['ember'] / res['torch']:.2f}x PyTorch ({res['torch']:.2f} us/op); "
-            "target <= 1.0x PyTorch"
+            f", {res['ember'] / res['torch']:.2f}x PyTorch ({res['torch']:.2f} us/op); target <= 1.0x PyTorch"
         )
     else:
         verdict += "; PyTorch not installed (target: <= PyTorch's ~4.7 us/op)"

@@ -249,9 +249,7 @@ def main(argv=None) -> int:
         format=args.format,
     )
     try:
-        print(
-            f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; BLAS: {threadpool_report()}"
-        )
+        print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; BLAS: {threadpool_report()}")
         for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
             if var in os.environ:
                 print(f"note: {var}={os.environ[var]} is set (it slows a current numpy)")
@@ -297,9 +295,7 @@ def main(argv=None) -> int:
                     print(f" import: failed (exit {r['rc']}): {import_error[0]}")
                     continue
                 if name == "parse" and int(r["stdout"].strip()) != args.edges:
-                    raise SystemExit(
-                        f"the parse counted {r['stdout'].strip()} rows, not {args.edges}"
-                    )
+                    raise SystemExit(f"the parse counted {r['stdout'].strip()} rows, not {args.edges}")
                 runs[name].append(r)
                 print(
                     f"  run {i + 1} {name:>6}: {r['wall_s']:.3f} s, "
@@ -348,8 +344,7 @@ def main(argv=None) -> int:
             rss = result["import"]["peak_rss_mib"]
             if args.edges >= 10**8:
                 parts.append(
-                    f"peak RSS {rss:.0f} MiB (target < 4096 at 1e8 edges: "
-                    f"{'PASS' if rss < 4096 else 'FAIL'})"
+                    f"peak RSS {rss:.0f} MiB (target < 4096 at 1e8 edges: {'PASS' if rss < 4096 else 'FAIL'})"
                 )
             else:
                 parts.append(f"peak RSS {rss:.0f} MiB (4 GiB target is for 1e8 edges)")

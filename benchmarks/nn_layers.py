@@ -40,10 +40,18 @@ def parse():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
-                    help="glibc allocator: 'tuned' keeps freed memory in the process (see docstring)")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="BLAS and torch threads for both libraries (0: each library's default)")
+    ap.add_argument(
+        "--malloc",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="glibc allocator: 'tuned' keeps freed memory in the process (see docstring)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="BLAS and torch threads for both libraries (0: each library's default)",
+    )
     return ap.parse_args()
 
 
@@ -76,6 +84,7 @@ except ImportError:  # torch is never a dependency: the benchmark then times emb
 
 
 # ---- the two workloads, built identically in both libraries -----------------------------------
+
 
 class EmberCNN(nn.Module):
     def __init__(self):
@@ -163,12 +172,16 @@ def compare(name, ember_case, torch_case):
         if torch_case:
             tt.append(timeit("torch", *torch_case))
     n = ARGS.repeats
-    print(f"{name:<34} ember  min {min(te) * 1e3:8.2f} ms  median {statistics.median(te) * 1e3:8.2f} ms"
-          f"  ({FAULTS['ember'] / n:.0f} page faults/step)")
+    print(
+        f"{name:<34} ember  min {min(te) * 1e3:8.2f} ms  median {statistics.median(te) * 1e3:8.2f} ms"
+        f"  ({FAULTS['ember'] / n:.0f} page faults/step)"
+    )
     if not tt:
         return None
-    print(f"{'':<34} torch  min {min(tt) * 1e3:8.2f} ms  median {statistics.median(tt) * 1e3:8.2f} ms"
-          f"  ({FAULTS['torch'] / n:.0f} page faults/step)")
+    print(
+        f"{'':<34} torch  min {min(tt) * 1e3:8.2f} ms  median {statistics.median(tt) * 1e3:8.2f} ms"
+        f"  ({FAULTS['torch'] / n:.0f} page faults/step)"
+    )
     ratio = statistics.median(te) / statistics.median(tt)
     print(f"{'':<34} ratio ember/torch: median {ratio:.2f}x, min {min(te) / min(tt):.2f}x")
     return ratio
@@ -178,9 +191,11 @@ def main():
     rng = np.random.default_rng(0)
     ember.manual_seed(0)
     threads = ARGS.threads or "default"
-    print(f"ember.nn layers vs {'torch ' + torch.__version__ if torch else 'no torch (ember only)'}; "
-          f"threads={threads}; malloc={'tuned' if MALLOC_TUNED else 'default'}; "
-          f"repeats={ARGS.repeats}, interleaved")
+    print(
+        f"ember.nn layers vs {'torch ' + torch.__version__ if torch else 'no torch (ember only)'}; "
+        f"threads={threads}; malloc={'tuned' if MALLOC_TUNED else 'default'}; "
+        f"repeats={ARGS.repeats}, interleaved"
+    )
     if torch is not None and ARGS.threads:
         torch.set_num_threads(ARGS.threads)
 
@@ -210,8 +225,10 @@ def main():
         print("verdict: SKIP (PyTorch not importable; ember timings above)")
         return 0
     ok = r_cnn <= TARGET and r_lstm <= TARGET
-    print(f"verdict: {'PASS' if ok else 'FAIL'} CNN {r_cnn:.2f}x, LSTM {r_lstm:.2f}x of PyTorch CPU "
-          f"(target <= {TARGET}x)")
+    print(
+        f"verdict: {'PASS' if ok else 'FAIL'} CNN {r_cnn:.2f}x, LSTM {r_lstm:.2f}x of PyTorch CPU "
+        f"(target <= {TARGET}x)"
+    )
     return 0 if ok else 1
 
 

@@ -48,15 +48,21 @@ def build(root: Path, n: int, dim: int, parts: int, edges: int) -> Path:
             h = np.concatenate([np.arange(n), rng.integers(0, n, max(0, edges - n))])
             t = rng.integers(0, n, len(h))
             r = rng.integers(0, 10, len(h))
-            pacsv.write_csv(pa.table({"h": pa.array(np.char.add("e", h.astype(str))),
-                                      "r": pa.array(np.char.add("r", r.astype(str))),
-                                      "t": pa.array(np.char.add("e", t.astype(str)))}),
-                            tsv, pacsv.WriteOptions(include_header=False, delimiter="\t",
-                                                    quoting_style="none"))
-        assert main(["import", str(tsv), "--out", str(ws), "--partitions", str(parts),
-                     "--overwrite"]) == 0
-    cfg = load_config(ws / "config.toml", overrides=[f"dimension={dim}",
-                                                      f"checkpoint_path={ws / f'ck_{dim}'}"])
+            pacsv.write_csv(
+                pa.table(
+                    {
+                        "h": pa.array(np.char.add("e", h.astype(str))),
+                        "r": pa.array(np.char.add("r", r.astype(str))),
+                        "t": pa.array(np.char.add("e", t.astype(str))),
+                    }
+                ),
+                tsv,
+                pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none"),
+            )
+        assert main(["import", str(tsv), "--out", str(ws), "--partitions", str(parts), "--overwrite"]) == 0
+    cfg = load_config(
+        ws / "config.toml", overrides=[f"dimension={dim}", f"checkpoint_path={ws / f'ck_{dim}'}"]
+    )
     ck = Checkpoint(cfg.checkpoint_path)
     if not ck.exists:
         w = open_workspace(cfg)
@@ -64,14 +70,24 @@ def build(root: Path, n: int, dim: int, parts: int, edges: int) -> Path:
         rng = np.random.default_rng(0)
         ck.begin()
         for p, size in enumerate(w.partition_sizes("all")):
-            ck.save_partition("all", p, rng.standard_normal((size, dim), np.float32),
-                              np.zeros(size, np.float32))
+            ck.save_partition(
+                "all", p, rng.standard_normal((size, dim), np.float32), np.zeros(size, np.float32)
+            )
         th = model.init_relations(np, np.float32)
-        ck.save_relations({"theta_r": th[0] + 0.1 * rng.standard_normal(th[0].shape),
-                           "theta_l": th[1], "state_r": th[0] * 0, "state_l": th[1] * 0})
-        ck.commit(config=cfg.to_dict(), model=model_description(cfg, w, model),
-                  position={"epoch": 1, "edge_chunk": 0, "bucket": 0},
-                  extra={"relation_names": w.relation_names})
+        ck.save_relations(
+            {
+                "theta_r": th[0] + 0.1 * rng.standard_normal(th[0].shape),
+                "theta_l": th[1],
+                "state_r": th[0] * 0,
+                "state_l": th[1] * 0,
+            }
+        )
+        ck.commit(
+            config=cfg.to_dict(),
+            model=model_description(cfg, w, model),
+            position={"epoch": 1, "edge_chunk": 0, "bucket": 0},
+            extra={"relation_names": w.relation_names},
+        )
     return ws, cfg
 
 
@@ -89,8 +105,11 @@ def main():
     try:
         from threadpoolctl import threadpool_info
 
-        print("blas:", [(i.get("internal_api"), i.get("version"), i.get("num_threads"))
-                        for i in threadpool_info()], file=sys.stderr)
+        print(
+            "blas:",
+            [(i.get("internal_api"), i.get("version"), i.get("num_threads")) for i in threadpool_info()],
+            file=sys.stderr,
+        )
     except ImportError:
         pass
     ws, cfg = build(root, a.entities, a.dim, a.partitions, a.edges)
@@ -118,8 +137,9 @@ def main():
     cases = {
         "predict --head": lambda h: m.predict(head=h, relation=rel, top_k=10),
         "predict --tail": lambda h: m.predict(tail=h, relation=rel, top_k=10),
-        "predict --head --filter-known": lambda h: m.predict(head=h, relation=rel, top_k=10,
-                                                             filter_known=True),
+        "predict --head --filter-known": lambda h: m.predict(
+            head=h, relation=rel, top_k=10, filter_known=True
+        ),
         "neighbors (cos)": lambda h: m.neighbors(h, top_k=10),
         "numpy brute force (dot, argsort)": brute,
     }
@@ -139,18 +159,23 @@ def main():
     busy_share = (b1[0] - b0[0]) / max(1, b1[1] - b0[1])  # of all cores, by everyone
     others = max(0.0, busy_share - ours / (wall * ncpu))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"graph: {a.entities:,} entities, dim {a.dim}, {a.partitions} partition(s); "
-          f"embeddings {E.nbytes / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB")
-    print(f"open model {t_open:.2f} s; first query (reads partitions, name lookup) "
-          f"{t_first:.2f} s")
+    print(
+        f"graph: {a.entities:,} entities, dim {a.dim}, {a.partitions} partition(s); "
+        f"embeddings {E.nbytes / 2**20:,.0f} MiB; peak RSS {rss:,.0f} MiB"
+    )
+    print(f"open model {t_open:.2f} s; first query (reads partitions, name lookup) {t_first:.2f} s")
     for k, v in times.items():
         print(f"{k:36s} min {min(v) * 1e3:8.1f} ms   median {statistics.median(v) * 1e3:8.1f} ms")
-    print(f"other processes took ~{others:.0%} of the CPU during the timed runs"
-          f"{' (noisy)' if others > 0.2 else ''}")
+    print(
+        f"other processes took ~{others:.0%} of the CPU during the timed runs"
+        f"{' (noisy)' if others > 0.2 else ''}"
+    )
     best = min(times["predict --head"])
-    print(f"verdict: single predict query {best * 1e3:.0f} ms once loaded (target < 1000 ms): "
-          f"{'PASS' if best < 1 else 'FAIL'}; vs numpy brute force "
-          f"{min(times['numpy brute force (dot, argsort)']) / best:.1f}x")
+    print(
+        f"verdict: single predict query {best * 1e3:.0f} ms once loaded (target < 1000 ms): "
+        f"{'PASS' if best < 1 else 'FAIL'}; vs numpy brute force "
+        f"{min(times['numpy brute force (dot, argsort)']) / best:.1f}x"
+    )
 
 
 if __name__ == "__main__":

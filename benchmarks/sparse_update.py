@@ -32,6 +32,7 @@ DIM = 128
 
 # ---- measurement helpers (BENCHMARKING.md) ---------------------------------------------------
 
+
 def cpu_stat():
     try:
         with open("/proc/stat") as f:
@@ -55,10 +56,14 @@ def blas_info():
         from threadpoolctl import threadpool_info
     except ImportError:
         return "threadpoolctl not installed"
-    return "; ".join(
-        f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
-        f"threads={i.get('num_threads')}" for i in threadpool_info()
-    ) or "no BLAS thread pools loaded"
+    return (
+        "; ".join(
+            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+            f"threads={i.get('num_threads')}"
+            for i in threadpool_info()
+        )
+        or "no BLAS thread pools loaded"
+    )
 
 
 def interleave(fns, repeats):
@@ -75,12 +80,15 @@ def report(title, times, base):
     print(title)
     lo = {k: min(v) for k, v in times.items()}
     for k, v in times.items():
-        print(f"  {k:<34} min {lo[k] * 1e3:8.3f} ms   median {statistics.median(v) * 1e3:8.3f} ms"
-              f"   min/{base} {lo[k] / lo[base]:6.2f}x")
+        print(
+            f"  {k:<34} min {lo[k] * 1e3:8.3f} ms   median {statistics.median(v) * 1e3:8.3f} ms"
+            f"   min/{base} {lo[k] / lo[base]:6.2f}x"
+        )
     return lo
 
 
 # ---- 1. RowAdagrad step vs table size -----------------------------------------------------------
+
 
 def bench_row_adagrad(sizes, repeats, batch_rows=10_000, steps_per_timing=3):
     rng = np.random.default_rng(0)
@@ -88,11 +96,12 @@ def bench_row_adagrad(sizes, repeats, batch_rows=10_000, steps_per_timing=3):
     for n in sizes:
         w = np.empty((n, DIM), dtype=np.float32)
         for s in range(0, n, 1_000_000):  # filled (pages resident), in chunks to bound temporaries
-            w[s:s + 1_000_000] = rng.standard_normal((min(1_000_000, n - s), DIM), dtype=np.float32)
+            w[s : s + 1_000_000] = rng.standard_normal((min(1_000_000, n - s), DIM), dtype=np.float32)
         t = ember.from_numpy(w).requires_grad_()  # no copy: one table in memory
         tables[n], opts[n] = t, RowAdagrad([t], lr=0.1)
-        t.grad = RowSparseGrad(np.arange(batch_rows), np.ones((batch_rows, DIM), np.float32), t.shape,
-                               coalesced=True)
+        t.grad = RowSparseGrad(
+            np.arange(batch_rows), np.ones((batch_rows, DIM), np.float32), t.shape, coalesced=True
+        )
         opts[n].step()  # state allocated outside the timing
         grads[n] = []
         for _ in range(repeats * steps_per_timing):
@@ -107,6 +116,7 @@ def bench_row_adagrad(sizes, repeats, batch_rows=10_000, steps_per_timing=3):
             for _ in range(steps_per_timing):
                 tables[n].grad = next(it)
                 opts[n].step()
+
         return run
 
     fns = {f"{n:>10,} rows": step_fn(n) for n in sizes}
@@ -114,14 +124,18 @@ def bench_row_adagrad(sizes, repeats, batch_rows=10_000, steps_per_timing=3):
     times = interleave(fns, repeats)
     noise = noise_share(before, cpu_stat())
     times = {k: [x / steps_per_timing for x in v] for k, v in times.items()}
-    lo = report(f"RowAdagrad step, {batch_rows:,}-row sparse gradient, dim {DIM} "
-                f"(per step, {steps_per_timing} steps per timing, {repeats} interleaved repeats)",
-                times, next(iter(fns)))
+    lo = report(
+        f"RowAdagrad step, {batch_rows:,}-row sparse gradient, dim {DIM} "
+        f"(per step, {steps_per_timing} steps per timing, {repeats} interleaved repeats)",
+        times,
+        next(iter(fns)),
+    )
     first, last = next(iter(fns)), list(fns)[-1]
     return lo[last] / lo[first], f"{last.strip()} / {first.strip()}", noise
 
 
 # ---- 2. coalescing formulations --------------------------------------------------------------------
+
 
 def formulations(idx, vals):
     n, d = vals.shape
@@ -192,9 +206,12 @@ def bench_coalesce(repeats, n=20_000, ids=10_000, skew=False):
     times = interleave(fns, repeats)
     noise = noise_share(before, cpu_stat())
     what = "Zipf(1.3)" if skew else "uniform"
-    lo = report(f"Coalescing {n:,} x {DIM} float32, rows from {ids:,} ids ({what}; "
-                f"{len(ref_rows):,} unique), {repeats} interleaved repeats",
-                times, "flat 1-D add.at (unique+inverse)")
+    lo = report(
+        f"Coalescing {n:,} x {DIM} float32, rows from {ids:,} ids ({what}; "
+        f"{len(ref_rows):,} unique), {repeats} interleaved repeats",
+        times,
+        "flat 1-D add.at (unique+inverse)",
+    )
     return lo, noise
 
 
@@ -213,8 +230,10 @@ def main():
     print(f"  noise: other processes used {noise2:.0%} of busy CPU" + (" (NOISY)" if noise2 > 0.2 else ""))
     lo_z, noise3 = bench_coalesce(args.repeats, skew=True)
     print(f"  noise: other processes used {noise3:.0%} of busy CPU" + (" (NOISY)" if noise3 > 0.2 else ""))
-    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB "
-          f"(bound: the tables, {sum(n * DIM * 4 for n in sizes) / 2**30:.2f} GiB, plus a constant)")
+    print(
+        f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB "
+        f"(bound: the tables, {sum(n * DIM * 4 for n in sizes) / 2**30:.2f} GiB, plus a constant)"
+    )
 
     def best(lo):
         name = min(lo, key=lo.get)
@@ -224,8 +243,11 @@ def main():
 
     fast_u, np_u, gain_u = best(lo_u)
     fast_z, np_z, gain_z = best(lo_z)
-    used = "scipy CSR product (sort, ember)" if sparse._scipy_sparse is not None \
+    used = (
+        "scipy CSR product (sort, ember)"
+        if sparse._scipy_sparse is not None
         else "flat 1-D add.at (sort, ember)"
+    )
     print(
         f"VERDICT: RowAdagrad step {label} = {ratio:.2f}x (target <= 1.2x: "
         f"{'PASS' if ratio <= 1.2 else 'FAIL'}); coalescing fastest: {fast_u} (uniform), "

@@ -45,8 +45,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import numpy  # noqa: E402, F401  (loaded, so that blas_info sees its BLAS)
-from _common import blas_info, cpu_stat, noise_share  # noqa: E402
+import numpy  # noqa: F401  (loaded, so that blas_info sees its BLAS)
+from _common import blas_info, cpu_stat, noise_share
 
 RUNNER = Path(__file__).resolve().parents[2] / "shared" / "pbg-baseline" / "run_pbg.sh"  # ../shared
 TARGET = 2.0  # issue 5: at least 2x PBG's training throughput
@@ -64,17 +64,32 @@ def _plain_tsv(src: Path, dst: Path) -> Path:
 def prepare_data(args, tmp: Path) -> dict:
     if args.data:
         d = Path(args.data)
-        files = {s: next(p for p in (d / f"{s}.tsv", d / f"{s}.tsv.gz") if p.exists())
-                 for s in ("train", "valid", "test")}
+        files = {
+            s: next(p for p in (d / f"{s}.tsv", d / f"{s}.tsv.gz") if p.exists())
+            for s in ("train", "valid", "test")
+        }
         return {s: _plain_tsv(p, tmp / f"{s}.tsv") for s, p in files.items()}
     all_ = tmp / "all.tsv"
-    subprocess.run(["pbg", "generate", "-n", str(int(float(args.entities))), "-r", "20",
-                    "-e", str(int(float(args.edges))), "--seed", "0", str(all_)], check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "pbg",
+            "generate",
+            "-n",
+            str(int(float(args.entities))),
+            "-r",
+            "20",
+            "-e",
+            str(int(float(args.edges))),
+            "--seed",
+            "0",
+            str(all_),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     lines = all_.read_text().splitlines(keepends=True)
     n_hold = max(1000, len(lines) // 100)
-    out = {"train": lines[: -2 * n_hold], "valid": lines[-2 * n_hold: -n_hold],
-           "test": lines[-n_hold:]}
+    out = {"train": lines[: -2 * n_hold], "valid": lines[-2 * n_hold : -n_hold], "test": lines[-n_hold:]}
     paths = {}
     for s, ls in out.items():
         paths[s] = tmp / f"{s}.tsv"
@@ -85,8 +100,7 @@ def prepare_data(args, tmp: Path) -> dict:
 def run_child(cmd, env=None) -> tuple[int, str, float, float, float]:
     """(rc, stdout, wall s, CPU s of the child tree, peak RSS MB) of one child process."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                         text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     out, err = "", ""
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t0
@@ -100,10 +114,21 @@ def run_child(cmd, env=None) -> tuple[int, str, float, float, float]:
 
 def ember_run(cfg: Path, ck: Path, args) -> dict:
     shutil.rmtree(ck, ignore_errors=True)
-    p = [f"num_epochs={args.epochs}", f"checkpoint_path={ck}", "dimension=100",
-         "batch_size=1000", "num_batch_negs=50", "num_uniform_negs=50", "loss_fn=softmax",
-         "comparator=dot", "lr=0.1", "relation_lr=0.1", "init_scale=0.001",
-         f"workers={args.workers}", "eval_fraction=0"]
+    p = [
+        f"num_epochs={args.epochs}",
+        f"checkpoint_path={ck}",
+        "dimension=100",
+        "batch_size=1000",
+        "num_batch_negs=50",
+        "num_uniform_negs=50",
+        "loss_fn=softmax",
+        "comparator=dot",
+        "lr=0.1",
+        "relation_lr=0.1",
+        "init_scale=0.001",
+        f"workers={args.workers}",
+        "eval_fraction=0",
+    ]
     params = [x for kv in p for x in ("-p", kv)]
     rc, out, wall, cpu, rss = run_child(["pbg", "train", str(cfg), *params, "--json"])
     if rc:
@@ -111,17 +136,51 @@ def ember_run(cfg: Path, ck: Path, args) -> dict:
     s = json.loads(out.strip().splitlines()[-1])
     rc, out, *_ = run_child(["pbg", "eval", str(cfg), *params, "--json"])
     m = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
-    return {"edges_per_s": s["edges"] / wall, "core_edges_per_s": s["edges_per_s"],
-            "edges_per_cpu_s": s["edges"] / cpu, "peak_rss_mb": rss, "mrr": m.get("mrr"),
-            "hits10": m.get("hits@10"), "wall_s": wall}
+    return {
+        "edges_per_s": s["edges"] / wall,
+        "core_edges_per_s": s["edges_per_s"],
+        "edges_per_cpu_s": s["edges"] / cpu,
+        "peak_rss_mb": rss,
+        "mrr": m.get("mrr"),
+        "hits10": m.get("hits@10"),
+        "wall_s": wall,
+    }
 
 
 def pbg_run(paths, args, work: Path) -> dict | None:
-    cmd = [str(RUNNER), "--train", str(paths["train"]), "--valid", str(paths["valid"]),
-           "--test", str(paths["test"]), "--dim", "100", "--partitions", str(args.partitions),
-           "--epochs", str(args.epochs), "--batch", "1000", "--batch-negs", "50",
-           "--uniform-negs", "50", "--loss", "softmax", "--lr", "0.1", "--fast-import",
-           "--hogwild-delay", "0", "--no-pbg-eval", "--work", str(work), "--label", "bench"]
+    cmd = [
+        str(RUNNER),
+        "--train",
+        str(paths["train"]),
+        "--valid",
+        str(paths["valid"]),
+        "--test",
+        str(paths["test"]),
+        "--dim",
+        "100",
+        "--partitions",
+        str(args.partitions),
+        "--epochs",
+        str(args.epochs),
+        "--batch",
+        "1000",
+        "--batch-negs",
+        "50",
+        "--uniform-negs",
+        "50",
+        "--loss",
+        "softmax",
+        "--lr",
+        "0.1",
+        "--fast-import",
+        "--hogwild-delay",
+        "0",
+        "--no-pbg-eval",
+        "--work",
+        str(work),
+        "--label",
+        "bench",
+    ]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
     shutil.rmtree(work, ignore_errors=True)
@@ -130,11 +189,16 @@ def pbg_run(paths, args, work: Path) -> dict | None:
     if rc or not res.exists():
         return None
     r = json.loads(res.read_text())
-    return {"edges_per_s": r.get("train_edges_per_s"), "core_edges_per_s": r.get(
-        "core_edges_per_s"), "edges_per_cpu_s": r.get("train_edges_per_cpu_s"),
+    return {
+        "edges_per_s": r.get("train_edges_per_s"),
+        "core_edges_per_s": r.get("core_edges_per_s"),
+        "edges_per_cpu_s": r.get("train_edges_per_cpu_s"),
         "peak_rss_mb": r.get("train_peak_rss_mb") or r.get("peak_rss_mb"),
-        "peak_pss_mb": r.get("train_peak_tree_pss_mb"), "mrr": r.get("mrr"),
-        "hits10": r.get("hits10"), "wall_s": r.get("train_s")}
+        "peak_pss_mb": r.get("train_peak_tree_pss_mb"),
+        "mrr": r.get("mrr"),
+        "hits10": r.get("hits10"),
+        "wall_s": r.get("train_s"),
+    }
 
 
 def main():
@@ -153,13 +217,29 @@ def main():
     try:
         paths = prepare_data(args, tmp)
         ws = tmp / "ws"
-        subprocess.run(["pbg", "import", str(paths["train"]), "--valid", str(paths["valid"]),
-                        "--test", str(paths["test"]), "--out", str(ws), "--partitions",
-                        str(args.partitions), "--drop-unseen"], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "pbg",
+                "import",
+                str(paths["train"]),
+                "--valid",
+                str(paths["valid"]),
+                "--test",
+                str(paths["test"]),
+                "--out",
+                str(ws),
+                "--partitions",
+                str(args.partitions),
+                "--drop-unseen",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         n_train = sum(1 for _ in open(paths["train"]))
-        print(f"data: {args.data or 'synthetic'}: {n_train:,} train edges; {args.epochs} "
-              f"epochs, {args.partitions} partition(s), {args.workers} workers")
+        print(
+            f"data: {args.data or 'synthetic'}: {n_train:,} train edges; {args.epochs} "
+            f"epochs, {args.partitions} partition(s), {args.workers} workers"
+        )
         print(f"BLAS: {blas_info()}")
         pbg_ok = not args.skip_pbg and RUNNER.exists()
         if not pbg_ok:
@@ -176,29 +256,38 @@ def main():
                     runs["pbg"].append(r)
             runs["ember"].append(ember_run(ws / "config.toml", tmp / "ck", args))
         noise = noise_share(before, cpu_stat())
-        print(f"{'run':8}{'edges/s':>12}{'core e/s':>12}{'e/CPU-s':>12}{'RSS MB':>9}"
-              f"{'MRR':>8}{'H@10':>8}")
+        print(f"{'run':8}{'edges/s':>12}{'core e/s':>12}{'e/CPU-s':>12}{'RSS MB':>9}{'MRR':>8}{'H@10':>8}")
         for name, rs in runs.items():
             for r in rs:
-                print(f"{name:8}{r['edges_per_s'] or 0:>12,.0f}{r['core_edges_per_s'] or 0:>12,.0f}"
-                      f"{r['edges_per_cpu_s'] or 0:>12,.0f}{r['peak_rss_mb'] or 0:>9,.0f}"
-                      f"{r['mrr'] or 0:>8.4f}{r['hits10'] or 0:>8.4f}")
-        print(f"other processes used {noise:.0%} of the busy CPU time"
-              + (" (noisy)" if noise and noise > 0.2 else "") if noise is not None else "")
+                print(
+                    f"{name:8}{r['edges_per_s'] or 0:>12,.0f}{r['core_edges_per_s'] or 0:>12,.0f}"
+                    f"{r['edges_per_cpu_s'] or 0:>12,.0f}{r['peak_rss_mb'] or 0:>9,.0f}"
+                    f"{r['mrr'] or 0:>8.4f}{r['hits10'] or 0:>8.4f}"
+                )
+        print(
+            f"other processes used {noise:.0%} of the busy CPU time"
+            + (" (noisy)" if noise and noise > 0.2 else "")
+            if noise is not None
+            else ""
+        )
         best = {k: max(rs, key=lambda r: r["edges_per_s"] or 0) for k, rs in runs.items() if rs}
         e = best["ember"]
         if "pbg" in best:
             p = best["pbg"]
             wall = e["edges_per_s"] / p["edges_per_s"]
             cpu = e["edges_per_cpu_s"] / p["edges_per_cpu_s"]
-            print(f"verdict: ember/PBG throughput {wall:.2f}x wall, {cpu:.2f}x per CPU-s "
-                  f"(target >= {TARGET:.0f}x: {'MET' if wall >= TARGET else 'NOT MET'}); "
-                  f"filtered MRR {e['mrr']:.4f} vs {p['mrr']:.4f} "
-                  f"({'>=' if e['mrr'] >= p['mrr'] else '<'} PBG); peak RSS "
-                  f"{e['peak_rss_mb']:.0f} vs {p['peak_rss_mb']:.0f} MB")
+            print(
+                f"verdict: ember/PBG throughput {wall:.2f}x wall, {cpu:.2f}x per CPU-s "
+                f"(target >= {TARGET:.0f}x: {'MET' if wall >= TARGET else 'NOT MET'}); "
+                f"filtered MRR {e['mrr']:.4f} vs {p['mrr']:.4f} "
+                f"({'>=' if e['mrr'] >= p['mrr'] else '<'} PBG); peak RSS "
+                f"{e['peak_rss_mb']:.0f} vs {p['peak_rss_mb']:.0f} MB"
+            )
         else:
-            print(f"verdict: PBG not run; ember {e['edges_per_s']:,.0f} edges/s wall, "
-                  f"{e['edges_per_cpu_s']:,.0f} per CPU-s, filtered MRR {e['mrr']:.4f}")
+            print(
+                f"verdict: PBG not run; ember {e['edges_per_s']:,.0f} edges/s wall, "
+                f"{e['edges_per_cpu_s']:,.0f} per CPU-s, filtered MRR {e['mrr']:.4f}"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -51,45 +51,93 @@ def prepare(args, tmp: Path) -> Path:
     """A workspace: a synthetic graph (or ``--data`` with train/valid/test TSVs)."""
     if args.data:
         d = Path(args.data)
-        files = {s: next(p for p in (d / f"{s}.tsv", d / f"{s}.tsv.gz") if p.exists())
-                 for s in ("train", "valid", "test")}
+        files = {
+            s: next(p for p in (d / f"{s}.tsv", d / f"{s}.tsv.gz") if p.exists())
+            for s in ("train", "valid", "test")
+        }
     else:
         all_ = tmp / "all.tsv"
-        _run(["pbg", "generate", "-n", str(int(float(args.entities))), "-r", "20",
-              "-e", str(int(float(args.edges))), "--seed", "0", str(all_)])
+        _run(
+            [
+                "pbg",
+                "generate",
+                "-n",
+                str(int(float(args.entities))),
+                "-r",
+                "20",
+                "-e",
+                str(int(float(args.edges))),
+                "--seed",
+                "0",
+                str(all_),
+            ]
+        )
         lines = all_.read_text().splitlines(keepends=True)
         hold = max(1000, len(lines) // 100)
         files = {}
-        for s, ls in (("train", lines[: -2 * hold]), ("valid", lines[-2 * hold: -hold]),
-                      ("test", lines[-hold:])):
+        for s, ls in (
+            ("train", lines[: -2 * hold]),
+            ("valid", lines[-2 * hold : -hold]),
+            ("test", lines[-hold:]),
+        ):
             files[s] = tmp / f"{s}.tsv"
             files[s].write_text("".join(ls))
     ws = tmp / "ws"
-    _run(["pbg", "import", str(files["train"]), "--valid", str(files["valid"]), "--test",
-          str(files["test"]), "--out", str(ws), "--partitions", str(args.partitions),
-          "--drop-unseen"])
+    _run(
+        [
+            "pbg",
+            "import",
+            str(files["train"]),
+            "--valid",
+            str(files["valid"]),
+            "--test",
+            str(files["test"]),
+            "--out",
+            str(ws),
+            "--partitions",
+            str(args.partitions),
+            "--drop-unseen",
+        ]
+    )
     return ws / "config.toml"
 
 
 def one_run(cfg: Path, ck: Path, device: str, args) -> dict:
     shutil.rmtree(ck, ignore_errors=True)
-    p = [f"device={device}", f"num_epochs={args.epochs}", f"checkpoint_path={ck}",
-         "dimension=100", "batch_size=1000", "num_batch_negs=50", "num_uniform_negs=50",
-         "loss_fn=softmax", "comparator=dot", "lr=0.1", "relation_lr=0.1",
-         "init_scale=0.001", "eval_fraction=0", f"dtype={args.dtype}"]
+    p = [
+        f"device={device}",
+        f"num_epochs={args.epochs}",
+        f"checkpoint_path={ck}",
+        "dimension=100",
+        "batch_size=1000",
+        "num_batch_negs=50",
+        "num_uniform_negs=50",
+        "loss_fn=softmax",
+        "comparator=dot",
+        "lr=0.1",
+        "relation_lr=0.1",
+        "init_scale=0.001",
+        "eval_fraction=0",
+        f"dtype={args.dtype}",
+    ]
     params = [x for kv in p for x in ("-p", kv)]
     t0 = time.perf_counter()
     s = json.loads(_run(["pbg", "train", str(cfg), *params, "--json"]).strip().splitlines()[-1])
     wall = time.perf_counter() - t0
-    lines = [json.loads(x) for x in (ck / "training_stats.jsonl").read_text().splitlines()
-             if x.strip()]
+    lines = [json.loads(x) for x in (ck / "training_stats.jsonl").read_text().splitlines() if x.strip()]
     waits = [x["transfer_wait_seconds"] for x in lines if "transfer_wait_seconds" in x]
-    m = json.loads(_run(["pbg", "eval", str(cfg), *params, "--device", device, "--json"]
-                        ).strip().splitlines()[-1])
-    return {"edges_per_s": s["edges_per_s"], "edges": s["edges"], "train_s": s["seconds"],
-            "process_wall_s": wall, "bucket_s": sum(x.get("seconds", 0) for x in lines),
-            "wait_fraction": (sum(waits) / s["seconds"]) if waits and s["seconds"] else None,
-            "mrr": m.get("mrr")}
+    m = json.loads(
+        _run(["pbg", "eval", str(cfg), *params, "--device", device, "--json"]).strip().splitlines()[-1]
+    )
+    return {
+        "edges_per_s": s["edges_per_s"],
+        "edges": s["edges"],
+        "train_s": s["seconds"],
+        "process_wall_s": wall,
+        "bucket_s": sum(x.get("seconds", 0) for x in lines),
+        "wait_fraction": (sum(waits) / s["seconds"]) if waits and s["seconds"] else None,
+        "mrr": m.get("mrr"),
+    }
 
 
 def main(argv=None):
@@ -101,24 +149,29 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--dtype", choices=["float32", "float16"], default="float32")
-    ap.add_argument("--cpu-only", action="store_true",
-                    help="run the CPU half even without a GPU (plumbing check)")
+    ap.add_argument(
+        "--cpu-only", action="store_true", help="run the CPU half even without a GPU (plumbing check)"
+    )
     args = ap.parse_args(argv)
 
-    import ember  # noqa: PLC0415
+    import ember
 
     gpu = ember.cuda.is_available()
     if not gpu and not args.cpu_only:
-        print("note: no usable CUDA GPU (ember.cuda.is_available() is false: cupy missing or "
-              "no device); GPU benchmark skipped. Install ember[gpu] on a GPU machine, or "
-              "run with --cpu-only to check the CPU half.")
+        print(
+            "note: no usable CUDA GPU (ember.cuda.is_available() is false: cupy missing or "
+            "no device); GPU benchmark skipped. Install ember[gpu] on a GPU machine, or "
+            "run with --cpu-only to check the CPU half."
+        )
         return 0
     devices = ["cpu", "cuda"] if gpu else ["cpu"]
     tmp = Path(tempfile.mkdtemp(prefix="ember-bench-gpu-"))
     try:
         cfg = prepare(args, tmp)
-        print(f"data: {args.data or 'synthetic ' + args.edges + ' edges'}, "
-              f"{args.partitions} partition(s), {args.epochs} epochs, dtype {args.dtype}")
+        print(
+            f"data: {args.data or 'synthetic ' + args.edges + ' edges'}, "
+            f"{args.partitions} partition(s), {args.epochs} epochs, dtype {args.dtype}"
+        )
         if gpu:
             cp = ember._backend.cupy_module()
             props = cp.cuda.runtime.getDeviceProperties(0)
@@ -131,18 +184,23 @@ def main(argv=None):
         for d, r in best.items():
             wf = r["wait_fraction"]
             every = ", ".join(f"{x['edges_per_s']:,.0f}" for x in runs[d])
-            print(f"{d:5} {r['edges_per_s']:>14,.0f} edges/s (best of {args.repeats}; "
-                  f"all: {every})  "
-                  f"filtered MRR {r['mrr']:.4f}  transfer wait "
-                  + ("not logged" if wf is None else f"{wf:.1%} of wall"))
+            print(
+                f"{d:5} {r['edges_per_s']:>14,.0f} edges/s (best of {args.repeats}; "
+                f"all: {every})  "
+                f"filtered MRR {r['mrr']:.4f}  transfer wait "
+                + ("not logged" if wf is None else f"{wf:.1%} of wall")
+            )
         if gpu:
             c, g = best["cpu"], best["cuda"]
             ratio = g["edges_per_s"] / c["edges_per_s"]
             print(f"ratio GPU/CPU {ratio:.1f}x;  MRR difference {g['mrr'] - c['mrr']:+.4f}")
             ok = g["edges_per_s"] >= TARGET_EDGES_PER_S and (
-                g["wait_fraction"] is not None and g["wait_fraction"] < TARGET_WAIT)
-            print(f"verdict: {'MET' if ok else 'NOT MET'} (targets: >= {TARGET_EDGES_PER_S:,.0f}"
-                  f" edges/s, transfer wait < {TARGET_WAIT:.0%})")
+                g["wait_fraction"] is not None and g["wait_fraction"] < TARGET_WAIT
+            )
+            print(
+                f"verdict: {'MET' if ok else 'NOT MET'} (targets: >= {TARGET_EDGES_PER_S:,.0f}"
+                f" edges/s, transfer wait < {TARGET_WAIT:.0%})"
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -40,8 +40,7 @@ COUNT = _Count()
     "fmt",
     type=click.Choice(["tsv", "parquet"]),
     default=None,
-    help="Output format [default: from OUT's suffix: .parquet -> parquet, else tsv; "
-    ".gz compresses TSV].",
+    help="Output format [default: from OUT's suffix: .parquet -> parquet, else tsv; .gz compresses TSV].",
 )
 @click.option(
     "--communities",

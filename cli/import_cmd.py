@@ -18,8 +18,7 @@ def _columns(value: str | None) -> list[int] | None:
     try:
         cols = [int(c) for c in value.split(",")]
     except ValueError:
-        raise UserError(f"--columns {value!r}: give comma-separated column numbers, "
-                        "e.g. 0,1,2") from None
+        raise UserError(f"--columns {value!r}: give comma-separated column numbers, e.g. 0,1,2") from None
     if any(c < 0 for c in cols) or len(set(cols)) != len(cols):
         raise UserError(f"--columns {value!r}: column numbers must be distinct and >= 0")
     return cols
@@ -36,14 +35,31 @@ def _delimiter(value: str | None) -> str | None:
 
 @click.command("import")
 @click.argument("edges", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--config", type=click.Path(path_type=Path),
-              help="Config (TOML/JSON) with entities, relations, dynamic_relations.")
-@click.option("--out", type=click.Path(path_type=Path),
-              help="Workspace folder (default: next to the first input, NAME_pbg).")
-@click.option("--partitions", "num_partitions", type=int, default=1, show_default=True,
-              help="Partitions of the entity type (without --config).")
-@click.option("--format", "shard_format", type=click.Choice(["hdf5", "arrow"]), default=None,
-              help="Edge shard format [default: the config's edge_format, else hdf5].")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    help="Config (TOML/JSON) with entities, relations, dynamic_relations.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Workspace folder (default: next to the first input, NAME_pbg).",
+)
+@click.option(
+    "--partitions",
+    "num_partitions",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Partitions of the entity type (without --config).",
+)
+@click.option(
+    "--format",
+    "shard_format",
+    type=click.Choice(["hdf5", "arrow"]),
+    default=None,
+    help="Edge shard format [default: the config's edge_format, else hdf5].",
+)
 @click.option("--delimiter", help="Field separator (default: tab; comma for .csv).")
 @click.option("--header", is_flag=True, help="The first non-comment line is a header.")
 @click.option("--columns", help="lhs,rel,rhs (or lhs,rhs) column numbers, from 0.")
@@ -53,26 +69,66 @@ def _delimiter(value: str | None) -> str | None:
 @click.option("--weight-col", type=int, help="Column of edge weights, carried into shards.")
 @click.option("--valid-fraction", type=float, default=0.0, show_default=True)
 @click.option("--test-fraction", type=float, default=0.0, show_default=True)
-@click.option("--valid", "valid_files", multiple=True, type=click.Path(path_type=Path),
-              help="Validation edges file (instead of a fraction).")
-@click.option("--test", "test_files", multiple=True, type=click.Path(path_type=Path),
-              help="Test edges file (instead of a fraction).")
-@click.option("--drop-unseen", is_flag=True,
-              help="Drop valid/test edges whose entities never occur in train.")
+@click.option(
+    "--valid",
+    "valid_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Validation edges file (instead of a fraction).",
+)
+@click.option(
+    "--test",
+    "test_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Test edges file (instead of a fraction).",
+)
+@click.option(
+    "--drop-unseen", is_flag=True, help="Drop valid/test edges whose entities never occur in train."
+)
 @click.option("--drop-duplicates", is_flag=True, help="Keep one copy of repeated edges.")
 @click.option("--drop-self-loops", is_flag=True, help="Drop edges from an entity to itself.")
-@click.option("--skip-bad-lines", is_flag=True,
-              help="Skip malformed lines (counted, written to rejected_lines.txt).")
+@click.option(
+    "--skip-bad-lines", is_flag=True, help="Skip malformed lines (counted, written to rejected_lines.txt)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace an existing workspace.")
-@click.option("--append", "append_files", multiple=True, type=click.Path(path_type=Path),
-              help="Edges to add to an existing workspace (with --into).")
+@click.option(
+    "--append",
+    "append_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Edges to add to an existing workspace (with --into).",
+)
 @click.option("--into", type=click.Path(path_type=Path), help="Workspace to --append to.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def import_cmd(edges, config, out, num_partitions, shard_format, delimiter, header, columns,
-               lhs_col, rel_col, rhs_col, weight_col, valid_fraction, test_fraction,
-               valid_files, test_files, drop_unseen, drop_duplicates, drop_self_loops,
-               skip_bad_lines, seed, overwrite, append_files, into, as_json):
+def import_cmd(
+    edges,
+    config,
+    out,
+    num_partitions,
+    shard_format,
+    delimiter,
+    header,
+    columns,
+    lhs_col,
+    rel_col,
+    rhs_col,
+    weight_col,
+    valid_fraction,
+    test_fraction,
+    valid_files,
+    test_files,
+    drop_unseen,
+    drop_duplicates,
+    drop_self_loops,
+    skip_bad_lines,
+    seed,
+    overwrite,
+    append_files,
+    into,
+    as_json,
+):
     """Import edge lists (TSV/CSV, also .gz/.bz2/.zst, or Parquet) into a workspace.
 
     \b
@@ -92,16 +148,30 @@ def import_cmd(edges, config, out, num_partitions, shard_format, delimiter, head
         cols = [lhs_col, rhs_col] if rel_col is None else [lhs_col, rel_col, rhs_col]
     kw = {"weight_col": weight_col, "delimiter": _delimiter(delimiter), "header": header}
     spec = EdgeSpec.from_columns(cols, **kw) if cols is not None else EdgeSpec(**kw)
-    if spec.weight_col is not None and spec.weight_col in spec.roles().values() and \
-            list(spec.roles().values()).count(spec.weight_col) > 1:
+    if (
+        spec.weight_col is not None
+        and spec.weight_col in spec.roles().values()
+        and list(spec.roles().values()).count(spec.weight_col) > 1
+    ):
         raise UserError("--weight-col must differ from the lhs/rel/rhs columns")
     opts = ImportOptions(
-        spec=spec, out=out, config=config, num_partitions=num_partitions,
-        shard_format=shard_format, valid_fraction=valid_fraction,
-        test_fraction=test_fraction, valid=list(valid_files), test=list(test_files),
-        seed=seed, overwrite=overwrite, skip_bad_lines=skip_bad_lines,
-        drop_duplicates=drop_duplicates, drop_self_loops=drop_self_loops,
-        drop_unseen=drop_unseen, progress=True)
+        spec=spec,
+        out=out,
+        config=config,
+        num_partitions=num_partitions,
+        shard_format=shard_format,
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        valid=list(valid_files),
+        test=list(test_files),
+        seed=seed,
+        overwrite=overwrite,
+        skip_bad_lines=skip_bad_lines,
+        drop_duplicates=drop_duplicates,
+        drop_self_loops=drop_self_loops,
+        drop_unseen=drop_unseen,
+        progress=True,
+    )
     if append_files or into:
         if not (append_files and into) or edges:
             raise UserError("use --append EDGES... --into WORKSPACE (and no other inputs)")
@@ -120,9 +190,10 @@ def import_cmd(edges, config, out, num_partitions, shard_format, delimiter, head
 
 
 def _render(s: dict) -> str:
-    ents = ", ".join(f"{t} {n:,} ({s['partitions'][t]} partition"
-                     f"{'s' if s['partitions'][t] != 1 else ''})"
-                     for t, n in s["entities"].items())
+    ents = ", ".join(
+        f"{t} {n:,} ({s['partitions'][t]} partition{'s' if s['partitions'][t] != 1 else ''})"
+        for t, n in s["entities"].items()
+    )
     edges = ", ".join(f"{k} {v:,}" for k, v in s["edges"].items())
     buckets = ", ".join(f"{k} {v}" for k, v in s["buckets"].items())
     un = s["unseen_in_train"]
@@ -138,8 +209,12 @@ def _render(s: dict) -> str:
         f"(entities not in train; {'dropped' if s['unseen_dropped'] else 'kept'})",
     ]
     if s["bad_lines"]:
-        lines.append(f"bad lines   {s['bad_lines']:,} skipped "
-                     f"(see {Path(s['workspace']) / s['rejected_lines_file']})")
-    lines += [f"time        {s['seconds']:.1f} s, peak memory {s['peak_rss_mb']:,.0f} MB",
-              "", f"next: {s['next']}"]
+        lines.append(
+            f"bad lines   {s['bad_lines']:,} skipped (see {Path(s['workspace']) / s['rejected_lines_file']})"
+        )
+    lines += [
+        f"time        {s['seconds']:.1f} s, peak memory {s['peak_rss_mb']:,.0f} MB",
+        "",
+        f"next: {s['next']}",
+    ]
     return "\n".join(lines)

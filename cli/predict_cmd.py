@@ -12,8 +12,9 @@ from ember.errors import UserError
 
 _common = [
     click.option("--checkpoint", help="Checkpoint version, epoch_<E> or folder (default: latest)."),
-    click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-                 help="Override a config key."),
+    click.option(
+        "-p", "--param", "params", multiple=True, metavar="KEY=VALUE", help="Override a config key."
+    ),
     click.option("--json", "as_json", is_flag=True, help="Print the results as JSON."),
 ]
 
@@ -33,8 +34,11 @@ def _print(rankings, as_json):
         if "entity" in q:
             title = f"neighbors of {q['entity']} ({q['metric']})"
         else:
-            title = (f"{q['head']}  {q['relation']}  ?" if q["tail"] is None
-                     else f"?  {q['relation']}  {q['tail']}")
+            title = (
+                f"{q['head']}  {q['relation']}  ?"
+                if q["tail"] is None
+                else f"?  {q['relation']}  {q['tail']}"
+            )
         if i:
             click.echo()
         click.echo(f"# {title}")
@@ -47,14 +51,18 @@ def _print(rankings, as_json):
 @click.option("--head", help="Predict the tails of (HEAD, RELATION, ?).")
 @click.option("--tail", help="Predict the heads of (?, RELATION, TAIL).")
 @click.option("--relation", help="Relation name.")
-@click.option("--file", "query_file", type=click.Path(path_type=Path),
-              help="Queries, one a line: head<TAB>relation<TAB>? or ?<TAB>relation<TAB>tail.")
+@click.option(
+    "--file",
+    "query_file",
+    type=click.Path(path_type=Path),
+    help="Queries, one a line: head<TAB>relation<TAB>? or ?<TAB>relation<TAB>tail.",
+)
 @click.option("--top-k", type=int, default=10, show_default=True)
-@click.option("--filter-known", is_flag=True,
-              help="Leave out entities already linked so in train/valid/test.")
+@click.option(
+    "--filter-known", is_flag=True, help="Leave out entities already linked so in train/valid/test."
+)
 @_with_common
-def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, checkpoint,
-                params, as_json):
+def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, checkpoint, params, as_json):
     """Rank the missing side of edges with the trained operator and comparator.
 
     \b
@@ -62,8 +70,8 @@ def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, c
     pbg predict ws/config.toml --tail n02084071 --relation _hypernym
     pbg predict ws/config.toml --file queries.tsv --filter-known --json
     """
-    from ember.pbg.api import load  # noqa: PLC0415
-    from ember.pbg.predict import read_query_file  # noqa: PLC0415
+    from ember.pbg.api import load
+    from ember.pbg.predict import read_query_file
 
     if query_file is not None:
         if head or tail or relation:
@@ -73,8 +81,7 @@ def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, c
         if not relation:
             raise UserError("--relation is required (or give --file)")
         if (head is None) == (tail is None):
-            raise UserError("give exactly one of --head (predict tails) and --tail "
-                            "(predict heads)")
+            raise UserError("give exactly one of --head (predict tails) and --tail (predict heads)")
         queries = [(head, relation, tail)]
     model = load(config, checkpoint=checkpoint, overrides=params)
     _print(model.predict_many(queries, top_k=top_k, filter_known=filter_known), as_json)
@@ -85,8 +92,7 @@ def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, c
 @click.argument("config", type=click.Path(path_type=Path))
 @click.argument("name")
 @click.option("--top-k", type=int, default=10, show_default=True)
-@click.option("--metric", type=click.Choice(["cos", "dot", "l2"]), default="cos",
-              show_default=True)
+@click.option("--metric", type=click.Choice(["cos", "dot", "l2"]), default="cos", show_default=True)
 @click.option("--entity-type", help="Entity type of NAME (when there are several).")
 @_with_common
 def neighbors_cmd(config, name, top_k, metric, entity_type, checkpoint, params, as_json):
@@ -95,9 +101,8 @@ def neighbors_cmd(config, name, top_k, metric, entity_type, checkpoint, params, 
     \b
     pbg neighbors ws/config.toml n02084071 --top-k 5 --metric cos
     """
-    from ember.pbg.api import load  # noqa: PLC0415
+    from ember.pbg.api import load
 
     model = load(config, checkpoint=checkpoint, overrides=params)
-    _print([model.neighbors(name, top_k=top_k, metric=metric, entity_type=entity_type)],
-           as_json)
+    _print([model.neighbors(name, top_k=top_k, metric=metric, entity_type=entity_type)], as_json)
     sys.stdout.flush()

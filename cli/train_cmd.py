@@ -13,20 +13,29 @@ _DEVICE = re.compile(r"^(cpu|cuda(:\d+)?|standin)$")
 
 def _device(value):
     if value is not None and not _DEVICE.match(value):
-        raise click.BadParameter(f"{value!r}: expected cpu, cuda, cuda:N or standin",
-                                 param_hint="--device")
+        raise click.BadParameter(f"{value!r}: expected cpu, cuda, cuda:N or standin", param_hint="--device")
     return value
 
 
 @click.command("train")
 @click.argument("config", type=click.Path(dir_okay=False))
-@click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Override a config key, e.g. -p dimension=200 -p entities.all.num_partitions=4.")
-@click.option("--device", callback=lambda ctx, p, v: _device(v), default=None,
-              metavar="cpu|cuda|cuda:N|standin",
-              help="Train on the CPU (numpy) or a CUDA GPU (cupy): the bucket's partitions "
-                   "and edges live there, swapped while the previous bucket trains; "
-                   "default: the config's `device`. (standin: the CPU test device.)")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a config key, e.g. -p dimension=200 -p entities.all.num_partitions=4.",
+)
+@click.option(
+    "--device",
+    callback=lambda ctx, p, v: _device(v),
+    default=None,
+    metavar="cpu|cuda|cuda:N|standin",
+    help="Train on the CPU (numpy) or a CUDA GPU (cupy): the bucket's partitions "
+    "and edges live there, swapped while the previous bucket trains; "
+    "default: the config's `device`. (standin: the CPU test device.)",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def train_cmd(config, params, device, as_json):
     """Train entity and relation embeddings bucket by bucket; resumes from the
@@ -36,20 +45,26 @@ def train_cmd(config, params, device, as_json):
     pbg train ws/config.toml
     pbg train ws/config.toml -p num_epochs=20 -p lr=0.05
     """
-    from ember.pbg.config import load_config  # noqa: PLC0415
-    from ember.pbg.train import train  # noqa: PLC0415
+    from ember.pbg.config import load_config
+    from ember.pbg.train import train
 
     cfg = load_config(config, overrides=params)
     summary = train(cfg, device=device)
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"trained     {summary['epochs']} epochs, {summary['edges']:,} edges this run "
-                   f"in {summary['seconds']:.1f} s ({summary['edges_per_s']:,.0f} edges/s)")
+        click.echo(
+            f"trained     {summary['epochs']} epochs, {summary['edges']:,} edges this run "
+            f"in {summary['seconds']:.1f} s ({summary['edges_per_s']:,.0f} edges/s)"
+        )
         click.echo(f"checkpoint  {summary['checkpoint']} (version {summary['version']})")
         if "transfer_wait_seconds" in summary:
-            click.echo(f"device      {summary['device']} ({summary['dtype']} tables), waited "
-                       f"{summary['transfer_wait_seconds']:.2f} s for transfers")
-        click.echo(f"memory      embeddings peak {summary['peak_embedding_bytes'] / 2**20:,.1f} MiB"
-                   f", plan {summary['memory_plan_bytes'] / 2**20:,.1f} MiB")
+            click.echo(
+                f"device      {summary['device']} ({summary['dtype']} tables), waited "
+                f"{summary['transfer_wait_seconds']:.2f} s for transfers"
+            )
+        click.echo(
+            f"memory      embeddings peak {summary['peak_embedding_bytes'] / 2**20:,.1f} MiB"
+            f", plan {summary['memory_plan_bytes'] / 2**20:,.1f} MiB"
+        )
     sys.stdout.flush()

@@ -51,13 +51,14 @@ class RealGraph:
         path = self.folder / "names.tsv.gz"
         if not path.exists():
             return {}
-        import pyarrow.csv as pacsv  # noqa: PLC0415
+        import pyarrow.csv as pacsv
 
         table = pacsv.read_csv(
             path,
             parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
-            convert_options=pacsv.ConvertOptions(column_types={"id": "string", "name": "string",
-                                                               "gloss": "string"}),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"id": "string", "name": "string", "gloss": "string"}
+            ),
         )
         ids, names, glosses = (table.column(c).to_pylist() for c in ("id", "name", "gloss"))
         return {i: (n, g or "") for i, n, g in zip(ids, names, glosses)}

@@ -138,9 +138,7 @@ class SyntheticGraph:
         self._state["mult"] = mult
         self._state["shift"] = shift
         self._state["inv_mult"] = pow(mult, -1, n) if n > 1 else 0
-        self._state["relation_map"] = rng.integers(
-            0, k, size=(self.num_relations, k), dtype=np.int64
-        )
+        self._state["relation_map"] = rng.integers(0, k, size=(self.num_relations, k), dtype=np.int64)
         # Members of community c are the ranks c, c + K, c + 2K, ... below N.
         self._state["community_size"] = (n - np.arange(k, dtype=np.int64) + k - 1) // k
 
@@ -250,9 +248,7 @@ def _tsv_bytes(block: EdgeBlock, middles: pa.Array) -> pa.Buffer:
         pa.scalar("\ne"),
         "",
     )
-    offsets = np.frombuffer(
-        lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4
-    )
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=lines.offset * 4)
     return lines.buffers()[2][int(offsets[0]) : int(offsets[-1])]
 
 
@@ -320,9 +316,7 @@ def write_graph(
 
             try:
                 if fmt == "parquet":
-                    schema = pa.schema(
-                        [("lhs", pa.string()), ("rel", pa.string()), ("rhs", pa.string())]
-                    )
+                    schema = pa.schema([("lhs", pa.string()), ("rel", pa.string()), ("rhs", pa.string())])
                     # Dictionary-encode only the relation column: entity names in a block
                     # are mostly distinct, and trying a dictionary for them halves speed.
                     with pq.ParquetWriter(tmp, schema, use_dictionary=["rel"]) as writer:

@@ -38,10 +38,8 @@ def train_embeddings(folder: Path, epochs: int) -> Path:
 
     g = real_graph("wordnet_k3")
     ws = folder / "wordnet_k3_pbg"
-    import_edges([g.train], ImportOptions(out=ws, valid=[g.valid], test=[g.test],
-                                          overwrite=True))
-    cfg = load_config(ws / "config.toml", overrides=[f"num_epochs={epochs}",
-                                                     "regularization_coef=0.001"])
+    import_edges([g.train], ImportOptions(out=ws, valid=[g.valid], test=[g.test], overwrite=True))
+    cfg = load_config(ws / "config.toml", overrides=[f"num_epochs={epochs}", "regularization_coef=0.001"])
     print(f"training ComplEx on WordNet for {epochs} epochs ...", file=sys.stderr)
     train(cfg, progress=False, log=lambda m: None)
     return ws
@@ -80,8 +78,7 @@ def main(argv=None) -> dict:
     tr, te = perm[:cut], perm[cut:]
 
     ember.manual_seed(args.seed)
-    clf = nn.Sequential(nn.Linear(x.shape[1], 128), nn.ReLU(), nn.Dropout(0.2),
-                        nn.Linear(128, len(classes)))
+    clf = nn.Sequential(nn.Linear(x.shape[1], 128), nn.ReLU(), nn.Dropout(0.2), nn.Linear(128, len(classes)))
     opt = ember.optim.Adam(clf.parameters(), lr=3e-3, weight_decay=1e-4)
     X, Y = ember.tensor(x), ember.tensor(y)
     batch = 1024
@@ -100,8 +97,10 @@ def main(argv=None) -> dict:
     majority = int(np.bincount(y[tr]).argmax())
     base = float((y[te] == majority).mean())
     print(f"synsets: {len(y):,} ({', '.join(f'{c} {int((y == i).sum()):,}' for i, c in enumerate(classes))})")
-    print(f"part-of-speech accuracy on {len(te):,} held-out synsets: {acc:.1%} "
-          f"(majority class '{classes[majority]}': {base:.1%})")
+    print(
+        f"part-of-speech accuracy on {len(te):,} held-out synsets: {acc:.1%} "
+        f"(majority class '{classes[majority]}': {base:.1%})"
+    )
     for i, c in enumerate(classes):
         m = y[te] == i
         if m.any():

@@ -45,8 +45,14 @@ def _slabs(shape, kh, kw, stride, dilation, out_hw):
     (sh, sw), (dh, dw), (ho, wo) = stride, dilation, out_hw
     for i in range(kh):
         for j in range(kw):
-            yield i, j, (slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
-                         slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
+            yield (
+                i,
+                j,
+                (
+                    slice(i * dh, i * dh + sh * (ho - 1) + 1, sh),
+                    slice(j * dw, j * dw + sw * (wo - 1) + 1, sw),
+                ),
+            )
 
 
 def _pad(x, padding, fill=0.0):
@@ -60,8 +66,10 @@ def _out_hw(hw, k, stride, padding, dilation):
     ho = _out_size(hw[0], k[0], stride[0], padding[0], dilation[0])
     wo = _out_size(hw[1], k[1], stride[1], padding[1], dilation[1])
     if ho <= 0 or wo <= 0:
-        raise RuntimeError(f"kernel size {tuple(k)} with dilation {tuple(dilation)} is larger than the "
-                           f"padded input {tuple(hw)}")
+        raise RuntimeError(
+            f"kernel size {tuple(k)} with dilation {tuple(dilation)} is larger than the "
+            f"padded input {tuple(hw)}"
+        )
     return ho, wo
 
 
@@ -72,7 +80,7 @@ def _flat_padded(x, padding, tail):
     (ph, pw) = padding
     hp, wp = h + 2 * ph, w + 2 * pw
     buf = xp.zeros((n, c, hp * wp + tail), dtype=x.dtype)
-    buf[:, :, :hp * wp].reshape(n, c, hp, wp)[:, :, ph:ph + h, pw:pw + w] = x
+    buf[:, :, : hp * wp].reshape(n, c, hp, wp)[:, :, ph : ph + h, pw : pw + w] = x
     return buf, wp
 
 
@@ -100,7 +108,7 @@ def _cols(x, kh, kw, params):
         for i in range(kh):
             for j in range(kw):
                 off = i * dh * wp + j * dw
-                cols[:, :, i, j] = flat[:, :, off:off + span]
+                cols[:, :, i, j] = flat[:, :, off : off + span]
         return cols.reshape(n, groups, (c // groups) * kh * kw, span), (ho, wo, wp)
     xpad = _pad(x, padding)
     cols = xp.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
@@ -160,8 +168,8 @@ def _conv_grad_input(g, w, x_shape, params, g_rows=None):
         for i in range(kh):
             for j in range(kw):
                 off = i * dh * wp + j * dw
-                flat[:, :, off:off + span] += gcols[:, :, i, j]
-        gx = flat[:, :, :hp * wp].reshape(n, c, hp, wp)
+                flat[:, :, off : off + span] += gcols[:, :, i, j]
+        gx = flat[:, :, : hp * wp].reshape(n, c, hp, wp)
     else:
         gm = g.reshape(n, groups, o // groups, ho * wo)
         gcols = (wm @ gm).reshape(n, c, kh, kw, ho, wo)
@@ -169,7 +177,7 @@ def _conv_grad_input(g, w, x_shape, params, g_rows=None):
         for i, j, (rs, cs) in _slabs(gx.shape, kh, kw, stride, dilation, (ho, wo)):
             gx[:, :, rs, cs] += gcols[:, :, i, j]
     if ph or pw or gx.base is not None:
-        gx = xp.ascontiguousarray(gx[:, :, ph:ph + h, pw:pw + wd])
+        gx = xp.ascontiguousarray(gx[:, :, ph : ph + h, pw : pw + wd])
     return gx
 
 
@@ -308,6 +316,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
 
 # ---- pooling ----------------------------------------------------------------------------------
 
+
 def _max_pool(x, kernel, stride, padding, dilation, want_arg):
     """Window maxima from the kh*kw kernel-offset slabs of the padded input (no window copy).
 
@@ -318,8 +327,10 @@ def _max_pool(x, kernel, stride, padding, dilation, want_arg):
     xp = array_module(x)
     xpad = _pad(x, padding, fill=-xp.inf)
     ho, wo = _out_hw(x.shape[2:], kernel, stride, padding, dilation)
-    slabs = [xpad[:, :, rs, cs] for _, _, (rs, cs) in _slabs(xpad.shape, kernel[0], kernel[1], stride,
-                                                             dilation, (ho, wo))]
+    slabs = [
+        xpad[:, :, rs, cs]
+        for _, _, (rs, cs) in _slabs(xpad.shape, kernel[0], kernel[1], stride, dilation, (ho, wo))
+    ]
     if not want_arg:
         best = slabs[0].copy()
         for s in slabs[1:]:
@@ -370,8 +381,13 @@ class MaxPool2d(Function):
 
     def backward(ctx, g):
         x, kernel, stride, padding, dilation = ctx.inputs
-        return MaxPoolScatter.apply(g, ctx.arg, tuple(x.shape), (kernel, stride, padding, dilation)), \
-            None, None, None, None
+        return (
+            MaxPoolScatter.apply(g, ctx.arg, tuple(x.shape), (kernel, stride, padding, dilation)),
+            None,
+            None,
+            None,
+            None,
+        )
 
 
 class MaxPoolScatter(Function):
@@ -386,8 +402,10 @@ class MaxPoolScatter(Function):
         ph, pw = padding
         disjoint = all(s >= d * (k - 1) + 1 for k, s, d in zip(kernel, stride, dilation))
         # windows that tile the padded input exactly write every position once: no zero fill
-        tiled = all(s == d * (k - 1) + 1 and o * s == size + 2 * p for k, s, d, o, size, p in
-                    zip(kernel, stride, dilation, g.shape[2:], (h, w), padding))
+        tiled = all(
+            s == d * (k - 1) + 1 and o * s == size + 2 * p
+            for k, s, d, o, size, p in zip(kernel, stride, dilation, g.shape[2:], (h, w), padding)
+        )
         alloc = xp.empty if tiled else xp.zeros
         gx = alloc((n, c, h + 2 * ph, w + 2 * pw), dtype=g.dtype)
         for i, j, (rs, cs) in _slabs(gx.shape, kernel[0], kernel[1], stride, dilation, g.shape[2:]):
@@ -397,7 +415,7 @@ class MaxPoolScatter(Function):
             else:
                 gx[:, :, rs, cs] += g * hit
         if ph or pw:
-            gx = gx[:, :, ph:ph + h, pw:pw + w]
+            gx = gx[:, :, ph : ph + h, pw : pw + w]
         return gx
 
     def backward(ctx, h):
@@ -424,8 +442,15 @@ class MaxPoolGather(Function):
         return MaxPoolScatter.apply(gg, ctx.inputs[1], tuple(h_shape), ctx.inputs[2]), None, None
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
+def max_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
     if ceil_mode:
         raise NotImplementedError("max_pool2d(ceil_mode=True) is not supported")
     if input.ndim == 3:
@@ -444,8 +469,15 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return out, _wrap(_arg_to_indices(arg, input.shape, k, s, p, d))
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode: bool = False,
-               return_indices: bool = False):
+def max_pool1d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
     k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
     s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
     p = padding if isinstance(padding, int) else padding[0]
@@ -454,14 +486,22 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return (r[0].squeeze(-2), r[1].squeeze(-2)) if return_indices else r.squeeze(-2)
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True, divisor_override=None):
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override=None,
+):
     """Window mean, computed as a depthwise convolution with a constant kernel."""
     if ceil_mode:
         raise NotImplementedError("avg_pool2d(ceil_mode=True) is not supported")
     if input.ndim == 3:
-        return avg_pool2d(input.unsqueeze(0), kernel_size, stride, padding, ceil_mode,
-                          count_include_pad, divisor_override).squeeze(0)
+        return avg_pool2d(
+            input.unsqueeze(0), kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+        ).squeeze(0)
     k = _pair(kernel_size, "kernel_size")
     s = k if stride is None or stride == [] else _pair(stride, "stride")
     p = _pair(padding, "padding")
@@ -478,8 +518,9 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = Fal
     return total * _wrap(1.0 / counts)
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-               count_include_pad: bool = True):
+def avg_pool1d(
+    input, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True
+):
     k = kernel_size if isinstance(kernel_size, int) else kernel_size[0]
     s = k if stride is None else (stride if isinstance(stride, int) else stride[0])
     p = padding if isinstance(padding, int) else padding[0]

@@ -43,13 +43,13 @@ class LSTMLayer(Function):
         for t in range(t_len):
             z = xg[t] + h @ w_t
             a = acts[t]
-            a[:, :2 * hs] = _sigmoid(xp, z[:, :2 * hs])
-            a[:, 2 * hs:3 * hs] = xp.tanh(z[:, 2 * hs:3 * hs])
-            a[:, 3 * hs:] = _sigmoid(xp, z[:, 3 * hs:])
-            c = a[:, hs:2 * hs] * c + a[:, :hs] * a[:, 2 * hs:3 * hs]
+            a[:, : 2 * hs] = _sigmoid(xp, z[:, : 2 * hs])
+            a[:, 2 * hs : 3 * hs] = xp.tanh(z[:, 2 * hs : 3 * hs])
+            a[:, 3 * hs :] = _sigmoid(xp, z[:, 3 * hs :])
+            c = a[:, hs : 2 * hs] * c + a[:, :hs] * a[:, 2 * hs : 3 * hs]
             tc = xp.tanh(c)
             tanh_c[t] = tc
-            h = a[:, 3 * hs:] * tc
+            h = a[:, 3 * hs :] * tc
             out[t, :, :hs] = h
             out[t, :, hs:] = c
         ctx.acts, ctx.tanh_c, ctx.out = acts, tanh_c, out
@@ -70,16 +70,16 @@ class LSTMLayer(Function):
         dc = xp.zeros((b, hs), dtype=gd.dtype)
         for t in range(t_len - 1, -1, -1):
             a = acts[t]
-            i, f, gg, o = a[:, :hs], a[:, hs:2 * hs], a[:, 2 * hs:3 * hs], a[:, 3 * hs:]
+            i, f, gg, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
             c_prev = out[t - 1, :, hs:] if t else c0.data
             tc = tanh_c[t]
             dh = dh + gd[t, :, :hs]
             dc = dc + gd[t, :, hs:] + dh * o * (1.0 - tc * tc)
             d = dz[t]
             d[:, :hs] = dc * gg * i * (1.0 - i)
-            d[:, hs:2 * hs] = dc * c_prev * f * (1.0 - f)
-            d[:, 2 * hs:3 * hs] = dc * i * (1.0 - gg * gg)
-            d[:, 3 * hs:] = dh * tc * o * (1.0 - o)
+            d[:, hs : 2 * hs] = dc * c_prev * f * (1.0 - f)
+            d[:, 2 * hs : 3 * hs] = dc * i * (1.0 - gg * gg)
+            d[:, 3 * hs :] = dh * tc * o * (1.0 - o)
             dh = d @ w
             dc = dc * f
         need = ctx.needs_input_grad
@@ -88,8 +88,12 @@ class LSTMLayer(Function):
             h_prev = xp.concatenate([h0.data[None], out[:-1, :, :hs]], 0)
             gw = _wrap(dz.reshape(-1, h4).T @ h_prev.reshape(-1, hs))
         ctx.acts = ctx.tanh_c = ctx.out = None
-        return (_wrap(dz) if need[0] else None, _wrap(dh) if need[1] else None,
-                _wrap(dc) if need[2] else None, gw)
+        return (
+            _wrap(dz) if need[0] else None,
+            _wrap(dh) if need[1] else None,
+            _wrap(dc) if need[2] else None,
+            gw,
+        )
 
 
 def lstm_composite(xg, h0, c0, w_hh):
@@ -100,9 +104,9 @@ def lstm_composite(xg, h0, c0, w_hh):
     for t in range(xg.shape[0]):
         z = xg[t] + ember.matmul(h, w_hh.t())
         i = ember.sigmoid(z[:, :hs])
-        f = ember.sigmoid(z[:, hs:2 * hs])
-        gg = ember.tanh(z[:, 2 * hs:3 * hs])
-        o = ember.sigmoid(z[:, 3 * hs:])
+        f = ember.sigmoid(z[:, hs : 2 * hs])
+        gg = ember.tanh(z[:, 2 * hs : 3 * hs])
+        o = ember.sigmoid(z[:, 3 * hs :])
         c = f * c + i * gg
         h = o * ember.tanh(c)
         outs.append(ember.cat([h, c], -1))

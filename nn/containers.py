@@ -39,7 +39,7 @@ class Sequential(Module):
 
     def __delitem__(self, idx):
         keys = list(self._modules)
-        for k in (keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys))]]):
+        for k in keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys))]]:
             del self._modules[k]
 
     def __len__(self):

@@ -22,15 +22,47 @@ from ember.ops_index import IndexAddZeros
 
 __all__ = [
     # activations
-    "relu", "relu6", "gelu", "tanh", "sigmoid", "silu", "elu", "leaky_relu", "softplus",
-    "softmax", "log_softmax", "hardtanh", "logsigmoid",
+    "relu",
+    "relu6",
+    "gelu",
+    "tanh",
+    "sigmoid",
+    "silu",
+    "elu",
+    "leaky_relu",
+    "softplus",
+    "softmax",
+    "log_softmax",
+    "hardtanh",
+    "logsigmoid",
     # layers
-    "linear", "bilinear", "dropout", "layer_norm", "batch_norm", "embedding", "embedding_bag",
-    "conv1d", "conv2d", "max_pool1d", "max_pool2d", "avg_pool1d", "avg_pool2d", "pad",
-    "normalize", "one_hot", "scaled_dot_product_attention",
+    "linear",
+    "bilinear",
+    "dropout",
+    "layer_norm",
+    "batch_norm",
+    "embedding",
+    "embedding_bag",
+    "conv1d",
+    "conv2d",
+    "max_pool1d",
+    "max_pool2d",
+    "avg_pool1d",
+    "avg_pool2d",
+    "pad",
+    "normalize",
+    "one_hot",
+    "scaled_dot_product_attention",
     # losses
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "margin_ranking_loss",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "margin_ranking_loss",
 ]
 
 # ---- activations ------------------------------------------------------------------------
@@ -68,6 +100,7 @@ def logsigmoid(input):
 
 
 # ---- linear layers ----------------------------------------------------------------------
+
 
 class Linear(Function):
     """``y = x @ w.T + b`` as one node: one GEMM forward, two backward (leading dims flattened)."""
@@ -110,6 +143,7 @@ def bilinear(input1, input2, weight, bias=None):
 
 # ---- regularisation and normalisation -----------------------------------------------------
 
+
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, generator=None):
     """Zero elements with probability ``p`` and scale the rest by ``1/(1-p)`` (training only)."""
     if p < 0.0 or p > 1.0:
@@ -129,7 +163,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     if isinstance(normalized_shape, int):
         normalized_shape = (normalized_shape,)
     dims = tuple(range(input.ndim - len(normalized_shape), input.ndim))
-    if tuple(input.shape[input.ndim - len(dims):]) != tuple(normalized_shape):
+    if tuple(input.shape[input.ndim - len(dims) :]) != tuple(normalized_shape):
         raise RuntimeError(
             f"Given normalized_shape={list(normalized_shape)}, expected input with shape "
             f"[*, {', '.join(map(str, normalized_shape))}], but got input of size {list(input.shape)}"
@@ -143,8 +177,16 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     return y
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None, training: bool = False,
-               momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
     """Normalise each channel (dim 1) by batch statistics (training) or running ones (eval).
 
     In training the running buffers are updated in place: ``(1-momentum)*old +
@@ -157,8 +199,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if training:
         n = input.numel() // input.shape[1]
         if n <= 1:
-            raise ValueError("Expected more than 1 value per channel when training, got input size "
-                             f"{list(input.shape)}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input size {list(input.shape)}"
+            )
         mean = input.mean(dims, keepdim=True)
         xc = input - mean
         var = (xc * xc).mean(dims, keepdim=True)
@@ -197,6 +240,7 @@ def one_hot(tensor, num_classes: int = -1):
 
 # ---- embeddings -----------------------------------------------------------------------------
 
+
 def _indices(input):
     idx = input.data if type(input) is Tensor else input
     xp = array_module(idx)
@@ -214,8 +258,15 @@ def _padding(padding_idx, num_embeddings):
     return padding_idx % num_embeddings
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False):
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+):
     """Rows of ``weight`` at integer ``input``: shape ``input.shape + (dim,)``.
 
     The lookup is ``ember.sparse.embedding``: with ``sparse=True`` the weight's gradient
@@ -224,15 +275,31 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     """
     if scale_grad_by_freq:
         raise NotImplementedError("embedding(scale_grad_by_freq=True) is not supported")
-    from ember.sparse import embedding as lookup  # noqa: PLC0415  (the table lookup lives there)
+    from ember.sparse import embedding as lookup
 
-    return lookup(weight, _indices(input), sparse=sparse, padding_idx=padding_idx, max_norm=max_norm,
-                  norm_type=norm_type)
+    return lookup(
+        weight,
+        _indices(input),
+        sparse=sparse,
+        padding_idx=padding_idx,
+        max_norm=max_norm,
+        norm_type=norm_type,
+    )
 
 
-def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float = 2.0,
-                  scale_grad_by_freq: bool = False, mode: str = "mean", sparse: bool = False,
-                  per_sample_weights=None, include_last_offset: bool = False, padding_idx=None):
+def embedding_bag(
+    input,
+    weight,
+    offsets=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights=None,
+    include_last_offset: bool = False,
+    padding_idx=None,
+):
     """Sum or mean of embedding rows per bag.
 
     Bags are the rows of a 2-D ``input``, or slices of a 1-D ``input`` starting at
@@ -283,6 +350,7 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type: float =
 
 # ---- attention --------------------------------------------------------------------------------
 
+
 def _additive_mask(mask, dtype):
     """A boolean mask (True = blocked) or a float mask → an additive float mask."""
     if mask is None:
@@ -294,9 +362,17 @@ def _additive_mask(mask, dtype):
     return mask if type(mask) is Tensor else _wrap(m.astype(dtype))
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale=None, generator=None,
-                                 return_weights: bool = False):
+def scaled_dot_product_attention(
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale=None,
+    generator=None,
+    return_weights: bool = False,
+):
     """``softmax(q @ k^T * scale + mask) @ v``; a boolean ``attn_mask`` is True where *allowed*.
 
     (PyTorch's convention here: for ``scaled_dot_product_attention`` True means "take
@@ -320,6 +396,7 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: f
 
 
 # ---- losses -------------------------------------------------------------------------------
+
 
 def _reduce(loss, reduction: str):
     if reduction == "mean":
@@ -377,15 +454,16 @@ def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
     """On probabilities; each log is clamped at -100 as in PyTorch, so 0 and 1 stay finite."""
     _check_same_shape(input, target, "binary_cross_entropy")
     with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped next
-        loss = -(target * ember.clamp_min(ember.log(input), -100.0)
-                 + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0))
+        loss = -(
+            target * ember.clamp_min(ember.log(input), -100.0)
+            + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0)
+        )
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str = "mean", pos_weight=None):
     """Sigmoid + BCE in the stable form ``(1-t) x + (1 + (pw-1) t) softplus(-x)``."""
     _check_same_shape(input, target, "binary_cross_entropy_with_logits")
     sp = ember.softplus(-input, 1.0, 50.0)
@@ -475,8 +553,16 @@ def _classes_last(input, target, probs):
     return x, t, out_shape
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
-                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+):
     """Cross-entropy of logits ``input`` (N, C, ...) against class indices or probabilities.
 
     Class-index targets honour ``ignore_index``; ``mean`` divides by the summed weights
@@ -495,15 +581,23 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     x, t, out_shape = _classes_last(input, target, probs)
     tdata = t if probs else t.data
     w = None if weight is None else weight.data
-    out = CrossEntropy.apply(x, tdata if not probs else t, w, ignore_index, float(label_smoothing),
-                             reduction, probs)
+    out = CrossEntropy.apply(
+        x, tdata if not probs else t, w, ignore_index, float(label_smoothing), reduction, probs
+    )
     if reduction == "none":
         return out.reshape(out_shape)
     return out
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
-             reduce=None, reduction: str = "mean"):
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class ``target``."""
     x, t, out_shape = _classes_last(input, target, False)
     xp = array_module(x.data)

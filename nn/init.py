@@ -13,16 +13,34 @@ from ember._backend import array_module
 from ember.autograd import no_grad
 
 __all__ = [
-    "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
-    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-    "orthogonal_", "trunc_normal_",
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "eye_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "trunc_normal_",
 ]
 
 
 def calculate_gain(nonlinearity: str, param=None) -> float:
     """The recommended gain for an activation (``"relu"`` → √2, ``"tanh"`` → 5/3, ...)."""
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+        "sigmoid",
+    )
     if nonlinearity in linear:
         return 1.0
     if nonlinearity == "tanh":
@@ -54,26 +72,34 @@ def _fill_from(tensor, sample):
 
 
 def uniform_(tensor, a: float = 0.0, b: float = 1.0, generator=None):
-    return _fill_from(tensor, _random.uniform(a, b, tensor.shape, generator=generator,
-                                              dtype=tensor.dtype, device=tensor.device))
+    return _fill_from(
+        tensor,
+        _random.uniform(a, b, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device),
+    )
 
 
 def normal_(tensor, mean: float = 0.0, std: float = 1.0, generator=None):
-    return _fill_from(tensor, _random.normal(mean, std, tensor.shape, generator=generator,
-                                             dtype=tensor.dtype, device=tensor.device))
+    return _fill_from(
+        tensor,
+        _random.normal(
+            mean, std, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device
+        ),
+    )
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal samples redrawn until they fall in [a, b]."""
-    x = _random.normal(mean, std, tensor.shape, generator=generator, dtype=tensor.dtype,
-                       device=tensor.device).data
+    x = _random.normal(
+        mean, std, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device
+    ).data
     xp = array_module(x)
     for _ in range(100):
         bad = (x < a) | (x > b)
         if not bool(bad.any()):
             break
-        redo = _random.normal(mean, std, tensor.shape, generator=generator, dtype=tensor.dtype,
-                              device=tensor.device).data
+        redo = _random.normal(
+            mean, std, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device
+        ).data
         x = xp.where(bad, redo, x)
     return _fill_from(tensor, xp.clip(x, a, b))
 
@@ -118,14 +144,16 @@ def _kaiming_std(tensor, a, mode, nonlinearity):
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
 
 
-def kaiming_uniform_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                     generator=None):
+def kaiming_uniform_(
+    tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+):
     bound = math.sqrt(3.0) * _kaiming_std(tensor, a, mode, nonlinearity)
     return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
-                    generator=None):
+def kaiming_normal_(
+    tensor, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+):
     return normal_(tensor, 0.0, _kaiming_std(tensor, a, mode, nonlinearity), generator)
 
 
@@ -135,8 +163,9 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
-    flat = _random.normal(0.0, 1.0, (rows, cols), generator=generator, dtype="float64",
-                          device=tensor.device).data
+    flat = _random.normal(
+        0.0, 1.0, (rows, cols), generator=generator, dtype="float64", device=tensor.device
+    ).data
     xp = array_module(flat)
     if rows < cols:
         flat = flat.T

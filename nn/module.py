@@ -66,7 +66,8 @@ class Module:
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(
-            f'Module [{type(self).__name__}] is missing the required "forward" function')
+            f'Module [{type(self).__name__}] is missing the required "forward" function'
+        )
 
     def __call__(self, *args, **kwargs):
         if not (self._forward_pre_hooks or self._forward_hooks):
@@ -142,16 +143,20 @@ class Module:
 
     def register_parameter(self, name: str, param):
         if param is not None and not isinstance(param, Parameter):
-            raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
-                            "(ember.nn.Parameter or None required)")
+            raise TypeError(
+                f"cannot assign '{type(param).__name__}' object to parameter '{name}' "
+                "(ember.nn.Parameter or None required)"
+            )
         _check_name(self, name, self._parameters)
         self._drop(name)
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True):
         if tensor is not None and type(tensor) is not Tensor:
-            raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
-                            "(ember.Tensor or None required)")
+            raise TypeError(
+                f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' "
+                "(ember.Tensor or None required)"
+            )
         _check_name(self, name, self._buffers)
         self._drop(name)
         self._buffers[name] = tensor
@@ -288,7 +293,7 @@ class Module:
         Parameters keep their identity (an optimizer built before ``to`` still holds them);
         a dtype applies to floating-point tensors only, as in PyTorch.
         """
-        from ember.creation import _parse_to  # noqa: PLC0415
+        from ember.creation import _parse_to
 
         kwargs.pop("non_blocking", None)
         device, dtype, _ = _parse_to(args, kwargs)

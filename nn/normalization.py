@@ -11,8 +11,15 @@ from ember.nn.parameter import Parameter
 
 
 class LayerNorm(Module):
-    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True,
-                 bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        normalized_shape,
+        eps: float = 1e-5,
+        elementwise_affine: bool = True,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if isinstance(normalized_shape, int):
             normalized_shape = (normalized_shape,)
@@ -45,8 +52,16 @@ class LayerNorm(Module):
 class _BatchNorm(Module):
     _dims: tuple = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum=0.1, affine: bool = True,
-                 track_running_stats: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum=0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -83,8 +98,9 @@ class _BatchNorm(Module):
             dims = " or ".join(f"{d}D" for d in self._dims)
             raise ValueError(f"expected {dims} input (got {input.ndim}D input)")
         if input.shape[1] != self.num_features:
-            raise ValueError(f"expected {self.num_features} channels (dim 1), "
-                             f"got input of shape {list(input.shape)}")
+            raise ValueError(
+                f"expected {self.num_features} channels (dim 1), got input of shape {list(input.shape)}"
+            )
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.data += 1
@@ -93,13 +109,22 @@ class _BatchNorm(Module):
                 momentum = 1.0 / float(self.num_batches_tracked.item())
         use_batch = self.training or not self.track_running_stats
         tracking = self.training and self.track_running_stats
-        return F.batch_norm(input, self.running_mean if tracking or not use_batch else None,
-                            self.running_var if tracking or not use_batch else None,
-                            self.weight, self.bias, use_batch, momentum, self.eps)
+        return F.batch_norm(
+            input,
+            self.running_mean if tracking or not use_batch else None,
+            self.running_var if tracking or not use_batch else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            momentum,
+            self.eps,
+        )
 
     def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
 
 
 class BatchNorm1d(_BatchNorm):

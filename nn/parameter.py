@@ -37,7 +37,7 @@ class Parameter(metaclass=_ParameterMeta):
     """
 
     def __new__(cls, data=None, requires_grad=True):
-        from ember.creation import empty  # noqa: PLC0415
+        from ember.creation import empty
 
         if data is None:
             data = empty(0)

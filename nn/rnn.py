@@ -21,9 +21,19 @@ _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
 
 class RNNBase(Module):
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1,
-                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if not 0 <= dropout <= 1:
             raise ValueError("dropout should be a number in range [0, 1]")
@@ -49,8 +59,12 @@ class RNNBase(Module):
             init.uniform_(p, -bound, bound)
 
     def _layer(self, k, sfx=""):
-        return (getattr(self, f"weight_ih_l{k}{sfx}"), getattr(self, f"weight_hh_l{k}{sfx}"),
-                getattr(self, f"bias_ih_l{k}{sfx}", None), getattr(self, f"bias_hh_l{k}{sfx}", None))
+        return (
+            getattr(self, f"weight_ih_l{k}{sfx}"),
+            getattr(self, f"weight_hh_l{k}{sfx}"),
+            getattr(self, f"bias_ih_l{k}{sfx}", None),
+            getattr(self, f"bias_hh_l{k}{sfx}", None),
+        )
 
     def _direction(self, x, k, sfx, h0, c0, h_n, c_n):
         """One layer in one direction over (T, B, features); appends its final states."""
@@ -70,8 +84,9 @@ class RNNBase(Module):
         lstm = self.mode == "LSTM"
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
-            raise ValueError(f"{type(self).__name__}: Expected input to be 2D or 3D, "
-                             f"got {input.ndim}D instead")
+            raise ValueError(
+                f"{type(self).__name__}: Expected input to be 2D or 3D, got {input.ndim}D instead"
+            )
         x = input if batched else input.unsqueeze(1)
         if self.batch_first and batched:
             x = x.transpose(0, 1)
@@ -83,10 +98,12 @@ class RNNBase(Module):
         elif not batched:
             hx = tuple(h.unsqueeze(1) for h in hx) if lstm else hx.unsqueeze(1)
         h0, c0 = hx if lstm else (hx, None)
-        for h in ((h0, c0) if lstm else (h0,)):
+        for h in (h0, c0) if lstm else (h0,):
             if tuple(h.shape) != (self.num_layers * dirs, b, self.hidden_size):
-                raise RuntimeError(f"Expected hidden size {(self.num_layers * dirs, b, self.hidden_size)}, "
-                                   f"got {tuple(h.shape)}")
+                raise RuntimeError(
+                    f"Expected hidden size {(self.num_layers * dirs, b, self.hidden_size)}, "
+                    f"got {tuple(h.shape)}"
+                )
         h_n, c_n = [], []
         for k in range(self.num_layers):
             if k and self.dropout and self.training:
@@ -94,8 +111,9 @@ class RNNBase(Module):
             i = k * dirs
             fwd = self._direction(x, k, "", h0[i], c0[i] if lstm else None, h_n, c_n)
             if dirs == 2:  # the reverse direction reads the sequence backwards
-                rev = self._direction(ember.flip(x, (0,)), k, "_reverse", h0[i + 1],
-                                      c0[i + 1] if lstm else None, h_n, c_n)
+                rev = self._direction(
+                    ember.flip(x, (0,)), k, "_reverse", h0[i + 1], c0[i + 1] if lstm else None, h_n, c_n
+                )
                 fwd = ember.cat([fwd, ember.flip(rev, (0,))], -1)
             x = fwd
         out = x
@@ -117,8 +135,8 @@ class RNNBase(Module):
                 xt = xg[t]
                 hg = F.linear(h, w_hh, b_hh)
                 r = ember.sigmoid(xt[:, :hs] + hg[:, :hs])
-                z = ember.sigmoid(xt[:, hs:2 * hs] + hg[:, hs:2 * hs])
-                n = ember.tanh(xt[:, 2 * hs:] + r * hg[:, 2 * hs:])
+                z = ember.sigmoid(xt[:, hs : 2 * hs] + hg[:, hs : 2 * hs])
+                n = ember.tanh(xt[:, 2 * hs :] + r * hg[:, 2 * hs :])
                 h = n + z * (h - n)
                 outs.append(h)
         else:
@@ -146,32 +164,93 @@ class RNNBase(Module):
 class RNN(RNNBase):
     """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, device=None, dtype=None):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        nonlinearity="tanh",
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"Unknown nonlinearity '{nonlinearity}'. Select from 'tanh' or 'relu'.")
         self_mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        super().__init__(self_mode, input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+        super().__init__(
+            self_mode,
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
+        )
         self.nonlinearity = nonlinearity
 
 
 class LSTM(RNNBase):
     """Long short-term memory; returns ``output, (h_n, c_n)``."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
-        super().__init__("LSTM", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "LSTM",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
+        )
 
 
 class GRU(RNNBase):
     """Gated recurrent unit; returns ``output, h_n``."""
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, device=None, dtype=None):
-        super().__init__("GRU", input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, device, dtype)
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bias=True,
+        batch_first=False,
+        dropout=0.0,
+        bidirectional=False,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            "GRU",
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            device,
+            dtype,
+        )
 
 
 class _CellBase(Module):
@@ -220,8 +299,8 @@ class GRUCell(_CellBase):
         xg = F.linear(input, self.weight_ih, self.bias_ih)
         hg = F.linear(h, self.weight_hh, self.bias_hh)
         r = ember.sigmoid(xg[:, :hs] + hg[:, :hs])
-        z = ember.sigmoid(xg[:, hs:2 * hs] + hg[:, hs:2 * hs])
-        n = ember.tanh(xg[:, 2 * hs:] + r * hg[:, 2 * hs:])
+        z = ember.sigmoid(xg[:, hs : 2 * hs] + hg[:, hs : 2 * hs])
+        n = ember.tanh(xg[:, 2 * hs :] + r * hg[:, 2 * hs :])
         return n + z * (h - n)
 
 

@@ -28,9 +28,20 @@ class MultiheadAttention(Module):
     ``average_attn_weights=False``, and ``None`` when ``need_weights=False``.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
-                 add_bias_kv: bool = False, add_zero_attn: bool = False, kdim=None, vdim=None,
-                 batch_first: bool = False, device=None, dtype=None):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        add_bias_kv: bool = False,
+        add_zero_attn: bool = False,
+        kdim=None,
+        vdim=None,
+        batch_first: bool = False,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if add_bias_kv or add_zero_attn:
             raise NotImplementedError("add_bias_kv / add_zero_attn are not supported")
@@ -54,8 +65,17 @@ class MultiheadAttention(Module):
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
 
-    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True,
-                attn_mask=None, average_attn_weights: bool = True, is_causal: bool = False):
+    def forward(
+        self,
+        query,
+        key,
+        value,
+        key_padding_mask=None,
+        need_weights: bool = True,
+        attn_mask=None,
+        average_attn_weights: bool = True,
+        is_causal: bool = False,
+    ):
         batched = query.ndim == 3
         # work in (N, L, E)
         if not batched:
@@ -73,10 +93,10 @@ class MultiheadAttention(Module):
         if query is key and key is value:  # self-attention: one projection GEMM
             q, k, v = F.linear(query, w, b).chunk(3, -1)
         else:
-            bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e:2 * e], b[2 * e:])
+            bq, bk, bv = (None, None, None) if b is None else (b[:e], b[e : 2 * e], b[2 * e :])
             q = F.linear(query, w[:e], bq)
-            k = F.linear(key, w[e:2 * e], bk)
-            v = F.linear(value, w[2 * e:], bv)
+            k = F.linear(key, w[e : 2 * e], bk)
+            v = F.linear(value, w[2 * e :], bv)
         q = q.reshape(n, tgt, h, d).transpose(1, 2)
         k = k.reshape(n, src, h, d).transpose(1, 2)
         v = v.reshape(n, src, h, d).transpose(1, 2)
@@ -118,13 +138,25 @@ _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 class TransformerEncoderLayer(Module):
     """Self-attention + feed-forward block with residuals and LayerNorm (post-norm by default)."""
 
-    def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048, dropout: float = 0.1,
-                 activation="relu", layer_norm_eps: float = 1e-5, batch_first: bool = False,
-                 norm_first: bool = False, bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation="relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         kw = {"device": device, "dtype": dtype}
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias,
-                                            batch_first=batch_first, **kw)
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
@@ -136,8 +168,9 @@ class TransformerEncoderLayer(Module):
         self.activation = _ACTIVATIONS[activation] if isinstance(activation, str) else activation
 
     def _sa(self, x, mask, kpm, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False,
-                           is_causal=is_causal)[0]
+        x = self.self_attn(
+            x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
+        )[0]
         return self.dropout1(x)
 
     def _ff(self, x):

@@ -25,8 +25,9 @@ def _grad_values(g):
     return values.data if type(values) is Tensor else values
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False, foreach=None):
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+):
     """Scale all gradients so that their joint ``norm_type``-norm is at most ``max_norm``.
 
     Returns the total norm before clipping (a 0-d tensor). Sparse row gradients are
@@ -34,7 +35,7 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
     """
     params = _params(parameters)
     if not params:
-        from ember.creation import tensor  # noqa: PLC0415
+        from ember.creation import tensor
 
         return tensor(0.0)
     norm_type = float(norm_type)

@@ -39,17 +39,32 @@ class Adagrad(Optimizer):
 
     supports_sparse = True
 
-    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
-                 initial_accumulator_value=0.0, eps=1e-10, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        lr_decay=0.0,
+        weight_decay=0.0,
+        initial_accumulator_value=0.0,
+        eps=1e-10,
+        *,
+        maximize=False,
+    ):
         if lr_decay < 0.0:
             raise ValueError(f"Invalid lr_decay value: {lr_decay}")
         if initial_accumulator_value < 0.0:
-            raise ValueError(
-                f"Invalid initial_accumulator_value value: {initial_accumulator_value}"
-            )
-        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=initial_accumulator_value,
-                                      eps=eps, maximize=maximize))
+            raise ValueError(f"Invalid initial_accumulator_value value: {initial_accumulator_value}")
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                lr_decay=lr_decay,
+                weight_decay=weight_decay,
+                initial_accumulator_value=initial_accumulator_value,
+                eps=eps,
+                maximize=maximize,
+            ),
+        )
 
     def _init_state(self, p, state, group):
         xp, w = array_module(p.data), p.data
@@ -155,8 +170,7 @@ class RowAdagrad(Adagrad):
             g = -g
         clr = self._clr(state, group)
         s = state["sum"].data
-        if group["weight_decay"] == 0 and _kernels.row_adagrad_(xp, w, g, s, clr,
-                                                                group["eps"], idx):
+        if group["weight_decay"] == 0 and _kernels.row_adagrad_(xp, w, g, s, clr, group["eps"], idx):
             return  # cupy: gather, update and scatter of the rows fused in one pass
         w_rows = w[idx]  # the only rows read or written: cost independent of the table size
         if group["weight_decay"] != 0:

@@ -68,8 +68,10 @@ class Optimizer:
         if isinstance(ps, Tensor):
             ps = [ps]
         elif isinstance(ps, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs")
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, "
+                "but the ordering of tensors in sets will change between runs"
+            )
         plist = []
         for item in ps:
             if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
@@ -84,8 +86,7 @@ class Optimizer:
         for k, v in self.defaults.items():
             if v is required and k not in group:
                 raise ValueError(
-                    "parameter group didn't specify a value of required optimization "
-                    f"parameter {k}"
+                    f"parameter group didn't specify a value of required optimization parameter {k}"
                 )
             group.setdefault(k, v)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
@@ -224,7 +225,7 @@ def _cast_state(v, p, key):
         xp = array_module(p.data)
         src = v.data
         if array_module(src) is not xp:
-            from ember._backend import to_device  # noqa: PLC0415
+            from ember._backend import to_device
 
             src = to_device(src, p.device)
         dtype = p.data.dtype if (src.dtype.kind == "f" and key != "step") else src.dtype

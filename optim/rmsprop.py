@@ -9,21 +9,41 @@ from ember.optim.optimizer import Optimizer, _state_tensor
 class RMSprop(Optimizer):
     """PyTorch's RMSprop::
 
-        g = -grad if maximize else grad;  g += weight_decay * p
-        s = alpha s + (1 - alpha) g^2
-        a = alpha a + (1 - alpha) g;  d = sqrt(s - a^2) + eps   (centered)
-        d = sqrt(s) + eps                                       (otherwise)
-        b = momentum b + g / d;  p -= lr b   (momentum > 0)  |  p -= lr g / d
+    g = -grad if maximize else grad;  g += weight_decay * p
+    s = alpha s + (1 - alpha) g^2
+    a = alpha a + (1 - alpha) g;  d = sqrt(s - a^2) + eps   (centered)
+    d = sqrt(s) + eps                                       (otherwise)
+    b = momentum b + g / d;  p -= lr b   (momentum > 0)  |  p -= lr g / d
     """
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False):
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        alpha=0.99,
+        eps=1e-8,
+        weight_decay=0.0,
+        momentum=0.0,
+        centered=False,
+        *,
+        maximize=False,
+    ):
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
         if momentum < 0.0:
             raise ValueError(f"Invalid momentum value: {momentum}")
-        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+                maximize=maximize,
+            ),
+        )
 
     def _init_state(self, p, state, group):
         xp, w = array_module(p.data), p.data

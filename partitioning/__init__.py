@@ -14,7 +14,19 @@ from ember.partitioning.shards import read_shard, write_shard
 from ember.partitioning.workspace import Workspace
 
 __all__ = [
-    "DataModel", "EdgeSpec", "EntityDictionary", "ImportOptions", "ORDERS", "RelationSpec",
-    "SHARD_VERSION", "WORKSPACE_VERSION", "Workspace", "append_edges", "bucket_order",
-    "import_edges", "model_from_config", "read_shard", "write_shard",
+    "DataModel",
+    "EdgeSpec",
+    "EntityDictionary",
+    "ImportOptions",
+    "ORDERS",
+    "RelationSpec",
+    "SHARD_VERSION",
+    "WORKSPACE_VERSION",
+    "Workspace",
+    "append_edges",
+    "bucket_order",
+    "import_edges",
+    "model_from_config",
+    "read_shard",
+    "write_shard",
 ]

@@ -44,15 +44,20 @@ class DataModel:
         return max(self.entities.values()) if self.entities else 1
 
     def to_json(self) -> dict:
-        return {"entities": {t: {"num_partitions": p} for t, p in self.entities.items()},
-                "relations": [vars(r) for r in self.relations],
-                "dynamic_relations": self.dynamic_relations}
+        return {
+            "entities": {t: {"num_partitions": p} for t, p in self.entities.items()},
+            "relations": [vars(r) for r in self.relations],
+            "dynamic_relations": self.dynamic_relations,
+        }
 
     @classmethod
     def from_json(cls, d: dict) -> DataModel:
-        return cls({t: int(v["num_partitions"]) for t, v in d["entities"].items()},
-                   [RelationSpec(**r) for r in d["relations"]], bool(d["dynamic_relations"]),
-                   True)
+        return cls(
+            {t: int(v["num_partitions"]) for t, v in d["entities"].items()},
+            [RelationSpec(**r) for r in d["relations"]],
+            bool(d["dynamic_relations"]),
+            True,
+        )
 
 
 def default_model(num_partitions: int) -> DataModel:
@@ -81,13 +86,14 @@ def model_from_config(path: Path) -> DataModel:
     for t, v in ents.items():
         p = (v or {}).get("num_partitions", 1) if isinstance(v, dict) else None
         if not isinstance(p, int) or isinstance(p, bool) or p < 1:
-            raise ConfigError(f"{path}: key 'entities.{t}.num_partitions' must be an "
-                              "integer >= 1")
+            raise ConfigError(f"{path}: key 'entities.{t}.num_partitions' must be an integer >= 1")
         entities[t] = p
     parted = {p for p in entities.values() if p > 1}
     if len(parted) > 1:
-        raise ConfigError(f"{path}: key 'entities': partitioned entity types must share one "
-                          f"num_partitions (found {sorted(parted)})")
+        raise ConfigError(
+            f"{path}: key 'entities': partitioned entity types must share one "
+            f"num_partitions (found {sorted(parted)})"
+        )
     rels = cfg.get("relations")
     if not isinstance(rels, list) or not rels:
         raise ConfigError(f"{path}: key 'relations' must be a non-empty array of tables")
@@ -100,17 +106,17 @@ def model_from_config(path: Path) -> DataModel:
                 raise ConfigError(f"{path}: key 'relations[{i}].{k}' is missing")
         for k in ("lhs", "rhs"):
             if r[k] not in entities:
-                raise ConfigError(f"{path}: key 'relations[{i}].{k}': unknown entity type "
-                                  f"{r[k]!r}")
-        relations.append(RelationSpec(r["name"], r["lhs"], r["rhs"],
-                                      r.get("operator", DEFAULT_OPERATOR)))
+                raise ConfigError(f"{path}: key 'relations[{i}].{k}': unknown entity type {r[k]!r}")
+        relations.append(RelationSpec(r["name"], r["lhs"], r["rhs"], r.get("operator", DEFAULT_OPERATOR)))
     names = [r.name for r in relations]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: key 'relations': relation names repeat")
     dynamic = bool(cfg.get("dynamic_relations", False))
     if dynamic and len(relations) != 1:
-        raise ConfigError(f"{path}: key 'dynamic_relations': needs exactly one relation "
-                          "entry (it gives the lhs/rhs types of all relations)")
+        raise ConfigError(
+            f"{path}: key 'dynamic_relations': needs exactly one relation "
+            "entry (it gives the lhs/rhs types of all relations)"
+        )
     return DataModel(entities, relations, dynamic, True)
 
 
@@ -123,8 +129,9 @@ def shard_format_from_config(path: Path) -> str | None:
     if fmt is None:
         return None
     if fmt not in SHARD_FORMATS:
-        raise ConfigError(f"{path}: key 'edge_format': {fmt!r} is not one of "
-                          f"{', '.join(map(repr, SHARD_FORMATS))}")
+        raise ConfigError(
+            f"{path}: key 'edge_format': {fmt!r} is not one of {', '.join(map(repr, SHARD_FORMATS))}"
+        )
     return fmt
 
 
@@ -134,10 +141,24 @@ def _q(s: str) -> str:
 
 # top-level keys of the generated config that a user's --config may set (the data
 # keys and paths belong to the workspace)
-TRAINING_KEYS = ("dimension", "init_scale", "comparator", "loss_fn", "margin", "lr",
-                 "relation_lr", "num_epochs", "batch_size", "num_batch_negs",
-                 "num_uniform_negs", "bucket_order", "regularization_coef", "eval_fraction",
-                 "workers", "seed")
+TRAINING_KEYS = (
+    "dimension",
+    "init_scale",
+    "comparator",
+    "loss_fn",
+    "margin",
+    "lr",
+    "relation_lr",
+    "num_epochs",
+    "batch_size",
+    "num_batch_negs",
+    "num_uniform_negs",
+    "bucket_order",
+    "regularization_coef",
+    "eval_fraction",
+    "workers",
+    "seed",
+)
 
 
 def render_config(model: DataModel, fmt: str, seed: int, settings: dict | None = None) -> str:
@@ -149,18 +170,17 @@ def render_config(model: DataModel, fmt: str, seed: int, settings: dict | None =
     text = _render(model, fmt, seed)
     for k, v in (settings or {}).items():
         if k in TRAINING_KEYS and isinstance(v, (int, float, str, bool)):
-            text = re.sub(rf"(?m)^{k} = \S+", lambda _m, k=k, v=v: f"{k} = {json.dumps(v)}",
-                          text, count=1)
+            text = re.sub(rf"(?m)^{k} = \S+", lambda _m, k=k, v=v: f"{k} = {json.dumps(v)}", text, count=1)
     return text
 
 
 def _render(model: DataModel, fmt: str, seed: int) -> str:
-    ents = "\n".join(f"{_q(t)} = {{ num_partitions = {p} }}"
-                     for t, p in model.entities.items())
+    ents = "\n".join(f"{_q(t)} = {{ num_partitions = {p} }}" for t, p in model.entities.items())
     rels = "\n\n".join(
         f"[[relations]]\nname = {_q(r.name)}\nlhs = {_q(r.lhs)}\nrhs = {_q(r.rhs)}\n"
         f"operator = {_q(r.operator)}  # none, diagonal, translation, linear, complex_diagonal"
-        for r in model.relations)
+        for r in model.relations
+    )
     return f"""\
 # Written by `pbg import`. Keys and meanings follow PyTorch-BigGraph.
 # Paths are relative to the folder of this file.

@@ -29,8 +29,7 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-_MULT = np.random.default_rng(0x5EED).integers(0, 2**63, 4096, dtype=np.uint64) * \
-    np.uint64(2) + np.uint64(1)
+_MULT = np.random.default_rng(0x5EED).integers(0, 2**63, 4096, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
 _MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], np.uint64)
@@ -54,8 +53,7 @@ class EntityDictionary:
     [0, 1, 0]
     """
 
-    def __init__(self, name: str, num_partitions: int, seed: int, names=None, counts=None,
-                 train_counts=None):
+    def __init__(self, name: str, num_partitions: int, seed: int, names=None, counts=None, train_counts=None):
         self.name = name
         self.num_partitions = int(num_partitions)
         self.seed = int(seed)
@@ -100,8 +98,7 @@ class EntityDictionary:
     @property
     def names(self) -> pa.Array:
         if len(self._chunks) != 1:
-            self._chunks = [pa.concat_arrays(self._chunks) if self._chunks
-                            else pa.array([], pa.string())]
+            self._chunks = [pa.concat_arrays(self._chunks) if self._chunks else pa.array([], pa.string())]
         return self._chunks[0]
 
     def _grow(self, n: int) -> None:
@@ -188,6 +185,7 @@ class EntityDictionary:
             theirs = names.take(pa.array(found)) if len(found) < len(names) else names
             if not pc.all(pc.equal(mine, theirs)).as_py():
                 raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+
         return check
 
     def _find(self, names, h) -> np.ndarray:
@@ -214,8 +212,9 @@ class EntityDictionary:
         uniq, local = _split_encoded(pc.dictionary_encode(names))
         return self.add_distinct([uniq])[0][local]
 
-    def add_distinct(self, uniqs: list[pa.Array], hashes: np.ndarray | None = None,
-                     deferred: list | None = None) -> list[np.ndarray]:
+    def add_distinct(
+        self, uniqs: list[pa.Array], hashes: np.ndarray | None = None, deferred: list | None = None
+    ) -> list[np.ndarray]:
         """Global ids of the names of several arrays, each free of repeats (but they may
         share names); unseen names are added in order (first array first).
 
@@ -227,8 +226,7 @@ class EntityDictionary:
         sizes = [len(u) for u in uniqs]
         if sum(sizes) == 0:
             return [np.zeros(0, np.int64) for _ in uniqs]
-        names = pa.concat_arrays([u.cast(pa.string()) for u in uniqs]) if len(uniqs) > 1 \
-            else _one(uniqs[0])
+        names = pa.concat_arrays([u.cast(pa.string()) for u in uniqs]) if len(uniqs) > 1 else _one(uniqs[0])
         h = name_hashes(names) if hashes is None else hashes
         ids = self._probe(h)
         check = self._verifier(names, ids)
@@ -269,9 +267,14 @@ class EntityDictionary:
         """
         return self.add_encoded(*local_encode(parts), [len(p) for p in parts])
 
-    def add_encoded(self, uniq: pa.Array, local: np.ndarray, sizes: list[int],
-                    hashes: np.ndarray | None = None, deferred: list | None = None
-                    ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def add_encoded(
+        self,
+        uniq: pa.Array,
+        local: np.ndarray,
+        sizes: list[int],
+        hashes: np.ndarray | None = None,
+        deferred: list | None = None,
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """``encode_parts_local`` from ``local_encode``'s result (and ``name_hashes`` of
         its names), which do not depend on the dictionary, so they may run ahead in
         another thread; ``deferred``: as in ``add_distinct``."""
@@ -287,11 +290,9 @@ class EntityDictionary:
             self.counts[:] += c
             if train is None or not train.any():
                 return
-            self.train_counts[:] += c if train.all() else np.bincount(ids[train],
-                                                                      minlength=n)[:n]
+            self.train_counts[:] += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
 
-    def add_counts_local(self, uids: np.ndarray, local: np.ndarray,
-                         train: np.ndarray | None = None) -> None:
+    def add_counts_local(self, uids: np.ndarray, local: np.ndarray, train: np.ndarray | None = None) -> None:
         """``add_counts`` of ``uids[local]`` without forming it (``uids`` distinct);
         ``train``: a mask per row, or True / False for all rows."""
         k = len(uids)
@@ -325,7 +326,7 @@ class EntityDictionary:
                 grown[: self._nparted] = self._part[: self._nparted]
                 self._part = grown
             new = np.arange(self._nparted, self._n, dtype=np.int64)
-            self._part[self._nparted: self._n] = self._partition_formula(new)
+            self._part[self._nparted : self._n] = self._partition_formula(new)
             self._nparted = self._n
         ids = np.asarray(ids, np.int64)
         if len(ids) and ids.max(initial=0) >= self._n:  # ids beyond the dictionary
@@ -362,8 +363,13 @@ class EntityDictionary:
 
     def partition_table(self, part: int) -> pa.Table:
         ids = self.partition_ids(part)
-        return pa.table({"name": self.names.take(pa.array(ids)),
-                         "count": self.counts[ids], "train_count": self.train_counts[ids]})
+        return pa.table(
+            {
+                "name": self.names.take(pa.array(ids)),
+                "count": self.counts[ids],
+                "train_count": self.train_counts[ids],
+            }
+        )
 
     @classmethod
     def from_partition_tables(cls, name, num_partitions, seed, tables):
@@ -378,9 +384,14 @@ class EntityDictionary:
         starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         take = pa.array(starts[parts] + offs)  # row of entity k in the concatenated tables
         allt = pa.concat_tables(tables)
-        return cls(name, num_partitions, seed, allt.column("name").combine_chunks().take(take),
-                   _to_numpy(allt.column("count").take(take), np.int64),
-                   _to_numpy(allt.column("train_count").take(take), np.int64))
+        return cls(
+            name,
+            num_partitions,
+            seed,
+            allt.column("name").combine_chunks().take(take),
+            _to_numpy(allt.column("count").take(take), np.int64),
+            _to_numpy(allt.column("train_count").take(take), np.int64),
+        )
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:

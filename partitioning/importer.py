@@ -93,12 +93,10 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
     out = Path(opts.out) if opts.out else default_workspace_path(inputs[0])
     _check_target(out, opts.overwrite)
     _check_fractions(opts)
-    model = model_from_config(opts.config) if opts.config else default_model(
-        opts.num_partitions)
+    model = model_from_config(opts.config) if opts.config else default_model(opts.num_partitions)
     if opts.num_partitions < 1:
         raise UserError("--partitions must be at least 1")
-    fmt = opts.shard_format or (shard_format_from_config(opts.config) if opts.config
-                                else None) or "hdf5"
+    fmt = opts.shard_format or (shard_format_from_config(opts.config) if opts.config else None) or "hdf5"
     if fmt not in layout.SHARD_SUFFIX:
         raise UserError(f"unknown shard format {fmt!r} (choose hdf5 or arrow)")
     stage = out.parent / f".{out.name}.importing-{os.getpid()}"
@@ -126,8 +124,9 @@ def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> di
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
-        imp = _Importer(stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"],
-                        previous=(workspace, m))
+        imp = _Importer(
+            stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"], previous=(workspace, m)
+        )
         summary = imp.run(_sources(inputs, opts))
         # everything is complete under the staging folder: move it in, manifest last
         staged = sorted(p for p in stage.rglob("*") if p.is_file())
@@ -163,8 +162,10 @@ def _check_target(out: Path, overwrite: bool) -> None:
     if not out.exists():
         return
     if not overwrite:
-        raise UserError(f"{out}: workspace already exists (add --overwrite to replace it, "
-                        f"or use --append EDGES --into {out} to add edges)")
+        raise UserError(
+            f"{out}: workspace already exists (add --overwrite to replace it, "
+            f"or use --append EDGES --into {out} to add edges)"
+        )
     if out.is_dir() and any(out.iterdir()) and not (out / layout.MANIFEST).is_file():
         raise UserError(f"{out}: exists and is not an ember workspace; refusing to replace it")
 
@@ -199,8 +200,10 @@ class _Progress:
         frac = min(done / self.total, 1.0)
         eta = dt * (1 - frac) / frac if frac > 0 else 0
         bar = "#" * int(frac * 24)
-        sys.stderr.write(f"\r{self.label} [{bar:<24}] {frac:4.0%} {done / dt / 1e6:6.1f} MB/s "
-                         f"{edges / dt:,.0f} edges/s ETA {eta:4.0f}s ")
+        sys.stderr.write(
+            f"\r{self.label} [{bar:<24}] {frac:4.0%} {done / dt / 1e6:6.1f} MB/s "
+            f"{edges / dt:,.0f} edges/s ETA {eta:4.0f}s "
+        )
         sys.stderr.flush()
 
     def close(self) -> None:
@@ -209,15 +212,22 @@ class _Progress:
 
 
 class _Importer:
-    def __init__(self, stage: Path, model: DataModel, opts: ImportOptions, ws_id: str,
-                 fmt: str, seed: int, previous=None):
+    def __init__(
+        self,
+        stage: Path,
+        model: DataModel,
+        opts: ImportOptions,
+        ws_id: str,
+        fmt: str,
+        seed: int,
+        previous=None,
+    ):
         self.stage, self.model, self.opts = stage, model, opts
         self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
         self.previous = previous
         self.t0 = time.time()
         self.bad = BadLines(skip=opts.skip_bad_lines)
-        self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0,
-                      "unseen": {"valid": 0, "test": 0}}
+        self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0, "unseen": {"valid": 0, "test": 0}}
         self.edge_index = 0
         self.buffers: dict[int, list[tuple]] = {}
         self.buffered = 0
@@ -233,8 +243,7 @@ class _Importer:
         self.weighted = opts.spec.weight_col is not None
         # the relation names are fixed by a config, or by an earlier import (a config
         # already lists them); only dynamic relations grow
-        self.fixed_relations = not model.dynamic_relations and (
-            model.from_config or previous is not None)
+        self.fixed_relations = not model.dynamic_relations and (model.from_config or previous is not None)
 
     def _load_previous(self, root: Path, m: dict) -> None:
         self.dicts = {}
@@ -242,10 +251,14 @@ class _Importer:
             tables = [pq.read_table(layout.entity_names_path(root, t, i)) for i in range(p)]
             self.dicts[t] = EntityDictionary.from_partition_tables(t, p, self.seed, tables)
         rt = pq.read_table(layout.relations_path(root))
-        self.rels = EntityDictionary("__relations__", 1, self.seed,
-                                     rt.column("name").combine_chunks(),
-                                     rt.column("count").to_numpy(),
-                                     rt.column("train_count").to_numpy())
+        self.rels = EntityDictionary(
+            "__relations__",
+            1,
+            self.seed,
+            rt.column("name").combine_chunks(),
+            rt.column("count").to_numpy(),
+            rt.column("train_count").to_numpy(),
+        )
         self.edge_index = int(m["edges_seen"])
         self.old_buckets = m["buckets"]
         if m.get("weighted") and self.opts.spec.weight_col is None:
@@ -268,14 +281,17 @@ class _Importer:
         self._route_pool = ThreadPoolExecutor(max_workers=1)
         one_type = len(self.model.entities) == 1
         try:
-            with ThreadPoolExecutor(max_workers=1) as local_pool, \
-                    ThreadPoolExecutor(max_workers=1) as pool:
+            with ThreadPoolExecutor(max_workers=1) as local_pool, ThreadPoolExecutor(max_workers=1) as pool:
                 pending: list = []
                 for path, split in sources:
-                    for block in iter_blocks(path, self.opts.spec, self.bad,
-                                             relations=relations,
-                                             block_rows=self._block_rows,
-                                             block_bytes=self.opts.read_block_bytes):
+                    for block in iter_blocks(
+                        path,
+                        self.opts.spec,
+                        self.bad,
+                        relations=relations,
+                        block_rows=self._block_rows,
+                        block_bytes=self.opts.read_block_bytes,
+                    ):
                         while len(pending) >= 2:  # bounded: two blocks ahead at most
                             pending.pop(0).result()
                         pre = local_pool.submit(_local_encode, block, one_type)
@@ -308,8 +324,10 @@ class _Importer:
             if self.fixed_relations:
                 names = [r.name for r in self.model.relations]
                 if len(names) != 1:
-                    raise InputFileError(f"{path}: a 2-column edge list needs exactly one "
-                                         f"relation (the data model has {len(names)})")
+                    raise InputFileError(
+                        f"{path}: a 2-column edge list needs exactly one "
+                        f"relation (the data model has {len(names)})"
+                    )
                 name = names[0]
             rid = int(self.rels.encode(pa.array([name]))[0])
             return np.full(n, rid, np.int64)
@@ -347,8 +365,9 @@ class _Importer:
             split = _SPLIT_ID[fixed_split or "train"]  # one split for the whole block
         else:
             idx = np.arange(self.edge_index, self.edge_index + n, dtype=np.uint64)
-            u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)
-                 ).astype(np.float64) / float(1 << 53)
+            u = (splitmix64(idx ^ np.uint64(self.seed * 0x9E3779B1 + 7)) >> np.uint64(11)).astype(
+                np.float64
+            ) / float(1 << 53)
             split = np.where(u < vf, 1, np.where(u < vf + tf, 2, 0)).astype(np.int8)
             del idx, u
         self.edge_index += n
@@ -382,14 +401,17 @@ class _Importer:
                     sides.append((d, ur, ir, None if cr == n else mr, "r"))
         for d in self.dicts.values():
             if len(d) // d.num_partitions >= 2**31 - 1:  # offsets are stored as int32
-                raise UserError(f"entity type {d.name!r} has {len(d):,} entities: too many "
-                                "for its partitions; use more partitions")
+                raise UserError(
+                    f"entity type {d.name!r} has {len(d):,} entities: too many "
+                    "for its partitions; use more partitions"
+                )
         # per distinct name: partition and offset (the partition table grows here)
         placed = [(d, u, i, m, side, *self._place_names(d, u)) for d, u, i, m, side in sides]
         if self._routing is not None:
             self._routing.result()  # one block in flight in each stage: bounded memory
-        self._routing = self._route_pool.submit(self._route_block, n, rel, split, ltype,
-                                                rtype, placed, block.weight, checks)
+        self._routing = self._route_pool.submit(
+            self._route_block, n, rel, split, ltype, rtype, placed, block.weight, checks
+        )
 
     @staticmethod
     def _place_names(d: EntityDictionary, uids: np.ndarray):
@@ -397,8 +419,7 @@ class _Importer:
         P = d.num_partitions
         if P == 1:
             return None, uids.astype(np.int32)
-        return (d.partition_of(uids).astype(np.int8 if P < 128 else np.int32),
-                (uids // P).astype(np.int32))
+        return (d.partition_of(uids).astype(np.int8 if P < 128 else np.int32), (uids // P).astype(np.int32))
 
     def _route_block(self, n, rel, split, ltype, rtype, placed, weight, checks=()) -> None:
         """Stage three: the check that names found by their hash are those names (an
@@ -512,8 +533,7 @@ class _Importer:
         for cols in self.buffers.pop(b, []):
             for j in range(ncol):
                 out[j].append(cols[j])
-        return [np.concatenate(o) if o else np.zeros(0, dtypes[j])
-                for j, o in enumerate(out)]
+        return [np.concatenate(o) if o else np.zeros(0, dtypes[j]) for j, o in enumerate(out)]
 
     # -- pass two -----------------------------------------------------------------
     def _finish(self) -> dict:
@@ -565,10 +585,16 @@ class _Importer:
                 shard = {"lhs": lhs[m], "rhs": rhs[m], "rel": rel[m]}
                 if self.weighted:
                     shard["weight"] = cols[4][m]
-            write_shard(layout.shard_path(self.stage, s, lp, rp, self.fmt), self.fmt,
-                        shard, workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
+            write_shard(
+                layout.shard_path(self.stage, s, lp, rp, self.fmt),
+                self.fmt,
+                shard,
+                workspace_id=self.ws_id,
+                split=s,
+                lhs_part=lp,
+                rhs_part=rp,
+            )
             buckets[s].append([lp, rp, cnt])
-
 
     def _old_bucket(self, lp, rp):
         if self.previous is None:
@@ -579,11 +605,18 @@ class _Importer:
             for blp, brp, cnt in m["buckets"][s]:
                 if (blp, brp) != (lp, rp):
                     continue
-                d = read_shard(layout.shard_path(root, s, lp, rp, self.fmt),
-                               workspace_id=self.ws_id, split=s, lhs_part=lp, rhs_part=rp)
+                d = read_shard(
+                    layout.shard_path(root, s, lp, rp, self.fmt),
+                    workspace_id=self.ws_id,
+                    split=s,
+                    lhs_part=lp,
+                    rhs_part=rp,
+                )
                 if len(d["lhs"]) != cnt:
-                    raise InputFileError(f"{layout.shard_path(root, s, lp, rp, self.fmt)}: "
-                                         f"holds {len(d['lhs'])} edges, manifest says {cnt}")
+                    raise InputFileError(
+                        f"{layout.shard_path(root, s, lp, rp, self.fmt)}: "
+                        f"holds {len(d['lhs'])} edges, manifest says {cnt}"
+                    )
                 parts[0].append(d["lhs"])
                 parts[1].append(d["rhs"])
                 parts[2].append(d["rel"])
@@ -649,8 +682,16 @@ class _Importer:
                 with layout.atomic_path(layout.entity_names_path(st, t, p)) as tmp:
                     pq.write_table(d.partition_table(p), tmp)
         with layout.atomic_path(layout.relations_path(st)) as tmp:
-            pq.write_table(pa.table({"name": self.rels.names, "count": self.rels.counts,
-                                     "train_count": self.rels.train_counts}), tmp)
+            pq.write_table(
+                pa.table(
+                    {
+                        "name": self.rels.names,
+                        "count": self.rels.counts,
+                        "train_count": self.rels.train_counts,
+                    }
+                ),
+                tmp,
+            )
         m = self.model
         if not m.from_config:
             names = self.rels.names.to_pylist()

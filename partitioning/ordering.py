@@ -13,8 +13,9 @@ import numpy as np
 ORDERS = ("inside_out", "outside_in", "affinity", "random")
 
 
-def bucket_order(order: str, nparts_lhs: int, nparts_rhs: int | None = None,
-                 seed: int = 0) -> list[tuple[int, int]]:
+def bucket_order(
+    order: str, nparts_lhs: int, nparts_rhs: int | None = None, seed: int = 0
+) -> list[tuple[int, int]]:
     """Every (lhs, rhs) bucket exactly once, in the named order.
 
     >>> bucket_order("inside_out", 2)
@@ -67,8 +68,7 @@ def _affinity(nl: int, nr: int, rng) -> list[tuple[int, int]]:
                     cands.update((a, j) for j in range(nr))
                 if a < nr:
                     cands.update((i, a) for i in range(nl))
-            scored = [(-(b[0] in held) - (b[1] in held), rank[b], b) for b in cands
-                      if not done[b]]
+            scored = [(-(b[0] in held) - (b[1] in held), rank[b], b) for b in cands if not done[b]]
             if scored:
                 best = min(scored)[2]
         if best is None:

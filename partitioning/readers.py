@@ -47,8 +47,7 @@ class EdgeSpec:
         raise UserError("--columns takes 2 (lhs,rhs) or 3 (lhs,rel,rhs) column indices")
 
     def roles(self) -> dict[str, int]:
-        r = {"lhs": self.lhs_col, "rel": self.rel_col, "rhs": self.rhs_col,
-             "weight": self.weight_col}
+        r = {"lhs": self.lhs_col, "rel": self.rel_col, "rhs": self.rhs_col, "weight": self.weight_col}
         return {k: v for k, v in r.items() if v is not None}
 
 
@@ -158,14 +157,19 @@ def resolve_spec(path: Path, spec: EdgeSpec) -> tuple[EdgeSpec, int, int]:
             raise InputFileError(f"{path}:{skip + 1}: expected 2 or 3 columns, found {ncols}")
     need = max(spec.roles().values()) + 1
     if need > ncols:
-        raise InputFileError(
-            f"{path}:{skip + 1}: expected at least {need} columns, found {ncols}")
+        raise InputFileError(f"{path}:{skip + 1}: expected at least {need} columns, found {ncols}")
     return spec, ncols, skip
 
 
-def iter_blocks(path: Path, spec: EdgeSpec, bad: BadLines, *, relations=None,
-                block_rows=lambda: 1 << 20, block_bytes: int = 16 << 20
-                ) -> Iterator[EdgeBlock]:
+def iter_blocks(
+    path: Path,
+    spec: EdgeSpec,
+    bad: BadLines,
+    *,
+    relations=None,
+    block_rows=lambda: 1 << 20,
+    block_bytes: int = 16 << 20,
+) -> Iterator[EdgeBlock]:
     """Stream ``path`` as EdgeBlocks of at least ``block_rows()`` rows (but the last).
 
     ``relations``: the allowed relation names (a fixed config), else None.
@@ -194,14 +198,15 @@ def iter_blocks(path: Path, spec: EdgeSpec, bad: BadLines, *, relations=None,
     try:
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip,
-                                           block_size=block_bytes),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=block_bytes),
             parse_options=pacsv.ParseOptions(
-                delimiter=spec.delimiter, quote_char='"' if spec.delimiter == "," else False,
-                invalid_row_handler=on_invalid),
+                delimiter=spec.delimiter,
+                quote_char='"' if spec.delimiter == "," else False,
+                invalid_row_handler=on_invalid,
+            ),
             convert_options=pacsv.ConvertOptions(
-                include_columns=[names[i] for i in need],
-                column_types={names[i]: pa.binary() for i in need}),
+                include_columns=[names[i] for i in need], column_types={names[i]: pa.binary() for i in need}
+            ),
         )
         pending, rows = [], 0
         while True:
@@ -249,8 +254,7 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
                 if not bad.skip:
                     _strict_fail(path, spec, ncols, relations, "utf8")
                 ok = _utf8_mask(cols[k])  # bad ones become "" and are rejected below
-                strs[k] = pc.cast(pc.if_else(ok, cols[k], pa.scalar(b"", pa.binary())),
-                                  pa.string())
+                strs[k] = pc.cast(pc.if_else(ok, cols[k], pa.scalar(b"", pa.binary())), pa.string())
     good = keep
     for k in ("lhs", "rel", "rhs"):
         if k in strs and _has_empty(strs[k]):  # masks only when needed (rare)
@@ -265,8 +269,7 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             if not bad.skip:
                 _strict_fail(path, spec, ncols, relations, "weight")
-            wstr = pc.cast(pc.if_else(_utf8_mask(w), w, pa.scalar(b"x", pa.binary())),
-                           pa.string())
+            wstr = pc.cast(pc.if_else(_utf8_mask(w), w, pa.scalar(b"x", pa.binary())), pa.string())
             okw = pc.match_substring_regex(wstr, _NUMBER, ignore_case=True)
             good = pc.and_(good, okw)
             weight = pc.cast(pc.if_else(okw, wstr, pa.scalar("0")), pa.float32())
@@ -290,9 +293,16 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
             weight = weight.filter(good)
     if len(strs["lhs"]) == 0:
         return None
-    w = None if weight is None else np.asarray(
-        weight.to_numpy(zero_copy_only=False) if isinstance(weight, pa.Array)
-        else weight.combine_chunks().to_numpy(zero_copy_only=False), np.float32)
+    w = (
+        None
+        if weight is None
+        else np.asarray(
+            weight.to_numpy(zero_copy_only=False)
+            if isinstance(weight, pa.Array)
+            else weight.combine_chunks().to_numpy(zero_copy_only=False),
+            np.float32,
+        )
+    )
     # chunked arrays as they are: combining them would copy every name once more
     return EdgeBlock(strs["lhs"], strs["rhs"], strs.get("rel"), w, progress)
 
@@ -362,8 +372,9 @@ def locate_bad_line(path, spec: EdgeSpec, ncols: int, relations=None):
                 if role in roles and fields[roles[role]] == "":
                     return lineno, f"empty name in column {roles[role]} ({role})"
             if rels is not None and "rel" in roles and fields[roles["rel"]] not in rels:
-                return lineno, (f"unknown relation {fields[roles['rel']]!r} (the config "
-                                f"lists: {', '.join(sorted(rels))})")
+                return lineno, (
+                    f"unknown relation {fields[roles['rel']]!r} (the config lists: {', '.join(sorted(rels))})"
+                )
             if "weight" in roles:
                 try:
                     float(fields[roles["weight"]])
@@ -404,17 +415,19 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
             spec.lhs_col, spec.rel_col, spec.rhs_col = 0, 1, 2
     roles = spec.roles()
     if max(roles.values()) >= len(schema_names):
-        raise InputFileError(f"{path}: expected at least {max(roles.values()) + 1} columns, "
-                             f"found {len(schema_names)}")
+        raise InputFileError(
+            f"{path}: expected at least {max(roles.values()) + 1} columns, found {len(schema_names)}"
+        )
     cols = [schema_names[i] for i in sorted(set(roles.values()))]
     row0 = 0
     for batch in pf.iter_batches(batch_size=max(block_rows(), 1 << 16), columns=cols):
         lhs = pc.cast(batch.column(schema_names[roles["lhs"]]), pa.string())
         rhs = pc.cast(batch.column(schema_names[roles["rhs"]]), pa.string())
-        rel = (pc.cast(batch.column(schema_names[roles["rel"]]), pa.string())
-               if "rel" in roles else None)
-        good = pc.and_(pc.fill_null(pc.greater(pc.binary_length(lhs), 0), False),
-                       pc.fill_null(pc.greater(pc.binary_length(rhs), 0), False))
+        rel = pc.cast(batch.column(schema_names[roles["rel"]]), pa.string()) if "rel" in roles else None
+        good = pc.and_(
+            pc.fill_null(pc.greater(pc.binary_length(lhs), 0), False),
+            pc.fill_null(pc.greater(pc.binary_length(rhs), 0), False),
+        )
         if rel is not None:
             good = pc.and_(good, pc.fill_null(pc.greater(pc.binary_length(rel), 0), False))
             if relations is not None:
@@ -428,8 +441,7 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
             i = int(np.flatnonzero(~ok)[0])
             if not bad.skip:
                 row = {k: batch.column(schema_names[v])[i].as_py() for k, v in roles.items()}
-                raise InputFileError(
-                    f"{path}:{row0 + i + 1}: {_parquet_msg(row, roles, relations)}")
+                raise InputFileError(f"{path}:{row0 + i + 1}: {_parquet_msg(row, roles, relations)}")
             for i in np.flatnonzero(~ok):
                 bad.reject("\t".join(str(batch.column(c)[int(i)].as_py()) for c in cols))
             lhs, rhs = lhs.filter(good), rhs.filter(good)
@@ -437,9 +449,13 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
             weight = weight.filter(good) if weight is not None else None
         row0 += batch.num_rows
         if len(lhs):
-            yield EdgeBlock(lhs, rhs, rel, None if weight is None else np.asarray(
-                weight.to_numpy(zero_copy_only=False), np.float32), os.path.getsize(path)
-                * row0 // max(pf.metadata.num_rows, 1))
+            yield EdgeBlock(
+                lhs,
+                rhs,
+                rel,
+                None if weight is None else np.asarray(weight.to_numpy(zero_copy_only=False), np.float32),
+                os.path.getsize(path) * row0 // max(pf.metadata.num_rows, 1),
+            )
 
 
 def _parquet_msg(row, roles, relations):
@@ -450,6 +466,7 @@ def _parquet_msg(row, roles, relations):
     if "weight" in row and row["weight"] is None:
         return f"missing weight in column {roles['weight']}"
     if relations is not None and "rel" in row:
-        return (f"unknown relation {row['rel']!r} (the config lists: "
-                f"{', '.join(sorted(relations.to_pylist()))})")
+        return (
+            f"unknown relation {row['rel']!r} (the config lists: {', '.join(sorted(relations.to_pylist()))})"
+        )
     return "bad row"

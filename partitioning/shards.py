@@ -24,12 +24,26 @@ COLUMNS = ("lhs", "rhs", "rel", "weight")
 _CHUNK = 1 << 16
 
 
-def write_shard(path: Path, fmt: str, cols: dict[str, np.ndarray], *, workspace_id: str,
-                split: str, lhs_part: int, rhs_part: int) -> None:
+def write_shard(
+    path: Path,
+    fmt: str,
+    cols: dict[str, np.ndarray],
+    *,
+    workspace_id: str,
+    split: str,
+    lhs_part: int,
+    rhs_part: int,
+) -> None:
     """Write one complete shard atomically (temporary name, then rename)."""
-    meta = {"format": MAGIC, "format_version": SHARD_VERSION, "workspace_id": workspace_id,
-            "split": split, "lhs_part": int(lhs_part), "rhs_part": int(rhs_part),
-            "count": int(len(cols["lhs"]))}
+    meta = {
+        "format": MAGIC,
+        "format_version": SHARD_VERSION,
+        "workspace_id": workspace_id,
+        "split": split,
+        "lhs_part": int(lhs_part),
+        "rhs_part": int(rhs_part),
+        "count": int(len(cols["lhs"])),
+    }
     with atomic_path(path) as tmp:
         if fmt == "hdf5":
             _write_hdf5(tmp, cols, meta)
@@ -50,8 +64,11 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
                 # chunked + shuffle + lzf where a sample says it pays (relation ids,
                 # skewed offsets: 3-4x smaller); uniformly spread offsets barely
                 # compress and would only cost time (gzip costs more than the parse)
-                kw = ({"chunks": (min(n, _CHUNK * 4),), "compression": "lzf",
-                       "shuffle": True} if n > _CHUNK and _compresses(v) else {})
+                kw = (
+                    {"chunks": (min(n, _CHUNK * 4),), "compression": "lzf", "shuffle": True}
+                    if n > _CHUNK and _compresses(v)
+                    else {}
+                )
                 f.create_dataset(name, data=v, **kw)
         f.attrs["complete"] = 1  # last: a shard cut short lacks it
 
@@ -71,9 +88,15 @@ def _write_arrow(tmp: Path, cols, meta) -> None:
         w.write_table(table, max_chunksize=1 << 22)
 
 
-def read_shard(path: Path, *, workspace_id: str | None = None, split: str | None = None,
-               lhs_part: int | None = None, rhs_part: int | None = None,
-               mmap: bool = True) -> dict[str, np.ndarray]:
+def read_shard(
+    path: Path,
+    *,
+    workspace_id: str | None = None,
+    split: str | None = None,
+    lhs_part: int | None = None,
+    rhs_part: int | None = None,
+    mmap: bool = True,
+) -> dict[str, np.ndarray]:
     """The columns of a shard as numpy arrays; refuses foreign or mismatched files."""
     path = Path(path)
     if not path.is_file():
@@ -115,13 +138,16 @@ def _check(path, meta, workspace_id, split, lhs_part, rhs_part) -> None:
         raise InputFileError(f"{path}: not an ember edge shard")
     version = int(meta.get("format_version", -1))
     if version != SHARD_VERSION:
-        raise InputFileError(f"{path}: shard format version {version} is not supported "
-                             f"(expected {SHARD_VERSION})")
+        raise InputFileError(
+            f"{path}: shard format version {version} is not supported (expected {SHARD_VERSION})"
+        )
     if int(meta.get("complete", 0)) != 1:
         raise InputFileError(f"{path}: incomplete shard (the write was interrupted)")
     if workspace_id is not None and _str(meta.get("workspace_id")) != workspace_id:
-        raise InputFileError(f"{path}: shard belongs to another workspace "
-                             f"(id {_str(meta.get('workspace_id'))}, expected {workspace_id})")
+        raise InputFileError(
+            f"{path}: shard belongs to another workspace "
+            f"(id {_str(meta.get('workspace_id'))}, expected {workspace_id})"
+        )
     want = {"split": split, "lhs_part": lhs_part, "rhs_part": rhs_part}
     for k, v in want.items():
         if v is not None and _str(meta.get(k)) != str(v):

@@ -32,8 +32,7 @@ class Workspace:
         self.shard_format: str = manifest["shard_format"]
         self.model = DataModel.from_json(manifest["model"])
         self.weighted: bool = manifest["weighted"]
-        self._buckets = {s: {(lp, rp): c for lp, rp, c in manifest["buckets"][s]}
-                         for s in layout.SPLITS}
+        self._buckets = {s: {(lp, rp): c for lp, rp, c in manifest["buckets"][s]} for s in layout.SPLITS}
         self._names_cache: dict = {}
 
     @classmethod
@@ -99,11 +98,9 @@ class Workspace:
                 out["weight"] = np.zeros(0, np.float32)
             return out
         path = self.bucket_path(split, lhs_part, rhs_part)
-        d = read_shard(path, workspace_id=self.id, split=split, lhs_part=lhs_part,
-                       rhs_part=rhs_part)
+        d = read_shard(path, workspace_id=self.id, split=split, lhs_part=lhs_part, rhs_part=rhs_part)
         if len(d["lhs"]) != count:
-            raise InputFileError(f"{path}: holds {len(d['lhs'])} edges, the workspace "
-                                 f"manifest says {count}")
+            raise InputFileError(f"{path}: holds {len(d['lhs'])} edges, the workspace manifest says {count}")
         return d
 
     def bucket_order(self, order: str = "inside_out", seed: int = 0):
@@ -125,8 +122,10 @@ class Workspace:
                 raise InputFileError(f"{path}: entity names are missing")
             t = pq.read_table(path)
             if t.num_rows != self.partition_sizes(etype)[part]:
-                raise InputFileError(f"{path}: holds {t.num_rows} names, the workspace "
-                                     f"manifest says {self.partition_sizes(etype)[part]}")
+                raise InputFileError(
+                    f"{path}: holds {t.num_rows} names, the workspace "
+                    f"manifest says {self.partition_sizes(etype)[part]}"
+                )
             self._names_cache[key] = t
         return self._names_cache[key]
 
@@ -139,13 +138,11 @@ class Workspace:
 
     def locate(self, etype: str, names) -> tuple[np.ndarray, np.ndarray]:
         """(partition, offset) arrays of entity names; -1 for unknown names."""
-        names = pa.array(list(names) if not isinstance(names, pa.Array) else names,
-                         pa.string())
+        names = pa.array(list(names) if not isinstance(names, pa.Array) else names, pa.string())
         parts = np.full(len(names), -1, np.int64)
         offs = np.full(len(names), -1, np.int64)
         for p in range(self.num_partitions(etype)):
-            idx = pc.index_in(names, value_set=self.entity_table(etype, p).column("name")
-                              .combine_chunks())
+            idx = pc.index_in(names, value_set=self.entity_table(etype, p).column("name").combine_chunks())
             idx = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), np.int64)
             hit = idx >= 0
             parts[hit], offs[hit] = p, idx[hit]
@@ -155,9 +152,9 @@ class Workspace:
         """The whole dictionary of a type (ids in first-appearance order)."""
         P = self.num_partitions(etype)
         return EntityDictionary.from_partition_tables(
-            etype, P, self.manifest["seed"], [self.entity_table(etype, p) for p in range(P)])
+            etype, P, self.manifest["seed"], [self.entity_table(etype, p) for p in range(P)]
+        )
 
     def __repr__(self) -> str:
         ents = ", ".join(f"{t}: {self.num_entities(t)}" for t in self.entity_types)
-        return (f"Workspace({str(self.root)!r}, entities={{{ents}}}, "
-                f"edges={self.manifest['edges']})")
+        return f"Workspace({str(self.root)!r}, entities={{{ents}}}, edges={self.manifest['edges']})"

@@ -1,2 +1,1 @@
-
 from ember.pbg.api import load

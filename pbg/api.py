@@ -33,13 +33,15 @@ _DICT_LIMIT = 5_000_000
 
 
 def _config_of(workspace_or_config, overrides=()):
-    from ember.pbg.config import load_config  # noqa: PLC0415
+    from ember.pbg.config import load_config
 
     p = Path(workspace_or_config)
     if p.is_dir():
         if not (p / "config.toml").is_file():
-            raise UserError(f"{p}: not a workspace (no config.toml); give the workspace "
-                            "folder made by `pbg import` or its config file")
+            raise UserError(
+                f"{p}: not a workspace (no config.toml); give the workspace "
+                "folder made by `pbg import` or its config file"
+            )
         p = p / "config.toml"
     elif not p.exists():
         raise UserError(f"{p}: no such workspace or config file")
@@ -60,13 +62,13 @@ def resolve_checkpoint(config, version=None) -> Checkpoint:
     if Path(v).is_dir() and (Path(v) / MANIFEST).is_file():
         return Checkpoint(v)
     candidates = ([latest] if latest.exists else []) + [
-        Checkpoint(d) for d in sorted(root.glob("epoch_*")) if (d / MANIFEST).is_file()]
+        Checkpoint(d) for d in sorted(root.glob("epoch_*")) if (d / MANIFEST).is_file()
+    ]
     for ck in candidates:
         if v == ck.path.name or (v.isdigit() and int(v) == ck.version):
             return ck
     have = ", ".join(f"{c.version} ({c.path.name})" for c in candidates) or "none"
-    raise UserError(f"--checkpoint {v}: no such checkpoint version in {root} "
-                    f"(available: {have})")
+    raise UserError(f"--checkpoint {v}: no such checkpoint version in {root} (available: {have})")
 
 
 def _read_embeddings(path: Path) -> np.ndarray:
@@ -91,8 +93,10 @@ def operator_parameters(operator: str, dim: int, row: np.ndarray) -> list[tuple[
     if operator == "linear":
         return [("linear_transformation", row[: dim * dim].reshape(dim, dim))]
     if operator == "affine":
-        return [("linear_transformation", row[: dim * dim].reshape(dim, dim)),
-                ("translation", row[dim * dim:])]
+        return [
+            ("linear_transformation", row[: dim * dim].reshape(dim, dim)),
+            ("translation", row[dim * dim :]),
+        ]
     if operator == "complex_diagonal":
         return [("real", row[:h]), ("imag", row[h:])]
     if operator == "rotate":
@@ -125,8 +129,11 @@ class Ranking:
         return iter(zip(self.ranks, self.names, self.scores.tolist()))
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "entity_type": self.entity_type,
-                "predictions": [{"rank": r, "name": n, "score": s} for r, n, s in self]}
+        return {
+            "query": self.query,
+            "entity_type": self.entity_type,
+            "predictions": [{"rank": r, "name": n, "score": s} for r, n, s in self],
+        }
 
     def __repr__(self) -> str:
         top = ", ".join(f"{n} {s:.3f}" for _, n, s in list(self)[:3])
@@ -146,17 +153,17 @@ class EmbeddingModel:
     >>> m.neighbors("n02084071", top_k=5, metric="cos").names       # doctest: +SKIP
     """
 
-    def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None,
-                 device: str | None = None):
-        from ember._backend import Device, module_for, to_device  # noqa: PLC0415
-        from ember.pbg.train import build_model, open_workspace  # noqa: PLC0415
+    def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None, device: str | None = None):
+        from ember._backend import Device, module_for, to_device
+        from ember.pbg.train import build_model, open_workspace
 
         # predict/neighbors score candidates on this device (tables copied there once,
         # cached); embeddings(), partition() and export always give host arrays
         self.device = Device(device or "cpu")
         self._xp = module_for(self.device)
-        self._to_device = (np.asarray if self.device.type == "cpu"
-                           else lambda a: to_device(np.array(a), self.device))
+        self._to_device = (
+            np.asarray if self.device.type == "cpu" else lambda a: to_device(np.array(a), self.device)
+        )
 
         self.workspace = open_workspace(config)
         self.checkpoint = resolve_checkpoint(config, checkpoint)
@@ -168,20 +175,21 @@ class EmbeddingModel:
         m = self.checkpoint.manifest or {}
         counts = (m.get("model") or {}).get("entity_counts")
         for t in self.entity_types:
-            if counts is not None and t in counts and list(counts[t]) != \
-                    self.workspace.partition_sizes(t):
-                raise UserError(f"{self.checkpoint.path / MANIFEST}: the checkpoint was trained "
-                                f"on {sum(counts[t])} entities of type {t!r}, the workspace "
-                                f"has {self.workspace.num_entities(t)}; train again")
+            if counts is not None and t in counts and list(counts[t]) != self.workspace.partition_sizes(t):
+                raise UserError(
+                    f"{self.checkpoint.path / MANIFEST}: the checkpoint was trained "
+                    f"on {sum(counts[t])} entities of type {t!r}, the workspace "
+                    f"has {self.workspace.num_entities(t)}; train again"
+                )
         if not self.checkpoint.has_relations():
             raise InputFileError(f"{self.checkpoint.path / MANIFEST}: names no relation file")
         rel = self.checkpoint.load_relations()
         self.theta = [np.asarray(rel["theta_r"], np.float32), np.asarray(rel["theta_l"], np.float32)]
         # global_emb: one learned vector per entity type, part of every entity's embedding
-        self.global_embeddings = {t: np.asarray(rel[f"global_{t}"], np.float32)
-                                  for t in self.entity_types if f"global_{t}" in rel}
-        self.relation_names: list[str] = list(m.get("relation_names")
-                                              or self.workspace.relation_names)
+        self.global_embeddings = {
+            t: np.asarray(rel[f"global_{t}"], np.float32) for t in self.entity_types if f"global_{t}" in rel
+        }
+        self.relation_names: list[str] = list(m.get("relation_names") or self.workspace.relation_names)
         self._rel_index = {n: i for i, n in enumerate(self.relation_names)}
         self.cache_bytes = cache_bytes if cache_bytes is not None else _default_cache_bytes()
         self._cache: OrderedDict = OrderedDict()
@@ -223,32 +231,36 @@ class EmbeddingModel:
 
     def __repr__(self) -> str:
         ents = ", ".join(f"{t}: {self.workspace.num_entities(t):,}" for t in self.entity_types)
-        return (f"EmbeddingModel({self.operator}+{self.comparator}, dim {self.dim}, "
-                f"entities {{{ents}}}, {len(self.relation_names)} relations, "
-                f"checkpoint {self.checkpoint.path} v{self.version})")
+        return (
+            f"EmbeddingModel({self.operator}+{self.comparator}, dim {self.dim}, "
+            f"entities {{{ents}}}, {len(self.relation_names)} relations, "
+            f"checkpoint {self.checkpoint.path} v{self.version})"
+        )
 
     # -- names -------------------------------------------------------------------
     def _type(self, entity_type: str | None) -> str:
         if entity_type is None:
             if len(self.entity_types) == 1:
                 return self.entity_types[0]
-            raise UserError(f"several entity types ({', '.join(self.entity_types)}): "
-                            "say which one (entity_type= / --entity-type)")
+            raise UserError(
+                f"several entity types ({', '.join(self.entity_types)}): "
+                "say which one (entity_type= / --entity-type)"
+            )
         if entity_type not in self.entity_types:
-            raise UserError(f"unknown entity type {entity_type!r}; choose one of "
-                            f"{', '.join(self.entity_types)}")
+            raise UserError(
+                f"unknown entity type {entity_type!r}; choose one of {', '.join(self.entity_types)}"
+            )
         return entity_type
 
     def relation_id(self, relation: str | int) -> int:
         if isinstance(relation, int | np.integer):
             if not 0 <= relation < len(self.relation_names):
-                raise UserError(f"relation id {relation} out of range "
-                                f"(0..{len(self.relation_names) - 1})")
+                raise UserError(f"relation id {relation} out of range (0..{len(self.relation_names) - 1})")
             return int(relation)
         try:
             return self._rel_index[relation]
         except KeyError:
-            from difflib import get_close_matches  # noqa: PLC0415
+            from difflib import get_close_matches
 
             near = get_close_matches(str(relation), self.relation_names, 1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
@@ -258,8 +270,7 @@ class EmbeddingModel:
         """All entity names of a type, in (partition, offset) order: row i of the
         matrix that ``embeddings(entities(t))`` gives and that `pbg export` writes."""
         t = self._type(entity_type)
-        return [n for p in range(self.num_partitions(t))
-                for n in self.workspace.entity_names(t, p)]
+        return [n for p in range(self.num_partitions(t)) for n in self.workspace.entity_names(t, p)]
 
     def locate(self, names, entity_type: str | None = None, *, strict: bool = True):
         """(partitions, offsets) of entity names; unknown names raise (or give -1)."""
@@ -267,8 +278,11 @@ class EmbeddingModel:
         names = [names] if isinstance(names, str) else list(names)
         if self.workspace.num_entities(t) <= _DICT_LIMIT:
             if t not in self._lookup:
-                self._lookup[t] = {n: (p, o) for p in range(self.num_partitions(t))
-                                   for o, n in enumerate(self.workspace.entity_names(t, p))}
+                self._lookup[t] = {
+                    n: (p, o)
+                    for p in range(self.num_partitions(t))
+                    for o, n in enumerate(self.workspace.entity_names(t, p))
+                }
             d = self._lookup[t]
             po = np.array([d.get(n, (-1, -1)) for n in names], np.int64).reshape(-1, 2)
             parts, offs = po[:, 0], po[:, 1]
@@ -294,8 +308,9 @@ class EmbeddingModel:
         files = (self.checkpoint.manifest or {}).get("files", {})
         key = f"embeddings/{entity_type}/{part}"
         if key not in files:
-            raise InputFileError(f"{self.checkpoint.path / MANIFEST}: no embeddings for "
-                                 f"partition {part} of {entity_type!r}")
+            raise InputFileError(
+                f"{self.checkpoint.path / MANIFEST}: no embeddings for partition {part} of {entity_type!r}"
+            )
         return self.checkpoint.path / files[key]
 
     def read_partition(self, entity_type: str, part: int) -> np.ndarray:
@@ -305,8 +320,10 @@ class EmbeddingModel:
         emb = _read_embeddings(self._partition_path(entity_type, part))
         n = self.partition_sizes(entity_type)[part]
         if emb.shape != (n, self.dim):
-            raise InputFileError(f"{self._partition_path(entity_type, part)}: embeddings of "
-                                 f"shape {emb.shape}, the workspace needs ({n}, {self.dim})")
+            raise InputFileError(
+                f"{self._partition_path(entity_type, part)}: embeddings of "
+                f"shape {emb.shape}, the workspace needs ({n}, {self.dim})"
+            )
         g = self.global_embeddings.get(entity_type)
         if g is not None:
             emb += g
@@ -326,8 +343,10 @@ class EmbeddingModel:
             sq = np.einsum("ij,ij->i", emb, emb)
             hit = (emb, sq)
             self._cache[key] = hit
-            while len(self._cache) > 1 and sum(
-                    e.nbytes + s.nbytes for e, s in self._cache.values()) > self.cache_bytes:
+            while (
+                len(self._cache) > 1
+                and sum(e.nbytes + s.nbytes for e, s in self._cache.values()) > self.cache_bytes
+            ):
                 self._cache.popitem(last=False)
         self._cache.move_to_end(key)
         return hit
@@ -343,9 +362,10 @@ class EmbeddingModel:
             emb = self._to_device(self.read_partition(entity_type, part))
             hit = (emb, (emb * emb).sum(1))
             self._device_cache[key] = hit
-            while len(self._device_cache) > 1 and sum(
-                    int(e.nbytes + s.nbytes) for e, s in self._device_cache.values()
-            ) > self.cache_bytes:
+            while (
+                len(self._device_cache) > 1
+                and sum(int(e.nbytes + s.nbytes) for e, s in self._device_cache.values()) > self.cache_bytes
+            ):
                 self._device_cache.popitem(last=False)
         self._device_cache.move_to_end(key)
         return hit
@@ -370,7 +390,7 @@ class EmbeddingModel:
             sel = parts == p
             out[sel] = self.partition(t, int(p))[offs[sel]]
         if tensor:
-            import ember  # noqa: PLC0415
+            import ember
 
             return ember.tensor(out)
         return out
@@ -397,11 +417,12 @@ class EmbeddingModel:
         """
         heads = [heads] if isinstance(heads, str) else list(heads)
         tails = [tails] if isinstance(tails, str) else list(tails)
-        relations = [relations] * len(heads) if isinstance(relations, str | int) else list(
-            relations)
+        relations = [relations] * len(heads) if isinstance(relations, str | int) else list(relations)
         if not len(heads) == len(relations) == len(tails):
-            raise UserError(f"score: {len(heads)} heads, {len(relations)} relations and "
-                            f"{len(tails)} tails; give as many of each")
+            raise UserError(
+                f"score: {len(heads)} heads, {len(relations)} relations and "
+                f"{len(tails)} tails; give as many of each"
+            )
         rel = np.array([self.relation_id(r) for r in relations], np.int64)
         out = np.empty(len(rel), np.float32)
         types = [self.workspace.relation_types(int(r)) for r in rel]
@@ -412,13 +433,20 @@ class EmbeddingModel:
             rhs = self.embeddings([tails[i] for i in idx], rt)
             out[idx] = self.model.score_pos(lhs, rhs, rel[idx], self.theta, "rhs")
         if tensor:
-            import ember  # noqa: PLC0415
+            import ember
 
             return ember.tensor(out)
         return out
 
-    def predict(self, head: str | None = None, relation: str | int | None = None,
-                tail: str | None = None, *, top_k: int = 10, filter_known: bool = False):
+    def predict(
+        self,
+        head: str | None = None,
+        relation: str | int | None = None,
+        tail: str | None = None,
+        *,
+        top_k: int = 10,
+        filter_known: bool = False,
+    ):
         """Rank the missing side of ``(head, relation, ?)`` or ``(?, relation, tail)``
         against every entity of its type, best first.
 
@@ -427,40 +455,41 @@ class EmbeddingModel:
 
         ``filter_known=True`` leaves out the entities that already complete the query
         in the train/valid/test edges."""
-        from ember.pbg.predict import predict_many  # noqa: PLC0415
+        from ember.pbg.predict import predict_many
 
-        return predict_many(self, [(head, relation, tail)], top_k=top_k,
-                            filter_known=filter_known)[0]
+        return predict_many(self, [(head, relation, tail)], top_k=top_k, filter_known=filter_known)[0]
 
     def predict_many(self, queries, *, top_k: int = 10, filter_known: bool = False):
         """`predict` for many ``(head, relation, tail)`` triples (one of head/tail None);
         queries of one relation and direction are scored together."""
-        from ember.pbg.predict import predict_many  # noqa: PLC0415
+        from ember.pbg.predict import predict_many
 
         return predict_many(self, queries, top_k=top_k, filter_known=filter_known)
 
-    def neighbors(self, name: str, *, top_k: int = 10, metric: str = "cos",
-                  entity_type: str | None = None):
+    def neighbors(self, name: str, *, top_k: int = 10, metric: str = "cos", entity_type: str | None = None):
         """Nearest entities of the same type to ``name`` by ``cos``, ``dot`` or ``l2``
         (the entity itself left out).
 
         >>> m.neighbors("n02084071", top_k=5).names               # doctest: +SKIP
         """
-        from ember.pbg.predict import neighbors  # noqa: PLC0415
+        from ember.pbg.predict import neighbors
 
         return neighbors(self, name, top_k=top_k, metric=metric, entity_type=entity_type)
 
 
 def _trained_config(config, ckpt):
-    from ember.errors import ConfigError  # noqa: PLC0415
-    from ember.pbg.config import parse_config  # noqa: PLC0415
+    from ember.errors import ConfigError
+    from ember.pbg.config import parse_config
 
     raw = (ckpt.manifest or {}).get("config")
     if not isinstance(raw, dict):
         return config
     raw = {k: v for k, v in raw.items() if v is not None}
-    raw.update(entity_path=config.entity_path, edge_paths=list(config.edge_paths),
-               checkpoint_path=config.checkpoint_path)
+    raw.update(
+        entity_path=config.entity_path,
+        edge_paths=list(config.edge_paths),
+        checkpoint_path=config.checkpoint_path,
+    )
     try:
         return parse_config(raw)
     except ConfigError:
@@ -479,8 +508,9 @@ def _default_cache_bytes() -> int:
     return 1 << 30
 
 
-def load(workspace_or_config, *, checkpoint=None, overrides=(), cache_bytes=None,
-         device=None) -> EmbeddingModel:
+def load(
+    workspace_or_config, *, checkpoint=None, overrides=(), cache_bytes=None, device=None
+) -> EmbeddingModel:
     """Open a trained model: a workspace folder (its ``config.toml``) or a config file.
 
     ``checkpoint``: a version number, ``"epoch_<E>"`` or a checkpoint folder (default:
@@ -491,7 +521,9 @@ def load(workspace_or_config, *, checkpoint=None, overrides=(), cache_bytes=None
     >>> m = ember.pbg.load("wordnet_pbg")                               # doctest: +SKIP
     >>> m.predict(head="n02084071", relation="_hypernym").names[:3]     # doctest: +SKIP
     """
-    return EmbeddingModel(_config_of(workspace_or_config, overrides), checkpoint=checkpoint,
-                          cache_bytes=cache_bytes, device=device)
-
-
+    return EmbeddingModel(
+        _config_of(workspace_or_config, overrides),
+        checkpoint=checkpoint,
+        cache_bytes=cache_bytes,
+        device=device,
+    )

@@ -33,8 +33,7 @@ MANIFEST = "checkpoint.json"
 STATS = "training_stats.jsonl"
 
 # config keys that must match for a checkpoint to be resumed (the model's shape)
-MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_relations",
-              "dtype")
+MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_relations", "dtype")
 
 _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 
@@ -85,8 +84,7 @@ def _grown(old, new) -> bool:
     """True if every partition of ``new`` holds at least the entities of ``old``."""
     if not isinstance(old, dict) or not isinstance(new, dict) or old.keys() != new.keys():
         return False
-    return all(len(old[t]) == len(new[t]) and all(a <= b for a, b in zip(old[t], new[t]))
-               for t in old)
+    return all(len(old[t]) == len(new[t]) and all(a <= b for a, b in zip(old[t], new[t])) for t in old)
 
 
 def _check_operators(where, theirs, ours) -> None:
@@ -99,10 +97,12 @@ def _check_operators(where, theirs, ours) -> None:
     b = ours if isinstance(ours, list) else [ours] * n
     for i, (x, y) in enumerate(zip(a, b)):
         if x != y:
-            raise UserError(f"{where}: checkpoint does not match the config/workspace: the "
-                            f"operator of relation {i} (relations.{i}.operator) is {x!r} in "
-                            f"the checkpoint, {y!r} now (use a new checkpoint_path, or "
-                            "delete this one to start over)")
+            raise UserError(
+                f"{where}: checkpoint does not match the config/workspace: the "
+                f"operator of relation {i} (relations.{i}.operator) is {x!r} in "
+                f"the checkpoint, {y!r} now (use a new checkpoint_path, or "
+                "delete this one to start over)"
+            )
 
 
 class Checkpoint:
@@ -147,7 +147,8 @@ class Checkpoint:
                 raise UserError(
                     f"{self.path / MANIFEST}: checkpoint does not match the config/workspace: "
                     f"{k} is {theirs.get(k)!r} in the checkpoint, {model_desc.get(k)!r} now "
-                    "(use a new checkpoint_path, or delete this one to start over)")
+                    "(use a new checkpoint_path, or delete this one to start over)"
+                )
 
     # -- reading ----------------------------------------------------------------
     def has_partition(self, etype: str, part: int) -> bool:
@@ -177,8 +178,12 @@ class Checkpoint:
 
     def save_partition(self, etype: str, part: int, emb, state) -> None:
         name = f"embeddings_{etype}_{part}.v{self.version}.h5"
-        write_h5(self.path / name, {"embeddings": emb, "state": state},
-                 {"entity_type": etype, "partition": part}, durable=self.durable)
+        write_h5(
+            self.path / name,
+            {"embeddings": emb, "state": state},
+            {"entity_type": etype, "partition": part},
+            durable=self.durable,
+        )
         self._files[f"embeddings/{etype}/{part}"] = name
 
     def save_relations(self, arrays: dict) -> None:
@@ -190,9 +195,15 @@ class Checkpoint:
         """Write the manifest (the checkpoint is complete from here on), then delete
         files that no manifest names any more."""
         self.manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "version": self.version,
-            "complete": True, "config": config, "model": model, "position": position,
-            "files": dict(self._files), **(extra or {}),
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "version": self.version,
+            "complete": True,
+            "config": config,
+            "model": model,
+            "position": position,
+            "files": dict(self._files),
+            **(extra or {}),
         }
         write_json_atomic(self.path / MANIFEST, self.manifest, durable=self.durable)
         keep = set(self._files.values())

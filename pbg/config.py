@@ -143,28 +143,20 @@ def _check_value(where: str, value: Any, meta) -> Any:
         if ok:
             value = list(value)
     if not ok:
-        raise ConfigError(
-            f"{where}: must be {_type_name(meta)}, got {type(value).__name__} {value!r}"
-        )
+        raise ConfigError(f"{where}: must be {_type_name(meta)}, got {type(value).__name__} {value!r}")
     choices = meta["choices"]
     if choices is not None and value not in choices:
         hint = difflib.get_close_matches(str(value), choices, n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise ConfigError(
-            f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{extra}"
-        )
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{extra}")
     if t in (int, float):
         if isinstance(value, float) and math.isnan(value):
             raise ConfigError(f"{where}: must be a number, got nan")
         lo, hi = meta["lo"], meta["hi"]
         if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
-            raise ConfigError(
-                f"{where}: must be {'>' if meta['lo_open'] else '>='} {lo}, got {value!r}"
-            )
+            raise ConfigError(f"{where}: must be {'>' if meta['lo_open'] else '>='} {lo}, got {value!r}")
         if hi is not None and (value >= hi if meta["hi_open"] else value > hi):
-            raise ConfigError(
-                f"{where}: must be {'<' if meta['hi_open'] else '<='} {hi}, got {value!r}"
-            )
+            raise ConfigError(f"{where}: must be {'<' if meta['hi_open'] else '<='} {hi}, got {value!r}")
     if t is str and not value and not meta["optional"] and choices is None:
         raise ConfigError(f"{where}: must not be empty")
     return value
@@ -270,9 +262,7 @@ def _check_fields(obj, where: str) -> None:
             setattr(
                 obj,
                 f.name,
-                _check_value(
-                    f"{where}.{f.name}" if where else f.name, getattr(obj, f.name), f.metadata
-                ),
+                _check_value(f"{where}.{f.name}" if where else f.name, getattr(obj, f.name), f.metadata),
             )
 
 
@@ -473,12 +463,8 @@ class ConfigSchema:
         lo=0,
         group=_TRAIN,
     )
-    disable_lhs_negs: bool = key(
-        "Do not corrupt the left-hand side.", False, type=bool, group=_TRAIN
-    )
-    disable_rhs_negs: bool = key(
-        "Do not corrupt the right-hand side.", False, type=bool, group=_TRAIN
-    )
+    disable_lhs_negs: bool = key("Do not corrupt the left-hand side.", False, type=bool, group=_TRAIN)
+    disable_rhs_negs: bool = key("Do not corrupt the right-hand side.", False, type=bool, group=_TRAIN)
     lr: float = key(
         "Learning rate (Adagrad; row-wise for entity embeddings).",
         1e-2,
@@ -630,9 +616,7 @@ class ConfigSchema:
             where = f"entities.{name}"
             if not isinstance(name, str) or not name:
                 raise ConfigError(f"{where}: an entity type name must be a non-empty string")
-            out[name] = (
-                spec if isinstance(spec, EntitySchema) else _build(EntitySchema, spec, where)
-            )
+            out[name] = spec if isinstance(spec, EntitySchema) else _build(EntitySchema, spec, where)
         return out
 
     def _relations(self, raw) -> list:
@@ -672,9 +656,7 @@ class ConfigSchema:
                 f"one entry (whose settings apply to all relation types), got "
                 f"{len(self.relations)}"
             )
-        partitioned = {
-            n: e.num_partitions for n, e in self.entities.items() if e.num_partitions > 1
-        }
+        partitioned = {n: e.num_partitions for n, e in self.entities.items() if e.num_partitions > 1}
         if len(set(partitioned.values())) > 1:
             first = next(iter(partitioned))
             for name, count in partitioned.items():
@@ -686,8 +668,7 @@ class ConfigSchema:
                     )
         if self.disable_lhs_negs and self.disable_rhs_negs:
             raise ConfigError(
-                "disable_rhs_negs: negatives cannot be disabled on both sides "
-                "(disable_lhs_negs is also true)"
+                "disable_rhs_negs: negatives cannot be disabled on both sides (disable_lhs_negs is also true)"
             )
         if self.num_batch_negs > self.batch_size:
             raise ConfigError(
@@ -723,11 +704,7 @@ class ConfigSchema:
 
 def _plain(obj):
     if dataclasses.is_dataclass(obj):
-        return {
-            f.name: _plain(getattr(obj, f.name))
-            for f in dataclasses.fields(obj)
-            if "doc" in f.metadata
-        }
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if "doc" in f.metadata}
     if isinstance(obj, dict):
         return {k: _plain(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -903,9 +880,7 @@ def _index(part: str, seq: list, where: str, item: str) -> int:
     except ValueError:
         raise ConfigError(f"override {item!r}: {where} indexes a list; use a number") from None
     if not -len(seq) <= i < len(seq):
-        raise ConfigError(
-            f"override {item!r}: {where} is out of range (the list has {len(seq)} entries)"
-        )
+        raise ConfigError(f"override {item!r}: {where} is out of range (the list has {len(seq)} entries)")
     return i
 
 
@@ -972,9 +947,7 @@ def _comment(doc: str, indent: str = "") -> list[str]:
     return [f"{indent}# {line}" for line in textwrap.wrap(doc, 86)]
 
 
-def dump_toml(
-    config: ConfigSchema, header: str | None = None, relative_to: str | None = None
-) -> str:
+def dump_toml(config: ConfigSchema, header: str | None = None, relative_to: str | None = None) -> str:
     """The config as commented TOML, keys in schema order; `load_config` reads it back.
 
     Unset keys are written as comments (TOML has no null). Entity types and relations

@@ -47,8 +47,7 @@ import numpy as np
 
 from ember._backend import Device, array_module, device_of, module_for, to_device
 
-__all__ = ["PartitionSwapper", "DeviceBucket", "WriteBack", "SubBucket", "split_bucket",
-           "storage_dtype"]
+__all__ = ["PartitionSwapper", "DeviceBucket", "WriteBack", "SubBucket", "split_bucket", "storage_dtype"]
 
 _STORAGE = {"float32": np.float32, "float16": np.float16}
 
@@ -56,8 +55,10 @@ _STORAGE = {"float32": np.float32, "float16": np.float16}
 def storage_dtype(name: str):
     """The numpy dtype that device tables are stored in for config ``dtype`` ``name``."""
     if name == "bfloat16":
-        raise ValueError('dtype "bfloat16" is not supported: neither numpy nor cupy has a '
-                         'bfloat16 array type; use "float16" for half-precision tables')
+        raise ValueError(
+            'dtype "bfloat16" is not supported: neither numpy nor cupy has a '
+            'bfloat16 array type; use "float16" for half-precision tables'
+        )
     if name not in _STORAGE:
         raise ValueError(f'dtype must be "float32" or "float16", got {name!r}')
     return np.dtype(_STORAGE[name])
@@ -73,7 +74,7 @@ class DeviceBucket:
 
 @dataclass
 class _Incoming:
-    parts: dict          # key -> (host emb, host state) still to copy, or device arrays
+    parts: dict  # key -> (host emb, host state) still to copy, or device arrays
     edges: dict
     on_device: bool = False
     event: object = None  # copy-stream event after the copies (GPU)
@@ -96,8 +97,7 @@ class WriteBack:
             self._event = None
         if self._arrays is None:
             raise RuntimeError("WriteBack.result() can be called once")
-        out = {k: (e.astype(np.float32), np.array(s, np.float32))
-               for k, (e, s) in self._arrays.items()}
+        out = {k: (e.astype(np.float32), np.array(s, np.float32)) for k, (e, s) in self._arrays.items()}
         self._arrays = None
         if self._release is not None:
             self._release()
@@ -121,14 +121,19 @@ class PartitionSwapper:
         self.dtype = storage_dtype(dtype)
         self.memory_budget = memory_budget
         self.gpu = self.device.type == "cuda"
-        self.resident: dict = {}   # key -> (emb, state) on the device
-        self._dirty: set = set()   # resident keys trained since their last write-back
+        self.resident: dict = {}  # key -> (emb, state) on the device
+        self._dirty: set = set()  # resident keys trained since their last write-back
         self._incoming: _Incoming | None = None
         self._current: set = set()
-        self._waits: list = []     # (start, end) event pairs around compute-stream waits
+        self._waits: list = []  # (start, end) event pairs around compute-stream waits
         self._free_pinned: list = []
-        self._stats = {"wait_seconds": 0.0, "h2d_bytes": 0, "d2h_bytes": 0,
-                       "peak_resident_bytes": 0, "deferred_prefetches": 0}
+        self._stats = {
+            "wait_seconds": 0.0,
+            "h2d_bytes": 0,
+            "d2h_bytes": 0,
+            "peak_resident_bytes": 0,
+            "deferred_prefetches": 0,
+        }
         if self.gpu:
             cp = self.xp
             with cp.cuda.Device(self.device.index):
@@ -147,8 +152,7 @@ class PartitionSwapper:
         return n
 
     def _note_peak(self):
-        self._stats["peak_resident_bytes"] = max(self._stats["peak_resident_bytes"],
-                                                 self.resident_bytes())
+        self._stats["peak_resident_bytes"] = max(self._stats["peak_resident_bytes"], self.resident_bytes())
 
     def stats(self) -> dict:
         """``wait_seconds`` (time the compute side waited for transfers), bytes moved each
@@ -179,32 +183,35 @@ class PartitionSwapper:
         incoming = _Incoming(todo, edges)
         self._incoming = incoming
         new = {k: v for k, v in todo.items() if v is not None}
-        fits = (self.memory_budget is None
-                or self.resident_bytes() + self._device_bytes(new, edges) <= self.memory_budget)
+        fits = (
+            self.memory_budget is None
+            or self.resident_bytes() + self._device_bytes(new, edges) <= self.memory_budget
+        )
         if not fits:
             self._stats["deferred_prefetches"] += 1
             if self.gpu:
-                incoming.parts, incoming.edges = self._stage(incoming.parts, incoming.edges,
-                                                             incoming)
+                incoming.parts, incoming.edges = self._stage(incoming.parts, incoming.edges, incoming)
             return
         self._upload(incoming)
 
     def _stage(self, parts, edges, incoming):
         """Copy host arrays into pinned buffers (converting the tables to the storage
         dtype on the way), so that the device copies can run asynchronously."""
+
         def pin(a, dtype):
             buf = self._pinned(a.shape, dtype, incoming.staged)
             buf[...] = a
             return buf
 
-        p = {k: None if v is None else (pin(v[0], self.dtype), pin(v[1], np.float32))
-             for k, v in parts.items()}
+        p = {
+            k: None if v is None else (pin(v[0], self.dtype), pin(v[1], np.float32)) for k, v in parts.items()
+        }
         e = {k: pin(v, v.dtype) for k, v in edges.items()}
         return p, e
 
     def _pinned(self, shape, dtype, owners: list):
         """A pinned host array; its raw buffer is appended to ``owners`` (to recycle)."""
-        from ember import cuda  # noqa: PLC0415
+        from ember import cuda
 
         dtype = np.dtype(dtype)
         n = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
@@ -226,9 +233,10 @@ class PartitionSwapper:
     def _upload(self, incoming: _Incoming):
         if not self.gpu:  # CPU and stand-in: plain synchronous copies
             t0 = time.perf_counter()
-            incoming.parts = {k: None if v is None else (self._to_dev(v[0], self.dtype),
-                                                         self._to_dev(v[1], np.float32))
-                              for k, v in incoming.parts.items()}
+            incoming.parts = {
+                k: None if v is None else (self._to_dev(v[0], self.dtype), self._to_dev(v[1], np.float32))
+                for k, v in incoming.parts.items()
+            }
             incoming.edges = {k: self._to_dev(v, v.dtype) for k, v in incoming.edges.items()}
             incoming.on_device = True
             self._stats["wait_seconds"] += time.perf_counter() - t0  # nothing overlaps here
@@ -237,16 +245,17 @@ class PartitionSwapper:
             return
         cp = self.xp
         if not incoming.staged:
-            incoming.parts, incoming.edges = self._stage(incoming.parts, incoming.edges,
-                                                         incoming)
+            incoming.parts, incoming.edges = self._stage(incoming.parts, incoming.edges, incoming)
+
         def up(host):  # asynchronous: from pinned memory on the copy stream
             d = cp.empty(host.shape, host.dtype)
             d.set(host, stream=self._copy_stream)
             return d
 
         with cp.cuda.Device(self.device.index), self._copy_stream:
-            incoming.parts = {k: None if v is None else (up(v[0]), up(v[1]))
-                              for k, v in incoming.parts.items()}
+            incoming.parts = {
+                k: None if v is None else (up(v[0]), up(v[1])) for k, v in incoming.parts.items()
+            }
             incoming.edges = {k: up(v) for k, v in incoming.edges.items()}
             incoming.event = self._copy_stream.record()
         self._recycle(incoming.staged, incoming.event)
@@ -275,8 +284,10 @@ class PartitionSwapper:
         gone = [k for k in self.resident if k not in keep]
         lost = [k for k in gone if k in self._dirty]
         if lost:
-            raise RuntimeError(f"activate: partitions {sorted(lost)} were trained but neither "
-                               "written back nor dropped; their updates would be lost")
+            raise RuntimeError(
+                f"activate: partitions {sorted(lost)} were trained but neither "
+                "written back nor dropped; their updates would be lost"
+            )
         for k in gone:
             del self.resident[k]
         if gone and self.gpu:
@@ -345,8 +356,7 @@ class PartitionSwapper:
 
     def close(self) -> None:
         if self._dirty:
-            raise RuntimeError(f"close: partitions {sorted(self._dirty)} were trained but "
-                               "not written back")
+            raise RuntimeError(f"close: partitions {sorted(self._dirty)} were trained but not written back")
         self.resident.clear()
         self._incoming = None
         self._free_pinned.clear()
@@ -372,8 +382,18 @@ class SubBucket:
     rhs: np.ndarray
 
 
-def split_bucket(lhs, rhs, n_lhs: int, n_rhs: int, *, row_bytes: int, edge_bytes: int,
-                 budget: int, same_partition: bool = False, max_splits: int = 1024):
+def split_bucket(
+    lhs,
+    rhs,
+    n_lhs: int,
+    n_rhs: int,
+    *,
+    row_bytes: int,
+    edge_bytes: int,
+    budget: int,
+    same_partition: bool = False,
+    max_splits: int = 1024,
+):
     """Cut a bucket into sub-buckets whose device footprint fits ``budget`` bytes.
 
     ``lhs``/``rhs`` are the edges' entity offsets in their partitions (host int arrays),
@@ -398,21 +418,29 @@ def split_bucket(lhs, rhs, n_lhs: int, n_rhs: int, *, row_bytes: int, edge_bytes
         if need <= budget:
             break
         if k >= max_splits or (cl == 1 and cr == 1):
-            raise MemoryError(f"split_bucket: even {k}x{k} sub-buckets need {need:,} bytes, "
-                              f"over the device budget of {budget:,}")
+            raise MemoryError(
+                f"split_bucket: even {k}x{k} sub-buckets need {need:,} bytes, "
+                f"over the device budget of {budget:,}"
+            )
         k *= 2
     order = np.argsort(pair, kind="stable")
     bounds = np.concatenate([[0], np.cumsum(counts)])
     out = []
     for p in np.flatnonzero(counts):
         i, j = divmod(int(p), k)
-        sel = order[bounds[p]: bounds[p + 1]]
+        sel = order[bounds[p] : bounds[p + 1]]
         lo_l, lo_r = i * cl, j * cr
-        out.append(SubBucket((lo_l, min(lo_l + cl, n_lhs)), (lo_r, min(lo_r + cr, n_rhs)),
-                             sel, lhs[sel] - lo_l, rhs[sel] - lo_r))
+        out.append(
+            SubBucket(
+                (lo_l, min(lo_l + cl, n_lhs)),
+                (lo_r, min(lo_r + cr, n_rhs)),
+                sel,
+                lhs[sel] - lo_l,
+                rhs[sel] - lo_r,
+            )
+        )
     if not out:
-        out.append(SubBucket((0, n_lhs), (0, n_rhs), np.zeros(0, np.int64),
-                             lhs[:0], rhs[:0]))
+        out.append(SubBucket((0, n_lhs), (0, n_rhs), np.zeros(0, np.int64), lhs[:0], rhs[:0]))
     return out
 
 

@@ -46,8 +46,9 @@ class _Tables:
         key = (etype, part)
         if key not in self.cache:
             if not self.ckpt.has_partition(etype, part):
-                raise UserError(f"{self.ckpt.path}: checkpoint has no embeddings for "
-                                f"partition {part} of {etype!r}")
+                raise UserError(
+                    f"{self.ckpt.path}: checkpoint has no embeddings for partition {part} of {etype!r}"
+                )
             emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
             g = self.glob.get(f"global_{etype}")
             self.cache[key] = self.dev(emb + g if g is not None else emb)
@@ -59,10 +60,11 @@ class _Tables:
 
 def _global_edges(ws, split):
     """All edges of a split as global ids (offset of the partition within its type)."""
-    parts = [_bucket_edges(ws, split, lp, rp) for (lp, rp), n in ws.buckets(split).items()
-             if n]
-    return {k: np.concatenate([d[k] for d in parts]) if parts else np.zeros(0, np.int64)
-            for k in ("lhs", "rhs", "rel")}
+    parts = [_bucket_edges(ws, split, lp, rp) for (lp, rp), n in ws.buckets(split).items() if n]
+    return {
+        k: np.concatenate([d[k] for d in parts]) if parts else np.zeros(0, np.int64)
+        for k in ("lhs", "rhs", "rel")
+    }
 
 
 def _bucket_edges(ws, split, lp, rp):
@@ -77,8 +79,11 @@ def _bucket_edges(ws, split, lp, rp):
 
     lbase = np.array([base(lt, lp) for lt, _ in types], np.int64)
     rbase = np.array([base(rt, rp) for _, rt in types], np.int64)
-    return {"lhs": d["lhs"].astype(np.int64) + lbase[rel],
-            "rhs": d["rhs"].astype(np.int64) + rbase[rel], "rel": rel}
+    return {
+        "lhs": d["lhs"].astype(np.int64) + lbase[rel],
+        "rhs": d["rhs"].astype(np.int64) + rbase[rel],
+        "rel": rel,
+    }
 
 
 def _filters(ws, split, edges, num_rel):
@@ -106,8 +111,7 @@ def _filters(ws, split, edges, num_rel):
                 m = _member(d[k] * num_rel + d["rel"], queries[s])
                 if m.any():
                     kept[s].append((d[k][m], d["rel"][m], d[o][m]))
-    return {s: _Filter(*(np.concatenate(c) for c in zip(*kept[s])), num_rel)
-            for s in sides}
+    return {s: _Filter(*(np.concatenate(c) for c in zip(*kept[s])), num_rel) for s in sides}
 
 
 def _member(keys, sorted_unique):
@@ -154,8 +158,17 @@ def _to_host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1000,
-             block=1000, checkpoint=None, device=None) -> dict:
+def evaluate(
+    config,
+    *,
+    split="test",
+    filtered=True,
+    negatives="all",
+    num_negs=1000,
+    block=1000,
+    checkpoint=None,
+    device=None,
+) -> dict:
     """Metrics of the trained checkpoint on ``split``: overall, per side, per relation.
     ``device``: where the scores are computed (default: the config's ``device``)."""
     xp, dev = _mover(device or config.device)
@@ -182,7 +195,7 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
         flt = flts[side]
         r_all, n_all = np.zeros(len(edges["lhs"])), np.zeros(len(edges["lhs"]))
         types = [ws.relation_types(r) for r in range(R)]
-        for (lt, rt) in sorted(set(types)):
+        for lt, rt in sorted(set(types)):
             keep_t, other_t = (lt, rt) if side == "rhs" else (rt, lt)
             sel_rel = np.array([t == (lt, rt) for t in types])
             idx = np.flatnonzero(sel_rel[edges["rel"]])
@@ -197,10 +210,25 @@ def evaluate(config, *, split="test", filtered=True, negatives="all", num_negs=1
             starts = sorted({*range(0, len(idx), block), *cuts.tolist()})
             for s, e in zip(starts, starts[1:] + [len(idx)]):
                 ii = idx[s:e]
-                rk, ro = _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob,
-                                     edges[keep_key][ii], edges[other_key][ii],
-                                     edges["rel"][ii], flt, negatives, num_negs, rng,
-                                     xp, dev)
+                rk, ro = _rank_block(
+                    model,
+                    theta,
+                    tables,
+                    side,
+                    keep_t,
+                    other_t,
+                    kb,
+                    ob,
+                    edges[keep_key][ii],
+                    edges[other_key][ii],
+                    edges["rel"][ii],
+                    flt,
+                    negatives,
+                    num_negs,
+                    rng,
+                    xp,
+                    dev,
+                )
                 r_all[ii], n_all[ii] = rk, ro
         ranks[side], cands[side] = r_all, n_all
     return _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)
@@ -211,8 +239,25 @@ def _locate(g, bases):
     return part, g - bases[part]
 
 
-def _rank_block(model, theta, tables, side, keep_t, other_t, kb, ob, keep, other, rel, flt,
-                negatives, num_negs, rng, xp=np, dev=np.asarray):
+def _rank_block(
+    model,
+    theta,
+    tables,
+    side,
+    keep_t,
+    other_t,
+    kb,
+    ob,
+    keep,
+    other,
+    rel,
+    flt,
+    negatives,
+    num_negs,
+    rng,
+    xp=np,
+    dev=np.asarray,
+):
     """Realistic ranks of one block of edges, and the number of candidates of each.
     Index bookkeeping on the host; gathers and scores with ``xp`` (indices copied by
     ``dev``)."""
@@ -275,9 +320,13 @@ def _metrics(ranks, cands, rel, names, split, filtered, negatives):
     r = np.concatenate([ranks["rhs"], ranks["lhs"]])
     nc = np.concatenate([cands["rhs"], cands["lhs"]])
     rr = np.concatenate([rel, rel])
-    out = {"split": split, "filtered": filtered, "negatives": negatives, **_summary(r, nc),
-           "tail": _summary(ranks["rhs"], cands["rhs"]),
-           "head": _summary(ranks["lhs"], cands["lhs"]),
-           "per_relation": {names[i]: _summary(r[rr == i], nc[rr == i])
-                            for i in np.unique(rel)}}
+    out = {
+        "split": split,
+        "filtered": filtered,
+        "negatives": negatives,
+        **_summary(r, nc),
+        "tail": _summary(ranks["rhs"], cands["rhs"]),
+        "head": _summary(ranks["lhs"], cands["lhs"]),
+        "per_relation": {names[i]: _summary(r[rr == i], nc[rr == i]) for i in np.unique(rel)},
+    }
     return out

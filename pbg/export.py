@@ -65,9 +65,9 @@ class _Atomic:
 
 def _names(model, etype, part) -> list[str]:
     # straight from the Parquet file, so that exporting holds one partition's names
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow.parquet as pq
 
-    from ember.partitioning import layout  # noqa: PLC0415
+    from ember.partitioning import layout
 
     path = layout.entity_names_path(model.workspace.root, etype, part)
     return pq.read_table(path, columns=["name"]).column("name").to_pylist()
@@ -80,8 +80,9 @@ def _partitions(model, etype):
         emb = model.read_partition(etype, p)
         names = _names(model, etype, p)
         if len(names) != len(emb):
-            raise UserError(f"partition {p} of {etype!r}: {len(names)} names but "
-                            f"{len(emb)} embeddings in the checkpoint")
+            raise UserError(
+                f"partition {p} of {etype!r}: {len(names)} names but {len(emb)} embeddings in the checkpoint"
+            )
         yield p, names, emb
         del names, emb  # the caller holds the only reference while it writes
 
@@ -89,9 +90,9 @@ def _partitions(model, etype):
 def _fmt_rows(names, emb) -> str:
     lines = []
     for s in range(0, len(emb), _TSV_ROWS):
-        block = emb[s:s + _TSV_ROWS]
+        block = emb[s : s + _TSV_ROWS]
         vals = ["\t".join(row) for row in np.char.mod("%.9f", block).tolist()]
-        lines.extend(f"{n}\t{v}\n" for n, v in zip(names[s:s + _TSV_ROWS], vals))
+        lines.extend(f"{n}\t{v}\n" for n, v in zip(names[s : s + _TSV_ROWS], vals))
     return "".join(lines)
 
 
@@ -112,19 +113,27 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
     files: dict[str, list[str]] = {"entities": [], "relations": [], "names": []}
     counts = {}
     try:
-        writer = {"tsv": _export_tsv, "parquet": _export_parquet, "hdf5": _export_hdf5,
-                  "npy": _export_npy}[fmt]
+        writer = {"tsv": _export_tsv, "parquet": _export_parquet, "hdf5": _export_hdf5, "npy": _export_npy}[
+            fmt
+        ]
         writer(model, types, out, atomic, files, counts, log)
         if fmt != "tsv":
             manifest = {
-                "format": "ember-export", "format_version": 1, "export_format": fmt,
-                "checkpoint": str(model.checkpoint.path), "version": model.version,
-                "operator": model.operator, "operators": model.operators,
-                "comparator": model.comparator, "dimension": model.dim,
+                "format": "ember-export",
+                "format_version": 1,
+                "export_format": fmt,
+                "checkpoint": str(model.checkpoint.path),
+                "version": model.version,
+                "operator": model.operator,
+                "operators": model.operators,
+                "comparator": model.comparator,
+                "dimension": model.dim,
                 "entity_counts": counts,
                 "relations": model.relation_names,
-                "relation_sides": {"rhs": "applied to the lhs to predict the rhs",
-                                   "lhs": "applied to the rhs to predict the lhs"},
+                "relation_sides": {
+                    "rhs": "applied to the lhs to predict the rhs",
+                    "lhs": "applied to the rhs to predict the lhs",
+                },
                 "files": files,
             }
             with open(atomic.path(out / EXPORT_MANIFEST), "w") as f:
@@ -133,9 +142,14 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
     except BaseException:
         atomic.abort()
         raise
-    return {"format": fmt, "out": str(out), "entities": counts,
-            "relations": len(model.relation_names), "version": model.version,
-            "files": sorted(set(files["entities"] + files["relations"] + files["names"]))}
+    return {
+        "format": fmt,
+        "out": str(out),
+        "entities": counts,
+        "relations": len(model.relation_names),
+        "version": model.version,
+        "files": sorted(set(files["entities"] + files["relations"] + files["names"])),
+    }
 
 
 def _write_names(path: Path, names):
@@ -172,13 +186,14 @@ def _names_file(out, t, atomic, files):
 
 
 def _export_parquet(model, types, out, atomic, files, counts, log):
-    import pyarrow as pa  # noqa: PLC0415
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     d = model.dim
-    schema = pa.schema([("name", pa.string()),
-                        ("embedding", pa.list_(pa.float32(), d))],
-                       metadata={"ember.dimension": str(d), "ember.operator": model.operator})
+    schema = pa.schema(
+        [("name", pa.string()), ("embedding", pa.list_(pa.float32(), d))],
+        metadata={"ember.dimension": str(d), "ember.operator": model.operator},
+    )
     for t in types:
         path = out / f"entities_{t}.parquet"
         names_tmp = _names_file(out, t, atomic, files)
@@ -193,20 +208,22 @@ def _export_parquet(model, types, out, atomic, files, counts, log):
                 del names, emb  # before the next partition is read
         files["entities"].append(path.name)
     rows = list(model.relation_parameters())
-    table = pa.table({
-        "relation": pa.array([r[0] for r in rows], pa.string()),
-        "side": pa.array([r[1] for r in rows], pa.string()),
-        "parameter": pa.array([r[2] for r in rows], pa.string()),
-        "shape": pa.array([list(r[3].shape) for r in rows], pa.list_(pa.int64())),
-        "values": pa.array([r[3].reshape(-1) for r in rows], pa.list_(pa.float32())),
-    })
+    table = pa.table(
+        {
+            "relation": pa.array([r[0] for r in rows], pa.string()),
+            "side": pa.array([r[1] for r in rows], pa.string()),
+            "parameter": pa.array([r[2] for r in rows], pa.string()),
+            "shape": pa.array([list(r[3].shape) for r in rows], pa.list_(pa.int64())),
+            "values": pa.array([r[3].reshape(-1) for r in rows], pa.list_(pa.float32())),
+        }
+    )
     path = out / "relations.parquet"
     pq.write_table(table, atomic.path(path))
     files["relations"].append(path.name)
 
 
 def _export_hdf5(model, types, out, atomic, files, counts, log):
-    import h5py  # noqa: PLC0415
+    import h5py
 
     for t in types:
         path = out / f"entities_{t}.h5"
@@ -222,8 +239,8 @@ def _export_hdf5(model, types, out, atomic, files, counts, log):
             row = 0
             for p, names, emb in _partitions(model, t):
                 log(f"{t} partition {p}: {len(names):,} entities")
-                dset[row:row + len(emb)] = emb
-                names_ds[row:row + len(emb)] = names
+                dset[row : row + len(emb)] = emb
+                names_ds[row : row + len(emb)] = names
                 _write_names(names_tmp, names)
                 row += len(emb)
                 del names, emb  # before the next partition is read
@@ -250,7 +267,7 @@ def _export_npy(model, types, out, atomic, files, counts, log):
         row = 0
         for p, names, emb in _partitions(model, t):
             log(f"{t} partition {p}: {len(names):,} entities")
-            mm[row:row + len(emb)] = emb
+            mm[row : row + len(emb)] = emb
             mm.flush()
             _write_names(names_tmp, names)
             row += len(emb)
@@ -258,14 +275,28 @@ def _export_npy(model, types, out, atomic, files, counts, log):
         del mm
         counts[t] = n
         files["entities"].append(path.name)
-    rel = [{"relation": name, "side": side, "parameter": pname, "shape": list(arr.shape),
-            "values": arr.reshape(-1).tolist()}
-           for name, side, pname, arr in model.relation_parameters()]
+    rel = [
+        {
+            "relation": name,
+            "side": side,
+            "parameter": pname,
+            "shape": list(arr.shape),
+            "values": arr.reshape(-1).tolist(),
+        }
+        for name, side, pname, arr in model.relation_parameters()
+    ]
     path = out / "relations.json"
     with open(atomic.path(path), "w") as f:
-        json.dump({"operator": model.operator, "operators": model.operators,
-                   "comparator": model.comparator,
-                   "dimension": model.dim, "parameters": rel}, f)
+        json.dump(
+            {
+                "operator": model.operator,
+                "operators": model.operators,
+                "comparator": model.comparator,
+                "dimension": model.dim,
+                "parameters": rel,
+            },
+            f,
+        )
     files["relations"].append(path.name)
 
 
@@ -282,18 +313,17 @@ def read_export(out, entity_type: str):
                 rows.append(np.array(parts[1:], np.float32))
         return names, np.stack(rows) if rows else np.zeros((0, 0), np.float32)
     if not (out / EXPORT_MANIFEST).is_file():
-        raise UserError(f"{out}: not an export folder (no {EXPORT_MANIFEST} or "
-                        "entity_embeddings.tsv)")
+        raise UserError(f"{out}: not an export folder (no {EXPORT_MANIFEST} or entity_embeddings.tsv)")
     fmt = json.loads((out / EXPORT_MANIFEST).read_text())["export_format"]
     if fmt == "parquet":
-        import pyarrow.parquet as pq  # noqa: PLC0415
+        import pyarrow.parquet as pq
 
         t = pq.read_table(out / f"entities_{entity_type}.parquet")
         emb = t.column("embedding").combine_chunks().flatten().to_numpy()
         return t.column("name").to_pylist(), emb.reshape(t.num_rows, -1)
     names = (out / f"entities_{entity_type}.names.txt").read_text(encoding="utf-8").splitlines()
     if fmt == "hdf5":
-        import h5py  # noqa: PLC0415
+        import h5py
 
         with h5py.File(out / f"entities_{entity_type}.h5", "r") as f:
             return names, f["embeddings"][()]

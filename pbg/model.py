@@ -435,8 +435,9 @@ class Biased(Comparator):
         self.base = base
         self.name = base.name
         self._plain_prepare = type(base).prepare is Comparator.prepare
-        self._plain_neg = (type(base).neg is Comparator.neg
-                           and type(base).neg_backward is Comparator.neg_backward)
+        self._plain_neg = (
+            type(base).neg is Comparator.neg and type(base).neg_backward is Comparator.neg_backward
+        )
 
     def prepare(self, x):
         if self._plain_prepare:
@@ -605,19 +606,30 @@ class Model:
     loss is multiplied by its relation's weight (PBG's ``relations[i].weight``).
     """
 
-    def __init__(self, operator, comparator: str, loss_fn: str, dim: int,
-                 num_relations: int, margin: float = 0.1, regularization_coef: float = 0.0,
-                 *, fast_layout: bool = False, bias: bool = False, relation_weights=None):
-        from ember.errors import ConfigError  # noqa: PLC0415
+    def __init__(
+        self,
+        operator,
+        comparator: str,
+        loss_fn: str,
+        dim: int,
+        num_relations: int,
+        margin: float = 0.1,
+        regularization_coef: float = 0.0,
+        *,
+        fast_layout: bool = False,
+        bias: bool = False,
+        relation_weights=None,
+    ):
+        from ember.errors import ConfigError
 
         names = [operator] * num_relations if isinstance(operator, str) else list(operator)
         if len(names) != num_relations:
-            raise ConfigError(f"relations: {len(names)} operators for {num_relations} "
-                              "relation types")
+            raise ConfigError(f"relations: {len(names)} operators for {num_relations} relation types")
         kinds = list(dict.fromkeys(names)) or ["none"]
-        for what, reg, name in ([("operator", OPERATORS, k) for k in kinds]
-                                + [("comparator", COMPARATORS, comparator),
-                                   ("loss_fn", LOSSES, loss_fn)]):
+        for what, reg, name in [("operator", OPERATORS, k) for k in kinds] + [
+            ("comparator", COMPARATORS, comparator),
+            ("loss_fn", LOSSES, loss_fn),
+        ]:
             if name not in reg:
                 raise ConfigError(f"{what}: unknown {name!r}; choose one of {sorted(reg)}")
         # fast_layout: complex operators work on interleaved (re, im) pairs; the trainer
@@ -626,8 +638,7 @@ class Model:
         # Real operators mixed in work on either layout: their parameters are permuted
         # like the embeddings (`_convert`).
         fast = fast_layout and any(k in _INTERLEAVED for k in kinds)
-        self.ops = {k: (_INTERLEAVED[k] if fast and k in _INTERLEAVED else OPERATORS[k])(dim)
-                    for k in kinds}
+        self.ops = {k: (_INTERLEAVED[k] if fast and k in _INTERLEAVED else OPERATORS[k])(dim) for k in kinds}
         for k, op in self.ops.items():
             if op.complex and dim % 2:
                 raise ConfigError(f"dimension: {k} needs an even dimension, got {dim}")
@@ -653,7 +664,7 @@ class Model:
 
     def _rel_weight_on(self, like):
         """``rel_weight`` on the device of ``like`` (copied there once)."""
-        from ember._backend import device_of, to_device  # noqa: PLC0415
+        from ember._backend import device_of, to_device
 
         dev = device_of(like)
         cache = self.__dict__.setdefault("_rel_weight_dev", {})
@@ -838,8 +849,7 @@ class ChunkedLoss(Function):
         ):
             if side in plan.disabled:
                 continue
-            loss, gkeep, gother, gcand, gth = _side(xp, model, plan, side, keep, other,
-                                                     cand, theta)
+            loss, gkeep, gother, gcand, gth = _side(xp, model, plan, side, keep, other, cand, theta)
             total = total + loss
             stats[side] = float(loss)
             for i, g in ((ki, gkeep), (oi, gother), (ti + 0, gth), (3 - (side == "lhs"), gcand)):
@@ -873,15 +883,16 @@ class ChunkedLossRows(Function):
 
     def forward(ctx, rows_a, rows_b, theta_r, theta_l, plan):
         tables = (rows_a, rows_b)
-        parts = [None if lay is None else tables[lay[0]][lay[1]:lay[2]].reshape(lay[3])
-                 for lay in plan.layout]
+        parts = [
+            None if lay is None else tables[lay[0]][lay[1] : lay[2]].reshape(lay[3]) for lay in plan.layout
+        ]
         core = ChunkedLoss.__new__(ChunkedLoss)
         total = ChunkedLoss.forward(core, *parts, theta_r, theta_l, plan)
         xp = array_module(rows_a)
         bufs = [None if t is None else xp.empty_like(t) for t in tables]
         for lay, g in zip(plan.layout, core.grads[:4]):
             if lay is not None:
-                buf = bufs[lay[0]][lay[1]:lay[2]]
+                buf = bufs[lay[0]][lay[1] : lay[2]]
                 if g is None:
                     buf[...] = 0
                 else:
@@ -947,7 +958,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
         if plan.batch_negs:
             go.reshape(c, b, d)[...] += gn3[:, :b]  # in place, no copy of the slice
         if cand is not None:
-            gc = gn3[:, (b if plan.batch_negs else 0):]
+            gc = gn3[:, (b if plan.batch_negs else 0) :]
             if cc is not None:
                 gc = cmp.prepare_backward(cc, gc.reshape(-1, d)).reshape(cand.shape)
             gcand = gc
@@ -962,7 +973,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
 def _scatter_rows(xp, like, rows, vals):
     """A table shaped ``like`` with ``vals`` summed into ``rows`` (a coalescing sort and a
     CSR product, several times faster than ``add.at`` on repeated rows)."""
-    from ember.sparse import coalesce_rows  # noqa: PLC0415
+    from ember.sparse import coalesce_rows
 
     if len(like) <= 64:  # few relations: a one-hot (R, N) @ (N, p) product is cheaper still
         onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
@@ -982,8 +993,19 @@ class BatchPlan:
     the positive itself (the chunk's diagonal), so that one is always masked.
     """
 
-    def __init__(self, model, rel, chunk, lhs_ids, rhs_ids, lhs_cand_ids=None,
-                 rhs_cand_ids=None, batch_negs=True, weight=None, disabled=()):
+    def __init__(
+        self,
+        model,
+        rel,
+        chunk,
+        lhs_ids,
+        rhs_ids,
+        lhs_cand_ids=None,
+        rhs_cand_ids=None,
+        batch_negs=True,
+        weight=None,
+        disabled=(),
+    ):
         xp = array_module(rel)
         self.model, self.rel, self.chunk = model, rel, chunk
         if model.rel_weight is not None:  # relations[i].weight scales its edges' losses

@@ -187,8 +187,10 @@ def _check_query(model, head, relation, tail):
     if relation is None or relation == "":
         raise UserError("a query needs a relation (--relation)")
     if (head is None) == (tail is None):
-        raise UserError(f"query ({head}, {relation}, {tail}): give exactly one of head "
-                        "(to predict tails) or tail (to predict heads)")
+        raise UserError(
+            f"query ({head}, {relation}, {tail}): give exactly one of head "
+            "(to predict tails) or tail (to predict heads)"
+        )
     return model.relation_id(relation)
 
 
@@ -212,8 +214,7 @@ def predict_many(model, queries, *, top_k: int = 10, filter_known: bool = False)
         names = [queries[i][0] if side == "rhs" else queries[i][2] for i in idx]
         kp, ko = model.locate(names, keep_t)
         keep = model._gather(keep_t, kp, ko)
-        a = model.model.transform(keep, np.full(len(idx), rid),
-                                  model.theta[0 if side == "rhs" else 1])
+        a = model.model.transform(keep, np.full(len(idx), rid), model.theta[0 if side == "rhs" else 1])
         rows = ids = None
         if filter_known:
             rows, ids = known_edges(model, rid, side, kp, ko)
@@ -221,8 +222,7 @@ def predict_many(model, queries, *, top_k: int = 10, filter_known: bool = False)
             parts, offs = _split_ids(model, other_t, gid)
             h, r, t = queries[idx[j]]
             query = {"head": h, "relation": model.relation_names[rid], "tail": t}
-            out[idx[j]] = Ranking(query, other_t, model.names_of(other_t, parts, offs), s,
-                                  parts, offs)
+            out[idx[j]] = Ranking(query, other_t, model.names_of(other_t, parts, offs), s, parts, offs)
     return out
 
 
@@ -231,8 +231,9 @@ class _Metric:
         self.name = {"cos": "cos", "dot": "dot", "l2": "l2"}[name]
 
 
-def neighbors(model, name: str, *, top_k: int = 10, metric: str = "cos",
-              entity_type: str | None = None) -> Ranking:
+def neighbors(
+    model, name: str, *, top_k: int = 10, metric: str = "cos", entity_type: str | None = None
+) -> Ranking:
     """The ``top_k`` entities nearest to ``name`` (itself excluded) by ``metric``."""
     if metric not in METRICS:
         raise UserError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
@@ -242,8 +243,7 @@ def neighbors(model, name: str, *, top_k: int = 10, metric: str = "cos",
     parts, offs = model.locate([name], t)
     vec = model._gather(t, parts, offs)
     self_id = _global_ids(model, t, parts, offs)
-    res = _stream_topk(model, t, vec, top_k, np.zeros(1, np.int64), self_id,
-                       comparator=_Metric(metric))[0]
+    res = _stream_topk(model, t, vec, top_k, np.zeros(1, np.int64), self_id, comparator=_Metric(metric))[0]
     s, gid = res
     p, o = _split_ids(model, t, gid)
     return Ranking({"entity": name, "metric": metric}, t, model.names_of(t, p, o), s, p, o)
@@ -265,15 +265,16 @@ def read_query_file(path) -> list[tuple[str | None, str, str | None]]:
             if len(row) == 2:
                 row.append("?")
             if len(row) != 3:
-                raise InputFileError(f"{path}:{lineno}: expected head<TAB>relation<TAB>tail "
-                                     f"with ? for the side to predict, got {len(row)} fields")
+                raise InputFileError(
+                    f"{path}:{lineno}: expected head<TAB>relation<TAB>tail "
+                    f"with ? for the side to predict, got {len(row)} fields"
+                )
             h, r, t = (None if c in ("?", "") else c for c in row)
             if (h is None) == (t is None) or r is None:
-                raise InputFileError(f"{path}:{lineno}: give a relation and exactly one of "
-                                     "head and tail (the other is ?)")
+                raise InputFileError(
+                    f"{path}:{lineno}: give a relation and exactly one of head and tail (the other is ?)"
+                )
             out.append((h, r, t))
     if not out:
         raise InputFileError(f"{path}: no queries in the file")
     return out
-
-

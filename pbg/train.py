@@ -44,12 +44,14 @@ from ember.pbg.model import BatchPlan, ChunkedLossRows, Model
 # =========================================================================== setup
 def open_workspace(config):
     """The workspace a config trains on: the folder above ``entity_path``."""
-    from ember.partitioning import Workspace  # noqa: PLC0415
+    from ember.partitioning import Workspace
 
     root = Path(config.entity_path).parent
     if not (root / "workspace.json").is_file():
-        raise UserError(f"{root}: not a workspace made by `pbg import` (no workspace.json "
-                        f"next to entity_path = {config.entity_path})")
+        raise UserError(
+            f"{root}: not a workspace made by `pbg import` (no workspace.json "
+            f"next to entity_path = {config.entity_path})"
+        )
     ws = Workspace.open(root)
     for t, e in config.entities.items():
         if t not in ws.entity_types:
@@ -58,7 +60,8 @@ def open_workspace(config):
             raise ConfigError(
                 f"entities.{t}.num_partitions: {e.num_partitions} in the config, but the "
                 f"workspace {root} was imported with {ws.num_partitions(t)}; re-import with "
-                f"--partitions {e.num_partitions}")
+                f"--partitions {e.num_partitions}"
+            )
     return ws
 
 
@@ -78,10 +81,12 @@ def relation_specs(config, ws) -> list:
     if all(n in by_name for n in names):
         return [by_name[n] for n in names]
     if len(rels) != len(names):
-        raise ConfigError(f"relations: the config lists {len(rels)} relation types, the "
-                          f"workspace has {len(names)} ({', '.join(names[:5])}"
-                          f"{', ...' if len(names) > 5 else ''}); list them all, or set "
-                          "dynamic_relations = true")
+        raise ConfigError(
+            f"relations: the config lists {len(rels)} relation types, the "
+            f"workspace has {len(names)} ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); list them all, or set "
+            "dynamic_relations = true"
+        )
     return rels
 
 
@@ -98,11 +103,20 @@ def build_model(config, ws, *, fast_layout: bool = False) -> Model:
             raise ConfigError(
                 f"entities.{t}.dimension: {d} differs from the dimension of {first!r} "
                 f"({dims[first]}); Ember trains one dimension for all entity types: remove "
-                "the per-type dimension overrides")
-    return Model([r.operator for r in specs], config.comparator, config.loss_fn,
-                 dims[first], len(specs), margin=config.margin,
-                 regularization_coef=config.regularization_coef, fast_layout=fast_layout,
-                 bias=config.bias, relation_weights=[r.weight for r in specs])
+                "the per-type dimension overrides"
+            )
+    return Model(
+        [r.operator for r in specs],
+        config.comparator,
+        config.loss_fn,
+        dims[first],
+        len(specs),
+        margin=config.margin,
+        regularization_coef=config.regularization_coef,
+        fast_layout=fast_layout,
+        bias=config.bias,
+        relation_weights=[r.weight for r in specs],
+    )
 
 
 def model_description(config, ws, model) -> dict:
@@ -129,9 +143,9 @@ def _mem_available() -> int | None:
 
 @dataclass
 class MemoryPlan:
-    embeddings: int      # resident partitions: embeddings + row-Adagrad state
-    edges: int           # the current bucket and the prefetched one
-    negatives: int       # one batch's scores, gradients and gathered rows
+    embeddings: int  # resident partitions: embeddings + row-Adagrad state
+    edges: int  # the current bucket and the prefetched one
+    negatives: int  # one batch's scores, gradients and gathered rows
     relations: int
     available: int | None
 
@@ -140,10 +154,12 @@ class MemoryPlan:
         return self.embeddings + self.edges + self.negatives + self.relations
 
     def describe(self) -> str:
-        g = lambda b: f"{b / 2**20:,.1f} MiB"  # noqa: E731
-        return (f"memory plan: {g(self.total)} (embeddings+optimizer {g(self.embeddings)}, "
-                f"edges {g(self.edges)}, negatives {g(self.negatives)}, relations "
-                f"{g(self.relations)}); available {g(self.available) if self.available else '?'}")
+        g = lambda b: f"{b / 2**20:,.1f} MiB"
+        return (
+            f"memory plan: {g(self.total)} (embeddings+optimizer {g(self.embeddings)}, "
+            f"edges {g(self.edges)}, negatives {g(self.negatives)}, relations "
+            f"{g(self.relations)}); available {g(self.available) if self.available else '?'}"
+        )
 
 
 def memory_plan(config, ws, model) -> MemoryPlan:
@@ -181,16 +197,17 @@ def check_memory(config, ws, plan: MemoryPlan) -> None:
     if plan.available > rest:
         # embeddings of all entities, if every type were held whole
         whole = sum(ws.num_entities(t) for t in ws.entity_types)
-        held = sum(min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t))
-                   for t in ws.entity_types)
+        held = sum(min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t)) for t in ws.entity_types)
         per_entity = plan.embeddings / max(held, 1)
         p = max(2, math.ceil(2 * whole * per_entity / (plan.available - rest)))
         hint = f"re-import with --partitions {p} (num_partitions = {p})"
     else:
         hint = "lower batch_size, num_batch_negs or num_uniform_negs (or reciprocal = false)"
-    raise UserError(f"training needs about {plan.total / 2**30:.2f} GiB but only "
-                    f"{plan.available / 2**30:.2f} GiB is available ({plan.describe()}); "
-                    f"{hint}")
+    raise UserError(
+        f"training needs about {plan.total / 2**30:.2f} GiB but only "
+        f"{plan.available / 2**30:.2f} GiB is available ({plan.describe()}); "
+        f"{hint}"
+    )
 
 
 # =========================================================================== partitions
@@ -293,8 +310,9 @@ class _Unit:
 
 # =========================================================================== the trainer
 class Trainer:
-    def __init__(self, config, *, device: str | None = None, log=None, progress=None,
-                 device_memory: int | None = None):
+    def __init__(
+        self, config, *, device: str | None = None, log=None, progress=None, device_memory: int | None = None
+    ):
         self.config = config
         self.ws = open_workspace(config)
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
@@ -311,8 +329,7 @@ class Trainer:
             if device_memory is None and self.device.type == "cuda":
                 free = self.xp.cuda.runtime.memGetInfo()[0]
                 self.device_memory = int(0.6 * free)  # the rest: batch temporaries, cupy pool
-            self.swapper = PartitionSwapper(self.device, dtype=config.dtype,
-                                            memory_budget=self.device_memory)
+            self.swapper = PartitionSwapper(self.device, dtype=config.dtype, memory_budget=self.device_memory)
         else:
             self.swapper = None
         self.peak_table_bytes = 0
@@ -339,8 +356,7 @@ class Trainer:
         self.chunk = config.num_batch_negs or 50
         # relations[i].all_negs: those relations' edges train 1-vs-all (every entity of the
         # partition a negative, one matmul per side), the others with sampled negatives
-        self.rel_all_negs = np.array([r.all_negs for r in relation_specs(config, self.ws)],
-                                     bool)
+        self.rel_all_negs = np.array([r.all_negs for r in relation_specs(config, self.ws)], bool)
         self.all_negs = bool(self.rel_all_negs.any())
         self.workers = config.workers or os.cpu_count() or 1
         if self.swapper is not None:  # one thread queues the device's work: no Hogwild
@@ -362,8 +378,10 @@ class Trainer:
                 theta = [self._dev(m.to_internal(d[k], "theta")) for k in ("theta_r", "theta_l")]
                 states = [self._dev(m.to_internal(d[k], "theta")) for k in ("state_r", "state_l")]
             elif src is self.ckpt:
-                raise UserError(f"{self.ckpt.path}: relation parameters have shape "
-                                f"{d['theta_r'].shape}, the model needs {theta[0].shape}")
+                raise UserError(
+                    f"{self.ckpt.path}: relation parameters have shape "
+                    f"{d['theta_r'].shape}, the model needs {theta[0].shape}"
+                )
         self.theta = [ember.tensor(t, requires_grad=True) for t in theta]
         # global_emb: one learned vector per entity type, added to each of its embeddings
         self.glob = {}
@@ -407,8 +425,10 @@ class Trainer:
             if src is not None and src.exists and src.has_partition(etype, part):
                 e, s = src.load_partition(etype, part)
                 if len(e) > n:
-                    raise UserError(f"{src.path}: partition {part} of {etype!r} holds {len(e)} "
-                                    f"entities, the workspace has {n}")
+                    raise UserError(
+                        f"{src.path}: partition {part} of {etype!r} holds {len(e)} "
+                        f"entities, the workspace has {n}"
+                    )
                 emb[: len(e)] = self.model.to_internal(e)  # new entities (append) stay fresh
                 state[: len(s)] = s
                 break
@@ -423,10 +443,12 @@ class Trainer:
         for key in needed:
             if key not in self.resident:
                 self.resident[key] = self._load(*key)
-        self.peak_embedding_bytes = max(self.peak_embedding_bytes,
-                                        sum(p.nbytes for p in self.resident.values()))
-        self.peak_table_bytes = max(self.peak_table_bytes,
-                                    sum(int(p.emb.nbytes) for p in self.resident.values()))
+        self.peak_embedding_bytes = max(
+            self.peak_embedding_bytes, sum(p.nbytes for p in self.resident.values())
+        )
+        self.peak_table_bytes = max(
+            self.peak_table_bytes, sum(int(p.emb.nbytes) for p in self.resident.values())
+        )
 
     def _save(self, keys, position, epoch_done=None, arrays=None):
         """Checkpoint partitions ``keys`` (from ``arrays[key] = (emb, state)`` host arrays
@@ -442,25 +464,33 @@ class Trainer:
             ck.save_partition(key[0], key[1], pub(_f32(emb)), _f32(state))
         st = [self.rel_opt.state.get(t) for t in self.theta]
         zeros = np.zeros_like(_host(self.theta[0].data))
-        ck.save_relations({  # in PyTorch-BigGraph's layout, whatever the trainer's
-            "theta_r": pub(_host(self.theta[0].data), "theta"),
-            "theta_l": pub(_host(self.theta[1].data), "theta"),
-            "state_r": pub(_host(st[0]["sum"].data), "theta") if st[0] else zeros,
-            "state_l": pub(_host(st[1]["sum"].data), "theta") if st[1] else zeros,
-            **{f"global_{t}": pub(_host(g.data)) for t, g in self.glob.items()},
-            **{f"global_state_{t}": pub(_host(self.rel_opt.state[g]["sum"].data))
-               if g in self.rel_opt.state else np.zeros_like(_host(g.data))
-               for t, g in self.glob.items()},
-        })
-        ck.commit(config=self.config.to_dict(), model=self.desc, position=position,
-                  extra={"relation_names": self.ws.relation_names})
+        ck.save_relations(
+            {  # in PyTorch-BigGraph's layout, whatever the trainer's
+                "theta_r": pub(_host(self.theta[0].data), "theta"),
+                "theta_l": pub(_host(self.theta[1].data), "theta"),
+                "state_r": pub(_host(st[0]["sum"].data), "theta") if st[0] else zeros,
+                "state_l": pub(_host(st[1]["sum"].data), "theta") if st[1] else zeros,
+                **{f"global_{t}": pub(_host(g.data)) for t, g in self.glob.items()},
+                **{
+                    f"global_state_{t}": pub(_host(self.rel_opt.state[g]["sum"].data))
+                    if g in self.rel_opt.state
+                    else np.zeros_like(_host(g.data))
+                    for t, g in self.glob.items()
+                },
+            }
+        )
+        ck.commit(
+            config=self.config.to_dict(),
+            model=self.desc,
+            position=position,
+            extra={"relation_names": self.ws.relation_names},
+        )
         interval = self.config.checkpoint_preservation_interval
         if epoch_done is not None and interval and epoch_done % interval == 0:
             ck.preserve(epoch_done)
 
     # -- the hot path ---------------------------------------------------------------
-    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight, rng,
-              one_vs_all=False):
+    def _step(self, lp: Partition, rp: Partition, lhs, rhs, rel, weight, rng, one_vs_all=False):
         """One batch (all of whose size is a multiple of the chunk, or one chunk)."""
         xp = self.xp
         cfg = self.config
@@ -470,8 +500,9 @@ class Trainer:
         chunk = n if cfg.reciprocal or one_vs_all else min(self.chunk, n)
         c = n // chunk
         u = 0 if one_vs_all else cfg.num_uniform_negs
-        disabled = tuple(s for s, off in (("lhs", cfg.disable_lhs_negs),
-                                          ("rhs", cfg.disable_rhs_negs)) if off)
+        disabled = tuple(
+            s for s, off in (("lhs", cfg.disable_lhs_negs), ("rhs", cfg.disable_rhs_negs)) if off
+        )
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
             cl_ids = xp.arange(len(lp.emb))[None]
             cr_ids = xp.arange(len(rp.emb))[None]
@@ -480,9 +511,18 @@ class Trainer:
             cr_ids = rng.integers(len(rp.emb), (c, u))
         else:
             cl_ids = cr_ids = None
-        plan = BatchPlan(self.model, rel, chunk, lhs, rhs, cl_ids, cr_ids,
-                         batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
-                         weight=weight, disabled=disabled)
+        plan = BatchPlan(
+            self.model,
+            rel,
+            chunk,
+            lhs,
+            rhs,
+            cl_ids,
+            cr_ids,
+            batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
+            weight=weight,
+            disabled=disabled,
+        )
         # One gather per table, ember.sparse.embedding(sparse=True): the table's gradient
         # is one coalesced RowSparseGrad of the touched rows, which RowAdagrad applies to
         # those rows only. plan.layout says which slice of the rows each part is.
@@ -507,8 +547,7 @@ class Trainer:
                 r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb
         theta = [_wrap(t.data, True) for t in self.theta]
-        loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta,
-                                     plan=plan)
+        loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta, plan=plan)
         loss.backward()
         with self._lock:  # optimizer steps go one at a time; the scoring above overlaps
             for part, leaf in zip(tables, leaves):
@@ -540,7 +579,7 @@ class Trainer:
         gr = self.glob[rp.etype].data if self.glob else 0
         ranks = []
         for s in range(0, len(e["lhs"]), block):
-            lhs, rhs, rel = (e[key][s:s + block] for key in ("lhs", "rhs", "rel"))
+            lhs, rhs, rel = (e[key][s : s + block] for key in ("lhs", "rhs", "rel"))
             L, R = _f32(lp.emb[lhs]) + gl, _f32(rp.emb[rhs]) + gr
             for side, keep, part, true, g in (("rhs", L, rp, rhs, gr), ("lhs", R, lp, lhs, gl)):
                 ids = rng.integers(len(part.emb), (k,))
@@ -551,8 +590,12 @@ class Trainer:
                 ge = (S >= pos[:, None]).sum(1)
                 ranks.append(_host(1 + (gt + ge) / 2))
         r = np.concatenate(ranks)
-        return {"count": int(len(r)), "mrr": float(np.mean(1 / r)),
-                "hits@10": float(np.mean(r <= 10)), "auc": float(np.mean(1 - (r - 1) / k))}
+        return {
+            "count": int(len(r)),
+            "mrr": float(np.mean(1 / r)),
+            "hits@10": float(np.mean(r <= 10)),
+            "auc": float(np.mean(1 - (r - 1) / k)),
+        }
 
     def _train_bucket(self, lp, rp, edges, one_vs_all=None):
         """All batches of one bucket's edges (already shuffled)."""
@@ -560,8 +603,7 @@ class Trainer:
         if one_vs_all is None:  # the edges of all_negs relations go 1-vs-all, apart
             flags = self.rel_all_negs[_host(edges["rel"])] if self.all_negs else None
             if flags is not None and flags.any() and not flags.all():
-                return sum(self._train_bucket(lp, rp, _take(edges, flags == f), f)
-                           for f in (True, False))
+                return sum(self._train_bucket(lp, rp, _take(edges, flags == f), f) for f in (True, False))
             one_vs_all = flags is not None and bool(flags.all())
         lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
         w_all = edges.get("weight")
@@ -581,8 +623,9 @@ class Trainer:
                 main = n if cfg.reciprocal or one_vs_all else n - n % min(self.chunk, n)
                 parts = [slice(0, main)] + ([slice(main, n)] if main < n else [])
                 for p in parts:  # the remainder is one smaller chunk
-                    ls, st = self._step(lp, rp, lhs[p], rhs[p], rel[p],
-                                        None if w is None else w[p], rng, one_vs_all)
+                    ls, st = self._step(
+                        lp, rp, lhs[p], rhs[p], rel[p], None if w is None else w[p], rng, one_vs_all
+                    )
                     loss = ls if loss is None else loss + ls
                     total += st
             return loss, total
@@ -603,8 +646,7 @@ class Trainer:
         seed = zlib.crc32(f"{self.config.seed}/{epoch}/{k}/{bucket}".encode())
         perm = lo + np.random.default_rng(seed).permutation(hi - lo)
         # host arrays: the CPU trains on them, a device run copies them through the swapper
-        return {key: v[perm].astype(np.int64 if key != "weight" else np.float32)
-                for key, v in d.items()}
+        return {key: v[perm].astype(np.int64 if key != "weight" else np.float32) for key, v in d.items()}
 
     def _bucket_groups(self, edges):
         """Split a bucket's edges by the (lhs type, rhs type) of their relation."""
@@ -628,14 +670,14 @@ class Trainer:
         self.log(self.plan.describe())
         split = edge_split(cfg)
         sizes = ws.buckets(split)
-        K = cfg.num_edge_chunks or max(1, math.ceil(max(sizes.values(), default=0)
-                                                    / cfg.max_edges_per_chunk))
-        pos = (self.ckpt.manifest or {}).get("position", {"epoch": 0, "edge_chunk": 0,
-                                                          "bucket": 0})
+        K = cfg.num_edge_chunks or max(1, math.ceil(max(sizes.values(), default=0) / cfg.max_edges_per_chunk))
+        pos = (self.ckpt.manifest or {}).get("position", {"epoch": 0, "edge_chunk": 0, "bucket": 0})
         start = (pos["epoch"], pos["edge_chunk"], pos["bucket"])
         if self.ckpt.exists:
-            self.log(f"resuming from {self.ckpt.path} at epoch {start[0]}, edge chunk "
-                     f"{start[1]}, bucket {start[2]}")
+            self.log(
+                f"resuming from {self.ckpt.path} at epoch {start[0]}, edge chunk "
+                f"{start[1]}, bucket {start[2]}"
+            )
         schedule = []
         for epoch in range(cfg.num_epochs):
             order = ws.bucket_order(cfg.bucket_order, cfg.seed + epoch)
@@ -651,22 +693,33 @@ class Trainer:
         if self.progress:
             sys.stderr.write("\n")
         if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            keys = {self._part_key(t, p) for t in ws.entity_types
-                    for p in range(ws.num_partitions(t))}
+            keys = {self._part_key(t, p) for t in ws.entity_types for p in range(ws.num_partitions(t))}
             for key in keys:  # one at a time: memory stays bounded
                 self._ensure({key})
                 self._save({key}, {"epoch": cfg.num_epochs, "edge_chunk": 0, "bucket": 0})
         wall = time.perf_counter() - t0
-        return {"edges": trained, "seconds": wall, "edges_per_s": trained / wall if wall else 0,
-                "epochs": self.ckpt.manifest["position"]["epoch"],
-                "checkpoint": str(self.ckpt.path), "version": self.ckpt.version,
-                "peak_embedding_bytes": self.peak_embedding_bytes,
-                "peak_table_bytes": self.peak_table_bytes,
-                "memory_plan_bytes": self.plan.total, "workers": self.workers,
-                "device": str(self.device), "dtype": self.config.dtype,
-                **({"transfer_wait_seconds": self.swapper.stats()["wait_seconds"],
-                    "peak_device_bytes": self.swapper.stats()["peak_resident_bytes"]}
-                   if self.swapper is not None else {})}
+        return {
+            "edges": trained,
+            "seconds": wall,
+            "edges_per_s": trained / wall if wall else 0,
+            "epochs": self.ckpt.manifest["position"]["epoch"],
+            "checkpoint": str(self.ckpt.path),
+            "version": self.ckpt.version,
+            "peak_embedding_bytes": self.peak_embedding_bytes,
+            "peak_table_bytes": self.peak_table_bytes,
+            "memory_plan_bytes": self.plan.total,
+            "workers": self.workers,
+            "device": str(self.device),
+            "dtype": self.config.dtype,
+            **(
+                {
+                    "transfer_wait_seconds": self.swapper.stats()["wait_seconds"],
+                    "peak_device_bytes": self.swapper.stats()["peak_resident_bytes"],
+                }
+                if self.swapper is not None
+                else {}
+            ),
+        }
 
     def _run(self, schedule, K) -> int:
         cfg, ws = self.config, self.ws
@@ -687,10 +740,10 @@ class Trainer:
                 groups = self._bucket_groups(edges)
                 # every group's partitions at once (at most two per type): a partition one
                 # group trained must not be evicted by the next before the bucket is saved
-                self._ensure({self._part_key(t, 0) for t in ws.entity_types
-                              if ws.num_partitions(t) == 1}
-                             | {self._part_key(types[i], bucket[i])
-                                for types, _ in groups for i in (0, 1)})
+                self._ensure(
+                    {self._part_key(t, 0) for t in ws.entity_types if ws.num_partitions(t) == 1}
+                    | {self._part_key(types[i], bucket[i]) for types, _ in groups for i in (0, 1)}
+                )
                 for (lt, rt), e in groups:
                     lk, rk = self._part_key(lt, bucket[0]), self._part_key(rt, bucket[1])
                     touched |= {lk, rk}
@@ -708,18 +761,29 @@ class Trainer:
                 if bi + 1 == nb:
                     nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
                 done = epoch + 1 if nxt[0] == epoch + 1 else None
-                stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
-                         "loss": loss[0] / max(n, 1), "edges_per_s": n / dt if dt else None,
-                         "pos_score_rhs": loss[1] / max(n, 1),
-                         "pos_score_lhs": loss[2] / max(n, 1),
-                         "seconds": round(dt, 4), "version": self.ckpt.version + 1, **evals}
+                stats = {
+                    "epoch": epoch,
+                    "edge_chunk": k,
+                    "bucket": list(bucket),
+                    "edges": n,
+                    "loss": loss[0] / max(n, 1),
+                    "edges_per_s": n / dt if dt else None,
+                    "pos_score_rhs": loss[1] / max(n, 1),
+                    "pos_score_lhs": loss[2] / max(n, 1),
+                    "seconds": round(dt, 4),
+                    "version": self.ckpt.version + 1,
+                    **evals,
+                }
                 # the stats line first: a kill between the two repeats one line, never loses one
                 self.ckpt.append_stats(stats)
-                self._save(touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
-                           epoch_done=done)
+                self._save(
+                    touched, {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]}, epoch_done=done
+                )
                 if self.progress:
-                    sys.stderr.write(f"\repoch {epoch + 1}/{cfg.num_epochs} bucket {bucket} "
-                                     f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   ")
+                    sys.stderr.write(
+                        f"\repoch {epoch + 1}/{cfg.num_epochs} bucket {bucket} "
+                        f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   "
+                    )
                     sys.stderr.flush()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -743,28 +807,37 @@ class Trainer:
             while nxt is not None:
                 cur = nxt
                 if cur.first:
-                    acc = {"t": time.perf_counter(), "wait": sw.stats()["wait_seconds"],
-                           "loss": np.zeros(3), "evals": {}, "n": 0}
+                    acc = {
+                        "t": time.perf_counter(),
+                        "wait": sw.stats()["wait_seconds"],
+                        "loss": np.zeros(3),
+                        "evals": {},
+                        "n": 0,
+                    }
                 bucket = sw.activate()
-                self.peak_table_bytes = max(self.peak_table_bytes, sum(
-                    int(e.nbytes) for e, _ in sw.resident.values()))
-                self.peak_embedding_bytes = max(self.peak_embedding_bytes, sum(
-                    int(e.nbytes + s.nbytes) for e, s in sw.resident.values()))
+                self.peak_table_bytes = max(
+                    self.peak_table_bytes, sum(int(e.nbytes) for e, _ in sw.resident.values())
+                )
+                self.peak_embedding_bytes = max(
+                    self.peak_embedding_bytes, sum(int(e.nbytes + s.nbytes) for e, s in sw.resident.values())
+                )
                 nxt = next(units, None)
                 # overlap: the next bucket's copies run while this one trains, except
                 # around sub-buckets, whose host rows are only current after the save
                 early = nxt is not None and (
-                    not (cur.split or nxt.split)
-                    or (nxt.item is cur.item and not _overlapping(cur, nxt)))
+                    not (cur.split or nxt.split) or (nxt.item is cur.item and not _overlapping(cur, nxt))
+                )
                 if early:
                     self._prefetch(nxt)
                 for lk, rk, pre in cur.pieces:
                     lp = Partition(lk[0], lk[1], *bucket.parts[lk], self.lr)
                     rp = lp if rk == lk else Partition(rk[0], rk[1], *bucket.parts[rk], self.lr)
-                    e = {k[len(pre):]: v for k, v in bucket.edges.items()
-                         if k.startswith(pre) and "held." not in k[len(pre):]}
-                    h = {k[len(pre) + 5:]: v for k, v in bucket.edges.items()
-                         if k.startswith(pre + "held.")}
+                    e = {
+                        k[len(pre) :]: v
+                        for k, v in bucket.edges.items()
+                        if k.startswith(pre) and "held." not in k[len(pre) :]
+                    }
+                    h = {k[len(pre) + 5 :]: v for k, v in bucket.edges.items() if k.startswith(pre + "held.")}
                     if h:
                         acc["evals"]["eval_before"] = self._held_out_metrics(lp, rp, h)
                     acc["loss"] += self._train_bucket(lp, rp, e)
@@ -797,17 +870,32 @@ class Trainer:
         if bi + 1 == nb:
             nxt = (epoch, k + 1, 0) if k + 1 < K else (epoch + 1, 0, 0)
         wait = self.swapper.stats()["wait_seconds"] - acc["wait"]
-        stats = {"epoch": epoch, "edge_chunk": k, "bucket": list(bucket), "edges": n,
-                 "loss": loss[0] / max(n, 1), "edges_per_s": n / dt if dt else None,
-                 "pos_score_rhs": loss[1] / max(n, 1), "pos_score_lhs": loss[2] / max(n, 1),
-                 "seconds": round(dt, 4), "transfer_wait_seconds": round(wait, 6),
-                 "version": self.ckpt.version + 1, **acc["evals"]}
+        stats = {
+            "epoch": epoch,
+            "edge_chunk": k,
+            "bucket": list(bucket),
+            "edges": n,
+            "loss": loss[0] / max(n, 1),
+            "edges_per_s": n / dt if dt else None,
+            "pos_score_rhs": loss[1] / max(n, 1),
+            "pos_score_lhs": loss[2] / max(n, 1),
+            "seconds": round(dt, 4),
+            "transfer_wait_seconds": round(wait, 6),
+            "version": self.ckpt.version + 1,
+            **acc["evals"],
+        }
         self.ckpt.append_stats(stats)
-        self._save(list(arrays), {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
-                   epoch_done=epoch + 1 if nxt[0] == epoch + 1 else None, arrays=arrays)
+        self._save(
+            list(arrays),
+            {"epoch": nxt[0], "edge_chunk": nxt[1], "bucket": nxt[2]},
+            epoch_done=epoch + 1 if nxt[0] == epoch + 1 else None,
+            arrays=arrays,
+        )
         if self.progress:
-            sys.stderr.write(f"\repoch {epoch + 1}/{self.config.num_epochs} bucket {bucket} "
-                             f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   ")
+            sys.stderr.write(
+                f"\repoch {epoch + 1}/{self.config.num_epochs} bucket {bucket} "
+                f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   "
+            )
             sys.stderr.flush()
 
     def _prefetch(self, unit):
@@ -841,8 +929,10 @@ class Trainer:
         n_eval = int(len(edges["lhs"]) * cfg.eval_fraction)
         held = {key: v[:n_eval] for key, v in edges.items()}
         edges = {key: v[n_eval:] for key, v in edges.items()}
-        groups = [(types, self._part_key(types[0], bucket[0]), self._part_key(types[1], bucket[1]),
-                   e) for types, e in self._bucket_groups(edges)]
+        groups = [
+            (types, self._part_key(types[0], bucket[0]), self._part_key(types[1], bucket[1]), e)
+            for types, e in self._bucket_groups(edges)
+        ]
         pieces, parts, dev = [], {}, {}
         for gi, (types, lk, rk, e) in enumerate(groups):
             pieces.append((lk, rk, f"{gi}."))
@@ -854,26 +944,45 @@ class Trainer:
         n = len(edges["lhs"])
         row = self.model.dim * self.store.itemsize + 4  # table row + its accumulator
         need = sum(ws.partition_sizes(k[0])[k[1]] for k in parts) * row + sum(
-            int(v.nbytes) for v in dev.values())
+            int(v.nbytes) for v in dev.values()
+        )
         if self.device_memory is None or need <= self.device_memory:
             yield _Unit(item, list(parts), pieces, dev, n)
             return
         units = []  # sub-buckets: row ranges of the pair (no held-out metrics then)
         for _, lk, rk, e in groups:
             nl, nr = ws.partition_sizes(lk[0])[lk[1]], ws.partition_sizes(rk[0])[rk[1]]
-            subs = split_bucket(e["lhs"], e["rhs"], nl, nr, row_bytes=row,
-                                edge_bytes=sum(v.itemsize for v in e.values()),
-                                budget=self.device_memory, same_partition=lk == rk)
+            subs = split_bucket(
+                e["lhs"],
+                e["rhs"],
+                nl,
+                nr,
+                row_bytes=row,
+                edge_bytes=sum(v.itemsize for v in e.values()),
+                budget=self.device_memory,
+                same_partition=lk == rk,
+            )
             for sb in subs:
                 a, b = lk + tuple(sb.lhs_rows), rk + tuple(sb.rhs_rows)
                 ee = {k: v[sb.edges] for k, v in e.items()}
                 ee["lhs"], ee["rhs"] = sb.lhs.astype(np.int64), sb.rhs.astype(np.int64)
-                units.append(_Unit(item, list(dict.fromkeys([a, b])), [(a, b, "0.")],
-                                   {f"0.{k}": v for k, v in ee.items()}, len(sb.edges),
-                                   split=True, first=False, last=False))
+                units.append(
+                    _Unit(
+                        item,
+                        list(dict.fromkeys([a, b])),
+                        [(a, b, "0.")],
+                        {f"0.{k}": v for k, v in ee.items()},
+                        len(sb.edges),
+                        split=True,
+                        first=False,
+                        last=False,
+                    )
+                )
         units[0].first, units[-1].last = True, True
-        self.log(f"bucket {bucket}: {need:,} bytes exceed the device budget of "
-                 f"{self.device_memory:,}; trained as {len(units)} sub-buckets")
+        self.log(
+            f"bucket {bucket}: {need:,} bytes exceed the device budget of "
+            f"{self.device_memory:,}; trained as {len(units)} sub-buckets"
+        )
         yield from units
 
     def _edge_args(self, item, K):
@@ -883,11 +992,10 @@ class Trainer:
 
 def _take(edges, mask):
     """The edges where a host boolean mask is true (arrays on the host or the device)."""
-    from ember._backend import device_of  # noqa: PLC0415
+    from ember._backend import device_of
 
     sel = np.flatnonzero(mask)  # copied to a device explicitly (the stand-in is an ndarray)
-    return {k: v[sel if type(v) is np.ndarray else to_device(sel, device_of(v))]
-            for k, v in edges.items()}
+    return {k: v[sel if type(v) is np.ndarray else to_device(sel, device_of(v))] for k, v in edges.items()}
 
 
 def _overlapping(cur, nxt) -> bool:
@@ -920,7 +1028,7 @@ class _blas_threads:
     def __enter__(self):
         if self.n:
             try:
-                from threadpoolctl import threadpool_limits  # noqa: PLC0415
+                from threadpoolctl import threadpool_limits
             except ImportError:
                 return self
             self.ctl = threadpool_limits(self.n, user_api="blas")
@@ -937,13 +1045,11 @@ def _renorm(xp, emb, rows, max_norm):
     emb[rows] = r * xp.minimum(1, max_norm / xp.maximum(norm, 1e-12))
 
 
-def train(config, *, device: str | None = None, log=None, progress=None,
-          device_memory: int | None = None) -> dict:
+def train(
+    config, *, device: str | None = None, log=None, progress=None, device_memory: int | None = None
+) -> dict:
     """Train (or resume) the run a config describes; returns a summary dict.
     ``device`` overrides the config's (``"cpu"``, ``"cuda"``, ``"cuda:N"``; ``"standin"``
     in tests); ``device_memory`` bounds the bytes of partitions + edges on the device
     (default on a GPU: 60% of its free memory), splitting larger buckets."""
-    return Trainer(config, device=device, log=log, progress=progress,
-                   device_memory=device_memory).train()
-
-
+    return Trainer(config, device=device, log=log, progress=progress, device_memory=device_memory).train()

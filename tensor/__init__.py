@@ -18,7 +18,7 @@ from ember import _malloc, errors
 from ember._backend import Device as device
 from ember._tensor import Tensor
 from ember.dtypes import (
-    bool_ as bool,  # noqa: A001
+    bool_ as bool,
     double,
     float16,
     float32,
@@ -34,11 +34,11 @@ from ember.dtypes import (
     short,
     uint8,
 )
-from ember.dtypes import float as float  # noqa: A001, PLC0414
-from ember.dtypes import int as int  # noqa: A001, PLC0414
+from ember.dtypes import float as float
+from ember.dtypes import int as int
 from ember import autograd
 from ember.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from ember import ops_math, ops_shape, ops_reduce, ops_linalg, ops_index, creation, random  # noqa: E401
+from ember import ops_math, ops_shape, ops_reduce, ops_linalg, ops_index, creation, random
 from ember.random import Generator, default_generator
 from ember.registry import PUBLIC_OPS as _PUBLIC_OPS
 from ember import cuda
@@ -47,7 +47,7 @@ from ember.serialization import load, save
 
 globals().update(_PUBLIC_OPS)
 
-is_tensor = lambda obj: type(obj) is Tensor  # noqa: E731
+is_tensor = lambda obj: type(obj) is Tensor
 
 
 def is_floating_point(t) -> bool:
@@ -63,4 +63,4 @@ __version__ = "0.1.0"
 del annotations
 
 # as `import torch` brings torch.nn and torch.optim; they are built on everything above
-from ember import nn, optim  # noqa: E402
+from ember import nn, optim

@@ -22,7 +22,7 @@ def _import_cupy():
     global _cupy, _cupy_error
     if _cupy is None:
         try:
-            import cupy  # noqa: PLC0415
+            import cupy
 
             try:
                 n = cupy.cuda.runtime.getDeviceCount()

@@ -10,8 +10,13 @@ from ember._backend import CPU, to_device
 def format_tensor(t) -> str:
     host = to_device(t.data, CPU)
     body = np.array2string(
-        host, separator=", ", precision=4, threshold=1000, edgeitems=3,
-        prefix="tensor(", floatmode="maxprec_equal" if host.dtype.kind == "f" else "maxprec",
+        host,
+        separator=", ",
+        precision=4,
+        threshold=1000,
+        edgeitems=3,
+        prefix="tensor(",
+        floatmode="maxprec_equal" if host.dtype.kind == "f" else "maxprec",
     )
     extras = []
     if t.device.type != "cpu":

@@ -85,15 +85,16 @@ _compiled: dict = {}
 
 
 def _compile(name):
-    from ember._backend import cupy_module  # noqa: PLC0415
+    from ember._backend import cupy_module
 
     cp = cupy_module()
     kind, in_p, out_p, body = _SOURCES[name]
     if kind == "elementwise":
         return cp.ElementwiseKernel(in_p, out_p, body, f"ember_{name}")
     # reduction: map, sum, store; identity 0
-    return cp.ReductionKernel(in_p, out_p, body, "a + b", "y = a", "0", f"ember_{name}",
-                              reduce_type="float32")
+    return cp.ReductionKernel(
+        in_p, out_p, body, "a + b", "y = a", "0", f"ember_{name}", reduce_type="float32"
+    )
 
 
 def _kernel(name):
@@ -135,7 +136,7 @@ def _em_row_update_rows(idx, g, srow, dim, clr, eps, w):
 
 
 def _sqrt(a):
-    from ember._backend import array_module  # noqa: PLC0415
+    from ember._backend import array_module
 
     return array_module(a).sqrt(a)
 
@@ -151,8 +152,13 @@ _EMULATED = {
 
 # --------------------------------------------------------------------------- dispatch
 def _ok(w, g, s) -> bool:
-    return (w.dtype in _TABLE_DTYPES and g.dtype == _F32 and s.dtype == _F32
-            and w.flags.c_contiguous and s.flags.c_contiguous)
+    return (
+        w.dtype in _TABLE_DTYPES
+        and g.dtype == _F32
+        and s.dtype == _F32
+        and w.flags.c_contiguous
+        and s.flags.c_contiguous
+    )
 
 
 def adagrad_dense_(xp, w, g, s, clr, eps) -> bool:
@@ -165,13 +171,25 @@ def adagrad_dense_(xp, w, g, s, clr, eps) -> bool:
 
 def adagrad_rows_(xp, w, idx, g, s, clr, eps) -> bool:
     """Sparse Adagrad on the unique rows ``idx`` of ``w`` (2-D) and ``s`` in place."""
-    if (not engaged(xp) or not _ok(w, g, s) or w.ndim != 2 or s.shape != w.shape
-            or g.shape != (len(idx), w.shape[1])):
+    if (
+        not engaged(xp)
+        or not _ok(w, g, s)
+        or w.ndim != 2
+        or s.shape != w.shape
+        or g.shape != (len(idx), w.shape[1])
+    ):
         return False
     if len(idx) == 0:
         return True
-    _kernel("adagrad_rows")(idx.astype(np.int64, copy=False), xp.ascontiguousarray(g),
-                            np.int64(w.shape[1]), np.float32(clr), np.float32(eps), w, s)
+    _kernel("adagrad_rows")(
+        idx.astype(np.int64, copy=False),
+        xp.ascontiguousarray(g),
+        np.int64(w.shape[1]),
+        np.float32(clr),
+        np.float32(eps),
+        w,
+        s,
+    )
     return True
 
 

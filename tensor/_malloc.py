@@ -25,8 +25,8 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20)
     global tuned
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes  # noqa: PLC0415
-    import ctypes.util  # noqa: PLC0415
+    import ctypes
+    import ctypes.util
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")

@@ -18,13 +18,19 @@ class Tensor:
     """
 
     __slots__ = (
-        "data", "requires_grad", "grad", "grad_fn", "_vc", "_hooks", "_post_hooks",
+        "data",
+        "requires_grad",
+        "grad",
+        "grad_fn",
+        "_vc",
+        "_hooks",
+        "_post_hooks",
         "__weakref__",
     )
     __array_priority__ = 1000  # numpy scalars/arrays on the left defer to us
 
     def __init__(self, data, *, requires_grad=False, dtype=None, device=None):
-        from ember.creation import _as_array  # noqa: PLC0415
+        from ember.creation import _as_array
 
         self.data = _as_array(data, dtype=dtype, device=device)
         self.requires_grad = False
@@ -137,9 +143,7 @@ class Tensor:
 
     def __bool__(self):
         if self.data.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self.data.size} elements is ambiguous"
-            )
+            raise RuntimeError(f"Boolean value of Tensor with {self.data.size} elements is ambiguous")
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
@@ -153,7 +157,7 @@ class Tensor:
         return self.data.__dlpack_device__()
 
     def __array_namespace__(self, api_version=None):
-        from ember import array_api  # noqa: PLC0415
+        from ember import array_api
 
         return array_api
 
@@ -187,7 +191,7 @@ class Tensor:
 
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into each leaf's ``.grad``."""
-        from ember.autograd.function import run_backward  # noqa: PLC0415
+        from ember.autograd.function import run_backward
 
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
@@ -208,11 +212,17 @@ class Tensor:
         if retain_graph is None:
             retain_graph = create_graph
         if inputs is not None:
-            from ember.autograd import grad as _grad  # noqa: PLC0415
+            from ember.autograd import grad as _grad
 
             inputs = [inputs] if type(inputs) is Tensor else list(inputs)
-            gs = _grad([self], inputs, [gradient], retain_graph=retain_graph,
-                       create_graph=create_graph, allow_unused=True)
+            gs = _grad(
+                [self],
+                inputs,
+                [gradient],
+                retain_graph=retain_graph,
+                create_graph=create_graph,
+                allow_unused=True,
+            )
             for t, g in zip(inputs, gs):
                 if g is not None:
                     t.grad = g if t.grad is None else t.grad + g
@@ -245,7 +255,7 @@ class Tensor:
     def retain_grad(self):
         if self.grad_fn is None:
             return
-        import weakref  # noqa: PLC0415
+        import weakref
 
         self.grad_fn._retain = weakref.ref(self)
 
@@ -258,15 +268,13 @@ class Tensor:
             vc[0] += 1
 
     def _check_inplace(self):
-        from ember.autograd.grad_mode import _state  # noqa: PLC0415
+        from ember.autograd.grad_mode import _state
 
         if self.requires_grad and self.grad_fn is None and _state.enabled:
-            raise RuntimeError(
-                "a leaf Variable that requires grad is being used in an in-place operation."
-            )
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
 
     def __repr__(self):
-        from ember._format import format_tensor  # noqa: PLC0415
+        from ember._format import format_tensor
 
         return format_tensor(self)
 

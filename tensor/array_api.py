@@ -21,7 +21,7 @@ from ember._tensor import Tensor
 __array_api_version__ = "2023.12"
 
 # ---- dtypes -------------------------------------------------------------------------------
-bool = _e.bool  # noqa: A001
+bool = _e.bool
 int8, int16, int32, int64, uint8 = _e.int8, _e.int16, _e.int32, _e.int64, _e.uint8
 float32, float64 = _e.float32, _e.float64
 e, pi, inf, nan = 2.718281828459045, 3.141592653589793, float("inf"), float("nan")
@@ -29,15 +29,22 @@ newaxis = None
 
 
 def isdtype(dtype, kind):
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     dtype = np.dtype(dtype)
     if isinstance(kind, tuple):
         return builtins.any(isdtype(dtype, k) for k in kind)
     if not isinstance(kind, str):
         return dtype == np.dtype(kind)
-    kinds = {"bool": "b", "signed integer": "i", "unsigned integer": "u", "integral": "iu",
-             "real floating": "f", "complex floating": "c", "numeric": "iufc"}
+    kinds = {
+        "bool": "b",
+        "signed integer": "i",
+        "unsigned integer": "u",
+        "integral": "iu",
+        "real floating": "f",
+        "complex floating": "c",
+        "numeric": "iufc",
+    }
     return dtype.kind in kinds[kind]
 
 
@@ -47,18 +54,19 @@ def astype(x, dtype, /, *, copy=True, device=None):
 
 
 def result_type(*arrays_and_dtypes):
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return np.result_type(*(a.dtype if isinstance(a, Tensor) else a for a in arrays_and_dtypes))
 
 
 def can_cast(from_, to, /):
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     return np.can_cast(from_.dtype if isinstance(from_, Tensor) else from_, to)
 
 
 # ---- creation -------------------------------------------------------------------------------
+
 
 def asarray(obj, /, *, dtype=None, device=None, copy=None):
     return _e.asarray(obj, dtype=dtype, device=device, copy=copy)
@@ -109,7 +117,7 @@ def linspace(start, stop, /, num, *, dtype=None, device=None, endpoint=True):
 def eye(n_rows, n_cols=None, /, *, k=0, dtype=None, device=None):
     if k == 0:
         return _e.eye(n_rows, n_cols, dtype=dtype, device=device)
-    import numpy as np  # noqa: PLC0415
+    import numpy as np
 
     m = n_rows if n_cols is None else n_cols
     # built on the host, then copied explicitly to the device
@@ -121,21 +129,25 @@ def from_dlpack(x, /):
 
 
 # ---- elementwise ----------------------------------------------------------------------------
-abs = _e.abs  # noqa: A001
+abs = _e.abs
 add, subtract, multiply, divide = _e.add, _e.sub, _e.mul, _e.div
-floor_divide, remainder, pow = _e.floor_divide, _e.remainder, _e.pow  # noqa: A001
+floor_divide, remainder, pow = _e.floor_divide, _e.remainder, _e.pow
 negative, positive = _e.neg, (lambda x, /: x)
 exp, expm1, log, log1p, sqrt = _e.exp, _e.expm1, _e.log, _e.log1p, _e.sqrt
 sin, cos, tanh, sign = _e.sin, _e.cos, _e.tanh, _e.sign
 square = _e.square
 maximum, minimum = _e.maximum, _e.minimum
 equal, not_equal, less, less_equal, greater, greater_equal = _e.eq, _e.ne, _e.lt, _e.le, _e.gt, _e.ge
-logical_and, logical_or, logical_xor, logical_not = (_e.logical_and, _e.logical_or,
-                                                     _e.logical_xor, _e.logical_not)
+logical_and, logical_or, logical_xor, logical_not = (
+    _e.logical_and,
+    _e.logical_or,
+    _e.logical_xor,
+    _e.logical_not,
+)
 isnan, isinf, isfinite = _e.isnan, _e.isinf, _e.isfinite
 
 
-def clip(x, /, min=None, max=None):  # noqa: A002
+def clip(x, /, min=None, max=None):
     if min is None and max is None:
         return x
     return _e.clamp(x, min, max)
@@ -147,7 +159,8 @@ def where(condition, x1, x2, /):
 
 # ---- statistics -------------------------------------------------------------------------------
 
-def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001
+
+def sum(x, /, *, axis=None, dtype=None, keepdims=False):
     return _e.sum(x, axis, keepdims, dtype=dtype)
 
 
@@ -172,11 +185,11 @@ def std(x, /, *, axis=None, correction=0.0, keepdims=False):
     return _e.std(x, axis, correction=correction, keepdim=keepdims)
 
 
-def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
+def max(x, /, *, axis=None, keepdims=False):
     return _e.amax(x, () if axis is None else axis, keepdims)
 
 
-def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
+def min(x, /, *, axis=None, keepdims=False):
     return _e.amin(x, () if axis is None else axis, keepdims)
 
 
@@ -198,11 +211,11 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
     return out
 
 
-def all(x, /, *, axis=None, keepdims=False):  # noqa: A001
+def all(x, /, *, axis=None, keepdims=False):
     return _e.all(x, axis, keepdims)
 
 
-def any(x, /, *, axis=None, keepdims=False):  # noqa: A001
+def any(x, /, *, axis=None, keepdims=False):
     return _e.any(x, axis, keepdims)
 
 
@@ -223,6 +236,7 @@ def tensordot(x1, x2, /, *, axes=2):
 
 
 # ---- shapes ---------------------------------------------------------------------------------------
+
 
 def reshape(x, /, shape, *, copy=None):
     out = _e.reshape(x, tuple(shape))
@@ -282,6 +296,7 @@ def take(x, indices, /, *, axis=None):
 
 
 # ---- sorting and searching ------------------------------------------------------------------------
+
 
 def sort(x, /, *, axis=-1, descending=False, stable=True):
     return _e.sort(x, axis, descending, stable).values

@@ -145,26 +145,34 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
 
 @op()
 def zeros_like(input, *, dtype=None, device=None, requires_grad=False):
-    return zeros(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                 requires_grad=requires_grad)
+    return zeros(
+        input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad
+    )
 
 
 @op()
 def ones_like(input, *, dtype=None, device=None, requires_grad=False):
-    return ones(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                 requires_grad=requires_grad)
+    return ones(
+        input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad
+    )
 
 
 @op()
 def empty_like(input, *, dtype=None, device=None, requires_grad=False):
-    return empty(input.shape, dtype=dtype or input.dtype, device=device or input.device,
-                 requires_grad=requires_grad)
+    return empty(
+        input.shape, dtype=dtype or input.dtype, device=device or input.device, requires_grad=requires_grad
+    )
 
 
 @op()
 def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False):
-    return full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device,
-                requires_grad=requires_grad)
+    return full(
+        input.shape,
+        fill_value,
+        dtype=dtype or input.dtype,
+        device=device or input.device,
+        requires_grad=requires_grad,
+    )
 
 
 @op()
@@ -206,6 +214,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
 
 
 # ---- dtype and device moves (differentiable) --------------------------------------------
+
 
 class Cast(Function):
     raw = True
@@ -283,11 +292,11 @@ def _copy_(self, src, non_blocking=False):
         s = np.asarray(s)
     if src_dev != self.device:
         s = to_device(s, self.device)
-    from ember.autograd.grad_mode import _state  # noqa: PLC0415
+    from ember.autograd.grad_mode import _state
 
     if _state.enabled and (self.requires_grad or (type(src) is Tensor and src.requires_grad)):
         self._check_inplace()
-        from ember.ops_math import _inplace  # noqa: PLC0415
+        from ember.ops_math import _inplace
 
         # the old value gets no gradient: it is overwritten
         def _copy(dst, source):
@@ -315,6 +324,8 @@ def _fill_(self, value):
 
 register_method("to", _to)
 register_method("cpu", lambda self: _to(self, "cpu"))
+
+
 def _cuda(self, device=None):
     if isinstance(device, str):
         return _to(self, device)
@@ -333,13 +344,33 @@ register_method("long", lambda self: _to(self, np.int64))
 register_method("int", lambda self: _to(self, np.int32))
 register_method("bool", lambda self: _to(self, np.bool_))
 register_method("type_as", lambda self, other: _to(self, other.dtype))
-register_method("new_zeros", lambda self, *size, dtype=None, device=None, requires_grad=False: zeros(
-    *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-register_method("new_ones", lambda self, *size, dtype=None, device=None, requires_grad=False: ones(
-    *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-register_method("new_empty", lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
-    *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-register_method("new_full", lambda self, size, fill_value, dtype=None, device=None, requires_grad=False: full(
-    size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
-register_method("new_tensor", lambda self, data, dtype=None, device=None, requires_grad=False: tensor(
-    data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad))
+register_method(
+    "new_zeros",
+    lambda self, *size, dtype=None, device=None, requires_grad=False: zeros(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    ),
+)
+register_method(
+    "new_ones",
+    lambda self, *size, dtype=None, device=None, requires_grad=False: ones(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    ),
+)
+register_method(
+    "new_empty",
+    lambda self, *size, dtype=None, device=None, requires_grad=False: empty(
+        *size, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    ),
+)
+register_method(
+    "new_full",
+    lambda self, size, fill_value, dtype=None, device=None, requires_grad=False: full(
+        size, fill_value, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    ),
+)
+register_method(
+    "new_tensor",
+    lambda self, data, dtype=None, device=None, requires_grad=False: tensor(
+        data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad
+    ),
+)

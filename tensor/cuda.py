@@ -24,10 +24,23 @@ from ember._tensor import _wrap
 from ember.autograd import Function
 
 __all__ = [
-    "is_available", "device_count", "current_device", "synchronize",
-    "memory_allocated", "memory_reserved", "max_memory_allocated", "reset_peak_memory_stats",
-    "empty_cache", "Stream", "Event", "stream", "current_stream", "pinned_empty",
-    "elementwise_kernel", "ScaledSoftplus", "scaled_softplus",
+    "is_available",
+    "device_count",
+    "current_device",
+    "synchronize",
+    "memory_allocated",
+    "memory_reserved",
+    "max_memory_allocated",
+    "reset_peak_memory_stats",
+    "empty_cache",
+    "Stream",
+    "Event",
+    "stream",
+    "current_stream",
+    "pinned_empty",
+    "elementwise_kernel",
+    "ScaledSoftplus",
+    "scaled_softplus",
 ]
 
 
@@ -186,8 +199,7 @@ class Event:
     wait for it, time between two of them."""
 
     def __init__(self, enable_timing=False, blocking=False):
-        self.cupy_event = cupy_module().cuda.Event(block=blocking,
-                                                   disable_timing=not enable_timing)
+        self.cupy_event = cupy_module().cuda.Event(block=blocking, disable_timing=not enable_timing)
 
     def record(self, stream=None) -> None:
         self.cupy_event.record(None if stream is None else stream.cupy_stream)
@@ -221,7 +233,7 @@ def pinned_empty(shape, dtype=np.float32) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ user kernels
-class elementwise_kernel:  # noqa: N801  (used like a function)
+class elementwise_kernel:
     """A ``cupy.ElementwiseKernel`` compiled on first use and cached, so that a module
     can define its kernels at import time on machines without a GPU.
 
@@ -242,14 +254,17 @@ class elementwise_kernel:  # noqa: N801  (used like a function)
 
 # softplus(beta x) * scale / beta, stable; its derivative scale * sigmoid(beta x)
 _softplus_fwd = elementwise_kernel(
-    "T x, float32 scale, float32 beta", "T y",
-    "float z = beta * (float)x; "
-    "y = (T)(scale * (fmaxf(z, 0.f) + log1pf(expf(-fabsf(z)))) / beta);",
-    "ember_scaled_softplus_fwd")
+    "T x, float32 scale, float32 beta",
+    "T y",
+    "float z = beta * (float)x; y = (T)(scale * (fmaxf(z, 0.f) + log1pf(expf(-fabsf(z)))) / beta);",
+    "ember_scaled_softplus_fwd",
+)
 _softplus_bwd = elementwise_kernel(
-    "T x, T g, float32 scale, float32 beta", "T dx",
+    "T x, T g, float32 scale, float32 beta",
+    "T dx",
     "float z = beta * (float)x; dx = (T)((float)g * scale / (1.f + expf(-z)));",
-    "ember_scaled_softplus_bwd")
+    "ember_scaled_softplus_bwd",
+)
 
 
 def _on_gpu(a) -> bool:
@@ -283,8 +298,11 @@ class ScaledSoftplus(Function):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         if _on_gpu(x.data):
-            return _as_tensor(_softplus_bwd(x.data, g.data.astype(x.dtype, copy=False),
-                                            np.float32(ctx.scale), np.float32(ctx.beta)))
+            return _as_tensor(
+                _softplus_bwd(
+                    x.data, g.data.astype(x.dtype, copy=False), np.float32(ctx.scale), np.float32(ctx.beta)
+                )
+            )
         return g * (ctx.scale * ops_math.sigmoid(x * ctx.beta))
 
 

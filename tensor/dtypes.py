@@ -19,9 +19,20 @@ half, float, double = float16, float32, float64
 short, int, long = int16, int32, int64
 
 _BY_NAME = {
-    "bool": bool_, "int8": int8, "int16": int16, "int32": int32, "int64": int64,
-    "uint8": uint8, "float16": float16, "float32": float32, "float64": float64,
-    "half": float16, "float": float32, "double": float64, "long": int64, "int": int32,
+    "bool": bool_,
+    "int8": int8,
+    "int16": int16,
+    "int32": int32,
+    "int64": int64,
+    "uint8": uint8,
+    "float16": float16,
+    "float32": float32,
+    "float64": float64,
+    "half": float16,
+    "float": float32,
+    "double": float64,
+    "long": int64,
+    "int": int32,
     "short": int16,
 }
 SUPPORTED = frozenset(_BY_NAME.values())

@@ -20,7 +20,7 @@ from ember.registry import op, register_method
 def _add_at(xp, target, index, values):
     """``target[index] += values`` with repeated indices accumulated."""
     if getattr(xp, "__name__", "") == "cupy":
-        import cupyx  # noqa: PLC0415
+        import cupyx
 
         cupyx.scatter_add(target, index, values)
     else:
@@ -52,7 +52,7 @@ def _device_index(data, index):
     """Move host index arrays to ``data``'s device (indices given as lists are host-side)."""
     if type(data) is np.ndarray:
         return index
-    from ember._backend import device_of, to_device  # noqa: PLC0415
+    from ember._backend import device_of, to_device
 
     dev = device_of(data)
     return tuple(to_device(i, dev) if type(i) is np.ndarray else i for i in index)
@@ -134,7 +134,7 @@ def _setitem(self, index, value):
     raw = _device_index(self.data, raw)
     if len(raw) == 1:
         raw = raw[0]
-    from ember.autograd.grad_mode import _state  # noqa: PLC0415
+    from ember.autograd.grad_mode import _state
 
     needs_graph = _state.enabled and (self.requires_grad or (type(value) is Tensor and value.requires_grad))
     if not needs_graph:
@@ -157,6 +157,7 @@ register_method("__setitem__", _setitem)
 
 
 # ---- gather / scatter along a dim ---------------------------------------------------------
+
 
 class Gather(Function):
     raw = True
@@ -211,8 +212,12 @@ def take_along_dim(input, indices, dim=None):
     d = _norm_dim(dim, input.ndim)
     idx = _index_data(indices)
     xp = array_module(input.data)
-    shape = list(np.broadcast_shapes(tuple(s if i != d else 1 for i, s in enumerate(input.shape)),
-                                     tuple(s if i != d else 1 for i, s in enumerate(idx.shape))))
+    shape = list(
+        np.broadcast_shapes(
+            tuple(s if i != d else 1 for i, s in enumerate(input.shape)),
+            tuple(s if i != d else 1 for i, s in enumerate(idx.shape)),
+        )
+    )
     ishape = list(shape)
     ishape[d] = idx.shape[d]
     xshape = list(shape)
@@ -294,7 +299,7 @@ def index_add(input, dim, index, source, *, alpha=1):
 
 @op()
 def masked_fill(input, mask, value):
-    from ember.ops_math import where  # noqa: PLC0415
+    from ember.ops_math import where
 
     v = value if type(value) is Tensor else _wrap(array_module(input.data).asarray(value, dtype=input.dtype))
     return where(mask, v.to(input.dtype), input)
@@ -321,13 +326,14 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
     n1, n2 = input.shape[dim1], input.shape[dim2]
     i = xp.arange(max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2)))
     rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
-    from ember.ops_shape import movedim  # noqa: PLC0415
+    from ember.ops_shape import movedim
 
     x = movedim(input, (dim1, dim2), (-2, -1))
     return x[(Ellipsis, _wrap(rows), _wrap(cols))]
 
 
 # ---- ordering ---------------------------------------------------------------------------------
+
 
 def _sort_indices(a, dim, descending, stable):
     xp = array_module(a)
@@ -344,7 +350,7 @@ def _sort_indices(a, dim, descending, stable):
 
 @op()
 def sort(input, dim=-1, descending=False, stable=False):
-    from ember.ops_reduce import values_indices  # noqa: PLC0415
+    from ember.ops_reduce import values_indices
 
     d = _norm_dim(dim, input.ndim)
     idx = _sort_indices(input.data, d, descending, stable)
@@ -358,7 +364,7 @@ def argsort(input, dim=-1, descending=False, stable=False):
 
 @op()
 def topk(input, k, dim=-1, largest=True, sorted=True):
-    from ember.ops_reduce import values_indices  # noqa: PLC0415
+    from ember.ops_reduce import values_indices
 
     d = _norm_dim(dim, input.ndim)
     n = input.shape[d]
@@ -383,7 +389,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
 
 @op()
 def kthvalue(input, k, dim=-1, keepdim=False):
-    from ember.ops_reduce import values_indices  # noqa: PLC0415
+    from ember.ops_reduce import values_indices
 
     d = _norm_dim(dim, input.ndim)
     vals, idx = sort(input, d)
@@ -424,15 +430,30 @@ def searchsorted(sorted_sequence, values, *, right=False):
     return _wrap(xp.searchsorted(sorted_sequence.data, v, side="right" if right else "left").astype(np.int64))
 
 
-for _name in ("gather", "take_along_dim", "scatter_add", "scatter", "index_select", "index_add",
-              "masked_fill", "masked_select", "nonzero", "diagonal", "sort", "argsort", "topk",
-              "kthvalue", "unique", "bincount"):
+for _name in (
+    "gather",
+    "take_along_dim",
+    "scatter_add",
+    "scatter",
+    "index_select",
+    "index_add",
+    "masked_fill",
+    "masked_select",
+    "nonzero",
+    "diagonal",
+    "sort",
+    "argsort",
+    "topk",
+    "kthvalue",
+    "unique",
+    "bincount",
+):
     register_method(_name, globals()[_name])
 
 
 def _index_add_(self, dim, index, source, *, alpha=1):
     """In place; under no_grad a direct accumulate (what optimizers and samplers use)."""
-    from ember.autograd.grad_mode import _state  # noqa: PLC0415
+    from ember.autograd.grad_mode import _state
 
     if not _state.enabled or not (self.requires_grad or source.requires_grad):
         d = _norm_dim(dim, self.ndim)
@@ -442,19 +463,19 @@ def _index_add_(self, dim, index, source, *, alpha=1):
         _add_at(xp, tgt, _index_data(index), src if d == 0 else xp.moveaxis(src, d, 0))
         self._bump_version()
         return self
-    from ember.ops_math import _inplace  # noqa: PLC0415
+    from ember.ops_math import _inplace
 
     return _inplace(index_add)(self, dim, index, source, alpha=alpha)
 
 
 def _masked_fill_(self, mask, value):
-    from ember.ops_math import _inplace  # noqa: PLC0415
+    from ember.ops_math import _inplace
 
     return _inplace(masked_fill)(self, mask, value)
 
 
 def _scatter_add_(self, dim, index, src):
-    from ember.ops_math import _inplace  # noqa: PLC0415
+    from ember.ops_math import _inplace
 
     return _inplace(scatter_add)(self, dim, index, src)
 

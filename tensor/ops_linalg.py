@@ -84,9 +84,7 @@ def mv(input, vec):
 @op()
 def dot(input, other):
     if input.ndim != 1 or other.ndim != 1:
-        raise RuntimeError(
-            f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors"
-        )
+        raise RuntimeError(f"1D tensors expected, but got {input.ndim}D and {other.ndim}D tensors")
     return matmul(input, other)
 
 
@@ -119,7 +117,7 @@ def _parse_einsum(equation, shapes):
     for s, shp in zip(subs, shapes):
         if "..." in s:
             n = len(shp) - (len(s) - 3)
-            s = s.replace("...", ell[n_ell - n:])
+            s = s.replace("...", ell[n_ell - n :])
         expanded.append(s)
     if out is None:
         counts = {}
@@ -208,7 +206,7 @@ def tensordot(a, b, dims=2):
 
 @op()
 def trace(input):
-    from ember.ops_index import diagonal  # noqa: PLC0415
+    from ember.ops_index import diagonal
 
     return diagonal(input).sum()
 

@@ -41,6 +41,7 @@ def _float_result(r, a, b):
 
 # ---- arithmetic -----------------------------------------------------------------------
 
+
 class Add(Function):
     raw = True
 
@@ -177,6 +178,7 @@ class Neg(Function):
 
 
 # ---- unary math -----------------------------------------------------------------------
+
 
 class Exp(Function):
     raw = True
@@ -370,11 +372,11 @@ class Gelu(Function):
 def _erf(xp, x):
     """erf at full precision: scipy's ufunc when present, cupyx on the GPU, else math.erf."""
     if getattr(xp, "__name__", "") == "cupy":
-        import cupyx.scipy.special  # noqa: PLC0415
+        import cupyx.scipy.special
 
         return cupyx.scipy.special.erf(x)
     try:
-        from scipy.special import erf as scipy_erf  # noqa: PLC0415
+        from scipy.special import erf as scipy_erf
     except ImportError:
         scipy_erf = None
     if xp is np:
@@ -382,7 +384,7 @@ def _erf(xp, x):
             return scipy_erf(x).astype(x.dtype, copy=False)
         return np.vectorize(math.erf, otypes=[x.dtype])(x)
     # another device without an erf: compute on the host and copy back, both explicitly
-    from ember._backend import CPU, device_of, to_device  # noqa: PLC0415
+    from ember._backend import CPU, device_of, to_device
 
     return to_device(_erf(np, to_device(x, CPU)), device_of(x))
 
@@ -490,6 +492,7 @@ class Where(Function):
 
 # ---- comparisons and logic (non-differentiable, return bool) -------------------------
 
+
 def _compare(ufunc_name):
     def fn(input, other):
         a = input.data if type(input) is Tensor else input
@@ -557,6 +560,7 @@ def _data(x):
 
 
 # ---- public functions -----------------------------------------------------------------
+
 
 def _binary(fn_cls):
     # Function.apply itself refuses two tensors on different devices: no wrapper layer
@@ -663,13 +667,14 @@ minimum = op("minimum")(_binary(Minimum))
 @op()
 def where(condition, input=None, other=None):
     if input is None and other is None:
-        from ember.ops_index import nonzero  # noqa: PLC0415
+        from ember.ops_index import nonzero
 
         return nonzero(condition, as_tuple=True)
     return Where.apply(condition, input, other)
 
 
 # ---- Tensor methods and operators -----------------------------------------------------
+
 
 def _r(fn):
     return lambda self, other: fn(other, self)
@@ -708,12 +713,58 @@ def _bitwise(a, b, name):
     return _wrap(getattr(array_module(a.data), name)(a.data, _data(b)))
 
 
-for _name in ("add", "sub", "subtract", "mul", "multiply", "div", "divide", "true_divide",
-              "floor_divide", "remainder", "fmod", "pow", "neg", "negative", "exp", "log",
-              "log1p", "expm1", "sqrt", "rsqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid",
-              "relu", "erf", "square", "clamp", "clip", "clamp_min", "clamp_max", "maximum",
-              "minimum", "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or",
-              "logical_xor", "logical_not", "isnan", "isinf", "isfinite", "allclose", "equal"):
+for _name in (
+    "add",
+    "sub",
+    "subtract",
+    "mul",
+    "multiply",
+    "div",
+    "divide",
+    "true_divide",
+    "floor_divide",
+    "remainder",
+    "fmod",
+    "pow",
+    "neg",
+    "negative",
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "abs",
+    "sign",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "erf",
+    "square",
+    "clamp",
+    "clip",
+    "clamp_min",
+    "clamp_max",
+    "maximum",
+    "minimum",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
+    "logical_not",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "allclose",
+    "equal",
+):
     register_method(_name, globals()[_name])
 
 register_method("greater", gt)
@@ -722,6 +773,7 @@ register_method("where", lambda self, condition, other: where(condition, self, o
 
 
 # ---- in-place variants ----------------------------------------------------------------
+
 
 def _inplace(fn):
     """``x.op_(...)``: compute ``op`` and write the result into ``x``'s own buffer.
@@ -770,7 +822,7 @@ def _any_requires_grad(args, kwargs):
 
 
 def _grad_enabled():
-    from ember.autograd.grad_mode import _state  # noqa: PLC0415
+    from ember.autograd.grad_mode import _state
 
     return _state.enabled
 
@@ -787,9 +839,35 @@ def _retarget(node, t):
 
 Function._retarget = _retarget
 
-for _name in ("add", "sub", "mul", "div", "pow", "neg", "exp", "log", "log1p", "expm1", "sqrt",
-              "rsqrt", "abs", "sign", "sin", "cos", "tanh", "sigmoid", "relu", "square",
-              "clamp", "clamp_min", "clamp_max", "remainder", "floor_divide", "maximum", "minimum"):
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "neg",
+    "exp",
+    "log",
+    "log1p",
+    "expm1",
+    "sqrt",
+    "rsqrt",
+    "abs",
+    "sign",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "square",
+    "clamp",
+    "clamp_min",
+    "clamp_max",
+    "remainder",
+    "floor_divide",
+    "maximum",
+    "minimum",
+):
     register_method(_name + "_", _inplace(globals()[_name]))
 register_method("__iadd__", _inplace(_add))
 register_method("__isub__", _inplace(sub))

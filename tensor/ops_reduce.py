@@ -109,7 +109,7 @@ class Prod(Function):
 
 
 def _exclusive_cumprod(x, dim, reverse):
-    from ember.ops_shape import flip, narrow, pad  # noqa: PLC0415
+    from ember.ops_shape import flip, narrow, pad
 
     if reverse:
         x = flip(x, (dim,))
@@ -142,7 +142,7 @@ class CumSum(Function):
 
 def _reverse_cumsum(x, d):
     """Sums from the end: out[i] = sum over j >= i of x[j] (the adjoint of cumsum)."""
-    from ember.ops_shape import flip  # noqa: PLC0415
+    from ember.ops_shape import flip
 
     return flip(cumsum(flip(x, (d,)), d), (d,))
 
@@ -176,6 +176,7 @@ def cumprod(input, dim, *, dtype=None):
 
 
 # ---- max / min ------------------------------------------------------------------------
+
 
 class AMax(Function):
     """max/min over dims; the gradient is shared evenly among tied extrema."""
@@ -213,7 +214,7 @@ class MaxDim(Function):
         return vals
 
     def backward(ctx, g):
-        from ember.ops_index import _scatter_along  # noqa: PLC0415
+        from ember.ops_index import _scatter_along
 
         dim, keepdim = ctx.inputs[1], ctx.inputs[2]
         if not keepdim:
@@ -223,7 +224,7 @@ class MaxDim(Function):
 
 def _max_min(input, dim, keepdim, largest, other=None):
     if isinstance(dim, Tensor):  # max(a, b) is elementwise
-        from ember.ops_math import maximum, minimum  # noqa: PLC0415
+        from ember.ops_math import maximum, minimum
 
         return maximum(input, dim) if largest else minimum(input, dim)
     if input.numel() == 0:
@@ -282,6 +283,7 @@ def argmin(input, dim=None, keepdim=False):
 
 # ---- statistics -------------------------------------------------------------------------
 
+
 @op()
 def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
     if unbiased is not None:
@@ -295,7 +297,7 @@ def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
 
 @op()
 def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None):
-    from ember.ops_math import sqrt  # noqa: PLC0415
+    from ember.ops_math import sqrt
 
     return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
 
@@ -323,7 +325,7 @@ class LogSumExp(Function):
         return r if keepdim else (r.reshape(()) if axes is None else r.squeeze(axes))
 
     def backward(ctx, g):
-        from ember.ops_math import exp  # noqa: PLC0415
+        from ember.ops_math import exp
 
         x = ctx.inputs[0]
         axes, keepdim = ctx.inputs[1], ctx.inputs[2]
@@ -363,7 +365,7 @@ class LogSoftmax(Function):
         return s
 
     def backward(ctx, g):
-        from ember.ops_math import exp  # noqa: PLC0415
+        from ember.ops_math import exp
 
         y = ctx.output()
         d = ctx.inputs[1]
@@ -392,6 +394,7 @@ def log_softmax(input, dim=None, dtype=None):
 
 # ---- norms --------------------------------------------------------------------------------
 
+
 class Norm2(Function):
     raw = True
     saves = (0,)
@@ -412,7 +415,7 @@ class Norm2(Function):
 
 @op()
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    from ember.ops_math import abs as _abs  # noqa: PLC0415
+    from ember.ops_math import abs as _abs
 
     if dtype is not None:
         input = input.to(dtype)
@@ -453,7 +456,26 @@ def _default_float():
     return get_default_dtype()
 
 
-for _name in ("sum", "mean", "prod", "cumsum", "cumprod", "max", "min", "amax", "amin", "argmax",
-              "argmin", "var", "std", "logsumexp", "softmax", "log_softmax", "norm", "all", "any",
-              "count_nonzero"):
+for _name in (
+    "sum",
+    "mean",
+    "prod",
+    "cumsum",
+    "cumprod",
+    "max",
+    "min",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "var",
+    "std",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "norm",
+    "all",
+    "any",
+    "count_nonzero",
+):
     register_method(_name, globals()[_name])

@@ -70,7 +70,7 @@ def reshape(input, *shape):
 
 def _view(self, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
-        from ember.dtypes import as_dtype  # noqa: PLC0415
+        from ember.dtypes import as_dtype
 
         return _wrap(self.data.view(as_dtype(shape[0])))
     shape = _shape_arg(shape)
@@ -92,7 +92,7 @@ def flatten(input, start_dim=0, end_dim=-1):
         return reshape(input, (1,))
     s, e = _norm_dim(start_dim, nd), _norm_dim(end_dim, nd)
     shp = input.shape
-    new = shp[:s] + (math.prod(shp[s:e + 1]),) + shp[e + 1:]
+    new = shp[:s] + (math.prod(shp[s : e + 1]),) + shp[e + 1 :]
     return reshape(input, new)
 
 
@@ -100,7 +100,7 @@ def flatten(input, start_dim=0, end_dim=-1):
 def unflatten(input, dim, sizes):
     d = _norm_dim(dim, input.ndim)
     shp = input.shape
-    return reshape(input, shp[:d] + tuple(sizes) + shp[d + 1:])
+    return reshape(input, shp[:d] + tuple(sizes) + shp[d + 1 :])
 
 
 @op()
@@ -257,6 +257,7 @@ def sum_to(g, shape):
 
 # ---- joining and splitting -------------------------------------------------------------
 
+
 class Cat(Function):
     raw = True
 
@@ -327,7 +328,7 @@ class Slice(Function):
         return a[index]
 
     def backward(ctx, g):
-        from ember.ops_index import _scatter_into_zeros  # noqa: PLC0415
+        from ember.ops_index import _scatter_into_zeros
 
         return _scatter_into_zeros(g, ctx._shapes[0], ctx.inputs[1])
 
@@ -377,6 +378,7 @@ def narrow(input, dim, start, length):
 
 
 # ---- reordering and repetition --------------------------------------------------------
+
 
 class Flip(Function):
     raw = True
@@ -459,9 +461,9 @@ def repeat_interleave(input, repeats, dim=None):
     if isinstance(repeats, int):
         shp = input.shape
         y = unsqueeze(input, d + 1)
-        y = expand(y, shp[:d + 1] + (repeats,) + shp[d + 1:])
-        return reshape(y, shp[:d] + (shp[d] * repeats,) + shp[d + 1:])
-    from ember.ops_index import index_select  # noqa: PLC0415
+        y = expand(y, shp[: d + 1] + (repeats,) + shp[d + 1 :])
+        return reshape(y, shp[:d] + (shp[d] * repeats,) + shp[d + 1 :])
+    from ember.ops_index import index_select
 
     reps = repeats.data if type(repeats) is Tensor else repeats
     xp = array_module(input.data)
@@ -488,7 +490,7 @@ class Pad(Function):
         shape = ctx._shapes[0]
         ids = xp.arange(math.prod(shape)).reshape(shape)
         src = Pad.forward(None, ids, widths, mode, 0)
-        from ember.ops_index import index_add  # noqa: PLC0415
+        from ember.ops_index import index_add
 
         zeros = _wrap(xp.zeros(math.prod(shape), dtype=g.dtype))
         return reshape(index_add(zeros, 0, _wrap(src.reshape(-1)), flatten(g)), shape)
@@ -516,9 +518,31 @@ def contiguous(input):
 
 # ---- Tensor methods ---------------------------------------------------------------------
 
-for _name in ("reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose",
-              "swapaxes", "swapdims", "t", "movedim", "expand", "broadcast_to", "split", "chunk",
-              "unbind", "narrow", "flip", "fliplr", "flipud", "roll", "tile", "repeat_interleave"):
+for _name in (
+    "reshape",
+    "flatten",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "permute",
+    "transpose",
+    "swapaxes",
+    "swapdims",
+    "t",
+    "movedim",
+    "expand",
+    "broadcast_to",
+    "split",
+    "chunk",
+    "unbind",
+    "narrow",
+    "flip",
+    "fliplr",
+    "flipud",
+    "roll",
+    "tile",
+    "repeat_interleave",
+):
     register_method(_name, globals()[_name])
 register_method("view", _view)
 register_method("view_as", lambda self, other: _view(self, other.shape))

@@ -48,7 +48,7 @@ class Generator:
         rng = self._rngs.get(key)
         if rng is None:
             if device.type == "cuda":
-                from ember._backend import cupy_module  # noqa: PLC0415
+                from ember._backend import cupy_module
 
                 cp = cupy_module()
                 with cp.cuda.Device(device.index):
@@ -79,7 +79,7 @@ def initial_seed() -> int:
 
 
 def _sample(kind, size, generator, dtype, device, requires_grad, **kw):
-    from ember.creation import _device, _size  # noqa: PLC0415
+    from ember.creation import _device, _size
 
     dev = _device(device)
     gen = generator or default_generator
@@ -98,7 +98,7 @@ def _sample(kind, size, generator, dtype, device, requires_grad, **kw):
     else:
         raise ValueError(kind)
     if dev.type == "standin":
-        from ember._standin import from_host  # noqa: PLC0415
+        from ember._standin import from_host
 
         arr = from_host(arr)
     t = _wrap(arr)
@@ -126,8 +126,9 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
         low, high = 0, low
     elif isinstance(high, (tuple, list)):  # randint(high, size), as PyTorch allows
         low, high, size = 0, low, high
-    return _sample("integers", (tuple(size),), generator, dtype or np.int64, device, False,
-                   low=low, high=high)
+    return _sample(
+        "integers", (tuple(size),), generator, dtype or np.int64, device, False, low=low, high=high
+    )
 
 
 @op()
@@ -152,13 +153,13 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
 
 @op()
 def randperm(n, *, generator=None, dtype=None, device=None):
-    from ember.creation import _device  # noqa: PLC0415
+    from ember.creation import _device
 
     dev = _device(device)
     rng = (generator or default_generator)._rng(dev)
     arr = rng.permutation(n).astype(as_dtype(dtype) or np.int64)
     if dev.type == "standin":
-        from ember._standin import from_host  # noqa: PLC0415
+        from ember._standin import from_host
 
         arr = from_host(arr)
     return _wrap(arr)

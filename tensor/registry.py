@@ -19,9 +19,9 @@ def op(name: str | None = None):
 
 
 def register_method(name: str, fn):
-    import types  # noqa: PLC0415
+    import types
 
-    from ember._tensor import Tensor  # noqa: PLC0415
+    from ember._tensor import Tensor
 
     if isinstance(fn, types.MethodType):  # e.g. a Function's bound ``apply``: make it bind self
         bound = fn
@@ -34,7 +34,7 @@ def register_method(name: str, fn):
 
 def differentiable_ops() -> dict:
     """Every ember op that records a graph node: name -> Function subclass."""
-    from ember.autograd.function import Function  # noqa: PLC0415
+    from ember.autograd.function import Function
 
     found = {}
     todo = list(Function.__subclasses__())
@@ -42,8 +42,12 @@ def differentiable_ops() -> dict:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         # the engine's op library: modules directly under ember (layers and models test their own)
-        if cls.raw and cls.__module__.count(".") == 1 and cls.__module__.startswith("ember.") \
-                and not cls.__name__.startswith("_"):
+        if (
+            cls.raw
+            and cls.__module__.count(".") == 1
+            and cls.__module__.startswith("ember.")
+            and not cls.__name__.startswith("_")
+        ):
             if cls.backward is not Function.backward:
                 found[cls.__name__] = cls
     return found

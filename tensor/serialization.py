@@ -33,7 +33,7 @@ _VERSION = 1
 
 def save(obj, path) -> None:
     """Write ``obj`` (tensors, arrays, dicts, lists, tuples, scalars) to ``path`` (HDF5)."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -56,7 +56,7 @@ def load(path, map_location=None):
     """Read what ``save`` wrote. ``map_location`` (``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a
     device) moves every tensor there; by default each returns to the device it was saved
     from. Dtypes are preserved exactly."""
-    import h5py  # noqa: PLC0415
+    import h5py
 
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -70,14 +70,11 @@ def load(path, map_location=None):
     device = None if map_location is None else Device(str(map_location))
     with f:
         if f.attrs.get("format") != _FORMAT or "root" not in f:
-            raise ValueError(
-                f"ember.load: {path} is an HDF5 file but not one written by ember.save"
-            )
+            raise ValueError(f"ember.load: {path} is an HDF5 file but not one written by ember.save")
         version = int(f.attrs.get("version", -1))
         if version > _VERSION:
             raise ValueError(
-                f"ember.load: {path} has format version {version}; "
-                f"this ember reads up to {_VERSION}"
+                f"ember.load: {path} has format version {version}; this ember reads up to {_VERSION}"
             )
         try:
             return _read(f["root"], device)
@@ -86,6 +83,7 @@ def load(path, map_location=None):
 
 
 # ---- encoding ----------------------------------------------------------------------------
+
 
 def _write(parent, name, obj, where):
     if isinstance(obj, Tensor) or _is_array(obj):

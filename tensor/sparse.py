@@ -40,7 +40,7 @@ def _is_cupy(xp) -> bool:
 def _index_add(xp, target, index, values):
     """``target[index] += values`` with repeated indices accumulated, on any backend."""
     if _is_cupy(xp):
-        import cupyx  # noqa: PLC0415
+        import cupyx
 
         cupyx.scatter_add(target, index, values)
     elif hasattr(xp.add, "at"):
@@ -153,8 +153,7 @@ class RowSparseGrad:
     def __repr__(self):
         return (
             f"RowSparseGrad(rows={self.nnz_rows}, shape={self.shape}, "
-            f"dtype={self.dtype}, device='{self.device}'"
-            + ("" if self.coalesced else ", uncoalesced") + ")"
+            f"dtype={self.dtype}, device='{self.device}'" + ("" if self.coalesced else ", uncoalesced") + ")"
         )
 
     # ---- operations -----------------------------------------------------------------
@@ -166,8 +165,7 @@ class RowSparseGrad:
         return RowSparseGrad(rows, vals, self.shape, coalesced=True)
 
     def clone(self) -> RowSparseGrad:
-        return RowSparseGrad(self.indices.copy(), self.values.copy(), self.shape,
-                             coalesced=self.coalesced)
+        return RowSparseGrad(self.indices.copy(), self.values.copy(), self.shape, coalesced=self.coalesced)
 
     def detach(self) -> RowSparseGrad:
         return self
@@ -186,9 +184,7 @@ class RowSparseGrad:
             return self
         if isinstance(other, RowSparseGrad):
             if other.shape != self.shape:
-                raise RuntimeError(
-                    f"cannot add sparse gradients of shapes {self.shape} and {other.shape}"
-                )
+                raise RuntimeError(f"cannot add sparse gradients of shapes {self.shape} and {other.shape}")
             xp = array_module(self.values)
             idx = xp.concatenate([self.indices, other.indices])
             vals = xp.concatenate([self.values, other.values.astype(self.values.dtype, copy=False)])
@@ -213,8 +209,7 @@ class RowSparseGrad:
     def __mul__(self, scalar):
         if not isinstance(scalar, (int, float)):
             return NotImplemented
-        return RowSparseGrad(self.indices, self.values * scalar, self.shape,
-                             coalesced=self.coalesced)
+        return RowSparseGrad(self.indices, self.values * scalar, self.shape, coalesced=self.coalesced)
 
     __rmul__ = __mul__
 
@@ -223,6 +218,7 @@ class RowSparseGrad:
 
 
 # ---- the embedding lookup --------------------------------------------------------------
+
 
 class _Embedding(Function):
     """``weight[indices]`` (rows); backward is an index-add, or a RowSparseGrad."""

@@ -9,8 +9,9 @@ import numpy as np
 from ember.cli.main import main as pbg
 
 
-def typed_workspace(folder: Path, *, seed: int, dimension: int, split: float,
-                    follows_operator: str | None = None) -> Path:
+def typed_workspace(
+    folder: Path, *, seed: int, dimension: int, split: float, follows_operator: str | None = None
+) -> Path:
     """Three entity types (user and item in 2 partitions, tag unpartitioned), three
     relations (buys user->item, follows user->user, tagged item->tag); returns the config."""
     rng = np.random.default_rng(seed)
@@ -24,12 +25,46 @@ def typed_workspace(folder: Path, *, seed: int, dimension: int, split: float,
     src.write_text("\n".join(lines) + "\n")
     follows_op = [f'operator = "{follows_operator}"'] if follows_operator else []
     cfg = folder / "model.toml"
-    cfg.write_text("\n".join([
-        f"dimension = {dimension}", "[entities]", "user = { num_partitions = 2 }",
-        "item = { num_partitions = 2 }", "tag = { num_partitions = 1 }",
-        '[[relations]]', 'name = "buys"', 'lhs = "user"', 'rhs = "item"',
-        '[[relations]]', 'name = "follows"', 'lhs = "user"', 'rhs = "user"', *follows_op,
-        '[[relations]]', 'name = "tagged"', 'lhs = "item"', 'rhs = "tag"', ""]))
-    assert pbg(["import", str(src), "--config", str(cfg), "--out", str(folder / "ws"),
-                "--valid-fraction", str(split), "--test-fraction", str(split)]) == 0
+    cfg.write_text(
+        "\n".join(
+            [
+                f"dimension = {dimension}",
+                "[entities]",
+                "user = { num_partitions = 2 }",
+                "item = { num_partitions = 2 }",
+                "tag = { num_partitions = 1 }",
+                "[[relations]]",
+                'name = "buys"',
+                'lhs = "user"',
+                'rhs = "item"',
+                "[[relations]]",
+                'name = "follows"',
+                'lhs = "user"',
+                'rhs = "user"',
+                *follows_op,
+                "[[relations]]",
+                'name = "tagged"',
+                'lhs = "item"',
+                'rhs = "tag"',
+                "",
+            ]
+        )
+    )
+    assert (
+        pbg(
+            [
+                "import",
+                str(src),
+                "--config",
+                str(cfg),
+                "--out",
+                str(folder / "ws"),
+                "--valid-fraction",
+                str(split),
+                "--test-fraction",
+                str(split),
+            ]
+        )
+        == 0
+    )
     return folder / "ws" / "config.toml"

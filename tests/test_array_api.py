@@ -20,26 +20,31 @@ def test_namespace_identity_and_version():
     assert xp.isdtype(xp.uint8, ("bool", "integral"))
 
 
-@pytest.mark.parametrize("name, args, ref", [
-    ("sum", {"axis": 1, "keepdims": True}, lambda a: a.sum(1, keepdims=True)),
-    ("mean", {"axis": (0, 1)}, lambda a: a.mean((0, 1))),
-    ("max", {"axis": 0}, lambda a: a.max(0)),
-    ("min", {}, lambda a: a.min()),
-    ("prod", {"axis": 1}, lambda a: a.prod(1)),
-    ("prod", {"axis": (0, 1), "keepdims": True}, lambda a: a.prod((0, 1), keepdims=True)),
-    ("var", {"axis": 1}, lambda a: a.var(1)),
-    ("std", {"axis": 0, "correction": 1}, lambda a: a.std(0, ddof=1)),
-    ("argmax", {"axis": 1}, lambda a: a.argmax(1)),
-    ("cumulative_sum", {"axis": 1}, lambda a: a.cumsum(1)),
-    ("matrix_transpose", {}, lambda a: a.T),
-    ("permute_dims", {"axes": (1, 0)}, lambda a: a.T),
-    ("reshape", {"shape": (2, 6)}, lambda a: a.reshape(2, 6)),
-    ("expand_dims", {"axis": 1}, lambda a: a[:, None]),
-    ("flip", {"axis": 0}, lambda a: a[::-1]),
-    ("sort", {"axis": 1, "descending": True}, lambda a: -np.sort(-a, 1)),
-    ("argsort", {"axis": 0}, lambda a: np.argsort(a, 0, kind="stable")),
-    ("exp", {}, np.exp), ("abs", {}, np.abs), ("square", {}, np.square),
-])
+@pytest.mark.parametrize(
+    "name, args, ref",
+    [
+        ("sum", {"axis": 1, "keepdims": True}, lambda a: a.sum(1, keepdims=True)),
+        ("mean", {"axis": (0, 1)}, lambda a: a.mean((0, 1))),
+        ("max", {"axis": 0}, lambda a: a.max(0)),
+        ("min", {}, lambda a: a.min()),
+        ("prod", {"axis": 1}, lambda a: a.prod(1)),
+        ("prod", {"axis": (0, 1), "keepdims": True}, lambda a: a.prod((0, 1), keepdims=True)),
+        ("var", {"axis": 1}, lambda a: a.var(1)),
+        ("std", {"axis": 0, "correction": 1}, lambda a: a.std(0, ddof=1)),
+        ("argmax", {"axis": 1}, lambda a: a.argmax(1)),
+        ("cumulative_sum", {"axis": 1}, lambda a: a.cumsum(1)),
+        ("matrix_transpose", {}, lambda a: a.T),
+        ("permute_dims", {"axes": (1, 0)}, lambda a: a.T),
+        ("reshape", {"shape": (2, 6)}, lambda a: a.reshape(2, 6)),
+        ("expand_dims", {"axis": 1}, lambda a: a[:, None]),
+        ("flip", {"axis": 0}, lambda a: a[::-1]),
+        ("sort", {"axis": 1, "descending": True}, lambda a: -np.sort(-a, 1)),
+        ("argsort", {"axis": 0}, lambda a: np.argsort(a, 0, kind="stable")),
+        ("exp", {}, np.exp),
+        ("abs", {}, np.abs),
+        ("square", {}, np.square),
+    ],
+)
 def test_standard_names_match_numpy(name, args, ref):
     got = getattr(xp, name)(xp.asarray(_a), **args)
     want = ref(_a)

@@ -229,7 +229,7 @@ def test_autograd_grad_allow_unused():
 
 def test_create_graph_gives_higher_derivatives():
     x = leaf(3.0)
-    (g,) = grad(x ** 3, x, create_graph=True)
+    (g,) = grad(x**3, x, create_graph=True)
     (h,) = grad(g, x, create_graph=True)
     (k,) = grad(h, x)
     assert (g.item(), h.item(), k.item()) == (27.0, 18.0, 6.0)
@@ -319,7 +319,7 @@ def test_device_mismatch_raises():
 
 def test_gradients_keep_the_leaf_dtype():
     x = leaf([1.0, 2.0], dtype=ember.float32)
-    (x * 2.5 + 1 / (x + 3) + 2.0 ** x).sum().backward()
+    (x * 2.5 + 1 / (x + 3) + 2.0**x).sum().backward()
     assert x.grad.dtype == ember.float32
 
 

@@ -215,9 +215,7 @@ def test_unknown_keys_suggest_the_closest_name():
     assert msg.startswith("relations.0: unknown key 'operater'") and "'operator'" in msg
     raw = config()
     raw["entities"]["user"]["num_partition"] = 2
-    assert "entities.user: unknown key 'num_partition'; did you mean 'num_partitions'" in (
-        error_of(raw)
-    )
+    assert "entities.user: unknown key 'num_partition'; did you mean 'num_partitions'" in (error_of(raw))
     assert "did you mean" not in error_of(config(zzzzzz=1))
 
 

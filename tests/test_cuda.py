@@ -32,8 +32,9 @@ def test_queries_without_a_gpu_answer_zero_and_do_nothing():
 
 
 @no_gpu
-@pytest.mark.parametrize("make", [ember.cuda.Stream, ember.cuda.Event, ember.cuda.current_device,
-                                  ember.cuda.current_stream])
+@pytest.mark.parametrize(
+    "make", [ember.cuda.Stream, ember.cuda.Event, ember.cuda.current_device, ember.cuda.current_stream]
+)
 def test_gpu_objects_without_a_gpu_are_a_clear_error(make):
     with pytest.raises(RuntimeError, match="CUDA device requested but cupy"):
         make()
@@ -70,11 +71,9 @@ def test_scaled_softplus_without_gpu_uses_ember_ops_and_stays_on_device(device):
 
 
 def test_scaled_softplus_fallback_passes_gradcheck_twice_differentiable():
-    x = ember.tensor(np.random.default_rng(0).standard_normal(6), dtype=ember.float64,
-                     requires_grad=True)
+    x = ember.tensor(np.random.default_rng(0).standard_normal(6), dtype=ember.float64, requires_grad=True)
     assert gradcheck(lambda t: ember.cuda.scaled_softplus(t, 1.5, 2.0), (x,))
-    (g,) = ember.autograd.grad(ember.cuda.scaled_softplus(x, 1.5, 2.0).sum(), [x],
-                               create_graph=True)
+    (g,) = ember.autograd.grad(ember.cuda.scaled_softplus(x, 1.5, 2.0).sum(), [x], create_graph=True)
     assert g.requires_grad  # ember-op backward: a Hessian-vector product is possible
 
 
@@ -94,6 +93,7 @@ def emulated_kernels(monkeypatch):
         def run(*args, **kwargs):
             calls.append(name)
             return _kernels._EMULATED[name](*args, **kwargs)
+
         return run
 
     monkeypatch.setattr(_kernels, "engaged", lambda xp: xp is ember._backend.standin.xp)
@@ -104,6 +104,7 @@ def emulated_kernels(monkeypatch):
 def _no_kernels(monkeypatch):
     def refuse(name):
         raise AssertionError(f"kernel {name} used off the GPU")
+
     monkeypatch.setattr(_kernels, "_kernel", refuse)
 
 
@@ -116,9 +117,12 @@ def _step(cls, device, w0, grads, dtype=np.float32, **kw):
     for g in grads:
         if isinstance(g, tuple):
             idx, vals = g
-            w.grad = RowSparseGrad(ember.tensor(idx, device=device).data,
-                                   ember.tensor(vals, device=device).data, w.shape,
-                                   coalesced=True)
+            w.grad = RowSparseGrad(
+                ember.tensor(idx, device=device).data,
+                ember.tensor(vals, device=device).data,
+                w.shape,
+                coalesced=True,
+            )
         else:
             w.grad = ember.tensor(g.astype(dtype), device=device)
         opt.step()
@@ -144,11 +148,14 @@ _CASES = [
 ]
 
 
-@pytest.mark.parametrize("cls,sparse,kernels", _CASES,
-                         ids=["rowadagrad-sparse", "rowadagrad-dense", "adagrad-sparse",
-                              "adagrad-dense"])
+@pytest.mark.parametrize(
+    "cls,sparse,kernels",
+    _CASES,
+    ids=["rowadagrad-sparse", "rowadagrad-dense", "adagrad-sparse", "adagrad-dense"],
+)
 def test_optimizer_takes_fused_path_when_engaged_and_matches_xp_path(
-        cls, sparse, kernels, emulated_kernels, monkeypatch, rng):
+    cls, sparse, kernels, emulated_kernels, monkeypatch, rng
+):
     w0 = rng.standard_normal((20, 6)).astype(np.float32)
     grads = _grads(rng, sparse)
     fast, fopt = _step(cls, "standin", w0, grads)
@@ -157,8 +164,9 @@ def test_optimizer_takes_fused_path_when_engaged_and_matches_xp_path(
     _no_kernels(monkeypatch)
     ref, ropt = _step(cls, "cpu", w0, grads)
     np.testing.assert_allclose(fast.detach().cpu().numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(fopt.state[fast]["sum"].detach().cpu().numpy(),
-                               ropt.state[ref]["sum"].numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        fopt.state[fast]["sum"].detach().cpu().numpy(), ropt.state[ref]["sum"].numpy(), rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("cls", [optim.RowAdagrad, optim.Adagrad])
@@ -175,8 +183,7 @@ def test_half_precision_table_with_float32_state_takes_fused_path(cls, emulated_
 def test_unsupported_dtypes_and_weight_decay_take_the_xp_path(emulated_kernels, rng):
     w0 = rng.standard_normal((20, 6))
     _step(optim.RowAdagrad, "standin", w0, _grads(rng, False), dtype=np.float64)
-    _step(optim.RowAdagrad, "standin", w0.astype(np.float32), _grads(rng, True),
-          weight_decay=0.1)
+    _step(optim.RowAdagrad, "standin", w0.astype(np.float32), _grads(rng, True), weight_decay=0.1)
     assert emulated_kernels == []
 
 
@@ -200,10 +207,15 @@ def test_gpu_fused_kernels_match_cpu(cls, sparse, kernels, dtype, rng):
     fast, fopt = _step(cls, "cuda", w0, grads, dtype=dtype)
     ref, ropt = _step(cls, "cpu", w0, grads, dtype=dtype)
     tol = 1e-5 if dtype == np.float32 else 2e-3
-    np.testing.assert_allclose(fast.detach().cpu().numpy().astype(np.float32),
-                               ref.detach().numpy().astype(np.float32), atol=tol, rtol=tol)
-    np.testing.assert_allclose(fopt.state[fast]["sum"].detach().cpu().numpy(),
-                               ropt.state[ref]["sum"].numpy(), rtol=1e-4)
+    np.testing.assert_allclose(
+        fast.detach().cpu().numpy().astype(np.float32),
+        ref.detach().numpy().astype(np.float32),
+        atol=tol,
+        rtol=tol,
+    )
+    np.testing.assert_allclose(
+        fopt.state[fast]["sum"].detach().cpu().numpy(), ropt.state[ref]["sum"].numpy(), rtol=1e-4
+    )
 
 
 @pytest.mark.gpu

@@ -32,8 +32,7 @@ def kin_edges():
 
 @pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
 @pytest.mark.parametrize("parts", [1, 2, 7])
-def test_every_edge_lands_once_in_its_bucket_with_ids_mapping_back(tmp_path, kin_edges,
-                                                                  fmt, parts):
+def test_every_edge_lands_once_in_its_bucket_with_ids_mapping_back(tmp_path, kin_edges, fmt, parts):
     out = tmp_path / "ws"
     assert pbg("import", TRAIN, "--out", out, "--partitions", parts, "--format", fmt) == 0
     ws = Workspace.open(out)
@@ -63,11 +62,30 @@ def test_default_workspace_sits_next_to_the_input_and_says_what_to_do_next(tmp_p
 
     cfg = tomllib.loads((ws / "config.toml").read_text())
     assert set(cfg) == {
-        "entities", "relations", "dynamic_relations", "entity_path", "edge_paths", "edge_format",
-        "checkpoint_path", "dimension", "init_scale", "comparator", "loss_fn", "margin",
-        "lr", "relation_lr", "num_epochs", "batch_size", "num_batch_negs",
-        "num_uniform_negs", "bucket_order", "regularization_coef", "eval_fraction",
-        "workers", "seed"}
+        "entities",
+        "relations",
+        "dynamic_relations",
+        "entity_path",
+        "edge_paths",
+        "edge_format",
+        "checkpoint_path",
+        "dimension",
+        "init_scale",
+        "comparator",
+        "loss_fn",
+        "margin",
+        "lr",
+        "relation_lr",
+        "num_epochs",
+        "batch_size",
+        "num_batch_negs",
+        "num_uniform_negs",
+        "bucket_order",
+        "regularization_coef",
+        "eval_fraction",
+        "workers",
+        "seed",
+    }
     assert cfg["entities"] == {"all": {"num_partitions": 1}}
     assert len(cfg["relations"]) == 25
     assert cfg["relations"][0]["operator"] == "complex_diagonal"
@@ -115,37 +133,55 @@ def test_compressed_inputs_read_transparently(tmp_path, kin_edges, codec):
 def test_parquet_input(tmp_path, kin_edges):
     rows = list(kin_edges.elements())
     src = tmp_path / "k.parquet"
-    pq.write_table(pa.table({"h": [r[0] for r in rows], "r": [r[1] for r in rows],
-                             "t": [r[2] for r in rows]}), src, row_group_size=1000)
-    assert pbg("import", src, "--out", tmp_path / "ws", "--format", "arrow",
-               "--partitions", 3) == 0
+    pq.write_table(
+        pa.table({"h": [r[0] for r in rows], "r": [r[1] for r in rows], "t": [r[2] for r in rows]}),
+        src,
+        row_group_size=1000,
+    )
+    assert pbg("import", src, "--out", tmp_path / "ws", "--format", "arrow", "--partitions", 3) == 0
     assert workspace_edges(Workspace.open(tmp_path / "ws")) == kin_edges
 
 
 def test_two_column_csv_with_header_comments_and_weights(tmp_path):
     src = tmp_path / "g.csv"
     src.write_text("# a comment\nsrc,dst,w\n\na,b,0.5\nb,c,2\n# another\nc,a,1e-3\n")
-    assert pbg("import", src, "--header", "--columns", "0,1", "--weight-col", "2",
-                "--out", tmp_path / "ws") == 0
+    assert (
+        pbg("import", src, "--header", "--columns", "0,1", "--weight-col", "2", "--out", tmp_path / "ws") == 0
+    )
     ws = Workspace.open(tmp_path / "ws")
     assert ws.relation_names == ["all_edges"]
     assert workspace_edges(ws) == collections.Counter(
-        {("a", "all_edges", "b"): 1, ("b", "all_edges", "c"): 1, ("c", "all_edges", "a"): 1})
+        {("a", "all_edges", "b"): 1, ("b", "all_edges", "c"): 1, ("c", "all_edges", "a"): 1}
+    )
     d = ws.read_bucket("train", 0, 0)
     names = ws.entity_names("all", 0)
-    w = {(names[h], names[t]): x for h, t, x in zip(d["lhs"], d["rhs"], d["weight"],
-                                                      strict=True)}
-    assert w == {("a", "b"): pytest.approx(0.5), ("b", "c"): 2.0,
-                 ("c", "a"): pytest.approx(1e-3)}
+    w = {(names[h], names[t]): x for h, t, x in zip(d["lhs"], d["rhs"], d["weight"], strict=True)}
+    assert w == {("a", "b"): pytest.approx(0.5), ("b", "c"): 2.0, ("c", "a"): pytest.approx(1e-3)}
 
 
 def test_column_selection_and_delimiter(tmp_path):
     src = tmp_path / "g.txt"
     src.write_text("x|a|likes|b\ny|b|likes|c\n")
-    assert pbg("import", src, "--delimiter", "|", "--lhs-col", 1, "--rel-col", 2,
-                "--rhs-col", 3, "--out", tmp_path / "ws") == 0
+    assert (
+        pbg(
+            "import",
+            src,
+            "--delimiter",
+            "|",
+            "--lhs-col",
+            1,
+            "--rel-col",
+            2,
+            "--rhs-col",
+            3,
+            "--out",
+            tmp_path / "ws",
+        )
+        == 0
+    )
     assert workspace_edges(Workspace.open(tmp_path / "ws")) == collections.Counter(
-        {("a", "likes", "b"): 1, ("b", "likes", "c"): 1})
+        {("a", "likes", "b"): 1, ("b", "likes", "c"): 1}
+    )
 
 
 def _typed_graph(tmp_path):
@@ -161,7 +197,8 @@ def _typed_graph(tmp_path):
     src = tmp_path / "typed.tsv"
     src.write_text("\n".join(lines) + "\n")
     cfg = tmp_path / "model.toml"
-    cfg.write_text(textwrap.dedent("""\
+    cfg.write_text(
+        textwrap.dedent("""\
         dimension = 10
         [entities]
         user = { num_partitions = 3 }
@@ -180,7 +217,8 @@ def _typed_graph(tmp_path):
         name = "tagged"
         lhs = "item"
         rhs = "tag"
-    """))
+    """)
+    )
     return src, cfg, lines
 
 
@@ -197,9 +235,11 @@ def test_several_entity_types_from_a_config(tmp_path, fmt):
     # "u1" is both a user and an item: two entities
     assert (ws.locate("user", ["u1"])[0] >= 0).all() and (ws.locate("item", ["u1"])[0] >= 0)
     # tag is unpartitioned: every bucket with a tag on the rhs has rhs partition 0
-    assert all(rp == 0 for (lp, rp), _ in ws.buckets("train").items()
-               if ws.read_bucket("train", lp, rp)["rel"].min() ==
-               ws.relation_names.index("tagged"))
+    assert all(
+        rp == 0
+        for (lp, rp), _ in ws.buckets("train").items()
+        if ws.read_bucket("train", lp, rp)["rel"].min() == ws.relation_names.index("tagged")
+    )
 
 
 def test_shard_format_from_the_config_and_the_flag_overrides_it(tmp_path, capsys):
@@ -226,10 +266,15 @@ def test_dynamic_relations(tmp_path):
     lines = [f"n{i % 17}\tr{i % 9}\tn{(i * 7) % 23}" for i in range(300)]
     src.write_text("\n".join(lines) + "\n")
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"entities": {"node": {"num_partitions": 2}},
-                               "relations": [{"name": "all", "lhs": "node", "rhs": "node",
-                                              "operator": "diagonal"}],
-                               "dynamic_relations": True}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "entities": {"node": {"num_partitions": 2}},
+                "relations": [{"name": "all", "lhs": "node", "rhs": "node", "operator": "diagonal"}],
+                "dynamic_relations": True,
+            }
+        )
+    )
     assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 0
     ws = Workspace.open(tmp_path / "ws")
     assert sorted(ws.relation_names) == sorted(f"r{i}" for i in range(9))
@@ -237,8 +282,7 @@ def test_dynamic_relations(tmp_path):
 
 
 def test_fraction_split_is_seeded_and_complete(tmp_path, kin_edges):
-    args = ["import", TRAIN, "--valid-fraction", 0.1, "--test-fraction", 0.1, "--seed", 3,
-            "--partitions", 2]
+    args = ["import", TRAIN, "--valid-fraction", 0.1, "--test-fraction", 0.1, "--seed", 3, "--partitions", 2]
     assert pbg(*args, "--out", tmp_path / "a") == 0
     assert pbg(*args, "--out", tmp_path / "b") == 0
     a, b = Workspace.open(tmp_path / "a"), Workspace.open(tmp_path / "b")
@@ -258,13 +302,25 @@ def test_separate_split_files_count_and_drop_unseen(tmp_path, capsys):
     valid.write_text("a\tr\tc\na\tr\tzz\n")
     test = tmp_path / "test.tsv"
     test.write_text("yy\tr\tb\nc\tr\ta\n")
-    assert pbg("import", train, "--valid", valid, "--test", test, "--out", tmp_path / "k",
-               "--json") == 0
+    assert pbg("import", train, "--valid", valid, "--test", test, "--out", tmp_path / "k", "--json") == 0
     s = json.loads(capsys.readouterr().out)
     assert s["unseen_in_train"] == {"valid": 1, "test": 1}
     assert s["edges"] == {"train": 2, "valid": 2, "test": 2}
-    assert pbg("import", train, "--valid", valid, "--test", test, "--out", tmp_path / "d",
-               "--drop-unseen", "--json") == 0
+    assert (
+        pbg(
+            "import",
+            train,
+            "--valid",
+            valid,
+            "--test",
+            test,
+            "--out",
+            tmp_path / "d",
+            "--drop-unseen",
+            "--json",
+        )
+        == 0
+    )
     s = json.loads(capsys.readouterr().out)
     assert s["edges"] == {"train": 2, "valid": 1, "test": 1}
     ws = Workspace.open(tmp_path / "d")
@@ -278,12 +334,25 @@ def test_duplicates_and_self_loops_are_kept_and_counted_or_dropped(tmp_path, cap
     assert pbg("import", src, "--out", tmp_path / "k", "--json") == 0
     s = json.loads(capsys.readouterr().out)
     assert (s["duplicates"], s["self_loops"], s["edges"]["train"]) == (2, 1, 5)
-    assert pbg("import", src, "--out", tmp_path / "d", "--json", "--drop-duplicates",
-               "--drop-self-loops", "--partitions", 2) == 0
+    assert (
+        pbg(
+            "import",
+            src,
+            "--out",
+            tmp_path / "d",
+            "--json",
+            "--drop-duplicates",
+            "--drop-self-loops",
+            "--partitions",
+            2,
+        )
+        == 0
+    )
     s = json.loads(capsys.readouterr().out)
     assert (s["duplicates"], s["self_loops"], s["edges"]["train"]) == (2, 1, 2)
     assert workspace_edges(Workspace.open(tmp_path / "d")) == collections.Counter(
-        {("a", "r", "b"): 1, ("b", "r", "a"): 1})
+        {("a", "r", "b"): 1, ("b", "r", "a"): 1}
+    )
 
 
 @pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
@@ -328,8 +397,10 @@ def test_reader_refuses_a_foreign_or_mismatched_shard_naming_it(tmp_path):
         a.read_bucket("train", 0, 1)
     # a shard of another bucket of the same workspace
     shutil.copy(b.bucket_path("train", 1, 1), pb_)
-    with pytest.raises(InputFileError, match=f"^{pb_}: shard is for rhs_part=1, expected 1|"
-                                             f"^{pb_}: shard is for lhs_part=1, expected 0"):
+    with pytest.raises(
+        InputFileError,
+        match=f"^{pb_}: shard is for rhs_part=1, expected 1|^{pb_}: shard is for lhs_part=1, expected 0",
+    ):
         b.read_bucket("train", 0, 1)
     # a different format version
     import h5py
@@ -366,8 +437,10 @@ sys.exit(main(sys.argv[1:]))
 
 def test_killed_import_leaves_no_shard_a_reader_accepts(tmp_path):
     out = tmp_path / "ws"
-    proc = subprocess.run([sys.executable, "-c", _KILLER, "import", str(TRAIN), "--out",
-                           str(out), "--partitions", "2"], capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILLER, "import", str(TRAIN), "--out", str(out), "--partitions", "2"],
+        capture_output=True,
+    )
     assert proc.returncode == -9
     assert not out.exists()
     with pytest.raises(InputFileError, match="not an ember workspace"):
@@ -416,8 +489,7 @@ def test_bucket_orders_visit_every_bucket_once_and_are_seeded():
 
 
 def test_shard_path_layout(tmp_path):
-    assert shard_path(tmp_path, "valid", 1, 2, "arrow") == \
-        tmp_path / "edges" / "valid" / "edges_1_2.arrow"
+    assert shard_path(tmp_path, "valid", 1, 2, "arrow") == tmp_path / "edges" / "valid" / "edges_1_2.arrow"
 
 
 def test_append_refuses_a_relation_the_workspace_does_not_have(tmp_path, capsys):
@@ -432,19 +504,22 @@ def test_append_refuses_a_relation_the_workspace_does_not_have(tmp_path, capsys)
     assert err.startswith(f"error: {more}:2: unknown relation 'newrel'")
     assert (out / "workspace.json").read_text() == before
     assert sorted(p.name for p in out.iterdir()) == [
-        "config.toml", "edges", "entities", "relations.parquet", "workspace.json"]
+        "config.toml",
+        "edges",
+        "entities",
+        "relations.parquet",
+        "workspace.json",
+    ]
 
 
 def test_tiny_blocks_and_spilled_buffers_give_the_same_edges_and_splits(tmp_path, kin_edges):
     from ember.partitioning import ImportOptions, import_edges
 
     def run(out, **kw):
-        import_edges([TRAIN], ImportOptions(out=out, num_partitions=3, valid_fraction=0.2,
-                                            seed=9, **kw))
+        import_edges([TRAIN], ImportOptions(out=out, num_partitions=3, valid_fraction=0.2, seed=9, **kw))
         return Workspace.open(out)
 
-    small = run(tmp_path / "small", read_block_bytes=4096, min_block_rows=100,
-                buffer_bytes=2000)
+    small = run(tmp_path / "small", read_block_bytes=4096, min_block_rows=100, buffer_bytes=2000)
     big = run(tmp_path / "big")
     for split in ("train", "valid"):
         assert workspace_edges(small, split) == workspace_edges(big, split)
@@ -479,8 +554,9 @@ def test_partition_assignment_is_balanced_online_and_invertible(P):
 
 def test_generated_config_keeps_the_users_training_settings_and_loads(tmp_path):
     src, cfg, _ = _typed_graph(tmp_path)
-    cfg.write_text(cfg.read_text().replace("dimension = 10", 'dimension = 10\nlr = 0.05\n'
-                                           'loss_fn = "ranking"\nfoo = 1'))
+    cfg.write_text(
+        cfg.read_text().replace("dimension = 10", 'dimension = 10\nlr = 0.05\nloss_fn = "ranking"\nfoo = 1')
+    )
     assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 0
     import tomllib
 
@@ -510,15 +586,26 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
 def test_name_hash_depends_only_on_the_bytes():
     from ember.partitioning.dictionary import hash_strings
 
-    names = ["", "a", "ab", "abcdefgh", "abcdefghi", "a" * 16, "a" * 17, "x" * 40, "x" * 41,
-             "ä", "日本", "a\tb"]
+    names = [
+        "",
+        "a",
+        "ab",
+        "abcdefgh",
+        "abcdefghi",
+        "a" * 16,
+        "a" * 17,
+        "x" * 40,
+        "x" * 41,
+        "ä",
+        "日本",
+        "a\tb",
+    ]
     h = hash_strings(pa.array(names))
     assert len(set(h.tolist())) == len(names)
     # the same names elsewhere in another buffer (sliced, shifted) hash the same
     other = pa.array(["pad", "zz"] + names[::-1]).slice(2)
     assert hash_strings(other).tolist() == h[::-1].tolist()
-    assert hash_strings(pa.chunked_array([pa.array(names[:5]), pa.array(names[5:])])
-                        ).tolist() == h.tolist()
+    assert hash_strings(pa.chunked_array([pa.array(names[:5]), pa.array(names[5:])])).tolist() == h.tolist()
 
 
 def test_a_hash_collision_is_refused_never_merged(tmp_path, monkeypatch):
@@ -538,8 +625,7 @@ def test_a_hash_collision_is_refused_never_merged(tmp_path, monkeypatch):
     # "c" first appears in a later block than "a": found by its hash, checked, refused
     src.write_text("a\tr\tb\n" * 2000 + "c\tr\ta\n" * 10)
     with pytest.raises(RuntimeError, match="hash collision"):
-        import_edges([src], ImportOptions(out=tmp_path / "ws", read_block_bytes=4096,
-                                          min_block_rows=100))
+        import_edges([src], ImportOptions(out=tmp_path / "ws", read_block_bytes=4096, min_block_rows=100))
     assert not (tmp_path / "ws").exists()
     src.write_text("a\tr\tc\n")  # both new in one block
     with pytest.raises(RuntimeError, match="hash collision"):

@@ -39,12 +39,10 @@ def workspace_edges(ws: Workspace, split: str = "train") -> collections.Counter:
     for lp in range(P):
         for rp in range(P):
             d = ws.read_bucket(split, lp, rp)
-            for lhs, rel, rhs in zip(d["lhs"].tolist(), d["rel"].tolist(), d["rhs"].tolist(),
-                                     strict=True):
+            for lhs, rel, rhs in zip(d["lhs"].tolist(), d["rel"].tolist(), d["rhs"].tolist(), strict=True):
                 lt, rt = ws.relation_types(rel)
                 # an unpartitioned type lives in partition 0 whatever the bucket
                 lpart = lp if ws.num_partitions(lt) > 1 else 0
                 rpart = rp if ws.num_partitions(rt) > 1 else 0
-                out[(ws.entity_names(lt, lpart)[lhs], rels[rel],
-                     ws.entity_names(rt, rpart)[rhs])] += 1
+                out[(ws.entity_names(lt, lpart)[lhs], rels[rel], ws.entity_names(rt, rpart)[rhs])] += 1
     return out

@@ -34,12 +34,16 @@ REDUCTIONS = ["none", "mean", "sum"]
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
-@pytest.mark.parametrize(("loss", "ref"), [
-    (nn.MSELoss, lambda d: d * d),
-    (nn.L1Loss, np.abs),
-    (nn.SmoothL1Loss, lambda d: np.where(np.abs(d) < 1, 0.5 * d * d, np.abs(d) - 0.5)),
-    (nn.HuberLoss, lambda d: np.where(np.abs(d) < 1, 0.5 * d * d, np.abs(d) - 0.5)),
-], ids=["mse", "l1", "smooth_l1", "huber"])
+@pytest.mark.parametrize(
+    ("loss", "ref"),
+    [
+        (nn.MSELoss, lambda d: d * d),
+        (nn.L1Loss, np.abs),
+        (nn.SmoothL1Loss, lambda d: np.where(np.abs(d) < 1, 0.5 * d * d, np.abs(d) - 0.5)),
+        (nn.HuberLoss, lambda d: np.where(np.abs(d) < 1, 0.5 * d * d, np.abs(d) - 0.5)),
+    ],
+    ids=["mse", "l1", "smooth_l1", "huber"],
+)
 def test_regression_losses_match_numpy_and_gradcheck(loss, ref, reduction):
     x, y = t64(3, 4), t64(3, 4)
     x.data *= 2
@@ -126,7 +130,7 @@ def test_cross_entropy_is_stable_for_huge_logits_and_twice_differentiable():
     assert float(loss) == pytest.approx(1000.0)
     loss.backward()
     np.testing.assert_allclose(np_(x.grad), [[1.0, -1.0, 0.0]], atol=1e-12)
-    twice = lambda a: F.cross_entropy(a, ember.tensor([2, 0]), label_smoothing=0.1)  # noqa: E731
+    twice = lambda a: F.cross_entropy(a, ember.tensor([2, 0]), label_smoothing=0.1)
     assert gradgradcheck(twice, (t64(2, 3),))
 
 
@@ -151,8 +155,10 @@ def test_nll_loss_matches_numpy(reduction):
     loss = -np_(logp)[np.arange(5), tc] * w[tc] * valid
     ref = {"none": loss, "sum": loss.sum(), "mean": loss.sum() / (w[tc] * valid).sum()}[reduction]
     np.testing.assert_allclose(np_(got), ref, rtol=1e-12)
-    assert gradcheck(lambda a: nn.NLLLoss(ember.tensor(w, dtype=ember.float64), reduction=reduction)(
-        a, ember.tensor(t)), (logp,))
+    assert gradcheck(
+        lambda a: nn.NLLLoss(ember.tensor(w, dtype=ember.float64), reduction=reduction)(a, ember.tensor(t)),
+        (logp,),
+    )
 
 
 def test_log_softmax_plus_nll_equals_cross_entropy():
@@ -182,8 +188,9 @@ def test_bce_with_logits_matches_numpy_with_pos_weight(reduction):
     s = 1 / (1 + np.exp(-np_(x)))
     ref = -(np_(pw) * np_(y) * np.log(s) + (1 - np_(y)) * np.log(1 - s))
     np.testing.assert_allclose(np_(got), reduce_np(ref, reduction), rtol=1e-10)
-    assert gradcheck(lambda a: F.binary_cross_entropy_with_logits(a, y, reduction=reduction, pos_weight=pw),
-                     (x,))
+    assert gradcheck(
+        lambda a: F.binary_cross_entropy_with_logits(a, y, reduction=reduction, pos_weight=pw), (x,)
+    )
 
 
 def test_bce_with_logits_is_stable_for_large_logits():

@@ -38,7 +38,12 @@ def test_attribute_assignment_registers_parameters_buffers_and_submodules():
     names = [n for n, _ in net.named_parameters()]
     assert names == ["scale", "fc1.weight", "fc1.bias", "bn.weight", "bn.bias", "fc2.weight", "fc2.bias"]
     assert [n for n, _ in net.named_buffers()] == [
-        "steps", "cache", "bn.running_mean", "bn.running_var", "bn.num_batches_tracked"]
+        "steps",
+        "cache",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+    ]
     assert [n for n, _ in net.named_children()] == ["fc1", "bn", "fc2"]
     assert [n for n, _ in net.named_modules()] == ["", "fc1", "bn", "fc2"]
     assert len(list(net.parameters())) == 7 and len(list(net.children())) == 3
@@ -110,9 +115,19 @@ def test_state_dict_round_trip_reproduces_outputs_bit_for_bit():
     a, b = Net(), Net()
     a.train()(ember.randn(8, 3))  # move the running stats away from their defaults
     sd = a.state_dict()
-    assert list(sd) == ["scale", "steps", "fc1.weight", "fc1.bias", "bn.weight", "bn.bias",
-                        "bn.running_mean", "bn.running_var", "bn.num_batches_tracked",
-                        "fc2.weight", "fc2.bias"]  # non-persistent "cache" left out
+    assert list(sd) == [
+        "scale",
+        "steps",
+        "fc1.weight",
+        "fc1.bias",
+        "bn.weight",
+        "bn.bias",
+        "bn.running_mean",
+        "bn.running_var",
+        "bn.num_batches_tracked",
+        "fc2.weight",
+        "fc2.bias",
+    ]  # non-persistent "cache" left out
     assert not any(t.requires_grad for t in sd.values())
     result = b.load_state_dict(sd)
     assert result.missing_keys == [] and result.unexpected_keys == []
@@ -171,8 +186,10 @@ def test_repr_is_nested_and_readable():
         "  )\n"
         ")"
     )
-    assert repr(nn.Conv2d(1, 2, 3, stride=2, groups=1, bias=False)) == \
-        "Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), bias=False)"
+    assert (
+        repr(nn.Conv2d(1, 2, 3, stride=2, groups=1, bias=False))
+        == "Conv2d(1, 2, kernel_size=(3, 3), stride=(2, 2), bias=False)"
+    )
 
 
 def test_forward_hooks_run_can_replace_values_and_be_removed():
@@ -181,8 +198,9 @@ def test_forward_hooks_run_can_replace_values_and_be_removed():
     pre = lin.register_forward_pre_hook(lambda m, args: (args[0] * 0,))
     post = lin.register_forward_hook(lambda m, args, out: calls.append(out.shape) or out + 1)
     out = lin(ember.randn(3, 2))
-    np.testing.assert_allclose(out.detach().numpy(), lin.bias.detach().numpy() + 1 + np.zeros((3, 2)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        out.detach().numpy(), lin.bias.detach().numpy() + 1 + np.zeros((3, 2)), rtol=1e-6
+    )
     assert calls == [(3, 2)]
     pre.remove(), post.remove()
     x = ember.randn(3, 2)
@@ -195,6 +213,7 @@ def test_containers_index_iterate_and_register():
     assert len(seq[:2]) == 2
     assert seq(ember.randn(4, 2)).shape == (4, 1)
     from collections import OrderedDict
+
     named = nn.Sequential(OrderedDict([("inp", nn.Linear(2, 2)), ("act", nn.Tanh())]))
     assert [n for n, _ in named.named_parameters()] == ["inp.weight", "inp.bias"]
     ml = nn.ModuleList([nn.Linear(1, 1) for _ in range(3)])

@@ -50,9 +50,9 @@ def bars_and_crosses(n, rng, size=12):
         length = rng.integers(5, 9)
         r0, c0 = max(0, r - length // 2), max(0, col - length // 2)
         if c in (0, 2):
-            img[0, r, c0:c0 + length] += 1.0
+            img[0, r, c0 : c0 + length] += 1.0
         if c in (1, 2):
-            img[0, r0:r0 + length, col] += 1.0
+            img[0, r0 : r0 + length, col] += 1.0
     return imgs, labels
 
 
@@ -62,15 +62,22 @@ def test_small_cnn_classifies_bars_and_crosses_well_above_chance():
     x, y = bars_and_crosses(600, rng)
     x_test, y_test = bars_and_crosses(300, rng)
     model = nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Dropout(0.1), nn.Linear(16 * 3 * 3, 3),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1),
+        nn.BatchNorm2d(16),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Dropout(0.1),
+        nn.Linear(16 * 3 * 3, 3),
     )
     opt = optim.Adam(model.parameters(), lr=0.01)
     for _epoch in range(6):
         perm = rng.permutation(len(x))
         for i in range(0, len(x), 50):
-            b = perm[i:i + 50]
+            b = perm[i : i + 50]
             opt.zero_grad()
             F.cross_entropy(model(ember.tensor(x[b])), ember.tensor(y[b])).backward()
             opt.step()

@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (a table: one op case per line reads best)
 """Forward values match numpy for every public op, with PyTorch's argument names, and
 float32 stays float32 (no silent upcast), Python scalars on either side included."""
 
@@ -49,21 +48,27 @@ def _erf(x):
 # name -> list of (ember function of tensors, numpy function of arrays, inputs)
 CASES = {
     "abs": [(ember.abs, np.abs, (A,))],
-    "add": [(ember.add, np.add, (A, ROW)), (lambda a, b: ember.add(a, b, alpha=2),
-                                           lambda a, b: a + 2 * b, (A, B))],
+    "add": [
+        (ember.add, np.add, (A, ROW)),
+        (lambda a, b: ember.add(a, b, alpha=2), lambda a, b: a + 2 * b, (A, B)),
+    ],
     "sub": [(ember.sub, np.subtract, (A, ROW))],
     "subtract": [(ember.subtract, np.subtract, (A, B))],
     "mul": [(ember.mul, np.multiply, (A, ROW))],
     "multiply": [(ember.multiply, np.multiply, (A, B))],
-    "div": [(ember.div, np.divide, (A, P)),
-            (lambda a, b: ember.div(a, b, rounding_mode="floor"), lambda a, b: np.floor(a / b), (A, P)),
-            (lambda a, b: ember.div(a, b, rounding_mode="trunc"), lambda a, b: np.trunc(a / b), (A, P))],
+    "div": [
+        (ember.div, np.divide, (A, P)),
+        (lambda a, b: ember.div(a, b, rounding_mode="floor"), lambda a, b: np.floor(a / b), (A, P)),
+        (lambda a, b: ember.div(a, b, rounding_mode="trunc"), lambda a, b: np.trunc(a / b), (A, P)),
+    ],
     "divide": [(ember.divide, np.divide, (A, P))],
     "true_divide": [(ember.true_divide, np.true_divide, (A, P))],
-    "floor_divide": [(ember.floor_divide, np.floor_divide, (A, P)),
-                     (ember.floor_divide, np.floor_divide, (INT, 3))],
+    "floor_divide": [
+        (ember.floor_divide, np.floor_divide, (A, P)),
+        (ember.floor_divide, np.floor_divide, (INT, 3)),
+    ],
     "remainder": [(ember.remainder, np.remainder, (A, P)), (ember.remainder, np.remainder, (INT, 4))],
-    "pow": [(ember.pow, np.power, (P, A)), (lambda a: ember.pow(a, 3), lambda a: a ** 3, (A,))],
+    "pow": [(ember.pow, np.power, (P, A)), (lambda a: ember.pow(a, 3), lambda a: a**3, (A,))],
     "neg": [(ember.neg, np.negative, (A,))],
     "negative": [(ember.negative, np.negative, (A,))],
     "exp": [(ember.exp, np.exp, (A,))],
@@ -79,28 +84,45 @@ CASES = {
     "tanh": [(ember.tanh, np.tanh, (A,))],
     "sigmoid": [(ember.sigmoid, lambda a: 1 / (1 + np.exp(-a)), (A * 20,))],
     "relu": [(ember.relu, lambda a: np.maximum(a, 0), (A,))],
-    "leaky_relu": [(lambda a: ember.leaky_relu(a, negative_slope=0.1),
-                    lambda a: np.where(a > 0, a, 0.1 * a), (A,))],
-    "gelu": [(ember.gelu, lambda a: _f32(0.5 * a * (1 + _erf(a / np.sqrt(2)))), (A,)),
-             (lambda a: ember.gelu(a, approximate="tanh"),
-              lambda a: _f32(0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))),
-              (A,))],
+    "leaky_relu": [
+        (lambda a: ember.leaky_relu(a, negative_slope=0.1), lambda a: np.where(a > 0, a, 0.1 * a), (A,))
+    ],
+    "gelu": [
+        (ember.gelu, lambda a: _f32(0.5 * a * (1 + _erf(a / np.sqrt(2)))), (A,)),
+        (
+            lambda a: ember.gelu(a, approximate="tanh"),
+            lambda a: _f32(0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a**3)))),
+            (A,),
+        ),
+    ],
     "erf": [(ember.erf, _erf, (A,))],
-    "softplus": [(ember.softplus, lambda a: np.log1p(np.exp(a)), (A,)),
-                 (lambda a: ember.softplus(a * 30, beta=1.0, threshold=20.0),
-                  lambda a: np.where(a * 30 > 20, a * 30, np.log1p(np.exp(a * 30))), (A,))],
-    "clamp": [(lambda a: ember.clamp(a, min=-0.5, max=0.5), lambda a: np.clip(a, -0.5, 0.5), (A,)),
-              (lambda a, b: ember.clamp(a, min=b), lambda a, b: np.maximum(a, b), (A, ROW))],
+    "softplus": [
+        (ember.softplus, lambda a: np.log1p(np.exp(a)), (A,)),
+        (
+            lambda a: ember.softplus(a * 30, beta=1.0, threshold=20.0),
+            lambda a: np.where(a * 30 > 20, a * 30, np.log1p(np.exp(a * 30))),
+            (A,),
+        ),
+    ],
+    "clamp": [
+        (lambda a: ember.clamp(a, min=-0.5, max=0.5), lambda a: np.clip(a, -0.5, 0.5), (A,)),
+        (lambda a, b: ember.clamp(a, min=b), lambda a, b: np.maximum(a, b), (A, ROW)),
+    ],
     "clip": [(lambda a: ember.clip(a, -0.2, 0.3), lambda a: np.clip(a, -0.2, 0.3), (A,))],
     "clamp_min": [(lambda a: ember.clamp_min(a, 0.1), lambda a: np.maximum(a, 0.1), (A,))],
     "clamp_max": [(lambda a: ember.clamp_max(a, 0.1), lambda a: np.minimum(a, 0.1), (A,))],
     "maximum": [(ember.maximum, np.maximum, (A, ROW))],
     "minimum": [(ember.minimum, np.minimum, (A, B))],
-    "where": [(ember.where, np.where, (MASK, A, B)),
-              (lambda m, a: ember.where(m, a, 0.0), lambda m, a: np.where(m, a, np.float32(0)), (MASK, A))],
-    "eq": [(ember.eq, np.equal, (INT, 2))], "ne": [(ember.ne, np.not_equal, (INT, 2))],
-    "lt": [(ember.lt, np.less, (A, B))], "le": [(ember.le, np.less_equal, (A, B))],
-    "gt": [(ember.gt, np.greater, (A, ROW))], "ge": [(ember.ge, np.greater_equal, (A, 0.0))],
+    "where": [
+        (ember.where, np.where, (MASK, A, B)),
+        (lambda m, a: ember.where(m, a, 0.0), lambda m, a: np.where(m, a, np.float32(0)), (MASK, A)),
+    ],
+    "eq": [(ember.eq, np.equal, (INT, 2))],
+    "ne": [(ember.ne, np.not_equal, (INT, 2))],
+    "lt": [(ember.lt, np.less, (A, B))],
+    "le": [(ember.le, np.less_equal, (A, B))],
+    "gt": [(ember.gt, np.greater, (A, ROW))],
+    "ge": [(ember.ge, np.greater_equal, (A, 0.0))],
     "logical_and": [(ember.logical_and, np.logical_and, (MASK, A < 0.5))],
     "logical_or": [(ember.logical_or, np.logical_or, (MASK, A < -0.5))],
     "logical_xor": [(ember.logical_xor, np.logical_xor, (MASK, A < 0.5))],
@@ -111,36 +133,52 @@ CASES = {
     "allclose": [(ember.allclose, np.allclose, (A, A + 1e-9))],
     "equal": [(ember.equal, np.array_equal, (A, A.copy()))],
     # reductions
-    "sum": [(ember.sum, np.sum, (A,)), (lambda a: ember.sum(a, dim=1, keepdim=True),
-                                       lambda a: a.sum(1, keepdims=True), (A,)),
-            (lambda a: a.sum((0, 2)), lambda a: a.sum((0, 2)), (B3,)),
-            (lambda m: m.sum(), lambda m: np.int64(m.sum()), (MASK,))],
+    "sum": [
+        (ember.sum, np.sum, (A,)),
+        (lambda a: ember.sum(a, dim=1, keepdim=True), lambda a: a.sum(1, keepdims=True), (A,)),
+        (lambda a: a.sum((0, 2)), lambda a: a.sum((0, 2)), (B3,)),
+        (lambda m: m.sum(), lambda m: np.int64(m.sum()), (MASK,)),
+    ],
     "mean": [(lambda a: ember.mean(a, -1), lambda a: a.mean(-1), (A,))],
     "prod": [(lambda a: ember.prod(a, 1), lambda a: a.prod(1), (A,))],
     "cumsum": [(lambda a: ember.cumsum(a, dim=1), lambda a: a.cumsum(1), (A,))],
     "cumprod": [(lambda a: ember.cumprod(a, 0), lambda a: a.cumprod(0), (A,))],
-    "max": [(ember.max, np.max, (A,)),
-            (lambda a: ember.max(a, dim=1).values, lambda a: a.max(1), (A,)),
-            (lambda a: ember.max(a, 1, keepdim=True).indices, lambda a: a.argmax(1)[:, None], (A,)),
-            (lambda a, b: ember.max(a, b), np.maximum, (A, B))],
+    "max": [
+        (ember.max, np.max, (A,)),
+        (lambda a: ember.max(a, dim=1).values, lambda a: a.max(1), (A,)),
+        (lambda a: ember.max(a, 1, keepdim=True).indices, lambda a: a.argmax(1)[:, None], (A,)),
+        (lambda a, b: ember.max(a, b), np.maximum, (A, B)),
+    ],
     "min": [(ember.min, np.min, (A,)), (lambda a: ember.min(a, 0)[1], lambda a: a.argmin(0), (A,))],
     "amax": [(lambda a: ember.amax(a, (0, 2)), lambda a: a.max((0, 2)), (B3,))],
     "amin": [(lambda a: ember.amin(a, 1, keepdim=True), lambda a: a.min(1, keepdims=True), (A,))],
-    "argmax": [(ember.argmax, np.argmax, (A,)), (lambda a: ember.argmax(a, dim=1), lambda a: a.argmax(1), (A,))],
+    "argmax": [
+        (ember.argmax, np.argmax, (A,)),
+        (lambda a: ember.argmax(a, dim=1), lambda a: a.argmax(1), (A,)),
+    ],
     "argmin": [(lambda a: ember.argmin(a, 0, keepdim=True), lambda a: a.argmin(0)[None], (A,))],
-    "var": [(ember.var, lambda a: a.var(ddof=1), (A,)),
-            (lambda a: ember.var(a, 1, correction=0), lambda a: a.var(1), (A,))],
+    "var": [
+        (ember.var, lambda a: a.var(ddof=1), (A,)),
+        (lambda a: ember.var(a, 1, correction=0), lambda a: a.var(1), (A,)),
+    ],
     "std": [(lambda a: ember.std(a, dim=0, keepdim=True), lambda a: a.std(0, ddof=1, keepdims=True), (A,))],
     "var_mean": [(lambda a: ember.var_mean(a, 1)[0], lambda a: a.var(1, ddof=1), (A,))],
     "std_mean": [(lambda a: ember.std_mean(a, 1)[1], lambda a: a.mean(1), (A,))],
-    "logsumexp": [(lambda a: ember.logsumexp(a, 1), lambda a: np.log(np.exp(a).sum(1)), (A,)),
-                  (lambda a: ember.logsumexp(a * 1000, 0),
-                   lambda a: (a * 1000).max(0) + np.log(np.exp(a * 1000 - (a * 1000).max(0)).sum(0)), (A,))],
+    "logsumexp": [
+        (lambda a: ember.logsumexp(a, 1), lambda a: np.log(np.exp(a).sum(1)), (A,)),
+        (
+            lambda a: ember.logsumexp(a * 1000, 0),
+            lambda a: (a * 1000).max(0) + np.log(np.exp(a * 1000 - (a * 1000).max(0)).sum(0)),
+            (A,),
+        ),
+    ],
     "softmax": [(lambda a: ember.softmax(a, dim=-1), lambda a: _softmax(a, -1), (A * 100,))],
     "log_softmax": [(lambda a: ember.log_softmax(a, 0), lambda a: np.log(_softmax(a, 0)), (A,))],
-    "norm": [(ember.norm, np.linalg.norm, (A,)),
-             (lambda a: ember.norm(a, p=1, dim=1), lambda a: np.abs(a).sum(1), (A,)),
-             (lambda a: ember.norm(a, p=float("inf"), dim=0), lambda a: np.abs(a).max(0), (A,))],
+    "norm": [
+        (ember.norm, np.linalg.norm, (A,)),
+        (lambda a: ember.norm(a, p=1, dim=1), lambda a: np.abs(a).sum(1), (A,)),
+        (lambda a: ember.norm(a, p=float("inf"), dim=0), lambda a: np.abs(a).max(0), (A,)),
+    ],
     "all": [(lambda m: ember.all(m, dim=1), lambda m: m.all(1), (MASK,))],
     "any": [(ember.any, np.any, (MASK,))],
     "count_nonzero": [(lambda a: ember.count_nonzero(a, 0), lambda a: np.count_nonzero(a, 0), (INT,))],
@@ -149,11 +187,15 @@ CASES = {
     "mm": [(ember.mm, np.matmul, (A, M))],
     "bmm": [(ember.bmm, np.matmul, (B3, np.stack([M, M])))],
     "mv": [(ember.mv, np.matmul, (A, V))],
-    "dot": [(ember.dot, np.dot, (V, ROW))], "vdot": [(ember.vdot, np.vdot, (V, ROW))],
+    "dot": [(ember.dot, np.dot, (V, ROW))],
+    "vdot": [(ember.vdot, np.vdot, (V, ROW))],
     "inner": [(ember.inner, np.inner, (A, V))],
-    "outer": [(ember.outer, np.outer, (V, ROW))], "ger": [(ember.ger, np.outer, (V, ROW))],
-    "einsum": [(lambda a, b: ember.einsum("ij,jk->ik", a, b), lambda a, b: a @ b, (A, M)),
-               (lambda a: ember.einsum("ii", a), np.trace, (SQ,))],
+    "outer": [(ember.outer, np.outer, (V, ROW))],
+    "ger": [(ember.ger, np.outer, (V, ROW))],
+    "einsum": [
+        (lambda a, b: ember.einsum("ij,jk->ik", a, b), lambda a, b: a @ b, (A, M)),
+        (lambda a: ember.einsum("ii", a), np.trace, (SQ,)),
+    ],
     "tensordot": [(lambda a, b: ember.tensordot(a, b, 1), lambda a, b: np.tensordot(a, b, 1), (A, M))],
     "trace": [(ember.trace, np.trace, (SQ,))],
     "diagonal": [(lambda a: ember.diagonal(a, 1), lambda a: np.diagonal(a, 1), (A,))],
@@ -171,11 +213,14 @@ CASES = {
     "movedim": [(lambda a: ember.movedim(a, 0, -1), lambda a: np.moveaxis(a, 0, -1), (B3,))],
     "expand": [(lambda a: ember.expand(a, 3, 4), lambda a: np.broadcast_to(a, (3, 4)), (ROW,))],
     "broadcast_to": [(lambda a: ember.broadcast_to(a, (2, 4)), lambda a: np.broadcast_to(a, (2, 4)), (ROW,))],
-    "broadcast_tensors": [(lambda a, b: ember.broadcast_tensors(a, b)[1],
-                           lambda a, b: np.broadcast_arrays(a, b)[1], (A, ROW))],
+    "broadcast_tensors": [
+        (lambda a, b: ember.broadcast_tensors(a, b)[1], lambda a, b: np.broadcast_arrays(a, b)[1], (A, ROW))
+    ],
     "cat": [(lambda a, b: ember.cat([a, b], dim=1), lambda a, b: np.concatenate([a, b], 1), (A, B))],
     "concat": [(lambda a, b: ember.concat([a, b]), lambda a, b: np.concatenate([a, b]), (A, B))],
-    "concatenate": [(lambda a, b: ember.concatenate([a, b], 1), lambda a, b: np.concatenate([a, b], 1), (A, B))],
+    "concatenate": [
+        (lambda a, b: ember.concatenate([a, b], 1), lambda a, b: np.concatenate([a, b], 1), (A, B))
+    ],
     "stack": [(lambda a, b: ember.stack([a, b], dim=2), lambda a, b: np.stack([a, b], 2), (A, B))],
     "hstack": [(lambda a, b: ember.hstack([a, b]), lambda a, b: np.hstack([a, b]), (A, B))],
     "vstack": [(lambda a, b: ember.vstack([a, b]), lambda a, b: np.vstack([a, b]), (ROW, A))],
@@ -184,41 +229,101 @@ CASES = {
     "unbind": [(lambda a: ember.unbind(a, 1)[2], lambda a: a[:, 2], (A,))],
     "narrow": [(lambda a: ember.narrow(a, 1, 1, 2), lambda a: a[:, 1:3], (A,))],
     "flip": [(lambda a: ember.flip(a, (0, 1)), lambda a: a[::-1, ::-1], (A,))],
-    "fliplr": [(ember.fliplr, np.fliplr, (A,))], "flipud": [(ember.flipud, np.flipud, (A,))],
-    "roll": [(lambda a: ember.roll(a, shifts=1, dims=1), lambda a: np.roll(a, 1, 1), (A,)),
-             (lambda a: ember.roll(a, 3), lambda a: np.roll(a, 3), (A,))],
+    "fliplr": [(ember.fliplr, np.fliplr, (A,))],
+    "flipud": [(ember.flipud, np.flipud, (A,))],
+    "roll": [
+        (lambda a: ember.roll(a, shifts=1, dims=1), lambda a: np.roll(a, 1, 1), (A,)),
+        (lambda a: ember.roll(a, 3), lambda a: np.roll(a, 3), (A,)),
+    ],
     "tile": [(lambda a: ember.tile(a, (2, 1)), lambda a: np.tile(a, (2, 1)), (A,))],
-    "repeat_interleave": [(lambda a: ember.repeat_interleave(a, 2, dim=1), lambda a: np.repeat(a, 2, 1), (A,))],
-    "pad": [(lambda a: ember.pad(a, (1, 2)), lambda a: np.pad(a, ((0, 0), (1, 2))), (A,)),
-            (lambda a: ember.pad(a, (1, 1, 2, 0), mode="reflect"),
-             lambda a: np.pad(a, ((2, 0), (1, 1)), mode="reflect"), (A,)),
-            (lambda a: ember.pad(a, (2, 2), mode="replicate"), lambda a: np.pad(a, ((0, 0), (2, 2)), mode="edge"), (A,)),
-            (lambda a: ember.pad(a, (1, 0), mode="circular"), lambda a: np.pad(a, ((0, 0), (1, 0)), mode="wrap"), (A,))],
+    "repeat_interleave": [
+        (lambda a: ember.repeat_interleave(a, 2, dim=1), lambda a: np.repeat(a, 2, 1), (A,))
+    ],
+    "pad": [
+        (lambda a: ember.pad(a, (1, 2)), lambda a: np.pad(a, ((0, 0), (1, 2))), (A,)),
+        (
+            lambda a: ember.pad(a, (1, 1, 2, 0), mode="reflect"),
+            lambda a: np.pad(a, ((2, 0), (1, 1)), mode="reflect"),
+            (A,),
+        ),
+        (
+            lambda a: ember.pad(a, (2, 2), mode="replicate"),
+            lambda a: np.pad(a, ((0, 0), (2, 2)), mode="edge"),
+            (A,),
+        ),
+        (
+            lambda a: ember.pad(a, (1, 0), mode="circular"),
+            lambda a: np.pad(a, ((0, 0), (1, 0)), mode="wrap"),
+            (A,),
+        ),
+    ],
     "contiguous": [(ember.contiguous, lambda a: a, (A,))],
     "clone": [(ember.clone, np.copy, (A,))],
     # indexing and ordering
     "gather": [(lambda a, i: ember.gather(a, 1, i), lambda a, i: np.take_along_axis(a, i, 1), (A[:2], I))],
-    "take_along_dim": [(lambda a, i: ember.take_along_dim(a, i, dim=1), lambda a, i: np.take_along_axis(a, i, 1), (A[:2], I))],
-    "scatter_add": [(lambda a, i, s: ember.scatter_add(a, 1, i, s), lambda a, i, s: _scatter_add(a, i, s), (A[:2], I, B[:2]))],
-    "scatter": [(lambda a, i: ember.scatter(a, 0, i[:1, :3], value=5.0),
-                 lambda a, i: _scatter0(a, i[:1, :3], 5.0), (A, I))],
+    "take_along_dim": [
+        (lambda a, i: ember.take_along_dim(a, i, dim=1), lambda a, i: np.take_along_axis(a, i, 1), (A[:2], I))
+    ],
+    "scatter_add": [
+        (
+            lambda a, i, s: ember.scatter_add(a, 1, i, s),
+            lambda a, i, s: _scatter_add(a, i, s),
+            (A[:2], I, B[:2]),
+        )
+    ],
+    "scatter": [
+        (
+            lambda a, i: ember.scatter(a, 0, i[:1, :3], value=5.0),
+            lambda a, i: _scatter0(a, i[:1, :3], 5.0),
+            (A, I),
+        )
+    ],
     "index_select": [(lambda a, i: ember.index_select(a, 1, i), lambda a, i: a[:, i], (A, POSINT))],
-    "index_add": [(lambda a, i, s: ember.index_add(a, 0, i, s), lambda a, i, s: _index_add(a, i, s), (np.tile(A, (2, 1)), POSINT, np.tile(B, (2, 1))[:5]))],
-    "masked_fill": [(lambda a, m: ember.masked_fill(a, m, -1.0), lambda a, m: np.where(m, np.float32(-1), a), (A, MASK))],
+    "index_add": [
+        (
+            lambda a, i, s: ember.index_add(a, 0, i, s),
+            lambda a, i, s: _index_add(a, i, s),
+            (np.tile(A, (2, 1)), POSINT, np.tile(B, (2, 1))[:5]),
+        )
+    ],
+    "masked_fill": [
+        (lambda a, m: ember.masked_fill(a, m, -1.0), lambda a, m: np.where(m, np.float32(-1), a), (A, MASK))
+    ],
     "masked_select": [(ember.masked_select, lambda a, m: a[m], (A, MASK))],
     "nonzero": [(ember.nonzero, np.argwhere, (INT,))],
-    "sort": [(lambda a: ember.sort(a, dim=1, descending=True).values, lambda a: -np.sort(-a, 1), (A,)),
-             (lambda a: ember.sort(a, 0).indices, lambda a: np.argsort(a, 0), (A,))],
-    "argsort": [(lambda a: ember.argsort(a, dim=1), lambda a: np.argsort(a, 1), (A,)),
-                (lambda a: ember.argsort(a, descending=True, stable=True), lambda a: np.argsort(-a, 1, kind="stable"), (INT,))],
-    "topk": [(lambda a: ember.topk(a, 2, dim=1).values, lambda a: -np.sort(-a, 1)[:, :2], (A,)),
-             (lambda a: ember.topk(a, 2, largest=False).indices, lambda a: np.argsort(a, 1)[:, :2], (A,))],
+    "sort": [
+        (lambda a: ember.sort(a, dim=1, descending=True).values, lambda a: -np.sort(-a, 1), (A,)),
+        (lambda a: ember.sort(a, 0).indices, lambda a: np.argsort(a, 0), (A,)),
+    ],
+    "argsort": [
+        (lambda a: ember.argsort(a, dim=1), lambda a: np.argsort(a, 1), (A,)),
+        (
+            lambda a: ember.argsort(a, descending=True, stable=True),
+            lambda a: np.argsort(-a, 1, kind="stable"),
+            (INT,),
+        ),
+    ],
+    "topk": [
+        (lambda a: ember.topk(a, 2, dim=1).values, lambda a: -np.sort(-a, 1)[:, :2], (A,)),
+        (lambda a: ember.topk(a, 2, largest=False).indices, lambda a: np.argsort(a, 1)[:, :2], (A,)),
+    ],
     "kthvalue": [(lambda a: ember.kthvalue(a, 2, dim=1).values, lambda a: np.sort(a, 1)[:, 1], (A,))],
-    "unique": [(ember.unique, np.unique, (INT,)),
-               (lambda a: ember.unique(a, return_counts=True)[1], lambda a: np.unique(a, return_counts=True)[1], (INT,))],
+    "unique": [
+        (ember.unique, np.unique, (INT,)),
+        (
+            lambda a: ember.unique(a, return_counts=True)[1],
+            lambda a: np.unique(a, return_counts=True)[1],
+            (INT,),
+        ),
+    ],
     "bincount": [(ember.bincount, np.bincount, (POSINT,))],
-    "searchsorted": [(lambda s, v: ember.searchsorted(s, v, right=True),
-                      lambda s, v: np.searchsorted(s, v, side="right"), (np.sort(V), ROW))],
+    "searchsorted": [
+        (
+            lambda s, v: ember.searchsorted(s, v, right=True),
+            lambda s, v: np.searchsorted(s, v, side="right"),
+            (np.sort(V), ROW),
+        )
+    ],
 }
 
 
@@ -245,11 +350,37 @@ def _index_add(a, i, s):
 
 
 # creation and random ops: covered in test_tensor.py and below
-NOT_HERE = {"arange", "asarray", "bernoulli", "empty", "empty_like", "eye", "from_dlpack",
-            "from_numpy", "full", "full_like", "initial_seed", "linspace", "logspace",
-            "manual_seed", "multinomial", "normal", "ones", "ones_like", "rand", "rand_like",
-            "randint", "randn", "randn_like", "randperm", "seed", "tensor", "uniform", "zeros",
-            "zeros_like"}
+NOT_HERE = {
+    "arange",
+    "asarray",
+    "bernoulli",
+    "empty",
+    "empty_like",
+    "eye",
+    "from_dlpack",
+    "from_numpy",
+    "full",
+    "full_like",
+    "initial_seed",
+    "linspace",
+    "logspace",
+    "manual_seed",
+    "multinomial",
+    "normal",
+    "ones",
+    "ones_like",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
+    "randperm",
+    "seed",
+    "tensor",
+    "uniform",
+    "zeros",
+    "zeros_like",
+}
 
 
 def test_every_public_op_has_a_forward_case():
@@ -287,10 +418,18 @@ def test_forward_matches_numpy(case):
 
 # ---- float32 stays float32 ---------------------------------------------------------------
 
-BINARY = [lambda a, b: a + b, lambda a, b: a - b, lambda a, b: a * b, lambda a, b: a / b,
-          lambda a, b: a ** b, lambda a, b: a // b, lambda a, b: a % b,
-          lambda a, b: ember.maximum(a, b), lambda a, b: ember.minimum(a, b),
-          lambda a, b: ember.where(ember.tensor(True), a, b)]
+BINARY = [
+    lambda a, b: a + b,
+    lambda a, b: a - b,
+    lambda a, b: a * b,
+    lambda a, b: a / b,
+    lambda a, b: a**b,
+    lambda a, b: a // b,
+    lambda a, b: a % b,
+    lambda a, b: ember.maximum(a, b),
+    lambda a, b: ember.minimum(a, b),
+    lambda a, b: ember.where(ember.tensor(True), a, b),
+]
 BIN_IDS = ["add", "sub", "mul", "div", "pow", "floordiv", "mod", "maximum", "minimum", "where"]
 
 
@@ -313,11 +452,26 @@ def test_int_tensor_with_float_gives_float32(op):
     assert op(i, ember.tensor([1.0, 2.0, 4.0], dtype=ember.float64)).dtype == ember.float64
 
 
-@pytest.mark.parametrize("fn", [ember.exp, ember.sigmoid, ember.gelu, ember.softplus, ember.erf,
-                                ember.mean, ember.var, ember.norm, ember.logsumexp,
-                                lambda x: ember.softmax(x, -1), lambda x: ember.leaky_relu(x),
-                                lambda x: ember.clamp(x, 0.1, 0.2), lambda x: x.masked_fill(x > 0, 1.5),
-                                lambda x: ember.pad(x, (1, 1), value=0.5), ember.rsqrt])
+@pytest.mark.parametrize(
+    "fn",
+    [
+        ember.exp,
+        ember.sigmoid,
+        ember.gelu,
+        ember.softplus,
+        ember.erf,
+        ember.mean,
+        ember.var,
+        ember.norm,
+        ember.logsumexp,
+        lambda x: ember.softmax(x, -1),
+        lambda x: ember.leaky_relu(x),
+        lambda x: ember.clamp(x, 0.1, 0.2),
+        lambda x: x.masked_fill(x > 0, 1.5),
+        lambda x: ember.pad(x, (1, 1), value=0.5),
+        ember.rsqrt,
+    ],
+)
 def test_unary_float32_stays_float32(fn):
     x = ember.tensor([[0.5, 1.0, 2.0]], requires_grad=True)
     y = fn(x)
@@ -345,29 +499,41 @@ def test_binary_broadcasting_matches_numpy(data, shapes):
     a = data.draw(hnp.arrays(np.float32, shapes.input_shapes[0], elements=_floats))
     b = data.draw(hnp.arrays(np.float32, shapes.input_shapes[1], elements=_floats))
     ta, tb = ember.tensor(a), ember.tensor(b)
-    for mine, ref in ((ta + tb, a + b), (ta * tb, a * b), (ta - tb, a - b),
-                      (ember.maximum(ta, tb), np.maximum(a, b)), (ta > tb, a > b)):
+    for mine, ref in (
+        (ta + tb, a + b),
+        (ta * tb, a * b),
+        (ta - tb, a - b),
+        (ember.maximum(ta, tb), np.maximum(a, b)),
+        (ta > tb, a > b),
+    ):
         assert mine.shape == ref.shape and mine.dtype == ref.dtype
         np.testing.assert_allclose(mine.numpy(), ref, rtol=1e-6)
 
 
 @settings(max_examples=40, deadline=None)
-@given(a=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), elements=_floats),
-       data=st.data())
+@given(
+    a=hnp.arrays(np.float32, hnp.array_shapes(min_dims=1, max_dims=3, max_side=4), elements=_floats),
+    data=st.data(),
+)
 def test_reductions_match_numpy(a, data):
     dim = data.draw(st.integers(-a.ndim, a.ndim - 1))
     keepdim = data.draw(st.booleans())
     t = ember.tensor(a)
-    for mine, ref in ((t.sum(dim, keepdim=keepdim), a.sum(dim, keepdims=keepdim)),
-                      (t.mean(dim, keepdim=keepdim), a.mean(dim, keepdims=keepdim)),
-                      (t.amax(dim, keepdim=keepdim), a.max(dim, keepdims=keepdim)),
-                      (t.logsumexp(dim, keepdim=keepdim),
-                       np.log(np.exp(a.astype(np.float64)).sum(dim, keepdims=keepdim)))):
+    for mine, ref in (
+        (t.sum(dim, keepdim=keepdim), a.sum(dim, keepdims=keepdim)),
+        (t.mean(dim, keepdim=keepdim), a.mean(dim, keepdims=keepdim)),
+        (t.amax(dim, keepdim=keepdim), a.max(dim, keepdims=keepdim)),
+        (t.logsumexp(dim, keepdim=keepdim), np.log(np.exp(a.astype(np.float64)).sum(dim, keepdims=keepdim))),
+    ):
         assert mine.shape == ref.shape and mine.dtype == ember.float32
         np.testing.assert_allclose(mine.numpy(), ref, rtol=1e-5, atol=1e-5)
     if a.shape[dim] > 1:
-        np.testing.assert_allclose(t.var(dim, correction=1, keepdim=keepdim).numpy(),
-                                   a.var(dim, ddof=1, keepdims=keepdim), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            t.var(dim, correction=1, keepdim=keepdim).numpy(),
+            a.var(dim, ddof=1, keepdims=keepdim),
+            rtol=1e-4,
+            atol=1e-5,
+        )
 
 
 def test_other_creation_and_random_ops():

@@ -24,8 +24,7 @@ def test_spec_table_names_only_registered_functions():
 
 
 def test_composite_specs_name_public_functions_or_behaviours():
-    public = set(ember.registry.PUBLIC_OPS) | {"repeat", "getitem", "setitem", "inplace",
-                                               "sum_to_broadcast"}
+    public = set(ember.registry.PUBLIC_OPS) | {"repeat", "getitem", "setitem", "inplace", "sum_to_broadcast"}
     assert not sorted(set(COMPOSITES) - public)
 
 

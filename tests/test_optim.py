@@ -32,8 +32,8 @@ def _run(opt_cls, w0, grads, **kw):
 
 # ---- textbook references (float64 numpy) ---------------------------------------------------
 
-def ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-            maximize=False):
+
+def ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
     w, b = w.copy(), None
     for g in grads:
         g = -g if maximize else g
@@ -45,8 +45,7 @@ def ref_sgd(w, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nestero
     return w
 
 
-def ref_adam(w, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-             decoupled=False):
+def ref_adam(w, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, decoupled=False):
     w = w.copy()
     m, v, vmax = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
     b1, b2 = betas
@@ -64,8 +63,7 @@ def ref_adam(w, grads, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgr
     return w
 
 
-def ref_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                eps=1e-10):
+def ref_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
     w, s = w.copy(), np.full_like(w, initial_accumulator_value)
     for t, g in enumerate(grads, 1):
         g = g + weight_decay * w
@@ -75,8 +73,7 @@ def ref_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, initial_accumulato
     return w
 
 
-def ref_rmsprop(w, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                centered=False):
+def ref_rmsprop(w, grads, lr, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
     w = w.copy()
     s, a, b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(w)
     for g in grads:
@@ -107,70 +104,93 @@ def ref_row_adagrad(w, grads, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10):
 
 # ---- dense updates match the formulas ---------------------------------------------------------
 
-@pytest.mark.parametrize("kw", [
-    dict(lr=0.1),
-    dict(lr=0.1, weight_decay=0.05),
-    dict(lr=0.1, momentum=0.9),
-    dict(lr=0.1, momentum=0.9, dampening=0.3),
-    dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-    dict(lr=0.1, momentum=0.5, maximize=True),
-])
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, weight_decay=0.05),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, dampening=0.3),
+        dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        dict(lr=0.1, momentum=0.5, maximize=True),
+    ],
+)
 def test_sgd_matches_textbook_update(rng, kw):
     w0, grads = rng.standard_normal((4, 3)), _grads(rng, (4, 3))
-    np.testing.assert_allclose(_run(optim.SGD, w0, grads, **kw), ref_sgd(w0, grads, **kw),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.SGD, w0, grads, **kw), ref_sgd(w0, grads, **kw), rtol=1e-12, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("kw", [
-    dict(lr=0.01),
-    dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6),
-    dict(lr=0.01, weight_decay=0.1),
-    dict(lr=0.01, amsgrad=True),
-    dict(lr=0.01, amsgrad=True, weight_decay=0.1),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.01),
+        dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.01, amsgrad=True, weight_decay=0.1),
+    ],
+)
 def test_adam_matches_textbook_update(rng, kw):
     w0, grads = rng.standard_normal((4, 3)), _grads(rng, (4, 3))
-    np.testing.assert_allclose(_run(optim.Adam, w0, grads, **kw), ref_adam(w0, grads, **kw),
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.Adam, w0, grads, **kw), ref_adam(w0, grads, **kw), rtol=1e-10, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("kw", [dict(lr=0.01), dict(lr=0.01, weight_decay=0.3),
-                                dict(lr=0.01, weight_decay=0.3, amsgrad=True)])
+@pytest.mark.parametrize(
+    "kw", [dict(lr=0.01), dict(lr=0.01, weight_decay=0.3), dict(lr=0.01, weight_decay=0.3, amsgrad=True)]
+)
 def test_adamw_decouples_weight_decay(rng, kw):
     w0, grads = rng.standard_normal((4, 3)), _grads(rng, (4, 3))
     kw_ref = dict(kw, weight_decay=kw.get("weight_decay", 1e-2))
-    np.testing.assert_allclose(_run(optim.AdamW, w0, grads, **kw),
-                               ref_adam(w0, grads, decoupled=True, **kw_ref), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.AdamW, w0, grads, **kw),
+        ref_adam(w0, grads, decoupled=True, **kw_ref),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
-@pytest.mark.parametrize("kw", [
-    dict(lr=0.1),
-    dict(lr=0.1, lr_decay=0.1),
-    dict(lr=0.1, weight_decay=0.05, initial_accumulator_value=0.5, eps=1e-6),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, lr_decay=0.1),
+        dict(lr=0.1, weight_decay=0.05, initial_accumulator_value=0.5, eps=1e-6),
+    ],
+)
 def test_adagrad_matches_textbook_update(rng, kw):
     w0, grads = rng.standard_normal((4, 3)), _grads(rng, (4, 3))
-    np.testing.assert_allclose(_run(optim.Adagrad, w0, grads, **kw),
-                               ref_adagrad(w0, grads, **kw), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.Adagrad, w0, grads, **kw), ref_adagrad(w0, grads, **kw), rtol=1e-12, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("kw", [
-    dict(lr=0.01),
-    dict(lr=0.01, centered=True),
-    dict(lr=0.01, momentum=0.9),
-    dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1, alpha=0.9),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.01),
+        dict(lr=0.01, centered=True),
+        dict(lr=0.01, momentum=0.9),
+        dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1, alpha=0.9),
+    ],
+)
 def test_rmsprop_matches_textbook_update(rng, kw):
     w0, grads = rng.standard_normal((4, 3)), _grads(rng, (4, 3))
-    np.testing.assert_allclose(_run(optim.RMSprop, w0, grads, **kw),
-                               ref_rmsprop(w0, grads, **kw), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.RMSprop, w0, grads, **kw), ref_rmsprop(w0, grads, **kw), rtol=1e-10, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("kw", [dict(lr=0.1), dict(lr=0.1, lr_decay=0.2, weight_decay=0.01)])
 def test_row_adagrad_dense_matches_one_accumulator_per_row(rng, kw):
     w0, grads = rng.standard_normal((6, 4)), _grads(rng, (6, 4))
-    np.testing.assert_allclose(_run(optim.RowAdagrad, w0, grads, **kw),
-                               ref_row_adagrad(w0, grads, **kw), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        _run(optim.RowAdagrad, w0, grads, **kw), ref_row_adagrad(w0, grads, **kw), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_row_adagrad_keeps_one_number_per_row():
@@ -192,6 +212,7 @@ def test_float32_update_stays_float32(rng):
 
 # ---- sparse updates ---------------------------------------------------------------------------
 
+
 def _sparse_table(rng, rows=50, dim=6, dtype=np.float64):
     return rng.standard_normal((rows, dim)).astype(dtype)
 
@@ -202,12 +223,15 @@ def _lookup_grad(w, batch):
     (out * out * 0.5 + out).sum().backward()
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.RowAdagrad(ps, lr=0.1),
-    lambda ps: optim.RowAdagrad(ps, lr=0.1, weight_decay=0.01),
-    lambda ps: optim.Adagrad(ps, lr=0.1),
-    lambda ps: optim.SGD(ps, lr=0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.RowAdagrad(ps, lr=0.1),
+        lambda ps: optim.RowAdagrad(ps, lr=0.1, weight_decay=0.01),
+        lambda ps: optim.Adagrad(ps, lr=0.1),
+        lambda ps: optim.SGD(ps, lr=0.1),
+    ],
+)
 def test_sparse_update_touches_only_batch_rows(rng, make):
     w0 = _sparse_table(rng)
     w = ember.tensor(w0.copy(), requires_grad=True)
@@ -288,6 +312,7 @@ def test_sparse_step_on_standin_device_stays_on_device():
 
 # ---- groups, zero_grad, state dicts -------------------------------------------------------------
 
+
 def test_param_groups_take_per_group_options_and_defaults():
     a, b = ember.ones(2, requires_grad=True), ember.ones(2, requires_grad=True)
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1, momentum=0.0)
@@ -325,14 +350,17 @@ def test_step_closure_returns_loss():
     assert np.isclose(float(p.data[0]), 1.6)
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
-    lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
-    lambda ps: optim.AdamW(ps, lr=0.01),
-    lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
-    lambda ps: optim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
-    lambda ps: optim.RowAdagrad(ps, lr=0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+        lambda ps: optim.Adam(ps, lr=0.01, amsgrad=True),
+        lambda ps: optim.AdamW(ps, lr=0.01),
+        lambda ps: optim.Adagrad(ps, lr=0.1, lr_decay=0.01),
+        lambda ps: optim.RMSprop(ps, lr=0.01, centered=True, momentum=0.5),
+        lambda ps: optim.RowAdagrad(ps, lr=0.1),
+    ],
+)
 def test_state_dict_round_trip_continues_identically(rng, make, tmp_path):
     w0, v0 = rng.standard_normal((5, 3)), rng.standard_normal(3)
     grads = [(rng.standard_normal((5, 3)), rng.standard_normal(3)) for _ in range(6)]
@@ -364,13 +392,15 @@ def test_state_dict_round_trip_continues_identically(rng, make, tmp_path):
 
 def test_load_state_dict_refuses_mismatched_groups():
     opt = optim.SGD([ember.ones(2, requires_grad=True)], lr=0.1)
-    sd = optim.SGD([ember.ones(2, requires_grad=True), ember.ones(2, requires_grad=True)],
-                   lr=0.1).state_dict()
+    sd = optim.SGD(
+        [ember.ones(2, requires_grad=True), ember.ones(2, requires_grad=True)], lr=0.1
+    ).state_dict()
     with pytest.raises(ValueError, match="doesn't match"):
         opt.load_state_dict(sd)
 
 
 # ---- schedulers: PyTorch's closed forms ---------------------------------------------------------
+
 
 def _lrs(make, epochs=12, base=0.5):
     opt = optim.SGD([ember.ones(1, requires_grad=True)], lr=base)
@@ -384,17 +414,26 @@ def _lrs(make, epochs=12, base=0.5):
     return out
 
 
-@pytest.mark.parametrize("make, closed", [
-    (lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.5), lambda e: 0.5 * 0.5 ** (e // 3)),
-    (lambda o: lr_scheduler.MultiStepLR(o, milestones=[2, 5, 9], gamma=0.1),
-     lambda e: 0.5 * 0.1 ** sum(e >= m for m in (2, 5, 9))),
-    (lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9), lambda e: 0.5 * 0.9**e),
-    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01),
-     lambda e: 0.01 + (0.5 - 0.01) * (1 + math.cos(math.pi * e / 10)) / 2),
-    (lambda o: lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)), lambda e: 0.5 / (1 + e)),
-    (lambda o: lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=4),
-     lambda e: 0.5 * (0.1 + 0.9 * min(e, 4) / 4)),
-])
+@pytest.mark.parametrize(
+    "make, closed",
+    [
+        (lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.5), lambda e: 0.5 * 0.5 ** (e // 3)),
+        (
+            lambda o: lr_scheduler.MultiStepLR(o, milestones=[2, 5, 9], gamma=0.1),
+            lambda e: 0.5 * 0.1 ** sum(e >= m for m in (2, 5, 9)),
+        ),
+        (lambda o: lr_scheduler.ExponentialLR(o, gamma=0.9), lambda e: 0.5 * 0.9**e),
+        (
+            lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=0.01),
+            lambda e: 0.01 + (0.5 - 0.01) * (1 + math.cos(math.pi * e / 10)) / 2,
+        ),
+        (lambda o: lr_scheduler.LambdaLR(o, lambda e: 1 / (1 + e)), lambda e: 0.5 / (1 + e)),
+        (
+            lambda o: lr_scheduler.LinearLR(o, start_factor=0.1, total_iters=4),
+            lambda e: 0.5 * (0.1 + 0.9 * min(e, 4) / 4),
+        ),
+    ],
+)
 def test_scheduler_matches_closed_form(make, closed):
     got = _lrs(make)
     np.testing.assert_allclose(got, [closed(e) for e in range(len(got))], rtol=1e-12)

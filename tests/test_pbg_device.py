@@ -19,17 +19,24 @@ from ember.pbg.device import PartitionSwapper, on_device, split_bucket, storage_
 from ember.sparse import RowSparseGrad
 
 DEVICES = ["cpu", "standin"] + (
-    [pytest.param("cuda", marks=pytest.mark.gpu)] if ember.cuda.is_available() else [])
+    [pytest.param("cuda", marks=pytest.mark.gpu)] if ember.cuda.is_available() else []
+)
 
 
 def _parts(rng, keys, rows=50, dim=8):
-    return {k: (rng.standard_normal((rows, dim)).astype(np.float32),
-                rng.random(rows).astype(np.float32)) for k in keys}
+    return {
+        k: (rng.standard_normal((rows, dim)).astype(np.float32), rng.random(rows).astype(np.float32))
+        for k in keys
+    }
 
 
 def _edges(rng, n=200, rows=50):
-    return {"lhs": rng.integers(0, rows, n), "rhs": rng.integers(0, rows, n),
-            "rel": rng.integers(0, 3, n), "weight": rng.random(n).astype(np.float32)}
+    return {
+        "lhs": rng.integers(0, rows, n),
+        "rhs": rng.integers(0, rows, n),
+        "rel": rng.integers(0, 3, n),
+        "weight": rng.random(n).astype(np.float32),
+    }
 
 
 def _assert_on(a, device):
@@ -39,8 +46,7 @@ def _assert_on(a, device):
 
 
 def _host(a):
-    return ember.tensor(a).cpu().numpy() if not isinstance(a, np.ndarray) or type(
-        a) is StandinArray else a
+    return ember.tensor(a).cpu().numpy() if not isinstance(a, np.ndarray) or type(a) is StandinArray else a
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -72,8 +78,7 @@ def test_device_copies_never_alias_the_host_arrays(rng):
     emb, _ = sw.activate().parts[("e", 0)]
     emb += 1
     assert not np.shares_memory(emb, parts[("e", 0)][0])
-    np.testing.assert_array_equal(sw.write_back([("e", 0)]).result()[("e", 0)][0],
-                                  parts[("e", 0)][0] + 1)
+    np.testing.assert_array_equal(sw.write_back([("e", 0)]).result()[("e", 0)][0], parts[("e", 0)][0] + 1)
 
 
 def test_standin_tables_refuse_host_arrays(rng):
@@ -213,8 +218,9 @@ def test_sub_buckets_cover_every_edge_once_and_fit_the_budget(same, rng):
     n_l, n_r, n = 1000, (1000 if same else 700), 20000
     lhs, rhs = rng.integers(0, n_l, n), rng.integers(0, n_r, n)
     row_bytes, edge_bytes, budget = 400, 24, 300_000
-    subs = split_bucket(lhs, rhs, n_l, n_r, row_bytes=row_bytes, edge_bytes=edge_bytes,
-                        budget=budget, same_partition=same)
+    subs = split_bucket(
+        lhs, rhs, n_l, n_r, row_bytes=row_bytes, edge_bytes=edge_bytes, budget=budget, same_partition=same
+    )
     assert len(subs) > 1
     seen = np.concatenate([s.edges for s in subs])
     np.testing.assert_array_equal(np.sort(seen), np.arange(n))
@@ -233,14 +239,14 @@ def test_sub_buckets_swap_as_row_ranges(rng):
     emb = rng.standard_normal((100, 4)).astype(np.float32)
     state = np.zeros(100, np.float32)
     lhs, rhs = rng.integers(0, 100, 1000), rng.integers(0, 100, 1000)
-    subs = split_bucket(lhs, rhs, 100, 100, row_bytes=20, edge_bytes=16, budget=4000,
-                        same_partition=True)
+    subs = split_bucket(lhs, rhs, 100, 100, row_bytes=20, edge_bytes=16, budget=4000, same_partition=True)
     sw = PartitionSwapper("standin")
     out = emb.copy()
     for s in subs[:3]:
         ranges = {("e", 0, s.lhs_rows[0]): s.lhs_rows, ("e", 0, s.rhs_rows[0]): s.rhs_rows}
-        sw.prefetch({k: (out[lo:hi], state[lo:hi]) for k, (lo, hi) in ranges.items()},
-                    {"lhs": s.lhs, "rhs": s.rhs})
+        sw.prefetch(
+            {k: (out[lo:hi], state[lo:hi]) for k, (lo, hi) in ranges.items()}, {"lhs": s.lhs, "rhs": s.rhs}
+        )
         b = sw.activate()
         key = ("e", 0, s.lhs_rows[0])
         b.parts[key][0][...] += 1
@@ -248,14 +254,12 @@ def test_sub_buckets_swap_as_row_ranges(rng):
             lo, hi = ranges[k]
             out[lo:hi], state[lo:hi] = e, st
     lo, hi = subs[0].lhs_rows
-    np.testing.assert_allclose(out[lo:hi], emb[lo:hi] + sum(
-        s.lhs_rows == (lo, hi) for s in subs[:3]))
+    np.testing.assert_allclose(out[lo:hi], emb[lo:hi] + sum(s.lhs_rows == (lo, hi) for s in subs[:3]))
 
 
 def test_split_refuses_when_nothing_fits():
     with pytest.raises(MemoryError, match="budget"):
-        split_bucket(np.zeros(10, int), np.zeros(10, int), 4, 4, row_bytes=100,
-                     edge_bytes=8, budget=50)
+        split_bucket(np.zeros(10, int), np.zeros(10, int), 4, 4, row_bytes=100, edge_bytes=8, budget=50)
 
 
 # ---- on a real GPU ---------------------------------------------------------------------

@@ -35,8 +35,20 @@ FAST = ["num_epochs=10", "dimension=32", "batch_size=500", "workers=1", "eval_fr
 
 def _import(out: Path, partitions: int) -> Path:
     g = real_graph("kinships")
-    rc = pbg(["import", str(g.train), "--valid", str(g.valid), "--test", str(g.test),
-              "--out", str(out), "--partitions", str(partitions)])
+    rc = pbg(
+        [
+            "import",
+            str(g.train),
+            "--valid",
+            str(g.valid),
+            "--test",
+            str(g.test),
+            "--out",
+            str(out),
+            "--partitions",
+            str(partitions),
+        ]
+    )
     assert rc == 0
     return out / "config.toml"
 
@@ -96,8 +108,9 @@ def test_standin_run_matches_the_cpu_run(kin1, cpu_run, monkeypatch):
     assert seen == {StandinArray}
     assert summary["device"] == "standin" and summary["edges"] == cpu_summary["edges"]
     assert summary["transfer_wait_seconds"] >= 0
-    lines = [json.loads(x) for x in
-             (Path(cfg.checkpoint_path) / "training_stats.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(x) for x in (Path(cfg.checkpoint_path) / "training_stats.jsonl").read_text().splitlines()
+    ]
     assert lines and all("transfer_wait_seconds" in x for x in lines)
     assert all("eval_after" in x for x in lines)  # held-out metrics ran on the device too
     m = evaluate(cfg, device="cpu")
@@ -158,19 +171,21 @@ def test_eval_and_predict_on_the_device_match_the_cpu(kin1, cpu_run):
     m = evaluate(cfg, device="standin")
     assert m["mrr"] == pytest.approx(cpu_metrics["mrr"], abs=1e-6)
     s = evaluate(cfg, device="standin", negatives="sampled", num_negs=50)
-    assert s["mrr"] == pytest.approx(evaluate(cfg, device="cpu", negatives="sampled",
-                                              num_negs=50)["mrr"], abs=1e-6)
+    assert s["mrr"] == pytest.approx(
+        evaluate(cfg, device="cpu", negatives="sampled", num_negs=50)["mrr"], abs=1e-6
+    )
     over = [f"checkpoint_path={cfg.checkpoint_path}", "dimension=32"]
     res = {}
     for device in ("cpu", "standin"):
         model = ember.pbg.load(kin1, overrides=over, device=device)
         names = model.entities()[:2]
-        r = model.predict_many([(names[0], model.relation_names[0], None),
-                                (None, model.relation_names[1], names[1])], top_k=5,
-                               filter_known=True)
+        r = model.predict_many(
+            [(names[0], model.relation_names[0], None), (None, model.relation_names[1], names[1])],
+            top_k=5,
+            filter_known=True,
+        )
         nb = model.neighbors(names[0], top_k=4)
-        res[device] = ([x.names for x in r] + [nb.names],
-                       np.concatenate([x.scores for x in r]))
+        res[device] = ([x.names for x in r] + [nb.names], np.concatenate([x.scores for x in r]))
         if device == "standin":
             assert all(type(e) is StandinArray for e, _ in model._device_cache.values())
     assert res["cpu"][0] == res["standin"][0]
@@ -180,8 +195,7 @@ def test_eval_and_predict_on_the_device_match_the_cpu(kin1, cpu_run):
 def test_cli_device_flags(kin1, capsys):
     ck = kin1.parent / "ck_cli"
     shutil.rmtree(ck, ignore_errors=True)
-    p = ["-p", "num_epochs=2", "-p", "dimension=16", "-p", "workers=1", "-p",
-         f"checkpoint_path={ck}"]
+    p = ["-p", "num_epochs=2", "-p", "dimension=16", "-p", "workers=1", "-p", f"checkpoint_path={ck}"]
     assert pbg(["train", str(kin1), *p, "--device", "standin", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["device"] == "standin" and "transfer_wait_seconds" in out
@@ -204,13 +218,17 @@ def test_gpu_run_matches_the_cpu_run(kin2, dtype):
     assert abs(runs["cuda"][1] - runs["cpu"][1]) < 0.02
 
 
-@pytest.mark.parametrize("extra", [
-    [f"relations.{i}.operator=diagonal" for i in range(0, 25, 2)],  # mixed operators
-    ["bias=true"],
-    [f"relations.{i}.all_negs=true" for i in range(0, 25, 2)],  # 1-vs-all batches
-    ["reciprocal=true", "regularization_coef=1e-3", "num_uniform_negs=200"],
-    ["global_emb=true", "max_norm=1.0", "loss_fn=ranking", "comparator=cos"],
-], ids=["mixed-ops", "bias", "all-negs", "reciprocal-n3", "global-maxnorm-cos"])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [f"relations.{i}.operator=diagonal" for i in range(0, 25, 2)],  # mixed operators
+        ["bias=true"],
+        [f"relations.{i}.all_negs=true" for i in range(0, 25, 2)],  # 1-vs-all batches
+        ["reciprocal=true", "regularization_coef=1e-3", "num_uniform_negs=200"],
+        ["global_emb=true", "max_norm=1.0", "loss_fn=ranking", "comparator=cos"],
+    ],
+    ids=["mixed-ops", "bias", "all-negs", "reciprocal-n3", "global-maxnorm-cos"],
+)
 def test_model_variants_on_the_standin_match_cpu(kin1, extra, monkeypatch):
     short = ["num_epochs=3", *extra]
     cpu = _cfg(kin1, "ck_var_cpu", short)
@@ -241,7 +259,11 @@ def test_several_entity_types_and_groups_on_the_standin(tmp_path, monkeypatch):
     assert seen == {StandinArray}
     a, b = _checkpoint(cpu), _checkpoint(dev)
     assert a.keys() == b.keys() and {s for s, _ in a} >= {
-        "embeddings_user_0", "embeddings_user_1", "embeddings_item_1", "embeddings_tag_0"}
+        "embeddings_user_0",
+        "embeddings_user_1",
+        "embeddings_item_1",
+        "embeddings_tag_0",
+    }
     for k in a:
         np.testing.assert_allclose(b[k], a[k], rtol=1e-5, atol=1e-6, err_msg=str(k))
     # and split into sub-buckets: every partition still trained and checkpointed
@@ -257,8 +279,7 @@ def test_resume_on_the_standin_matches_resume_on_the_cpu(kin1):
     for device in ("cpu", "standin"):
         cfg = _cfg(kin1, f"ck_resume_{device}", ["num_epochs=2"])
         train(cfg, device=device, log=lambda m: None)
-        cfg = load_config(kin1, [*FAST, f"checkpoint_path={cfg.checkpoint_path}",
-                                 "num_epochs=4"])
+        cfg = load_config(kin1, [*FAST, f"checkpoint_path={cfg.checkpoint_path}", "num_epochs=4"])
         s = train(cfg, device=device, log=lambda m: None)
         assert s["epochs"] == 4
         out[device] = _checkpoint(cfg)

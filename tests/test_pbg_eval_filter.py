@@ -31,15 +31,31 @@ def _all_known_filters(ws, split, edges, num_rel):
     """The former filter: every known edge of train/valid/test, whatever the split."""
     known = [E._global_edges(ws, s) for s in E.SPLITS if ws.num_edges(s)]
     cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
-    return {"rhs": E._Filter(cat["lhs"], cat["rel"], cat["rhs"], num_rel),
-            "lhs": E._Filter(cat["rhs"], cat["rel"], cat["lhs"], num_rel)}
+    return {
+        "rhs": E._Filter(cat["lhs"], cat["rel"], cat["rhs"], num_rel),
+        "lhs": E._Filter(cat["rhs"], cat["rel"], cat["lhs"], num_rel),
+    }
 
 
 def _kinships(out: Path, partitions: int, test=None) -> Path:
     g = real_graph("kinships")
-    assert pbg(["import", str(g.train), "--valid", str(g.valid), "--test",
-                str(test or g.test), "--out", str(out), "--partitions",
-                str(partitions)]) == 0
+    assert (
+        pbg(
+            [
+                "import",
+                str(g.train),
+                "--valid",
+                str(g.valid),
+                "--test",
+                str(test or g.test),
+                "--out",
+                str(out),
+                "--partitions",
+                str(partitions),
+            ]
+        )
+        == 0
+    )
     return out / "config.toml"
 
 
@@ -57,8 +73,7 @@ def _trained(cfg_path: Path):
 
 
 @pytest.mark.parametrize("graph", ["kinships1", "kinships3", "typed"])
-def test_filtered_metrics_equal_those_of_the_all_known_edges_filter(graph, tmp_path,
-                                                                    monkeypatch):
+def test_filtered_metrics_equal_those_of_the_all_known_edges_filter(graph, tmp_path, monkeypatch):
     if graph == "typed":
         cfg = _trained(_typed(tmp_path))
     else:
@@ -95,7 +110,8 @@ def test_filter_keeps_only_the_edges_matching_a_small_split(tmp_path):
         assert kept == int(np.isin(full[side].key, q).sum())
         assert 10 <= kept < graph / 50, (side, kept, graph)
         # and the same true candidates for every query
-        for a, b in zip(flt[side].pairs(edges[keep], edges["rel"]),
-                        full[side].pairs(edges[keep], edges["rel"])):
+        for a, b in zip(
+            flt[side].pairs(edges[keep], edges["rel"]), full[side].pairs(edges[keep], edges["rel"])
+        ):
             np.testing.assert_array_equal(a, b)
     assert graph > 9_000

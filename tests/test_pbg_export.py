@@ -32,8 +32,13 @@ def _train(ws, operator, epochs=1, dim=6, name="ck"):
     raw = load_config(ws / "config.toml").to_dict()
     for r in raw["relations"]:
         r["operator"] = operator
-    raw.update(num_epochs=epochs, dimension=dim, workers=1, init_scale=0.3,
-               checkpoint_path=str(ws / f"{name}_{operator}"))
+    raw.update(
+        num_epochs=epochs,
+        dimension=dim,
+        workers=1,
+        init_scale=0.3,
+        checkpoint_path=str(ws / f"{name}_{operator}"),
+    )
     cfg = parse_config({k: v for k, v in raw.items() if v is not None})
     train(cfg, progress=False, log=lambda m: None)
     return cfg
@@ -83,10 +88,10 @@ def test_tsv_is_pytorch_biggraph_layout(ws, tmp_path):
     lines = (tmp_path / "entity_embeddings.tsv").read_text().splitlines()
     first = lines[0].split("\t")
     assert len(first) == 1 + 6 and all(len(x.split(".")[1]) == 9 for x in first[1:])
-    rel = [r.split("\t") for r in (tmp_path / "relation_types_parameters.tsv").read_text()
-           .splitlines()]
+    rel = [r.split("\t") for r in (tmp_path / "relation_types_parameters.tsv").read_text().splitlines()]
     assert {(r[0], r[1], r[2], r[3]) for r in rel} == {
-        (f"rel{i}", side, "translation", "6") for i in range(3) for side in ("lhs", "rhs")}
+        (f"rel{i}", side, "translation", "6") for i in range(3) for side in ("lhs", "rhs")
+    }
 
 
 def _relations_from(fmt, out):
@@ -101,15 +106,20 @@ def _relations_from(fmt, out):
         t = pq.read_table(out / "relations.parquet").to_pylist()
         for row in t:
             got[(row["relation"], row["side"], row["parameter"])] = np.array(
-                row["values"], np.float32).reshape(row["shape"])
+                row["values"], np.float32
+            ).reshape(row["shape"])
     elif fmt == "hdf5":
         with h5py.File(out / "relations.h5", "r") as f:
-            f.visititems(lambda k, v: got.__setitem__(tuple(k.split("/")), v[()])
-                         if isinstance(v, h5py.Dataset) else None)
+            f.visititems(
+                lambda k, v: (
+                    got.__setitem__(tuple(k.split("/")), v[()]) if isinstance(v, h5py.Dataset) else None
+                )
+            )
     else:
         for row in json.loads((out / "relations.json").read_text())["parameters"]:
             got[(row["relation"], row["side"], row["parameter"])] = np.array(
-                row["values"], np.float32).reshape(row["shape"])
+                row["values"], np.float32
+            ).reshape(row["shape"])
     return got
 
 
@@ -155,8 +165,7 @@ def test_cli_export_default_folder_and_checkpoint_versions(ws, capsys):
     ck = f"checkpoint_path={cfg.checkpoint_path}"
     config = str(ws / "config.toml")
     v = Checkpoint(cfg.checkpoint_path).version
-    assert main(["export", config, "-p", ck, "--format", "npy", "--checkpoint", str(v),
-                 "--json"]) == 0
+    assert main(["export", config, "-p", ck, "--format", "npy", "--checkpoint", str(v), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["version"] == v and out["out"] == str(ws / "exports" / "npy")
     assert main(["export", config, "-p", ck, "--checkpoint", "12345"]) == 2
@@ -168,12 +177,16 @@ def test_cli_export_default_folder_and_checkpoint_versions(ws, capsys):
 
 def test_export_of_snapshot_versions(ws):
     raw = load_config(ws / "config.toml").to_dict()
-    raw.update(num_epochs=2, dimension=4, workers=1, checkpoint_preservation_interval=1,
-               checkpoint_path=str(ws / "ck_snap"))
+    raw.update(
+        num_epochs=2,
+        dimension=4,
+        workers=1,
+        checkpoint_preservation_interval=1,
+        checkpoint_path=str(ws / "ck_snap"),
+    )
     cfg = parse_config({k: v for k, v in raw.items() if v is not None})
     train(cfg, progress=False, log=lambda m: None)
-    a = load(ws / "config.toml", overrides=[f"checkpoint_path={cfg.checkpoint_path}"],
-             checkpoint="epoch_1")
+    a = load(ws / "config.toml", overrides=[f"checkpoint_path={cfg.checkpoint_path}"], checkpoint="epoch_1")
     b = load(ws / "config.toml", overrides=[f"checkpoint_path={cfg.checkpoint_path}"])
     assert a.version < b.version
     assert not np.array_equal(a.partition("all", 0), b.partition("all", 0))
@@ -181,8 +194,9 @@ def test_export_of_snapshot_versions(ws):
 
 def test_multi_partition_export_holds_one_partition_at_a_time(tmp_path):
     _graph(tmp_path / "big.tsv", 40_000, 60_000, seed=1)
-    assert main(["import", str(tmp_path / "big.tsv"), "--out", str(tmp_path / "ws"),
-                 "--partitions", "4"]) == 0
+    assert (
+        main(["import", str(tmp_path / "big.tsv"), "--out", str(tmp_path / "ws"), "--partitions", "4"]) == 0
+    )
     ws = tmp_path / "ws"
     cfg = _train(ws, "diagonal", epochs=0, dim=64)
     m = EmbeddingModel(cfg)

@@ -143,8 +143,13 @@ def _chunked_inputs(r, n=6, chunk=3, u=2, op="complex_diagonal"):
     cand_l, cand_r = r.integers(0, 10, (n // chunk, u)), r.integers(0, 10, (n // chunk, u))
     plan = BatchPlan(model, rel, chunk, lhs_ids, rhs_ids, cand_l, cand_r)
     th = [x + 0.2 * r.standard_normal(x.shape) for x in model.init_relations(np, np.float64)]
-    ins = [r.standard_normal((n, D)), r.standard_normal((n, D)),
-           r.standard_normal((n // chunk, u, D)), r.standard_normal((n // chunk, u, D)), *th]
+    ins = [
+        r.standard_normal((n, D)),
+        r.standard_normal((n, D)),
+        r.standard_normal((n // chunk, u, D)),
+        r.standard_normal((n // chunk, u, D)),
+        *th,
+    ]
     return model, plan, ins
 
 
@@ -173,7 +178,7 @@ def test_fused_chunked_loss_equals_direct_numpy():
         a = _numpy_operator("complex_diagonal", keep, th[rel])
         for i in range(len(rel)):
             c = i // chunk
-            cands = np.concatenate([other[c * chunk:(c + 1) * chunk], cand[c]])
+            cands = np.concatenate([other[c * chunk : (c + 1) * chunk], cand[c]])
             scores = cands @ a[i]
             keep_mask = ~plan.masks[side][c, i % chunk]
             s = np.concatenate([[a[i] @ other[i]], scores[keep_mask]])
@@ -187,7 +192,7 @@ def test_n3_regularizer_is_the_sum_of_cubed_complex_moduli():
     base = float(ChunkedLoss.apply(*[t(x, False) for x in ins], plan=plan).item())
     model.regularization_coef = 0.5
     reg = float(ChunkedLoss.apply(*[t(x, False) for x in ins], plan=plan).item())
-    mod3 = sum((np.abs(x[:, :D // 2] + 1j * x[:, D // 2:]) ** 3).sum() for x in ins[:2])
+    mod3 = sum((np.abs(x[:, : D // 2] + 1j * x[:, D // 2 :]) ** 3).sum() for x in ins[:2])
     assert reg - base == pytest.approx(0.5 * mod3, rel=1e-9)
 
 

@@ -34,8 +34,23 @@ def workspace(tmp_path_factory):
     """A small graph with train/valid/test splits, 2 partitions."""
     d = tmp_path_factory.mktemp("pred")
     _write_graph(d / "edges.tsv", 0)
-    assert main(["import", str(d / "edges.tsv"), "--out", str(d / "ws"), "--partitions", "2",
-                 "--valid-fraction", "0.1", "--test-fraction", "0.1"]) == 0
+    assert (
+        main(
+            [
+                "import",
+                str(d / "edges.tsv"),
+                "--out",
+                str(d / "ws"),
+                "--partitions",
+                "2",
+                "--valid-fraction",
+                "0.1",
+                "--test-fraction",
+                "0.1",
+            ]
+        )
+        == 0
+    )
     return d / "ws"
 
 
@@ -44,8 +59,14 @@ def _trained(ws, operator, comparator, epochs=1):
     raw = base.to_dict()
     for r in raw["relations"]:
         r["operator"] = operator
-    raw.update(comparator=comparator, num_epochs=epochs, dimension=8, init_scale=0.5,
-               checkpoint_path=str(ws / f"ck_{operator}_{comparator}"), workers=1)
+    raw.update(
+        comparator=comparator,
+        num_epochs=epochs,
+        dimension=8,
+        init_scale=0.5,
+        checkpoint_path=str(ws / f"ck_{operator}_{comparator}"),
+        workers=1,
+    )
     cfg = parse_config({k: v for k, v in raw.items() if v is not None})
     train(cfg, progress=False, log=lambda m: None)
     return cfg
@@ -70,7 +91,7 @@ def _known(ws, names, rel_names):
     bases = np.concatenate([[0], np.cumsum(w.partition_sizes("all"))])
     out = set()
     for split in ("train", "valid", "test"):
-        for (lp, rp) in w.buckets(split):
+        for lp, rp in w.buckets(split):
             d = w.read_bucket(split, lp, rp)
             for a, r, b in zip(d["lhs"], d["rel"], d["rhs"]):
                 out.add((int(a + bases[lp]), int(r), int(b + bases[rp])))
@@ -99,8 +120,7 @@ def _brute(cfg, ws, model, head=None, rel=None, tail=None, k=5, filter_known=Fal
 
 @pytest.mark.parametrize("operator", OPERATORS)
 @pytest.mark.parametrize("comparator", sorted(COMPARATORS))
-def test_predict_equals_brute_force_for_every_operator_and_comparator(workspace, operator,
-                                                                     comparator):
+def test_predict_equals_brute_force_for_every_operator_and_comparator(workspace, operator, comparator):
     cfg = _trained(workspace, operator, comparator)
     m = EmbeddingModel(cfg)
     names = _names(workspace)
@@ -182,11 +202,25 @@ def test_cli_predict_and_neighbors_text_and_json(workspace, capsys):
     config = str(workspace / "config.toml")
     ck = f"checkpoint_path={cfg.checkpoint_path}"
     head = _names(workspace)[0]
-    code, out, _ = _run(capsys, "predict", config, "-p", ck, "--head", head, "--relation", "r0",
-                        "--top-k", "3")
+    code, out, _ = _run(
+        capsys, "predict", config, "-p", ck, "--head", head, "--relation", "r0", "--top-k", "3"
+    )
     assert code == 0 and out.startswith(f"# {head}  r0  ?") and len(out.splitlines()) == 4
-    code, out, _ = _run(capsys, "predict", config, "-p", ck, "--tail", head, "--relation", "r0",
-                        "--top-k", "4", "--json", "--filter-known")
+    code, out, _ = _run(
+        capsys,
+        "predict",
+        config,
+        "-p",
+        ck,
+        "--tail",
+        head,
+        "--relation",
+        "r0",
+        "--top-k",
+        "4",
+        "--json",
+        "--filter-known",
+    )
     res = json.loads(out)
     assert code == 0 and [p["rank"] for p in res[0]["predictions"]] == [1, 2, 3, 4]
     qf = workspace / "queries.tsv"
@@ -198,30 +232,48 @@ def test_cli_predict_and_neighbors_text_and_json(workspace, capsys):
     assert code == 0 and len(got) == 10 and head not in [p["name"] for p in got]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--head", "nobody", "--relation", "r0"], "unknown entity 'nobody'"),
-    (["--head", "e1", "--relation", "r9"], "unknown relation 'r9'"),
-    (["--head", "e1", "--relation", "r0", "--checkpoint", "99"], "--checkpoint 99"),
-    (["--head", "e1", "--tail", "e2", "--relation", "r0"], "exactly one of --head"),
-    (["--head", "e1"], "--relation is required"),
-    (["--file", "EMPTY"], "no queries in the file"),
-    (["--file", "MISSING"], "no such query file"),
-    (["--file", "BAD"], "queries.tsv:2: expected"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--head", "nobody", "--relation", "r0"], "unknown entity 'nobody'"),
+        (["--head", "e1", "--relation", "r9"], "unknown relation 'r9'"),
+        (["--head", "e1", "--relation", "r0", "--checkpoint", "99"], "--checkpoint 99"),
+        (["--head", "e1", "--tail", "e2", "--relation", "r0"], "exactly one of --head"),
+        (["--head", "e1"], "--relation is required"),
+        (["--file", "EMPTY"], "no queries in the file"),
+        (["--file", "MISSING"], "no such query file"),
+        (["--file", "BAD"], "queries.tsv:2: expected"),
+    ],
+)
 def test_bad_queries_end_with_error_and_status_2(workspace, capsys, args, message):
     cfg = _trained(workspace, "diagonal", "dot")
     (workspace / "empty.tsv").write_text("\n# nothing\n")
     (workspace / "queries.tsv").write_text("e1\tr0\n1\t2\t3\t4\n")
-    subst = {"EMPTY": str(workspace / "empty.tsv"), "MISSING": str(workspace / "nope.tsv"),
-             "BAD": str(workspace / "queries.tsv")}
+    subst = {
+        "EMPTY": str(workspace / "empty.tsv"),
+        "MISSING": str(workspace / "nope.tsv"),
+        "BAD": str(workspace / "queries.tsv"),
+    }
     args = [subst.get(a, a) for a in args]
-    code, out, err = _run(capsys, "predict", str(workspace / "config.toml"), "-p",
-                          f"checkpoint_path={cfg.checkpoint_path}", *args)
+    code, out, err = _run(
+        capsys,
+        "predict",
+        str(workspace / "config.toml"),
+        "-p",
+        f"checkpoint_path={cfg.checkpoint_path}",
+        *args,
+    )
     assert code == 2 and out == ""
     assert err.startswith("error:") and message in err and len(err.splitlines()) == 1
 
 
 def test_no_checkpoint_is_a_clear_error(workspace, capsys):
-    code, _, err = _run(capsys, "neighbors", str(workspace / "config.toml"), "-p",
-                        f"checkpoint_path={workspace / 'never_trained'}", "e1")
+    code, _, err = _run(
+        capsys,
+        "neighbors",
+        str(workspace / "config.toml"),
+        "-p",
+        f"checkpoint_path={workspace / 'never_trained'}",
+        "e1",
+    )
     assert code == 2 and err.startswith("error:") and "no checkpoint" in err

@@ -26,9 +26,20 @@ TRIVIAL_FLOOR = 0.110  # filtered MRR of the frequency baseline (shared/data/REA
 
 
 def _import(out: Path, partitions: int) -> Path:
-    rc = pbg(["import", str(KIN / "train.tsv.gz"), "--valid", str(KIN / "valid.tsv.gz"),
-              "--test", str(KIN / "test.tsv.gz"), "--out", str(out), "--partitions",
-              str(partitions)])
+    rc = pbg(
+        [
+            "import",
+            str(KIN / "train.tsv.gz"),
+            "--valid",
+            str(KIN / "valid.tsv.gz"),
+            "--test",
+            str(KIN / "test.tsv.gz"),
+            "--out",
+            str(out),
+            "--partitions",
+            str(partitions),
+        ]
+    )
     assert rc == 0
     return out / "config.toml"
 
@@ -61,18 +72,15 @@ def test_kinships_filtered_mrr_well_above_trivial_floor(kin1):
     assert m["mrr"] > 0.6 > 5 * TRIVIAL_FLOOR
     assert m["hits@10"] > 0.9
     assert 0 < m["tail"]["mrr"] <= 1 and 0 < m["head"]["mrr"] <= 1
-    stats = [json.loads(line) for line in open(Path(cfg.checkpoint_path) /
-                                               "training_stats.jsonl")]
+    stats = [json.loads(line) for line in open(Path(cfg.checkpoint_path) / "training_stats.jsonl")]
     assert len(stats) == 25 and stats[-1]["loss"] < stats[0]["loss"]
 
 
 def test_eval_fraction_holds_out_edges_and_reports_before_after(kin1):
-    cfg = _fresh(kin1, "ck_evalfrac", ["num_epochs=3", "eval_fraction=0.1",
-                                       "eval_num_uniform_negs=50"])
+    cfg = _fresh(kin1, "ck_evalfrac", ["num_epochs=3", "eval_fraction=0.1", "eval_num_uniform_negs=50"])
     s = train(cfg, log=lambda m: None)
     assert s["edges"] == 3 * (8544 - 854)
-    stats = [json.loads(line) for line in open(Path(cfg.checkpoint_path) /
-                                               "training_stats.jsonl")]
+    stats = [json.loads(line) for line in open(Path(cfg.checkpoint_path) / "training_stats.jsonl")]
     last = stats[-1]
     assert last["eval_before"]["count"] == 2 * 854
     assert last["eval_after"]["mrr"] > stats[0]["eval_before"]["mrr"]
@@ -94,8 +102,21 @@ def test_one_vs_four_partitions_similar_mrr_half_the_embedding_memory(kin1, kin4
 def test_kill_minus_nine_then_resume_ends_with_the_right_epoch_count(kin4):
     ck = kin4.parent / "ck_kill"
     shutil.rmtree(ck, ignore_errors=True)
-    args = [sys.executable, "-m", "ember.cli.main", "train", str(kin4), "-p", "num_epochs=10",
-            "-p", "dimension=32", "-p", "workers=1", "-p", f"checkpoint_path={ck}"]
+    args = [
+        sys.executable,
+        "-m",
+        "ember.cli.main",
+        "train",
+        str(kin4),
+        "-p",
+        "num_epochs=10",
+        "-p",
+        "dimension=32",
+        "-p",
+        "workers=1",
+        "-p",
+        f"checkpoint_path={ck}",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     manifest = ck / "checkpoint.json"
@@ -131,8 +152,7 @@ def test_resume_of_a_finished_run_trains_nothing(kin1):
 def test_checkpoint_of_another_model_is_refused_naming_the_mismatch(kin1):
     cfg = _fresh(kin1, "ck_mismatch", ["num_epochs=1"])
     train(cfg, log=lambda m: None)
-    other = load_config(kin1, [*FAST, f"checkpoint_path={cfg.checkpoint_path}",
-                               "dimension=32"])
+    other = load_config(kin1, [*FAST, f"checkpoint_path={cfg.checkpoint_path}", "dimension=32"])
     with pytest.raises(UserError, match=r"checkpoint\.json.*dimension is 64 .* 32 now"):
         train(other, log=lambda m: None)
 
@@ -168,8 +188,11 @@ def test_memory_is_stated_up_front_and_a_run_too_big_is_refused(kin4, monkeypatc
 
 
 def test_reciprocal_one_vs_all_mode_trains(kin1):
-    cfg = _fresh(kin1, "ck_recip", ["reciprocal=true", "num_epochs=15",
-                                     "regularization_coef=0.001", "relations.0.all_negs=true"])
+    cfg = _fresh(
+        kin1,
+        "ck_recip",
+        ["reciprocal=true", "num_epochs=15", "regularization_coef=0.001", "relations.0.all_negs=true"],
+    )
     train(cfg, log=lambda m: None)
     assert evaluate(cfg)["mrr"] > 0.5
 
@@ -199,8 +222,13 @@ def test_edge_weights_scale_each_edges_loss():
     r = np.random.default_rng(0)
     model = Model("diagonal", "dot", "softmax", 4, 2)
     rel, ids = np.array([0, 1, 0, 1]), np.arange(4)
-    ins = [r.standard_normal((4, 4)), r.standard_normal((4, 4)), None, None,
-           *model.init_relations(np, np.float64)]
+    ins = [
+        r.standard_normal((4, 4)),
+        r.standard_normal((4, 4)),
+        None,
+        None,
+        *model.init_relations(np, np.float64),
+    ]
     one = BatchPlan(model, rel, 2, ids, ids, weight=np.ones(4))
     two = BatchPlan(model, rel, 2, ids, ids, weight=np.full(4, 2.0))
     a = float(ChunkedLoss.apply(*ins, plan=one).item())
@@ -212,9 +240,6 @@ def test_workspace_without_checkpoint_eval_is_a_user_error(kin1, tmp_path):
     cfg = load_config(kin1, [f"checkpoint_path={tmp_path / 'none'}"])
     with pytest.raises(UserError, match="no checkpoint"):
         evaluate(cfg)
-
-
-
 
 
 def test_after_import_append_training_continues_with_new_entities_fresh(tmp_path):
@@ -246,9 +271,23 @@ WN_TRIVIAL_FLOOR = 0.011
 def _wn_import(out: Path, partitions: int) -> Path:
     if not WN.is_dir():
         pytest.skip(f"{WN} is not available")
-    assert pbg(["import", str(WN / "train.tsv.gz"), "--valid", str(WN / "valid.tsv.gz"),
-                "--test", str(WN / "test.tsv.gz"), "--out", str(out), "--partitions",
-                str(partitions)]) == 0
+    assert (
+        pbg(
+            [
+                "import",
+                str(WN / "train.tsv.gz"),
+                "--valid",
+                str(WN / "valid.tsv.gz"),
+                "--test",
+                str(WN / "test.tsv.gz"),
+                "--out",
+                str(out),
+                "--partitions",
+                str(partitions),
+            ]
+        )
+        == 0
+    )
     return out / "config.toml"
 
 
@@ -256,9 +295,16 @@ def _wn_import(out: Path, partitions: int) -> Path:
 def test_wordnet_reciprocal_mode_reaches_the_quality_target(tmp_path):
     """Issue 5: >= 0.42 filtered MRR with Ember's best defaults (measured 0.557 after
     15 epochs, 0.40 after 5; PBG 1.0 reaches 0.250 after 30)."""
-    cfg = load_config(_wn_import(tmp_path / "ws", 1), [
-        "num_epochs=10", "dimension=200", "reciprocal=true", "num_uniform_negs=2000",
-        "regularization_coef=0.01"])
+    cfg = load_config(
+        _wn_import(tmp_path / "ws", 1),
+        [
+            "num_epochs=10",
+            "dimension=200",
+            "reciprocal=true",
+            "num_uniform_negs=2000",
+            "regularization_coef=0.01",
+        ],
+    )
     train(cfg, log=lambda m: None)
     mrr = evaluate(cfg)["mrr"]
     print(f"WordNet filtered MRR (reciprocal, 10 epochs): {mrr:.4f}")

@@ -15,16 +15,14 @@ def _mrr(out: str) -> float:
 
 
 def test_quickstart_on_kinships_beats_the_trivial_baseline(tmp_path, capsys):
-    assert main(["quickstart", "--out", str(tmp_path), "--graph", "kinships",
-                 "--epochs", "10"]) == 0
+    assert main(["quickstart", "--out", str(tmp_path), "--graph", "kinships", "--epochs", "10"]) == 0
     out = capsys.readouterr().out
     assert _mrr(out) > 2 * real_graph("kinships").trivial_mrr
     ws = tmp_path / "kinships_pbg"
     assert (ws / "exports" / "parquet" / "entities_all.parquet").is_file()
     assert "5. predict" in out and "pbg predict" in out
     # a second run in the same folder starts over instead of failing
-    assert main(["quickstart", "--out", str(tmp_path), "--graph", "nations",
-                 "--epochs", "2"]) == 0
+    assert main(["quickstart", "--out", str(tmp_path), "--graph", "nations", "--epochs", "2"]) == 0
     assert "MRR" in capsys.readouterr().out
 
 

@@ -36,8 +36,9 @@ def test_round_trip_is_bit_for_bit_and_keeps_dtypes(tmp_path, rng):
 def test_nested_containers_and_python_scalars(tmp_path):
     obj = {
         "state": {0: {"step": 3, "exp_avg": ember.zeros(2)}, 7: {}},
-        "param_groups": [{"lr": 0.1, "betas": (0.9, 0.999), "amsgrad": False, "name": None,
-                          "params": [0, 7]}],
+        "param_groups": [
+            {"lr": 0.1, "betas": (0.9, 0.999), "amsgrad": False, "name": None, "params": [0, 7]}
+        ],
         "text": "héllo",
         "big": 2**70,
         "inf": float("inf"),

@@ -150,6 +150,7 @@ def test_lookup_and_gradient_on_standin_device():
 
 # ---- RowSparseGrad and coalescing ----------------------------------------------------------------
 
+
 def test_coalesce_sums_duplicates_and_sorts(rng):
     idx = rng.integers(0, 50, size=300)
     vals = rng.standard_normal((300, 5)).astype(np.float32)

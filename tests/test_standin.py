@@ -36,8 +36,7 @@ def _run(spec, device, second_order):
     rng = np.random.default_rng(1)
     vs = [ember.tensor(rng.standard_normal(o.shape), dtype=o.dtype, device=device) for o in outs]
     live = [(o, v) for o, v in zip(outs, vs) if o.requires_grad]
-    gs = grad([o for o, _ in live], diff, [v for _, v in live], create_graph=second_order,
-              allow_unused=True)
+    gs = grad([o for o, _ in live], diff, [v for _, v in live], create_graph=second_order, allow_unused=True)
     ggs = []
     if second_order:
         used = [(g, x) for g, x in zip(gs, diff) if g is not None and g.requires_grad]
@@ -70,9 +69,16 @@ def test_standin_tensors_report_their_device():
 
 @pytest.mark.parametrize(
     "op",
-    [lambda a, b: a + b, lambda a, b: a * b, lambda a, b: a @ b, lambda a, b: ember.cat([a, b]),
-     lambda a, b: ember.maximum(a, b), lambda a, b: ember.where(a > 0, a, b),
-     lambda a, b: a == b, lambda a, b: ember.stack([a, b])],
+    [
+        lambda a, b: a + b,
+        lambda a, b: a * b,
+        lambda a, b: a @ b,
+        lambda a, b: ember.cat([a, b]),
+        lambda a, b: ember.maximum(a, b),
+        lambda a, b: ember.where(a > 0, a, b),
+        lambda a, b: a == b,
+        lambda a, b: ember.stack([a, b]),
+    ],
     ids=["add", "mul", "matmul", "cat", "maximum", "where", "eq", "stack"],
 )
 def test_mixing_standin_and_cpu_tensors_raises(op):
@@ -103,11 +109,17 @@ def test_numpy_of_standin_tensor_asks_for_cpu_first():
 
 
 def test_creation_and_random_on_standin():
-    for t in (ember.zeros(2, device="standin"), ember.arange(3, device="standin"),
-              ember.rand(2, device="standin"), ember.randn(2, 2, device="standin"),
-              ember.randint(0, 5, (3,), device="standin"), ember.eye(2, device="standin"),
-              ember.linspace(0, 1, 3, device="standin"), ember.full((2,), 1.5, device="standin"),
-              ember.zeros_like(ember.ones(2, device="standin"))):
+    for t in (
+        ember.zeros(2, device="standin"),
+        ember.arange(3, device="standin"),
+        ember.rand(2, device="standin"),
+        ember.randn(2, 2, device="standin"),
+        ember.randint(0, 5, (3,), device="standin"),
+        ember.eye(2, device="standin"),
+        ember.linspace(0, 1, 3, device="standin"),
+        ember.full((2,), 1.5, device="standin"),
+        ember.zeros_like(ember.ones(2, device="standin")),
+    ):
         assert _on_standin(t)
 
 

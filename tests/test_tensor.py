@@ -7,8 +7,17 @@ import pytest
 
 import ember
 
-DTYPES = [ember.bool, ember.int8, ember.int16, ember.int32, ember.int64, ember.uint8,
-          ember.float16, ember.float32, ember.float64]
+DTYPES = [
+    ember.bool,
+    ember.int8,
+    ember.int16,
+    ember.int32,
+    ember.int64,
+    ember.uint8,
+    ember.float16,
+    ember.float32,
+    ember.float64,
+]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -43,8 +52,11 @@ def test_device_parsing():
 
 @pytest.mark.skipif(ember.cuda.is_available(), reason="a GPU is present")
 def test_cuda_without_gpu_is_a_one_line_error_saying_why():
-    for make in (lambda: ember.zeros(2, device="cuda"), lambda: ember.ones(2).cuda(),
-                 lambda: ember.ones(2).to("cuda:0")):
+    for make in (
+        lambda: ember.zeros(2, device="cuda"),
+        lambda: ember.ones(2).cuda(),
+        lambda: ember.ones(2).to("cuda:0"),
+    ):
         with pytest.raises(RuntimeError) as e:
             make()
         msg = str(e.value)
