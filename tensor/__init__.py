@@ -10,57 +10,145 @@ tensor([[ 7., 11.],
 
 The API follows PyTorch's names and semantics (``dim``, ``keepdim``, ``no_grad``...);
 ``ember.nn`` and ``ember.optim`` hold layers and optimizers.
+
+Importing is light: ``import ember`` (and so ``import ember.partitioning`` or the ``pbg``
+command line) loads no part of the engine. The engine (tensors, autograd, ops, ``nn``,
+``optim``) is loaded the first time one of its names is used (PEP 562 ``__getattr__``),
+so ``ember.tensor(...)`` and ``from ember import nn`` work as usual and only code that
+computes pays for the import.
 """
 
-from __future__ import annotations
+import importlib as _importlib
 
-from ember import _malloc, errors
-from ember._backend import Device as device
-from ember._tensor import Tensor
-from ember.dtypes import (
-    bool_ as bool,
-    double,
-    float16,
-    float32,
-    float64,
-    get_default_dtype,
-    half,
-    int8,
-    int16,
-    int32,
-    int64,
-    long,
-    set_default_dtype,
-    short,
-    uint8,
-)
-from ember.dtypes import float as float
-from ember.dtypes import int as int
-from ember import autograd
-from ember.autograd import enable_grad, inference_mode, is_grad_enabled, no_grad, set_grad_enabled
-from ember import ops_math, ops_shape, ops_reduce, ops_linalg, ops_index, creation, random
-from ember.random import Generator, default_generator
-from ember.registry import PUBLIC_OPS as _PUBLIC_OPS
-from ember import cuda
-from ember import sparse
-from ember.serialization import load, save
-
-globals().update(_PUBLIC_OPS)
-
-is_tensor = lambda obj: type(obj) is Tensor
-
-
-def is_floating_point(t) -> bool:
-    return t.dtype.kind == "f"
-
-
-def numel(t) -> int:
-    return t.numel()
-
+from ember import _malloc, errors  # _malloc tunes the allocator once, on import
 
 __version__ = "0.1.0"
 
-del annotations
+# Subpackages and modules reachable as attributes; each loads on first use.
+_SUBMODULES = frozenset(
+    {
+        "array_api",
+        "autograd",
+        "creation",
+        "cuda",
+        "dtypes",
+        "nn",
+        "ops_index",
+        "ops_linalg",
+        "ops_math",
+        "ops_reduce",
+        "ops_shape",
+        "optim",
+        "random",
+        "registry",
+        "serialization",
+        "sparse",
+        # the graph system's subpackages (light: they load the engine only if they use it)
+        "cli",
+        "datasets",
+        "partitioning",
+        "pbg",
+    }
+)
 
-# as `import torch` brings torch.nn and torch.optim; they are built on everything above
-from ember import nn, optim
+_engine_state = "unloaded"  # -> "loading" -> "loaded"
+
+
+def _load_engine() -> None:
+    """Bind the engine's public names into this module (once)."""
+    global _engine_state
+    if _engine_state != "unloaded":
+        return
+    _engine_state = "loading"
+    from ember import creation, ops_index, ops_linalg, ops_math, ops_reduce, ops_shape
+    from ember import random
+    from ember._backend import Device
+    from ember._tensor import Tensor
+    from ember.autograd import (
+        enable_grad,
+        inference_mode,
+        is_grad_enabled,
+        no_grad,
+        set_grad_enabled,
+    )
+    from ember.dtypes import (
+        bool_,
+        double,
+        float16,
+        float32,
+        float64,
+        get_default_dtype,
+        half,
+        int8,
+        int16,
+        int32,
+        int64,
+        long,
+        set_default_dtype,
+        short,
+        uint8,
+    )
+    from ember.dtypes import float as float_
+    from ember.dtypes import int as int_
+    from ember.random import Generator, default_generator
+    from ember.registry import PUBLIC_OPS
+    from ember.serialization import load, save
+
+    g = globals()
+    g.update(PUBLIC_OPS)
+    g.update(
+        device=Device,
+        Tensor=Tensor,
+        bool=bool_,
+        float=float_,
+        int=int_,
+        double=double,
+        float16=float16,
+        float32=float32,
+        float64=float64,
+        half=half,
+        int8=int8,
+        int16=int16,
+        int32=int32,
+        int64=int64,
+        long=long,
+        short=short,
+        uint8=uint8,
+        get_default_dtype=get_default_dtype,
+        set_default_dtype=set_default_dtype,
+        enable_grad=enable_grad,
+        inference_mode=inference_mode,
+        is_grad_enabled=is_grad_enabled,
+        no_grad=no_grad,
+        set_grad_enabled=set_grad_enabled,
+        Generator=Generator,
+        default_generator=default_generator,
+        load=load,
+        save=save,
+        is_tensor=lambda obj: type(obj) is Tensor,
+        is_floating_point=lambda t: t.dtype.kind == "f",
+        numel=lambda t: t.numel(),
+    )
+    # as `import torch` brings torch.nn and torch.optim; they are built on everything above
+    for name in ("autograd", "creation", "random", "cuda", "sparse", "nn", "optim"):
+        _importlib.import_module(f"ember.{name}")
+    _engine_state = "loaded"
+
+
+def __getattr__(name: str):
+    # a private or dunder name is never the engine's: let the import system look for a
+    # submodule of that name (``from ember import _standin``) without loading anything
+    if name.startswith("_"):
+        raise AttributeError(f"module 'ember' has no attribute {name!r}")
+    if name in _SUBMODULES:
+        return _importlib.import_module(f"ember.{name}")
+    if _engine_state == "unloaded":
+        _load_engine()
+        if name in globals():
+            return globals()[name]
+    raise AttributeError(f"module 'ember' has no attribute {name!r}")
+
+
+def __dir__():
+    _load_engine()
+    return sorted(set(globals()) | _SUBMODULES)

@@ -26,10 +26,11 @@ def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20)
     if not sys.platform.startswith("linux"):
         return False
     import ctypes
-    import ctypes.util
 
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        # the process's own symbols: glibc's mallopt when glibc is the C library (no
+        # ctypes.util.find_library, which runs ldconfig in a subprocess)
+        libc = ctypes.CDLL(None)
         ok = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
         ok = ok and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
     except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
