@@ -57,6 +57,8 @@ class Function:
     """
 
     raw = False
+    # a ctx that records no graph needs no input's gradient (instances of nodes override it)
+    needs_input_grad = ()
     # ember ops list the positional inputs that backward reads (for version checks)
     saves: tuple = ()
     saves_output = False
@@ -183,15 +185,13 @@ def _default_apply(cls) -> bool:
 def _make_raw_apply(cls):
     """The ``apply`` of one ember op (``raw = True``): unwrap tensors, run forward, link."""
 
-    # The ctx of calls that record no graph: one per op class (so forward may read class
-    # attributes through it), written by forward, read by nobody.
-    scratch = _new(cls)
-    scratch.needs_input_grad = _NONE_NEEDED
-
     def apply(*args, **kwargs):
         # The hot path of every ember op: unwrap, and find whether a graph is needed.
         # One- and two-argument calls (almost all of them) skip the generic loop, and a
-        # call that records nothing runs forward on a scratch ctx (no node is made).
+        # call that records nothing runs forward on a fresh ctx that is never linked into a
+        # graph (``_new(cls)``: no __init__, ~0.1 us). Fresh, not shared: a forward may
+        # write state into its ctx and read it back, and Hogwild threads run the same op
+        # at once; a shared ctx would also keep the last call's arrays alive.
         n_args = len(args)
         if n_args == 2:
             a, b = args
@@ -206,14 +206,14 @@ def _make_raw_apply(cls):
             else:
                 rb, gb = b, False
             if not (ga or gb) or not _state.enabled:
-                return _wrap(cls.forward(scratch, ra, rb, **kwargs))
+                return _wrap(cls.forward(_new(cls), ra, rb, **kwargs))
             raw = (ra, rb)
         elif n_args == 1:
             a = args[0]
             if type(a) is not Tensor:
-                return _wrap(cls.forward(scratch, a, **kwargs))
+                return _wrap(cls.forward(_new(cls), a, **kwargs))
             if not a.requires_grad or not _state.enabled:
-                return _wrap(cls.forward(scratch, a.data, **kwargs))
+                return _wrap(cls.forward(_new(cls), a.data, **kwargs))
             raw = (a.data,)
         else:
             raw = []
@@ -226,7 +226,7 @@ def _make_raw_apply(cls):
                 else:
                     raw.append(a)
             if not requires or not _state.enabled:
-                return _wrap(cls.forward(scratch, *raw, **kwargs))
+                return _wrap(cls.forward(_new(cls), *raw, **kwargs))
         ctx = _new(cls)
         ctx.needs_input_grad = needs = tuple([type(a) is Tensor and a.requires_grad for a in args])
         out = _wrap(ctx.forward(*raw, **kwargs), True, ctx)
@@ -241,9 +241,6 @@ def _make_raw_apply(cls):
     apply.__name__ = apply.__qualname__ = f"{cls.__name__}.apply"
     apply._generated = True
     return apply
-
-
-_NONE_NEEDED = ()
 
 
 def _raise_device_mismatch(a, b):

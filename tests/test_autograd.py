@@ -327,3 +327,54 @@ def test_float64_gradients_keep_float64_precision():
     x = leaf([-1.0, 2.0])
     ember.leaky_relu(x, 0.01).sum().backward()
     assert x.grad.tolist() == [0.01, 1.0]
+
+
+class _Tagged(Function):
+    """A raw op whose forward writes into its ctx, waits for another thread to be inside
+    the same forward, then reads its own write back."""
+
+    raw = True
+    barrier = None
+
+    def forward(ctx, x, tag):
+        ctx.tag = tag
+        ctx.keep = x
+        if _Tagged.barrier is not None:
+            _Tagged.barrier.wait(timeout=10)
+        return x * 0 + ctx.tag
+
+    def backward(ctx, g):
+        return g, None
+
+
+def test_no_grad_calls_of_one_op_from_two_threads_never_share_a_ctx():
+    import threading
+
+    _Tagged.barrier = threading.Barrier(2)
+    out = {}
+
+    def run(tag):
+        with ember.no_grad():
+            out[tag] = _Tagged.apply(ember.zeros(3), tag).tolist()
+
+    try:
+        threads = [threading.Thread(target=run, args=(t,)) for t in (1.0, 2.0)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=20)
+    finally:
+        _Tagged.barrier = None
+    # a ctx shared by both calls hands one thread the other's tag
+    assert out == {1.0: [1.0, 1.0, 1.0], 2.0: [2.0, 2.0, 2.0]}
+
+
+def test_a_call_that_records_no_graph_keeps_nothing_alive():
+    import weakref
+
+    big = np.ones(1000)
+    ref = weakref.ref(big)
+    with ember.no_grad():
+        _Tagged.apply(big, 1.0)
+    del big
+    assert ref() is None
