@@ -38,6 +38,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ember._io import atomic_path
+
 DEFAULT_BLOCK = 1 << 20
 FORMATS = ("tsv", "parquet")
 
@@ -281,7 +283,6 @@ def write_graph(
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(2, "no such directory", folder)
-    tmp = f"{path}.tmp-{os.getpid()}"
     threads = threads or min(4, os.cpu_count() or 1)
     start = time.perf_counter()
     gzip = fmt == "tsv" and path.lower().endswith(".gz")
@@ -301,46 +302,40 @@ def write_graph(
                 return z.compress(b"e") + z.compress(buf[: buf.size - 1]) + z.flush()
 
     edges = 0
-    try:
-        with ThreadPoolExecutor(threads, thread_name_prefix="ember-generate") as pool:
-            pending = deque()
-            next_index = 0
+    with atomic_path(path) as tmp, ThreadPoolExecutor(threads, thread_name_prefix="ember-generate") as pool:
+        pending = deque()
+        next_index = 0
 
-            def results():
-                nonlocal next_index
-                while pending or next_index < graph.num_blocks:
-                    while next_index < graph.num_blocks and len(pending) < threads + 1:
-                        pending.append(pool.submit(work, next_index))
-                        next_index += 1
-                    yield pending.popleft().result()
+        def results():
+            nonlocal next_index
+            while pending or next_index < graph.num_blocks:
+                while next_index < graph.num_blocks and len(pending) < threads + 1:
+                    pending.append(pool.submit(work, next_index))
+                    next_index += 1
+                yield pending.popleft().result()
 
-            try:
-                if fmt == "parquet":
-                    schema = pa.schema([("lhs", pa.string()), ("rel", pa.string()), ("rhs", pa.string())])
-                    # Dictionary-encode only the relation column: entity names in a block
-                    # are mostly distinct, and trying a dictionary for them halves speed.
-                    with pq.ParquetWriter(tmp, schema, use_dictionary=["rel"]) as writer:
-                        for table in results():
-                            writer.write_table(table)
-                            edges += table.num_rows
-                else:
-                    with open(tmp, "wb") as sink:
-                        if graph.num_edges and not gzip:
-                            sink.write(b"e")
-                        for i, buf in enumerate(results()):
-                            last = i == graph.num_blocks - 1
-                            if gzip or not last:
-                                sink.write(buf)
-                            else:
-                                sink.write(buf[: buf.size - 1])
-                            edges += min(graph.block_size, graph.num_edges - edges)
-            finally:
-                for f in pending:
-                    f.cancel()
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+        try:
+            if fmt == "parquet":
+                schema = pa.schema([("lhs", pa.string()), ("rel", pa.string()), ("rhs", pa.string())])
+                # Dictionary-encode only the relation column: entity names in a block
+                # are mostly distinct, and trying a dictionary for them halves speed.
+                with pq.ParquetWriter(tmp, schema, use_dictionary=["rel"]) as writer:
+                    for table in results():
+                        writer.write_table(table)
+                        edges += table.num_rows
+            else:
+                with open(tmp, "wb") as sink:
+                    if graph.num_edges and not gzip:
+                        sink.write(b"e")
+                    for i, buf in enumerate(results()):
+                        last = i == graph.num_blocks - 1
+                        if gzip or not last:
+                            sink.write(buf)
+                        else:
+                            sink.write(buf[: buf.size - 1])
+                        edges += min(graph.block_size, graph.num_edges - edges)
+        finally:
+            for f in pending:
+                f.cancel()
     seconds = time.perf_counter() - start
     return GenerateStats(path, fmt, edges, os.path.getsize(path), seconds)

@@ -17,17 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def splitmix64(x: np.ndarray) -> np.ndarray:
-    """A vectorised 64-bit mixer: seeded hashes without a per-item Python loop."""
-    z = np.asarray(x, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    with np.errstate(over="ignore"):
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return z ^ (z >> np.uint64(31))
-
+from ember._bits import GAMMA, splitmix64
 
 _MULT = np.random.default_rng(0x5EED).integers(0, 2**63, 4096, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
@@ -447,7 +437,7 @@ def _hash_long(data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.nda
     with np.errstate(over="ignore"):
         mixed = _MULT[pos & (len(_MULT) - 1)] * byte
         sums = np.add.reduceat(mixed, first)
-    return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)))
+    return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(GAMMA)))
 
 
 def local_encode(parts: list) -> tuple[pa.Array, np.ndarray]:

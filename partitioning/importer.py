@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ember._bits import GAMMA, splitmix64
 from ember.errors import InputFileError, UserError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import (
@@ -47,7 +48,6 @@ from ember.partitioning.dictionary import (
     EntityDictionary,
     local_encode,
     name_hashes,
-    splitmix64,
 )
 from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
 from ember.partitioning.shards import read_shard, write_shard
@@ -785,7 +785,7 @@ def _num_repeats(key: np.ndarray) -> int:
         key.sort()  # in place: the caller's key is a scratch array
         return int(len(key) - 1 - np.count_nonzero(key[1:] != key[:-1]))
     with np.errstate(over="ignore"):
-        bit = (key.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(63)
+        bit = (key.view(np.uint64) * np.uint64(GAMMA)) >> np.uint64(63)
     half = bit.astype(bool)
     parts = [key[half], key[~half]]
     del bit, half

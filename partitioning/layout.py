@@ -16,12 +16,14 @@ with its final name is always complete.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import uuid
 from pathlib import Path
 
+# the one atomic writer, re-exported for the shard and import code
+from ember._io import atomic_path as atomic_path
+from ember._io import tmp_name as tmp_name
+from ember._io import write_json_atomic as write_json_atomic
 from ember.errors import InputFileError
 
 WORKSPACE_VERSION = 1
@@ -47,31 +49,6 @@ def relations_path(root: Path) -> Path:
 
 def shard_path(root: Path, split: str, lhs: int, rhs: int, fmt: str) -> Path:
     return Path(root) / "edges" / split / f"edges_{lhs}_{rhs}{SHARD_SUFFIX[fmt]}"
-
-
-def tmp_name(path: Path) -> Path:
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path):
-    """Yield a temporary path; rename it to ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=1, sort_keys=False) + "\n")
 
 
 def read_manifest(root: Path) -> dict:

@@ -25,6 +25,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ember._io import atomic_path
+from ember._io import write_json_atomic as _write_json
 from ember.errors import InputFileError, UserError
 
 FORMAT = "ember-checkpoint"
@@ -38,30 +40,15 @@ MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_rela
 _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
-def _fsync_rename(tmp: Path, path: Path, durable: bool = True) -> None:
-    if durable:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    os.replace(tmp, path)
-
-
 def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True) -> None:
-    tmp = _tmp(path)
-    with h5py.File(tmp, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
-        for k, v in (attrs or {}).items():
-            f.attrs[k] = v
-        for k, v in arrays.items():
-            f.create_dataset(k, data=np.asarray(v))
-    _fsync_rename(tmp, path, durable)
+    with atomic_path(path, durable=durable) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["format_version"] = FORMAT_VERSION
+            for k, v in (attrs or {}).items():
+                f.attrs[k] = v
+            for k, v in arrays.items():
+                f.create_dataset(k, data=np.asarray(v))
 
 
 def read_h5(path: Path) -> dict:
@@ -75,9 +62,7 @@ def read_h5(path: Path) -> dict:
 
 
 def write_json_atomic(path: Path, obj, durable=True) -> None:
-    tmp = _tmp(path)
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    _fsync_rename(tmp, path, durable)
+    _write_json(path, obj, durable=durable, sort_keys=True)
 
 
 def _grown(old, new) -> bool:

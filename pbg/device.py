@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ember._backend import Device, array_module, device_of, module_for, to_device
+from ember._backend import Device, array_module, device_of, module_for, to_device, to_host
 
 __all__ = ["PartitionSwapper", "DeviceBucket", "WriteBack", "SubBucket", "split_bucket", "storage_dtype"]
 
@@ -332,7 +332,9 @@ class PartitionSwapper:
         self._stats["d2h_bytes"] += self._nbytes(parts)
         self._dirty -= set(keys)
         if not self.gpu:
-            return WriteBack({k: (_to_host(e), _to_host(s)) for k, (e, s) in parts.items()})
+            return WriteBack(
+                {k: (to_host(e, copy=True), to_host(s, copy=True)) for k, (e, s) in parts.items()}
+            )
         cp = self.xp
         done = cp.cuda.get_current_stream().record()  # the end of their training so far
         out, raws = {}, []
@@ -360,12 +362,6 @@ class PartitionSwapper:
         self.resident.clear()
         self._incoming = None
         self._free_pinned.clear()
-
-
-def _to_host(a):
-    if device_of(a).type == "cpu":
-        return np.array(a)
-    return to_device(a, Device("cpu"))
 
 
 # --------------------------------------------------------------------- sub-buckets

@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ember._backend import Device, module_for, to_device
+from ember._backend import Device, module_for, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.train import build_model, open_workspace
@@ -152,10 +152,6 @@ def _mover(device):
     if device.type == "cpu":
         return np, np.asarray
     return module_for(device), lambda a: to_device(np.array(a), device)
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def evaluate(
@@ -287,7 +283,7 @@ def _rank_block(
             S[dev(ids[None, :] == oo[m][:, None])] = xp.nan
             gt[md] += (S > pos[md, None]).sum(1)
             ge[md] += (S >= pos[md, None]).sum(1)
-        return _to_host(1 + (gt + ge) / 2), ncand
+        return to_host(1 + (gt + ge) / 2), ncand
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
@@ -303,7 +299,7 @@ def _rank_block(
         ge += (S >= pos[:, None]).sum(1)
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    return _to_host(1 + (gt + ge) / 2), ncand
+    return to_host(1 + (gt + ge) / 2), ncand
 
 
 def _summary(r, nc):

@@ -27,40 +27,16 @@ temporary name and renamed into place.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from ember._io import AtomicFiles
 from ember.errors import UserError
 
 FORMATS = ("tsv", "hdf5", "parquet", "npy")
 EXPORT_MANIFEST = "export.json"
 _TSV_ROWS = 20_000  # rows formatted per write, bounding the text buffer
-
-
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
-class _Atomic:
-    """Collects temporary files and renames them into place when all succeeded."""
-
-    def __init__(self):
-        self.pending: list[tuple[Path, Path]] = []
-
-    def path(self, final: Path) -> Path:
-        tmp = _tmp(final)
-        self.pending.append((tmp, final))
-        return tmp
-
-    def commit(self):
-        for tmp, final in self.pending:
-            os.replace(tmp, final)
-
-    def abort(self):
-        for tmp, _ in self.pending:
-            tmp.unlink(missing_ok=True)
 
 
 def _names(model, etype, part) -> list[str]:
@@ -109,7 +85,7 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: None)
-    atomic = _Atomic()
+    atomic = AtomicFiles()
     files: dict[str, list[str]] = {"entities": [], "relations": [], "names": []}
     counts = {}
     try:

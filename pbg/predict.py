@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ember._backend import to_host
 from ember.errors import InputFileError, UserError
 from ember.pbg.api import Ranking
 
@@ -120,13 +121,9 @@ def _stream_topk(model, etype, a, k, exclude_rows=None, exclude_ids=None, compar
                     s = xp.take_along_axis(s, idx, 1)
                 else:
                     idx = xp.broadcast_to(xp.arange(s.shape[1]), s.shape)
-                top.push(_to_host(s), base + lo, _to_host(idx) + (base + lo))
+                top.push(to_host(s), base + lo, to_host(idx) + (base + lo))
         base += n
     return top.result()
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
 def _split_ids(model, etype, ids):

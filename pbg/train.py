@@ -31,7 +31,8 @@ import numpy as np
 
 import ember
 from ember import sparse
-from ember._backend import Device, module_for, to_device
+from ember._backend import Device, module_for, to_device, to_host
+from ember._bits import GAMMA, mix64, mix64_array
 from ember._tensor import _wrap
 from ember.autograd import Function
 from ember.errors import ConfigError, UserError
@@ -233,18 +234,8 @@ class Partition:
         return int(self.emb.nbytes + self.state.nbytes)
 
 
-def _host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
+_host = to_host
 _M64 = (1 << 64) - 1
-
-
-def _mix64(z: int) -> int:
-    z = (z + 0x9E3779B97F4A7C15) & _M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    return z ^ (z >> 31)
 
 
 class _Sampler:
@@ -256,7 +247,7 @@ class _Sampler:
     def __init__(self, xp, *words: int):
         key = 0
         for w in words:
-            key = _mix64(key ^ (int(w) & _M64))
+            key = mix64((key ^ (int(w) & _M64)) + GAMMA)
         self.xp, self.key, self.count = xp, key, 0
 
     def integers(self, n: int, shape):
@@ -264,13 +255,9 @@ class _Sampler:
         size = math.prod(shape)
         x = xp.arange(self.count, self.count + size, dtype=xp.uint64)
         self.count += size
-        x *= xp.uint64(0x9E3779B97F4A7C15)
+        x *= xp.uint64(GAMMA)
         x += xp.uint64(self.key)
-        x ^= x >> xp.uint64(30)
-        x *= xp.uint64(0xBF58476D1CE4E5B9)
-        x ^= x >> xp.uint64(27)
-        x *= xp.uint64(0x94D049BB133111EB)
-        x ^= x >> xp.uint64(31)
+        mix64_array(x, xp)
         return (x % xp.uint64(max(n, 1))).astype(xp.int64).reshape(shape)
 
 

@@ -141,6 +141,16 @@ def module_for(device: Device):
     return cp
 
 
+def to_host(a, copy: bool = False) -> np.ndarray:
+    """Array ``a`` as a host numpy array: a device array is copied over; a host array is
+    returned as it is (``copy=True``: always a new array the caller may keep)."""
+    if type(a) is np.ndarray:
+        return np.array(a) if copy else a
+    if isinstance(a, np.generic):
+        return np.asarray(a)
+    return to_device(a, CPU)
+
+
 def to_device(a, device: Device):
     """Copy array ``a`` to ``device`` (no copy when it is already there)."""
     src = device_of(a)

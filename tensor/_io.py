@@ -1,0 +1,113 @@
+"""Atomic file writes: the one way Ember puts a file in place.
+
+A file is written under a temporary name in its final folder (``.NAME.tmp-PID``) and
+renamed over the final name only when it is complete, so a file with its final name is
+never half-written, whenever the process dies. ``durable=True`` also fsyncs the file
+before the rename and the folder after it, so that the new name survives a power loss
+(a rename is only durable once its folder's entry is on disk); the rest survive
+``kill -9`` but not a power cut. A failure removes the temporary file.
+
+>>> with atomic_path("out/table.parquet") as tmp:      # doctest: +SKIP
+...     pq.write_table(table, tmp)
+>>> write_json_atomic("out/manifest.json", {"version": 2}, durable=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+
+__all__ = ["AtomicFiles", "atomic_path", "fsync_dir", "fsync_file", "tmp_name", "write_json_atomic"]
+
+
+def tmp_name(path) -> Path:
+    """The temporary name ``path`` is written under: hidden, in the same folder (a rename
+    within one filesystem is atomic), tagged with the writer's process id."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def fsync_file(path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_dir(path) -> None:
+    """Make a folder's entries (a rename into it) durable; a no-op where folders cannot be
+    opened for fsync (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _put_in_place(tmp: Path, path: Path, durable: bool) -> None:
+    if durable:
+        fsync_file(tmp)
+    os.replace(tmp, path)
+    if durable:
+        fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, durable: bool = False):
+    """Yield a temporary path to write ``path``'s content to; it is renamed to ``path``
+    only if the block succeeds, and removed if it fails."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(path)
+    try:
+        yield tmp
+        _put_in_place(tmp, path, durable)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_json_atomic(path, obj, *, durable: bool = False, **dumps) -> None:
+    """``obj`` as JSON in ``path``, atomically (``dumps``: ``json.dumps`` options)."""
+    text = json.dumps(obj, **({"indent": 1} | dumps)) + "\n"
+    with atomic_path(path, durable=durable) as tmp:
+        tmp.write_text(text)
+
+
+class AtomicFiles:
+    """Several files that appear together: each is written to its ``path(final)``; then
+    ``commit()`` renames them all into place, or ``abort()`` removes them all.
+
+    >>> files = AtomicFiles()                          # doctest: +SKIP
+    >>> write(files.path(out / "a.tsv")); write(files.path(out / "b.json"))
+    >>> files.commit()
+    """
+
+    def __init__(self, *, durable: bool = False):
+        self.pending: list[tuple[Path, Path]] = []
+        self.durable = durable
+
+    def path(self, final) -> Path:
+        final = Path(final)
+        tmp = tmp_name(final)
+        self.pending.append((tmp, final))
+        return tmp
+
+    def commit(self) -> None:
+        for tmp, final in self.pending:
+            _put_in_place(tmp, final, self.durable)
+        self.pending = []
+
+    def abort(self) -> None:
+        for tmp, _ in self.pending:
+            tmp.unlink(missing_ok=True)
+        self.pending = []
