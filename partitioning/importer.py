@@ -39,9 +39,7 @@ from ember.partitioning.datamodel import (
     DataModel,
     RelationSpec,
     default_model,
-    load_config,
     model_from_config,
-    render_config,
     shard_format_from_config,
 )
 from ember.partitioning.dictionary import (
@@ -93,17 +91,23 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
     out = Path(opts.out) if opts.out else default_workspace_path(inputs[0])
     _check_target(out, opts.overwrite)
     _check_fractions(opts)
-    model = model_from_config(opts.config) if opts.config else default_model(opts.num_partitions)
+    # the user's --config is read once: its data model, its shard format, and (validated
+    # through the config schema up front, before any edge is read) its training settings
+    user = _read_user_config(opts.config) if opts.config else None
+    where = str(opts.config)
+    model = model_from_config(user, where) if user is not None else default_model(opts.num_partitions)
     if opts.num_partitions < 1:
         raise UserError("--partitions must be at least 1")
-    fmt = opts.shard_format or (shard_format_from_config(opts.config) if opts.config else None) or "hdf5"
+    fmt = opts.shard_format or (shard_format_from_config(user, where) if user is not None else None) or "hdf5"
     if fmt not in layout.SHARD_SUFFIX:
         raise UserError(f"unknown shard format {fmt!r} (choose hdf5 or arrow)")
     stage = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     try:
-        imp = _Importer(stage, model, opts, layout.new_workspace_id(), fmt, opts.seed)
+        if user is not None:  # a bad training key fails now, not after the whole import
+            _config_text(model, out, fmt, opts.seed, user, where)
+        imp = _Importer(stage, model, opts, layout.new_workspace_id(), fmt, opts.seed, user=user, target=out)
         summary = imp.run(_sources(inputs, opts))
         _replace_dir(stage, out)
     except BaseException:
@@ -111,6 +115,22 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
         raise
     summary["workspace"] = str(out)
     return summary
+
+
+def _read_user_config(path: Path) -> dict:
+    from ember.pbg.config import read_config_file  # the schema's reader: TOML, JSON, PBG .py
+
+    return read_config_file(path)
+
+
+def _config_text(model: DataModel, folder: Path, fmt: str, seed: int, user, where: str) -> str:
+    """The new workspace's config.toml, written by the config schema's own writer (its
+    defaults and its documentation; ember.pbg.config is plain Python: no engine)."""
+    from ember.pbg.config import workspace_config_toml
+
+    return workspace_config_toml(
+        model.to_json(), Path(folder).resolve(), edge_format=fmt, seed=seed, user=user, where=where
+    )
 
 
 def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> dict:
@@ -221,8 +241,11 @@ class _Importer:
         fmt: str,
         seed: int,
         previous=None,
+        user: dict | None = None,
+        target: Path | None = None,
     ):
         self.stage, self.model, self.opts = stage, model, opts
+        self.user, self.target = user, target  # the user's --config, the final folder
         self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
         self.previous = previous
         self.t0 = time.time()
@@ -708,8 +731,9 @@ class _Importer:
                     f.write("\n".join(self.bad.lines) + "\n")
         if self.previous is None:
             with layout.atomic_path(st / layout.CONFIG) as tmp:
-                settings = load_config(self.opts.config) if self.opts.config else None
-                tmp.write_text(render_config(m, self.fmt, self.seed, settings))
+                tmp.write_text(
+                    _config_text(m, self.target, self.fmt, self.seed, self.user, str(self.opts.config))
+                )
         prev_stats = self.previous[1]["stats"] if self.previous else {}
         stats = {
             "input_edges": self.stats["input_edges"],

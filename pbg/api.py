@@ -83,25 +83,11 @@ def _read_embeddings(path: Path) -> np.ndarray:
 
 
 def operator_parameters(operator: str, dim: int, row: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """One relation side's flat parameter row as PyTorch-BigGraph's named parameters."""
-    row = np.asarray(row, np.float32)
-    h = dim // 2
-    if operator == "none":
-        return []
-    if operator in ("translation", "diagonal"):
-        return [(operator, row)]
-    if operator == "linear":
-        return [("linear_transformation", row[: dim * dim].reshape(dim, dim))]
-    if operator == "affine":
-        return [
-            ("linear_transformation", row[: dim * dim].reshape(dim, dim)),
-            ("translation", row[dim * dim :]),
-        ]
-    if operator == "complex_diagonal":
-        return [("real", row[:h]), ("imag", row[h:])]
-    if operator == "rotate":
-        return [("phase", row)]
-    return [("params", row)]
+    """One relation side's flat parameter row (PBG's layout) as PyTorch-BigGraph's named
+    parameters, as the operator's class names them (``[("real", ...), ("imag", ...)]``)."""
+    from ember.pbg.model import OPERATORS
+
+    return OPERATORS[operator](dim).named_parameters(np.asarray(row, np.float32))
 
 
 class Ranking:
@@ -155,7 +141,7 @@ class EmbeddingModel:
 
     def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None, device: str | None = None):
         from ember._backend import Device, module_for, to_device
-        from ember.pbg.train import build_model, open_workspace
+        from ember.pbg.workspace import build_model, open_workspace
 
         # predict/neighbors score candidates on this device (tables copied there once,
         # cached); embeddings(), partition() and export always give host arrays
@@ -403,8 +389,7 @@ class EmbeddingModel:
         ``side="lhs"`` ones transform the rhs to predict the lhs (reciprocal)."""
         for side, th in (("lhs", self.theta[1]), ("rhs", self.theta[0])):
             for r, name in enumerate(self.relation_names):
-                op, row = self.model.relation_row(r, th[r])
-                for pname, arr in operator_parameters(op, self.dim, row):
+                for pname, arr in self.model.relation_parameters(r, th[r]):
                     yield name, side, pname, arr
 
     # -- scoring -----------------------------------------------------------------------

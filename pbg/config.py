@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ember.errors import ConfigError
+from ember.partitioning.ordering import ORDERS as BUCKET_ORDERS
+from ember.pbg.model import COMPARATORS, LOSSES, OPERATORS
 
 try:  # Python 3.11+
     import tomllib
@@ -54,14 +56,11 @@ __all__ = [
     "schema_fields",
 ]
 
-OPERATORS = ("none", "translation", "diagonal", "linear", "affine", "complex_diagonal", "rotate")
-COMPARATORS = ("dot", "cos", "l2", "squared_l2")
-LOSS_FNS = ("ranking", "logistic", "softmax")
-BUCKET_ORDERS = ("inside_out", "outside_in", "affinity", "random")
+# The model parts' registries are the only lists of their names (a part registered later
+# is accepted here too); so are the bucket orderings of `ember.partitioning.ordering`.
+LOSS_FNS = LOSSES
 REGULARIZERS = ("none", "N3")
 DTYPES = ("float32", "float16", "bfloat16")
-# Operators that treat an embedding as complex numbers (pairs of reals).
-COMPLEX_OPERATORS = ("complex_diagonal", "rotate")
 
 _REQUIRED = dataclasses.MISSING
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
@@ -73,22 +72,29 @@ def key(
     *,
     type: Any,
     optional: bool = False,
-    choices: tuple | None = None,
+    choices=None,
     lo: float | None = None,
     lo_open: bool = False,
     hi: float | None = None,
     hi_open: bool = False,
     path: bool = False,
     group: str = "",
+    no_effect: bool = False,
 ):
     """Declare one config key: its doc string, default, type and allowed values.
 
     ``type`` is ``int``, ``float``, ``bool``, ``str``, ``list`` (of str) or ``dict``;
-    ``optional`` allows ``None`` (unset); ``lo``/``hi`` bound numbers (``*_open``:
-    exclusive); ``path`` marks paths resolved against the config file's folder.
+    ``optional`` allows ``None`` (unset); ``choices`` is a tuple or a registry (a dict
+    whose keys are the names, read when a value is checked); ``lo``/``hi`` bound numbers
+    (``*_open``: exclusive); ``path`` marks paths resolved against the config file's
+    folder; ``no_effect`` marks a key accepted for PyTorch-BigGraph configs that changes
+    nothing here (its doc says so).
     """
+    doc = " ".join(doc.split())
+    if no_effect:
+        doc += " Accepted, no effect in Ember."
     meta = dict(
-        doc=" ".join(doc.split()),
+        doc=doc,
         type=type,
         optional=optional,
         choices=choices,
@@ -98,6 +104,7 @@ def key(
         hi_open=hi_open,
         path=path,
         group=group,
+        no_effect=no_effect,
     )
     if isinstance(default, list | dict):
         return field(default_factory=lambda d=default: _deepcopy(d), metadata=meta)
@@ -205,7 +212,10 @@ class EntitySchema:
         type=bool,
     )
     dimension: int | None = key(
-        "Override of the global `dimension` for this entity type.",
+        """The embedding dimension of this entity type, if given. Ember trains one
+        dimension for all entity types: a value other than the global `dimension` is
+        refused (PyTorch-BigGraph allows it only with operators that map one dimension to
+        another).""",
         None,
         type=int,
         optional=True,
@@ -266,7 +276,8 @@ def _check_fields(obj, where: str) -> None:
             )
 
 
-_IO, _MODEL, _TRAIN, _EVAL, _RUN, _PBG = (
+_STRUCTURE, _IO, _MODEL, _TRAIN, _EVAL, _RUN, _PBG = (
+    "Graph structure",
     "I/O",
     "Scoring model",
     "Training",
@@ -285,13 +296,13 @@ class ConfigSchema:
         """The entity types: a table from type name to {num_partitions, featurized,
         dimension}. Relations refer to a type by its key here.""",
         type=dict,
-        group="Graph structure",
+        group=_STRUCTURE,
     )
     relations: list = key(
         """The relation types: a list of {name, lhs, rhs, operator, weight, all_negs}.
         Edge files refer to a relation by its index in this list.""",
         type="relations",
-        group="Graph structure",
+        group=_STRUCTURE,
     )
     dynamic_relations: bool = key(
         """Dynamic relation mode: exactly one entry in `relations`, whose settings apply
@@ -299,7 +310,7 @@ class ConfigSchema:
         workspace); batches then mix relation types.""",
         False,
         type=bool,
-        group="Graph structure",
+        group=_STRUCTURE,
     )
     # I/O -----------------------------------------------------------------------------
     entity_path: str = key(
@@ -494,7 +505,8 @@ class ConfigSchema:
         group=_EVAL,
     )
     eval_num_batch_negs: int | None = key(
-        "Batch negatives per positive for those evaluations; unset: `num_batch_negs`.",
+        """Batch negatives per positive for those evaluations: the other held-out edges'
+        entities, in chunks of this many edges; unset: `num_batch_negs`.""",
         1000,
         type=int,
         optional=True,
@@ -534,7 +546,15 @@ class ConfigSchema:
         choices=DTYPES,
         group=_RUN,
     )
-    verbose: int = key("Logging verbosity, 0 or more.", 0, type=int, lo=0, group=_RUN)
+    verbose: int = key(
+        """Logging verbosity: 0 prints a progress line on a terminal only; 1 or more also
+        logs every trained bucket's statistics (edges, loss, edges/s, held-out metrics) to
+        stderr, terminal or not.""",
+        0,
+        type=int,
+        lo=0,
+        group=_RUN,
+    )
     # PyTorch-BigGraph compatibility --------------------------------------------------
     max_edges_per_chunk: int = key(
         "Most edges per chunk when `num_edge_chunks` is unset.",
@@ -544,14 +564,15 @@ class ConfigSchema:
         group=_PBG,
     )
     hogwild_delay: float = key(
-        "PBG: seconds by which Hogwild workers but the first start late in epoch 1. "
-        "Accepted; Ember does not wait.",
+        "PBG: seconds by which Hogwild workers but the first start late in epoch 1 (Ember's "
+        "workers start together).",
         2.0,
         type=float,
         lo=0.0,
         group=_PBG,
+        no_effect=True,
     )
-    background_io: bool = key("PBG: deprecated, no effect.", False, type=bool, group=_PBG)
+    background_io: bool = key("PBG: deprecated in PBG.", False, type=bool, group=_PBG, no_effect=True)
     num_machines: int = key(
         "PBG: machines for distributed training; Ember trains on one.",
         1,
@@ -560,20 +581,22 @@ class ConfigSchema:
         group=_PBG,
     )
     num_partition_servers: int = key(
-        "PBG: partition servers for distributed training; no effect.",
+        "PBG: partition servers for distributed training.",
         -1,
         type=int,
         group=_PBG,
+        no_effect=True,
     )
     distributed_init_method: str | None = key(
-        "PBG: rendezvous URI for distributed training; no effect.",
+        "PBG: rendezvous URI for distributed training.",
         None,
         type=str,
         optional=True,
         group=_PBG,
+        no_effect=True,
     )
     distributed_tree_init_order: bool = key(
-        "PBG: distributed bucket ordering; no effect.", True, type=bool, group=_PBG
+        "PBG: distributed bucket ordering.", True, type=bool, group=_PBG, no_effect=True
     )
     num_gpus: int = key(
         'PBG: GPUs to train on; Ember uses `device` ("cuda") instead, so 0 only.',
@@ -583,7 +606,7 @@ class ConfigSchema:
         group=_PBG,
     )
     num_groups_for_partition_server: int = key(
-        "PBG: distributed communication groups; no effect.", 16, type=int, lo=1, group=_PBG
+        "PBG: distributed communication groups.", 16, type=int, lo=1, group=_PBG, no_effect=True
     )
     half_precision: bool = key(
         'PBG: half-precision training; Ember uses `dtype` ("float16") instead.',
@@ -631,6 +654,13 @@ class ConfigSchema:
 
     def _check_combinations(self) -> None:
         defined = ", ".join(map(repr, self.entities))
+        for name, ent in self.entities.items():
+            if ent.dimension is not None and ent.dimension != self.dimension:
+                raise ConfigError(
+                    f"entities.{name}.dimension: {ent.dimension} differs from dimension = "
+                    f"{self.dimension}; Ember trains one dimension for all entity types: remove "
+                    "the per-type dimension"
+                )
         for i, rel in enumerate(self.relations):
             for side in ("lhs", "rhs"):
                 etype = getattr(rel, side)
@@ -639,13 +669,8 @@ class ConfigSchema:
                         f"relations.{i}.{side}: entity type {etype!r} of relation "
                         f"{rel.name!r} is not defined in entities (defined: {defined})"
                     )
-            dl, dr = self.entity_dimension(rel.lhs), self.entity_dimension(rel.rhs)
-            if dl != dr:
-                raise ConfigError(
-                    f"relations.{i}: relation {rel.name!r} joins {rel.lhs!r} (dimension {dl}) "
-                    f"and {rel.rhs!r} (dimension {dr}); both sides need the same dimension"
-                )
-            if rel.operator in COMPLEX_OPERATORS and dl % 2:
+            dl = self.entity_dimension(rel.lhs)
+            if OPERATORS[rel.operator].complex and dl % 2:
                 raise ConfigError(
                     f"relations.{i}.operator: {rel.operator!r} treats embeddings as complex "
                     f"numbers and needs an even dimension, got {dl}"
@@ -965,10 +990,11 @@ def dump_toml(config: ConfigSchema, header: str | None = None, relative_to: str 
 
     out: list[str] = []
     if header:
-        out += [f"# {line}" if line else "#" for line in header.splitlines()] + [""]
+        out += [f"# {line}" if line else "#" for line in header.splitlines()]
     group = None
+    structure = [f for f in schema_fields(ConfigSchema) if f.metadata["group"] == _STRUCTURE]
     for f in schema_fields(ConfigSchema):
-        if f.name in ("entities", "relations"):
+        if f in structure:
             continue
         value = getattr(config, f.name)
         if f.metadata["group"] == _PBG and value == default_of(f):
@@ -987,7 +1013,13 @@ def dump_toml(config: ConfigSchema, header: str | None = None, relative_to: str 
             out.append(f"# {f.name} =   (unset)")
         else:
             out.append(f"{f.name} = {_toml_value(value)}")
-    out += ["", "# ---- Graph structure " + "-" * 62]
+    # the graph structure last: its scalar keys, then the tables (TOML wants top-level keys
+    # before any table)
+    out += ["", f"# ---- {_STRUCTURE} " + "-" * max(0, 76 - len(_STRUCTURE))]
+    for f in structure:
+        if f.name not in ("entities", "relations"):
+            out += _comment(f.metadata["doc"])
+            out.append(f"{f.name} = {_toml_value(getattr(config, f.name))}")
     for name in ("entities", "relations"):
         out += _comment(ConfigSchema.__dataclass_fields__[name].metadata["doc"])
     for name, ent in config.entities.items():
@@ -1001,3 +1033,77 @@ def dump_toml(config: ConfigSchema, header: str | None = None, relative_to: str 
         for f in schema_fields(RelationSchema):
             out.append(f"{f.name} = {_toml_value(getattr(rel, f.name))}")
     return "\n".join(out).lstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------- workspaces
+# What `pbg import` writes into a new workspace's config.toml besides its data model and
+# paths: the settings a first run starts from. PyTorch-BigGraph's defaults (the schema's:
+# ranking loss, cos, lr 0.01, one epoch) suit its own benchmarks; these train a useful
+# model in a few minutes on the graphs measured here (Kinships, WordNet: softmax over
+# dot products with Adagrad at 0.1, ten epochs). Every other key keeps the schema default.
+IMPORT_SETTINGS = {
+    "dimension": 100,
+    "comparator": "dot",
+    "loss_fn": "softmax",
+    "lr": 0.1,
+    "relation_lr": 0.1,
+    "num_epochs": 10,
+    "eval_fraction": 0.0,
+}
+# the keys that belong to the workspace, not to the user's --config
+WORKSPACE_KEYS = ("entities", "relations", "dynamic_relations", "entity_path", "edge_paths")
+
+
+def read_config_file(path) -> dict:
+    """The raw mapping of a TOML, JSON or PBG Python config file (not validated)."""
+    return _read_raw(os.fspath(path))
+
+
+def workspace_config(data_model: dict, folder, *, edge_format: str, seed: int, user=None, where=""):
+    """The `ConfigSchema` of a new workspace in ``folder``: the schema's defaults, then
+    `IMPORT_SETTINGS`, then the user's ``--config`` keys (``user``: a raw mapping, e.g. from
+    `read_config_file`), with the workspace's data model (``entities``, ``relations``,
+    ``dynamic_relations`` as in its manifest) and paths. ``where`` names the user's file in
+    errors. Validated like any config."""
+    folder = os.fspath(folder)
+    raw = {**IMPORT_SETTINGS, "seed": seed, "checkpoint_path": os.path.join(folder, "checkpoints")}
+    for k, v in (user or {}).items():
+        if k not in WORKSPACE_KEYS:
+            raw[k] = v
+    # the data model's entries, with the keys only the user's tables carry (weight, ...)
+    user_ents = (user or {}).get("entities")
+    user_rels = (user or {}).get("relations")
+    user_ents = user_ents if isinstance(user_ents, dict) else {}
+    entities = {
+        t: {**(user_ents[t] if isinstance(user_ents.get(t), dict) else {}), **e}
+        for t, e in data_model["entities"].items()
+    }
+    relations = data_model["relations"]
+    if isinstance(user_rels, list) and len(user_rels) == len(relations):
+        relations = [{**(u if isinstance(u, dict) else {}), **r} for u, r in zip(user_rels, relations)]
+    raw.update(
+        entities=entities,
+        relations=relations,
+        dynamic_relations=data_model["dynamic_relations"],
+        entity_path=os.path.join(folder, "entities"),
+        edge_paths=[os.path.join(folder, "edges", "train")],
+        edge_format=edge_format,
+    )
+    try:
+        return parse_config(raw)
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}" if where else str(e)) from None
+
+
+def workspace_config_toml(
+    data_model: dict, folder, *, edge_format: str, seed: int, user=None, where=""
+) -> str:
+    """`workspace_config` as the commented TOML `pbg import` writes (paths relative)."""
+    config = workspace_config(data_model, folder, edge_format=edge_format, seed=seed, user=user, where=where)
+    header = (
+        "Written by `pbg import`. Keys and meanings follow PyTorch-BigGraph; every key is\n"
+        "documented above its value. Paths are relative to the folder of this file.\n"
+        "entities, relations, dynamic_relations, entity_path and edge_paths describe the\n"
+        "imported data: change them only with a new import."
+    )
+    return dump_toml(config, header=header, relative_to=folder)

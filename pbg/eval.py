@@ -26,10 +26,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ember._backend import Device, module_for, to_device, to_host
+from ember._backend import Device, array_module, module_for, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
-from ember.pbg.train import build_model, open_workspace
+from ember.pbg.workspace import build_model, open_workspace
 
 SPLITS = ("train", "valid", "test")
 HITS = (1, 3, 10, 50)
@@ -281,9 +281,10 @@ def _rank_block(
             md = dev(m)
             S = model.score_candidates(keep_emb[md], rel_d[md], theta, tab[dev(ids)], side)
             S[dev(ids[None, :] == oo[m][:, None])] = xp.nan
-            gt[md] += (S > pos[md, None]).sum(1)
-            ge[md] += (S >= pos[md, None]).sum(1)
-        return to_host(1 + (gt + ge) / 2), ncand
+            g, e = tally(S, pos[md])
+            gt[md] += g
+            ge[md] += e
+        return to_host(realistic_rank(gt, ge)), ncand
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
@@ -295,11 +296,74 @@ def _rank_block(
         m = tp == p
         # filtered: other true edges (and the positive) drop out
         S[dev(rows[m]), dev(to[m])] = xp.nan
-        gt += (S > pos[:, None]).sum(1)
-        ge += (S >= pos[:, None]).sum(1)
+        g, e = tally(S, pos)
+        gt += g
+        ge += e
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    return to_host(1 + (gt + ge) / 2), ncand
+    return to_host(realistic_rank(gt, ge)), ncand
+
+
+# ------------------------------------------------------------------ ranking, in one place
+def tally(S, pos):
+    """Per row of candidate scores ``S`` (n, m): how many beat the positive's score
+    ``pos`` (n,) and how many beat or tie it. Candidates taken out (filtered known edges,
+    the positive itself) are NaN in ``S`` and count in neither."""
+    return (S > pos[:, None]).sum(1), (S >= pos[:, None]).sum(1)
+
+
+def realistic_rank(gt, ge):
+    """The rank of a positive that ``gt`` candidates beat and ``ge`` beat or tie: the mean
+    of the optimistic (1 + gt) and pessimistic (1 + ge) ranks, so ties cost half."""
+    return 1 + (gt + ge) / 2
+
+
+def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform, num_batch, block=10000):
+    """PyTorch-BigGraph's per-bucket check on held-out edges (``eval_fraction``): each
+    edge ranked, both sides, against ``num_uniform`` uniform entities of the other side's
+    partition (drawn by ``sampler.integers``, shared by a block of edges) and against the
+    other held-out edges' entities of its chunk of ``num_batch`` edges (batch negatives),
+    its own entity left out. ``tables`` are the (lhs, rhs) partitions' tables, ``globs``
+    what is added to each of their rows (global_emb, or 0); every score stays on the
+    tables' device. Returns count, MRR, Hits@10 and AUC (the share of candidates ranked
+    below the positive)."""
+    xp = array_module(tables[0])
+
+    def rows(t, idx):
+        r = tables[t][idx]
+        return (r if r.dtype == np.float32 else r.astype(np.float32)) + globs[t]
+
+    ranks, ncands = [], []
+    for s in range(0, len(edges["lhs"]), block):
+        lhs, rhs, rel = (edges[k][s : s + block] for k in ("lhs", "rhs", "rel"))
+        L, R = rows(0, lhs), rows(1, rhs)
+        n = len(lhs)
+        for side, keep, t, true in (("rhs", L, 1, rhs), ("lhs", R, 0, lhs)):
+            pos = model.score_pos(L, R, rel, theta, side)
+            gt, ge, count = xp.zeros(n), xp.zeros(n), xp.zeros(n)
+            if num_uniform:
+                ids = sampler.integers(len(tables[t]), (num_uniform,))
+                S = model.score_candidates(keep, rel, theta, rows(t, ids), side)
+                S[ids[None, :] == true[:, None]] = xp.nan
+                g, e = tally(S, pos)
+                gt, ge, count = gt + g, ge + e, count + (~xp.isnan(S)).sum(1)
+            for c in range(0, n, num_batch) if num_batch else ():
+                sl = slice(c, min(c + num_batch, n))
+                S = model.score_candidates(keep[sl], rel[sl], theta, rows(t, true[sl]), side)
+                S[true[sl][None, :] == true[sl][:, None]] = xp.nan  # itself, and its twins
+                g, e = tally(S, pos[sl])
+                gt[sl] += g
+                ge[sl] += e
+                count[sl] += (~xp.isnan(S)).sum(1)
+            ranks.append(to_host(realistic_rank(gt, ge)))
+            ncands.append(to_host(count))
+    r, nc = np.concatenate(ranks), np.concatenate(ncands)
+    return {
+        "count": int(len(r)),
+        "mrr": float(np.mean(1 / r)),
+        "hits@10": float(np.mean(r <= 10)),
+        "auc": float(np.mean(1 - (r - 1) / np.maximum(nc, 1))),
+    }
 
 
 def _summary(r, nc):

@@ -31,36 +31,67 @@ import math
 import numpy as np
 
 from ember._backend import array_module, device_of, to_device
-from ember._tensor import Tensor, _wrap
-from ember.autograd import Function
 
 OPERATORS: dict[str, type] = {}
 COMPARATORS: dict[str, type] = {}
 LOSSES: dict[str, type] = {}
 
 
-def _register(registry):
+def _register(registry: dict, kind: str):
+    """Class decorator adding a model part to ``registry`` under its ``name``: the
+    registries are the only list of names (the config validates against them)."""
+
     def deco(cls):
+        if not cls.name:
+            raise ValueError(f"a {kind} class needs a name: {cls.__qualname__}")
+        if cls.name in registry:
+            raise ValueError(
+                f"{kind} {cls.name!r} is already registered (by {registry[cls.name].__qualname__}); "
+                "choose another name"
+            )
         registry[cls.name] = cls
         return cls
 
     return deco
 
 
+def register_operator(cls):
+    """Register an `Operator` subclass under ``cls.name`` (an error if the name is taken)."""
+    return _register(OPERATORS, "operator")(cls)
+
+
+def register_comparator(cls):
+    """Register a `Comparator` subclass under ``cls.name`` (an error if the name is taken)."""
+    return _register(COMPARATORS, "comparator")(cls)
+
+
+def register_loss(cls):
+    """Register a `Loss` subclass under ``cls.name`` (an error if the name is taken)."""
+    return _register(LOSSES, "loss")(cls)
+
+
 # =========================================================================== operators
 class Operator:
     """Maps embeddings ``x`` (N, d) with per-edge parameters ``th`` (N, p) to (N, d).
 
-    ``init(R, d, xp, dtype)`` gives the (R, p) parameter table (identity map);
-    ``backward(x, th, gy)`` gives (gx, gth).
+    A subclass is one operator in both embedding layouts: PyTorch-BigGraph's (what
+    checkpoints, exports and predict use) and, for complex operators, the trainer's
+    interleaved one (``interleaved=True``: complex coordinates stored as (re, im) pairs,
+    see `Model`). It says:
+
+    * ``num_params()`` and ``init(R, xp, dtype)``: the (R, p) parameter table (identity);
+    * ``forward(x, th)`` and ``backward(x, th, gy)`` -> (gx, gth);
+    * ``permute_params(rows, perm)``: its parameter rows when the embedding coordinates
+      are permuted by ``perm`` (a layout change);
+    * ``named_parameters(row)``: one relation's row as PBG's named parameters (export).
     """
 
     name = ""
-    complex = False
-    interleaved = False
+    complex = False  # treats an embedding as d/2 complex numbers (needs an even d)
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, interleaved: bool = False):
         self.dim = dim
+        self.interleaved = interleaved and self.complex
 
     def num_params(self) -> int:
         return 0
@@ -74,13 +105,20 @@ class Operator:
     def backward(self, x, th, gy):
         return gy, None
 
+    def permute_params(self, rows, perm):
+        """Parameter vectors laid out like an embedding move with its coordinates."""
+        return rows[:, perm] if self.num_params() else rows
 
-@_register(OPERATORS)
+    def named_parameters(self, row) -> list[tuple[str, object]]:
+        return [(self.name, row)] if self.num_params() else []
+
+
+@register_operator
 class NoneOperator(Operator):
     name = "none"
 
 
-@_register(OPERATORS)
+@register_operator
 class Translation(Operator):
     """TransE: x + t."""
 
@@ -96,7 +134,7 @@ class Translation(Operator):
         return gy, gy
 
 
-@_register(OPERATORS)
+@register_operator
 class Diagonal(Operator):
     """DistMult: x * w."""
 
@@ -115,7 +153,7 @@ class Diagonal(Operator):
         return gy * th, gy * x
 
 
-@_register(OPERATORS)
+@register_operator
 class Linear(Operator):
     """RESCAL: M x, one d x d matrix per relation (stored flat)."""
 
@@ -149,101 +187,26 @@ class Linear(Operator):
         gth = xp.concatenate([gm, gy], axis=1) if self.bias else gm
         return gx, gth
 
+    def permute_params(self, rows, perm):
+        d = self.dim
+        out = rows.copy()  # M -> P M P^T, the bias like an embedding
+        out[:, : d * d] = rows[:, : d * d].reshape(-1, d, d)[:, perm][:, :, perm].reshape(len(rows), -1)
+        if self.bias:
+            out[:, d * d : d * d + d] = rows[:, d * d : d * d + d][:, perm]
+        return out
 
-@_register(OPERATORS)
+    def named_parameters(self, row):
+        d = self.dim
+        out = [("linear_transformation", row[: d * d].reshape(d, d))]
+        return out + [("translation", row[d * d : d * d + d])] if self.bias else out
+
+
+@register_operator
 class Affine(Linear):
     """M x + b."""
 
     name = "affine"
     bias = True
-
-
-@_register(OPERATORS)
-class ComplexDiagonal(Operator):
-    """ComplEx: the embedding is d/2 complex numbers times w (one complex number each).
-
-    PyTorch-BigGraph's layout: real parts in the first half of a row, imaginary parts
-    in the second (checkpoints, exports and `pbg predict` share it). Products are
-    written into one output with ``out=`` (no concatenate): this op is on the hot path.
-    """
-
-    name = "complex_diagonal"
-    complex = True
-
-    def num_params(self):
-        return self.dim
-
-    def init(self, num_relations, xp, dtype):
-        th = xp.zeros((num_relations, self.dim), dtype)
-        th[:, : self.dim // 2] = 1
-        return th
-
-    def _w(self, th):
-        h = self.dim // 2
-        return th[:, :h], th[:, h:]
-
-    def forward(self, x, th):
-        # written into one output with out= (no concatenate): this op is on the hot path
-        xp = array_module(x)
-        h = self.dim // 2
-        re, im = x[:, :h], x[:, h:]
-        wr, wi = self._w(th)
-        y = xp.empty_like(x)
-        xp.multiply(re, wr, out=y[:, :h])
-        y[:, :h] -= im * wi
-        xp.multiply(re, wi, out=y[:, h:])
-        y[:, h:] += im * wr
-        return y
-
-    def _backward(self, x, wr, wi, gy, gw=None):
-        xp = array_module(x)
-        h = self.dim // 2
-        re, im, gr, gi = x[:, :h], x[:, h:], gy[:, :h], gy[:, h:]
-        gx = xp.empty_like(x)
-        xp.multiply(gr, wr, out=gx[:, :h])
-        gx[:, :h] += gi * wi
-        xp.multiply(gi, wr, out=gx[:, h:])
-        gx[:, h:] -= gr * wi
-        if gw is None:
-            gw = xp.empty_like(gy)
-        xp.multiply(gr, re, out=gw[:, :h])
-        gw[:, :h] += gi * im
-        xp.multiply(gi, re, out=gw[:, h:])
-        gw[:, h:] -= gr * im
-        return gx, gw[:, :h], gw[:, h:]
-
-    def backward(self, x, th, gy):
-        xp = array_module(x)
-        gw = xp.empty((len(x), self.dim), x.dtype)
-        gx, _, _ = self._backward(x, *self._w(th), gy, gw)
-        return gx, gw
-
-
-class _Phases:
-    """RotatE's parameters, in either layout: one phase per complex coordinate, starting at
-    0 (the identity rotation)."""
-
-    name = "rotate"
-
-    def num_params(self):
-        return self.dim // 2
-
-    def init(self, num_relations, xp, dtype):
-        return xp.zeros((num_relations, self.dim // 2), dtype)
-
-
-@_register(OPERATORS)
-class Rotate(_Phases, ComplexDiagonal):
-    """RotatE: multiply by unit complex numbers exp(i * phase), d/2 phases per relation."""
-
-    def _w(self, th):
-        xp = array_module(th)
-        return xp.cos(th), xp.sin(th)
-
-    def backward(self, x, th, gy):
-        wr, wi = self._w(th)
-        gx, gwr, gwi = self._backward(x, wr, wi, gy)
-        return gx, gwi * wr - gwr * wi
 
 
 def _as_complex(xp, a):
@@ -256,13 +219,18 @@ def _as_real(xp, z):
     return z.view(xp.float32 if z.dtype == xp.complex64 else xp.float64)
 
 
-class _ComplexDiagonalIL(Operator):
-    """`ComplexDiagonal` on the trainer's internal layout: complex numbers interleaved
-    (re, im, re, im, ...), so that a row *is* a complex64 array and the product and both
-    gradients are one complex multiply each (y = x w, dx = dy conj(w), dw = dy conj(x))
-    instead of a dozen real passes. Checkpoints keep PBG's layout (see `Model.layout`)."""
+@register_operator
+class ComplexDiagonal(Operator):
+    """ComplEx: the embedding is d/2 complex numbers, each multiplied by one complex
+    parameter w (``th``: d reals laid out like an embedding).
 
-    interleaved = True
+    PyTorch-BigGraph's layout keeps real parts in the first half of a row and imaginary
+    parts in the second; products are then written into one output with ``out=`` (no
+    concatenate: this op is on the hot path). The interleaved layout stores (re, im)
+    pairs, so a row *is* a complex64 array and the product and both gradients are one
+    complex multiply each (y = x w, dx = dy conj(w), dw = dy conj(x)) instead of a dozen
+    real passes.
+    """
 
     name = "complex_diagonal"
     complex = True
@@ -272,46 +240,100 @@ class _ComplexDiagonalIL(Operator):
 
     def init(self, num_relations, xp, dtype):
         th = xp.zeros((num_relations, self.dim), dtype)
-        th[:, 0::2] = 1
+        if self.interleaved:
+            th[:, 0::2] = 1
+        else:
+            th[:, : self.dim // 2] = 1
         return th
 
-    def _w(self, th):
-        return _as_complex(array_module(th), th)
+    def weights(self, th):
+        """The complex parameters: a complex array (interleaved) or (real, imag) halves."""
+        if self.interleaved:
+            return _as_complex(array_module(th), th)
+        h = self.dim // 2
+        return th[:, :h], th[:, h:]
 
     def forward(self, x, th):
         xp = array_module(x)
-        return _as_real(xp, _as_complex(xp, x) * self._w(th))
+        w = self.weights(th)
+        if self.interleaved:
+            return _as_real(xp, _as_complex(xp, x) * w)
+        h = self.dim // 2
+        re, im = x[:, :h], x[:, h:]
+        wr, wi = w
+        y = xp.empty_like(x)
+        xp.multiply(re, wr, out=y[:, :h])
+        y[:, :h] -= im * wi
+        xp.multiply(re, wi, out=y[:, h:])
+        y[:, h:] += im * wr
+        return y
 
     def _backward(self, x, w, gy):
+        """(gx, dL/dw) for complex weights ``w``; dL/dw as a complex array (interleaved)
+        or as one (N, d) array of (real half, imaginary half)."""
         xp = array_module(x)
-        gc = _as_complex(xp, gy)
-        return _as_real(xp, gc * w.conj()), gc * _as_complex(xp, x).conj()
+        if self.interleaved:
+            gc = _as_complex(xp, gy)
+            return _as_real(xp, gc * w.conj()), gc * _as_complex(xp, x).conj()
+        h = self.dim // 2
+        wr, wi = w
+        re, im, gr, gi = x[:, :h], x[:, h:], gy[:, :h], gy[:, h:]
+        gx = xp.empty_like(x)
+        xp.multiply(gr, wr, out=gx[:, :h])
+        gx[:, :h] += gi * wi
+        xp.multiply(gi, wr, out=gx[:, h:])
+        gx[:, h:] -= gr * wi
+        gw = xp.empty_like(gy)
+        xp.multiply(gr, re, out=gw[:, :h])
+        gw[:, :h] += gi * im
+        xp.multiply(gi, re, out=gw[:, h:])
+        gw[:, h:] -= gr * im
+        return gx, gw
 
     def backward(self, x, th, gy):
-        xp = array_module(x)
-        gx, gw = self._backward(x, self._w(th), gy)
-        return gx, _as_real(xp, gw)
+        gx, gw = self._backward(x, self.weights(th), gy)
+        return gx, _as_real(array_module(x), gw) if self.interleaved else gw
+
+    def named_parameters(self, row):
+        h = self.dim // 2
+        return [("real", row[:h]), ("imag", row[h:])]
 
 
-class _RotateIL(_Phases, _ComplexDiagonalIL):
-    """`Rotate` on the interleaved layout (phases are per complex number: unchanged)."""
+@register_operator
+class Rotate(ComplexDiagonal):
+    """RotatE: multiply by unit complex numbers exp(i * phase), one phase per complex
+    coordinate (d/2 per relation, the same in both layouts)."""
 
-    def _w(self, th):
+    name = "rotate"
+
+    def num_params(self):
+        return self.dim // 2
+
+    def init(self, num_relations, xp, dtype):
+        return xp.zeros((num_relations, self.dim // 2), dtype)
+
+    def weights(self, th):
         xp = array_module(th)
+        if not self.interleaved:
+            return xp.cos(th), xp.sin(th)
         w = xp.empty(th.shape, xp.complex64 if th.dtype == xp.float32 else xp.complex128)
         w.real = xp.cos(th)
         w.imag = xp.sin(th)
         return w
 
     def backward(self, x, th, gy):
-        w = self._w(th)
+        w = self.weights(th)
         gx, gw = self._backward(x, w, gy)
-        return gx, (gw * w.conj()).imag  # d/dphase of exp(i phase)
+        if self.interleaved:
+            return gx, (gw * w.conj()).imag  # d/dphase of exp(i phase)
+        (wr, wi), h = w, self.dim // 2
+        return gx, gw[:, h:] * wr - gw[:, :h] * wi
 
+    def permute_params(self, rows, perm):
+        return rows  # a phase per complex coordinate: the pairs move, not the phases
 
-_INTERLEAVED = {"complex_diagonal": _ComplexDiagonalIL, "rotate": _RotateIL}
-# operators whose parameters are one vector per relation, laid out like an embedding
-_PERMUTED = {"complex_diagonal", "translation", "diagonal"}
+    def named_parameters(self, row):
+        return [("phase", row)]
 
 
 # =========================================================================== comparators
@@ -342,12 +364,12 @@ class Comparator:
         return xp.matmul(g, n3), xp.matmul(g.transpose(0, 2, 1), a3)
 
 
-@_register(COMPARATORS)
+@register_comparator
 class Dot(Comparator):
     name = "dot"
 
 
-@_register(COMPARATORS)
+@register_comparator
 class Cos(Comparator):
     """Dot product of unit vectors."""
 
@@ -364,7 +386,7 @@ class Cos(Comparator):
         return (g - y * (g * y).sum(-1, keepdims=True)) / norm
 
 
-@_register(COMPARATORS)
+@register_comparator
 class SquaredL2(Comparator):
     """Minus the squared Euclidean distance, the negatives from |a|^2 + |n|^2 - 2 a.n."""
 
@@ -394,7 +416,7 @@ class SquaredL2(Comparator):
         return ga, gn
 
 
-@_register(COMPARATORS)
+@register_comparator
 class L2(SquaredL2):
     """Minus the Euclidean distance."""
 
@@ -518,7 +540,7 @@ def _weighted(xp, loss_rows, gpos, gneg, weight):
     return loss_rows.sum(), gpos, gneg
 
 
-@_register(LOSSES)
+@register_loss
 class Softmax(Loss):
     """Cross-entropy of the positive against its negatives: -pos + logsumexp(pos, negs)."""
 
@@ -536,7 +558,7 @@ class Softmax(Loss):
         return _weighted(xp, loss_rows, epos / z - 1, eneg, weight)
 
 
-@_register(LOSSES)
+@register_loss
 class Ranking(Loss):
     """Margin ranking: sum over negatives of max(0, margin - pos + neg)."""
 
@@ -560,7 +582,7 @@ def _sigmoid(xp, x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
-@_register(LOSSES)
+@register_loss
 class Logistic(Loss):
     """Binary cross-entropy: softplus(-pos) + the mean over negatives of softplus(neg)."""
 
@@ -582,8 +604,7 @@ class _Mixed(Operator):
     name = "mixed"
 
     def __init__(self, dim, ops, width, interleaved):
-        super().__init__(dim)
-        self.ops, self.width = ops, width
+        self.dim, self.ops, self.width = dim, ops, width
         self.complex = any(op.complex for op in ops)
         self.interleaved = interleaved
 
@@ -619,6 +640,7 @@ class Model:
         fast_layout: bool = False,
         bias: bool = False,
         relation_weights=None,
+        regularizer: str = "N3",
     ):
         from ember.errors import ConfigError
 
@@ -637,8 +659,9 @@ class Model:
         # export and predict always see PyTorch-BigGraph's (real half, imaginary half).
         # Real operators mixed in work on either layout: their parameters are permuted
         # like the embeddings (`_convert`).
-        fast = fast_layout and any(k in _INTERLEAVED for k in kinds)
-        self.ops = {k: (_INTERLEAVED[k] if fast and k in _INTERLEAVED else OPERATORS[k])(dim) for k in kinds}
+        fast = fast_layout and any(OPERATORS[k].complex for k in kinds)
+        self.interleaved = fast
+        self.ops = {k: OPERATORS[k](dim, interleaved=fast) for k in kinds}
         for k, op in self.ops.items():
             if op.complex and dim % 2:
                 raise ConfigError(f"dimension: {k} needs an even dimension, got {dim}")
@@ -657,7 +680,8 @@ class Model:
         self.loss = LOSSES[loss_fn](margin)
         self.dim = dim
         self.num_relations = num_relations
-        self.regularization_coef = regularization_coef
+        # the N3 regularizer is the only one (the config refuses a coefficient without it)
+        self.regularization_coef = regularization_coef if regularizer == "N3" else 0.0
         self.rel_weight = None
         if relation_weights is not None and any(w != 1 for w in relation_weights):
             self.rel_weight = np.asarray(relation_weights, np.float32)
@@ -685,7 +709,7 @@ class Model:
         for _ in range(2):
             th = xp.zeros((self.num_relations, self.width), dtype)
             for k, op in self.ops.items():
-                rows = xp.asarray([r for r, n in enumerate(self.rel_ops) if n == k])
+                rows = xp.asarray(self._rows_of(k))
                 th[rows, : op.num_params()] = op.init(len(rows), xp, dtype)
             out.append(th)
         return out
@@ -748,14 +772,16 @@ class Model:
         op = self.ops[self.rel_ops[r]]
         return op.name, row[: op.num_params()]
 
+    def relation_parameters(self, r: int, row) -> list[tuple[str, object]]:
+        """Relation ``r``'s parameters, from its table row in PBG's layout, as PBG's named
+        parameters (``[("real", ...), ("imag", ...)]`` for ComplEx, ...)."""
+        op = self.ops[self.rel_ops[r]]
+        return op.named_parameters(row[: op.num_params()])
+
     # -- layouts ----------------------------------------------------------------------
     @property
     def complex(self) -> bool:
         return self.operator.complex
-
-    @property
-    def interleaved(self) -> bool:
-        return self.operator.interleaved
 
     def _perm(self, public_to_internal: bool):
         d, h = self.dim, self.dim // 2
@@ -774,26 +800,19 @@ class Model:
         perm = self._perm(public_to_internal)
         if what != "theta":
             return x[..., perm]
-        # relation parameters, by kind: rotate's phases are per complex number and `none`
-        # has none (unchanged); complex_diagonal's (re, im) pairs and the real elementwise
-        # operators' vectors are permuted like embeddings; a matrix M becomes P M P^T
-        d = self.dim
-        kinds = set(self.rel_ops)
-        if kinds <= _PERMUTED and x.shape[-1] == d:
-            return x[..., perm]
+        # relation parameters: each operator kind permutes its own columns of its rows
         xp = array_module(x)
         out = x.copy()
-        for k in kinds - {"rotate", "none"}:
-            rows = xp.asarray([r for r, n in enumerate(self.rel_ops) if n == k])
-            sub = x[rows]
-            if k in _PERMUTED:
-                out[rows, :d] = sub[:, perm]
+        for k, op in self.ops.items():
+            p = op.num_params()
+            if not p:
                 continue
-            m = sub[:, : d * d].reshape(-1, d, d)[:, perm][:, :, perm]
-            out[rows, : d * d] = m.reshape(len(rows), -1)
-            if k == "affine":
-                out[rows, d * d : d * d + d] = sub[:, d * d : d * d + d][:, perm]
+            rows = slice(None) if self._kind is None else xp.asarray(self._rows_of(k))
+            out[rows, :p] = op.permute_params(x[rows, :p], perm)
         return out
+
+    def _rows_of(self, kind: str) -> list[int]:
+        return [r for r, n in enumerate(self.rel_ops) if n == kind]
 
     def to_internal(self, x, what="embeddings"):
         """Rows (or relation parameters) in PBG's layout -> this model's layout."""
@@ -821,88 +840,41 @@ class Model:
         return self.comparator.pos(a, b)
 
 
-class ChunkedLoss(Function):
-    """The loss of a whole chunked batch, both sides, as one autograd node.
+def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
+    """The loss of a whole chunked batch, both sides, and its gradient with respect to
+    each input (raw arrays): ``(total, [g_lhs, g_rhs, g_lhs_cand, g_rhs_cand, g_theta_r,
+    g_theta_l])``, a gradient None where an input gets none.
 
-    Inputs (arrays or tensors): ``lhs``, ``rhs`` (N, d) the positives' embeddings;
-    ``lhs_cand``, ``rhs_cand`` (C, u, d) the uniform candidates shared by each chunk
-    (or None); ``theta_r``, ``theta_l`` the relation tables of the two sides. ``plan``
-    holds the rest: relation ids, chunk size, masks, edge weights.
-
-    Why one node: the forward is a handful of whole-array products, and the backward
-    of each is known in closed form; as separate ember ops the step would be dozens of
-    nodes per batch. The gradient of the loss w.r.t. every input is computed in the
-    forward (training always needs it) and scaled by the upstream gradient in backward.
+    ``lhs``, ``rhs`` (N, d) are the positives' embeddings; ``lhs_cand``, ``rhs_cand``
+    (C, u, d) the uniform candidates shared by each chunk (or None); ``theta_r``,
+    ``theta_l`` the relation tables of the two sides. ``plan`` (`BatchPlan`) holds the
+    rest: relation ids, chunk size, masks, edge weights. The gradient is computed with
+    the loss because training always wants both, at a fraction of the forward's cost.
+    Nothing here leaves the arrays' device: the positives' score sums stay there too
+    (``plan.pos_sum``), read by the trainer once per bucket.
     """
-
-    raw = True
-
-    def forward(ctx, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l, plan):
-        xp = array_module(lhs)
-        model: Model = plan.model
-        grads = [None] * 6
-        total = xp.zeros((), lhs.dtype)
-        stats = {}
-        for side, keep, other, cand, theta, ki, oi, ti in (
-            ("rhs", lhs, rhs, rhs_cand, theta_r, 0, 1, 4),
-            ("lhs", rhs, lhs, lhs_cand, theta_l, 1, 0, 5),
-        ):
-            if side in plan.disabled:
-                continue
-            loss, gkeep, gother, gcand, gth = _side(xp, model, plan, side, keep, other, cand, theta)
-            total = total + loss
-            stats[side] = float(loss)
-            for i, g in ((ki, gkeep), (oi, gother), (ti + 0, gth), (3 - (side == "lhs"), gcand)):
-                if g is not None:
-                    grads[i] = g if grads[i] is None else grads[i] + g
-        coef = model.regularization_coef
-        if coef:
-            for i, x in ((0, lhs), (1, rhs)):
-                r, g = _n3(xp, x, model.complex, model.interleaved)
-                total = total + coef * r
-                grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
-        ctx.grads = grads
-        ctx.stats = stats
-        return total
-
-    def backward(ctx, g):
-        return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
-
-
-class ChunkedLossRows(Function):
-    """`ChunkedLoss` on rows gathered by ``ember.sparse.embedding``: one gathered tensor
-    per embedding table (``rows_b`` is None when both sides share one table).
-
-    ``plan.layout`` maps each of lhs, rhs, lhs_cand, rhs_cand to ``(table, start, stop,
-    shape)``: which rows tensor (0 or 1) and which slice of it. The backward writes the
-    parts' gradients into one array per table, which the embedding turns into a single
-    coalesced `RowSparseGrad`: one gather, one coalesce and one optimizer step per table.
-    """
-
-    raw = True
-
-    def forward(ctx, rows_a, rows_b, theta_r, theta_l, plan):
-        tables = (rows_a, rows_b)
-        parts = [
-            None if lay is None else tables[lay[0]][lay[1] : lay[2]].reshape(lay[3]) for lay in plan.layout
-        ]
-        core = ChunkedLoss.__new__(ChunkedLoss)
-        total = ChunkedLoss.forward(core, *parts, theta_r, theta_l, plan)
-        xp = array_module(rows_a)
-        bufs = [None if t is None else xp.empty_like(t) for t in tables]
-        for lay, g in zip(plan.layout, core.grads[:4]):
-            if lay is not None:
-                buf = bufs[lay[0]][lay[1] : lay[2]]
-                if g is None:
-                    buf[...] = 0
-                else:
-                    buf[...] = g.reshape(buf.shape)
-        ctx.grads = bufs + core.grads[4:]
-        ctx.stats = core.stats
-        return total
-
-    def backward(ctx, g):
-        return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
+    xp = array_module(lhs)
+    model: Model = plan.model
+    grads = [None] * 6
+    total = xp.zeros((), lhs.dtype)
+    for side, keep, other, cand, theta, ki, oi, ti in (
+        ("rhs", lhs, rhs, rhs_cand, theta_r, 0, 1, 4),
+        ("lhs", rhs, lhs, lhs_cand, theta_l, 1, 0, 5),
+    ):
+        if side in plan.disabled:
+            continue
+        loss, gkeep, gother, gcand, gth = _side(xp, model, plan, side, keep, other, cand, theta)
+        total = total + loss
+        for i, g in ((ki, gkeep), (oi, gother), (ti, gth), (3 - (side == "lhs"), gcand)):
+            if g is not None:
+                grads[i] = g if grads[i] is None else grads[i] + g
+    coef = model.regularization_coef
+    if coef:
+        for i, x in ((0, lhs), (1, rhs)):
+            r, g = _n3(xp, x, model.complex, model.interleaved)
+            total = total + coef * r
+            grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
+    return total, grads
 
 
 def _n3(xp, x, complex_, interleaved=False):
@@ -933,7 +905,7 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     a, ca = cmp.prepare(y)
     o, co = cmp.prepare(other)
     pos = cmp.pos(a, o)
-    plan.pos_sum[side] = float(pos.sum())  # score statistics for the per-bucket log
+    plan.pos_sum[side] = pos.sum()  # score statistics for the per-bucket log, on the device
     parts = []
     if plan.batch_negs:
         parts.append(o.reshape(c, b, d))
@@ -1030,72 +1002,3 @@ class BatchPlan:
                 if batch_negs:  # the diagonal, even where the ids differ (no duplicates)
                     mask[:, xp.arange(chunk), xp.arange(chunk)] = True
                 self.masks[side] = mask
-
-
-# =========================================================================== ember ops
-class _OperatorOp(Function):
-    raw = True
-
-    def forward(ctx, x, theta, rel, op):
-        ctx.x, ctx.theta, ctx.rel, ctx.op = x, theta, rel, op
-        return op.forward(x, theta[rel])
-
-    def backward(ctx, g):
-        xp = array_module(ctx.x)
-        gx, gth = ctx.op.backward(ctx.x, ctx.theta[ctx.rel], g.data)
-        gtheta = None
-        if gth is not None:
-            gtheta = _wrap(_scatter_rows(xp, ctx.theta, ctx.rel, gth))
-        return _wrap(gx), gtheta, None, None
-
-
-def apply_operator(name: str, x: Tensor, theta: Tensor, rel) -> Tensor:
-    """``operator(x)`` with each row's relation parameters ``theta[rel]``, as an ember op."""
-    return _OperatorOp.apply(x, theta, rel, OPERATORS[name](x.shape[1]))
-
-
-class _CompareOp(Function):
-    raw = True
-
-    def forward(ctx, a, b, cmp, batched):
-        ap, ctx.ca = cmp.prepare(a)
-        bp, ctx.cb = cmp.prepare(b.reshape(-1, b.shape[-1]))
-        bp = bp.reshape(b.shape)
-        ctx.ap, ctx.bp, ctx.cmp, ctx.batched = ap, bp, cmp, batched
-        if batched:
-            return cmp.neg(ap, bp)
-        return cmp.pos(ap, bp)
-
-    def backward(ctx, g):
-        cmp = ctx.cmp
-        if ctx.batched:
-            ga, gb = cmp.neg_backward(ctx.ap, ctx.bp, g.data)
-        else:
-            ga, gb = cmp.pos_backward(ctx.ap, ctx.bp, g.data)
-        gb = cmp.prepare_backward(ctx.cb, gb.reshape(-1, gb.shape[-1])).reshape(gb.shape)
-        return _wrap(cmp.prepare_backward(ctx.ca, ga)), _wrap(gb), None, None
-
-
-def compare(name: str, a: Tensor, b: Tensor) -> Tensor:
-    """Comparator scores as an ember op: rowwise for 2-d ``a``, ``b`` (N, d) -> (N,);
-    batched for 3-d ``a`` (C, b, d) and ``b`` (C, k, d) -> (C, b, k)."""
-    cmp = COMPARATORS[name]()
-    if a.ndim == 3:
-        return _CompareOp.apply(a, b, cmp, True)
-    return _CompareOp.apply(a, b, cmp, False)
-
-
-class _LossOp(Function):
-    raw = True
-
-    def forward(ctx, pos, neg, weight, loss):
-        value, ctx.gpos, ctx.gneg = loss(pos, neg, weight)
-        return value
-
-    def backward(ctx, g):
-        return g * _wrap(ctx.gpos), g * _wrap(ctx.gneg), None, None
-
-
-def loss_of(name: str, pos: Tensor, neg: Tensor, weight=None, margin: float = 0.1) -> Tensor:
-    """The summed loss of positive scores (N,) against negative scores (N, k)."""
-    return _LossOp.apply(pos, neg, weight, LOSSES[name](margin))

@@ -60,36 +60,30 @@ def test_default_workspace_sits_next_to_the_input_and_says_what_to_do_next(tmp_p
     assert f"next: pbg train {ws / 'config.toml'}" in out
     import tomllib
 
-    cfg = tomllib.loads((ws / "config.toml").read_text())
-    assert set(cfg) == {
-        "entities",
-        "relations",
-        "dynamic_relations",
-        "entity_path",
-        "edge_paths",
-        "edge_format",
-        "checkpoint_path",
-        "dimension",
-        "init_scale",
-        "comparator",
-        "loss_fn",
-        "margin",
-        "lr",
-        "relation_lr",
-        "num_epochs",
-        "batch_size",
-        "num_batch_negs",
-        "num_uniform_negs",
-        "bucket_order",
-        "regularization_coef",
-        "eval_fraction",
-        "workers",
-        "seed",
+    from ember.pbg.config import _PBG, IMPORT_SETTINGS, load_config, schema_fields
+
+    text = (ws / "config.toml").read_text()
+    cfg = tomllib.loads(text)
+    # written by the schema's own writer: every key it sets, each under its documentation
+    # (PyTorch-BigGraph's no-op keys only where they differ from their defaults)
+    loaded = load_config(ws / "config.toml")
+    expected = {
+        f.name for f in schema_fields() if f.metadata["group"] != _PBG and getattr(loaded, f.name) is not None
     }
-    assert cfg["entities"] == {"all": {"num_partitions": 1}}
+    assert set(cfg) == expected
+    lines = text.splitlines()
+    for k in expected - {"entities", "relations"}:
+        i = next(i for i, line in enumerate(lines) if line.startswith(f"{k} = "))
+        assert lines[i - 1].startswith("# "), k
+    # the import's starting settings, nothing else changed from the schema's defaults
+    assert {k: cfg[k] for k in IMPORT_SETTINGS} == IMPORT_SETTINGS
+    assert cfg["entities"] == {"all": {"num_partitions": 1, "featurized": False}}
     assert len(cfg["relations"]) == 25
     assert cfg["relations"][0]["operator"] == "complex_diagonal"
     assert (cfg["dimension"], cfg["num_batch_negs"], cfg["num_uniform_negs"]) == (100, 50, 50)
+    assert loaded.checkpoint_path == str(ws / "checkpoints") and loaded.edge_paths == [
+        str(ws / "edges" / "train")
+    ]
 
 
 def test_existing_workspace_is_refused_unless_overwrite(tmp_path, capsys):
@@ -555,7 +549,7 @@ def test_partition_assignment_is_balanced_online_and_invertible(P):
 def test_generated_config_keeps_the_users_training_settings_and_loads(tmp_path):
     src, cfg, _ = _typed_graph(tmp_path)
     cfg.write_text(
-        cfg.read_text().replace("dimension = 10", 'dimension = 10\nlr = 0.05\nloss_fn = "ranking"\nfoo = 1')
+        cfg.read_text().replace("dimension = 10", 'dimension = 10\nlr = 0.05\nloss_fn = "ranking"')
     )
     assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 0
     import tomllib
@@ -563,11 +557,21 @@ def test_generated_config_keeps_the_users_training_settings_and_loads(tmp_path):
     text = (tmp_path / "ws" / "config.toml").read_text()
     got = tomllib.loads(text)
     assert (got["dimension"], got["lr"], got["loss_fn"]) == (10, 0.05, "ranking")
-    assert "foo" not in got and got["entity_path"] == "entities"
-    schema = pytest.importorskip("ember.pbg.config")  # the trainer's own validation
-    loaded = schema.load_config(str(tmp_path / "ws" / "config.toml"))
+    assert got["entity_path"] == "entities"
+    from ember.pbg.config import load_config
+
+    loaded = load_config(str(tmp_path / "ws" / "config.toml"))
     assert sorted(loaded.entities) == ["item", "tag", "user"]
     assert [r.name for r in loaded.relations] == ["buys", "follows", "tagged"]
+
+
+def test_a_bad_training_key_in_the_import_config_is_refused_before_any_edge_is_read(tmp_path, capsys):
+    src, cfg, _ = _typed_graph(tmp_path)
+    cfg.write_text(cfg.read_text().replace("dimension = 10", "dimension = 10\nnum_epoch = 3"))
+    assert pbg("import", src, "--config", cfg, "--out", tmp_path / "ws") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cfg}: config: unknown key 'num_epoch'; did you mean 'num_epochs'?")
+    assert not (tmp_path / "ws").exists() and not list(tmp_path.glob(".ws*"))
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):

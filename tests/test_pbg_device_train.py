@@ -26,9 +26,10 @@ from ember._standin import StandinArray
 from ember.cli.main import main as pbg
 from ember.datasets import real_graph
 from ember.errors import ConfigError
+from ember.pbg.batch import BatchTrainer
 from ember.pbg.config import load_config
 from ember.pbg.eval import evaluate
-from ember.pbg.train import Trainer, train
+from ember.pbg.train import train
 
 FAST = ["num_epochs=10", "dimension=32", "batch_size=500", "workers=1", "eval_fraction=0.05"]
 
@@ -82,13 +83,13 @@ def _checkpoint(cfg) -> dict:
 def _spy_steps(monkeypatch):
     """Record the array types of the tables every batch step trains on."""
     seen = set()
-    step = Trainer._step
+    step = BatchTrainer.step
 
     def spy(self, lp, rp, lhs, *args, **kw):
         seen.update({type(lp.emb), type(rp.emb), type(lhs)})
         return step(self, lp, rp, lhs, *args, **kw)
 
-    monkeypatch.setattr(Trainer, "_step", spy)
+    monkeypatch.setattr(BatchTrainer, "step", spy)
     return seen
 
 
@@ -288,10 +289,10 @@ def test_resume_on_the_standin_matches_resume_on_the_cpu(kin1):
 
 
 def test_no_early_prefetch_of_a_row_range_another_sub_bucket_is_training():
-    from ember.pbg.train import _overlapping, _Unit
+    from ember.pbg.placement import Unit, _overlapping
 
     def unit(*keys):
-        return _Unit(None, list(keys), [], {}, 0, split=True)
+        return Unit(None, list(keys), split=True)
 
     cur = unit(("user", 0, 0, 30), ("item", 1, 0, 20))
     assert not _overlapping(cur, unit(("user", 0, 0, 30), ("item", 1, 20, 40)))

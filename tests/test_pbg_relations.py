@@ -17,7 +17,8 @@ import ember.pbg
 from ember.autograd import gradcheck
 from ember.cli.main import main as pbg
 from ember.errors import ConfigError, UserError
-from ember.pbg import train as train_mod
+from ember.pbg import batch as batch_mod
+from ember.pbg.autodiff import ChunkedLoss, _CompareOp
 from ember.pbg.config import ConfigSchema, load_config
 from ember.pbg.eval import evaluate
 from ember.pbg.export import export
@@ -26,9 +27,7 @@ from ember.pbg.model import (
     OPERATORS,
     BatchPlan,
     Biased,
-    ChunkedLoss,
     Model,
-    _CompareOp,
 )
 from ember.pbg.train import Trainer, build_model, train
 
@@ -260,10 +259,10 @@ def _config(**over):
 
 
 def test_per_type_dimension_is_refused_naming_the_key():
-    cfg = _config(entities={"a": {"num_partitions": 1}, "b": {"num_partitions": 1, "dimension": 16}})
-    ws = SimpleNamespace(relation_names=["r"])
-    with pytest.raises(ConfigError, match=r"^entities\.b\.dimension: 16 differs"):
-        build_model(cfg, ws)
+    # refused by the config itself, before any workspace or model is looked at
+    with pytest.raises(ConfigError, match=r"^entities\.b\.dimension: 16 differs from dimension = 8"):
+        _config(entities={"a": {"num_partitions": 1}, "b": {"num_partitions": 1, "dimension": 16}})
+    assert _config(entities={"a": {"num_partitions": 1, "dimension": 8}}).entity_dimension("a") == 8
 
 
 def test_relations_list_not_matching_the_workspace_is_refused():
@@ -385,13 +384,13 @@ def test_all_negs_batches_rank_against_every_entity_of_the_partition(two_rel, mo
     of their own, one chunk whose candidates are all the partition's entities; the other
     relation keeps sampled chunked negatives."""
     seen = []
-    real = train_mod.BatchPlan
+    real = batch_mod.BatchPlan
 
     def spy(model, rel, chunk, lhs, rhs, cl=None, cr=None, batch_negs=True, **kw):
         seen.append((set(rel.tolist()), len(rel), chunk, None if cr is None else cr.shape, batch_negs))
         return real(model, rel, chunk, lhs, rhs, cl, cr, batch_negs=batch_negs, **kw)
 
-    monkeypatch.setattr(train_mod, "BatchPlan", spy)
+    monkeypatch.setattr(batch_mod, "BatchPlan", spy)
     cfg = _cfg(two_rel, "ck_allnegs", ["num_epochs=2", "relations.1.all_negs=true"])
     train(cfg, log=lambda m: None)
     pair = [s for s in seen if s[0] == {1}]

@@ -217,7 +217,8 @@ def test_cli_train_then_eval_prints_metrics(kin1, capsys):
 
 
 def test_edge_weights_scale_each_edges_loss():
-    from ember.pbg.model import BatchPlan, ChunkedLoss, Model
+    from ember.pbg.autodiff import ChunkedLoss
+    from ember.pbg.model import BatchPlan, Model
 
     r = np.random.default_rng(0)
     model = Model("diagonal", "dot", "softmax", 4, 2)

@@ -1,0 +1,99 @@
+"""The run a config describes: its workspace, its relations and its model.
+
+Shared by training, evaluation, export, prediction and the Python API, so that none of
+them imports the trainer to find out what a config means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ember.errors import ConfigError, UserError
+from ember.pbg.device import storage_dtype
+from ember.pbg.model import Model
+
+__all__ = ["build_model", "edge_split", "model_description", "open_workspace", "relation_specs"]
+
+
+def open_workspace(config):
+    """The workspace a config trains on: the folder above ``entity_path``."""
+    from ember.partitioning import Workspace
+
+    root = Path(config.entity_path).parent
+    if not (root / "workspace.json").is_file():
+        raise UserError(
+            f"{root}: not a workspace made by `pbg import` (no workspace.json "
+            f"next to entity_path = {config.entity_path})"
+        )
+    ws = Workspace.open(root)
+    for t, e in config.entities.items():
+        if t not in ws.entity_types:
+            raise ConfigError(f"entities.{t}: no such entity type in workspace {root}")
+        if e.num_partitions != ws.num_partitions(t):
+            raise ConfigError(
+                f"entities.{t}.num_partitions: {e.num_partitions} in the config, but the "
+                f"workspace {root} was imported with {ws.num_partitions(t)}; re-import with "
+                f"--partitions {e.num_partitions}"
+            )
+    return ws
+
+
+def edge_split(config) -> str:
+    """The split a config trains on (the folder name of its ``edge_paths``)."""
+    return Path(config.edge_paths[0]).name
+
+
+def relation_specs(config, ws) -> list:
+    """The config's relation entry (operator, weight, all_negs) of each workspace relation
+    id: the single entry with dynamic_relations, else the entry of the same name (the
+    same index when the names differ, as in a config written for another import)."""
+    rels = list(config.relations)
+    names = ws.relation_names
+    if config.dynamic_relations:
+        return [rels[0]] * len(names)
+    by_name = {r.name: r for r in rels}
+    if all(n in by_name for n in names):
+        return [by_name[n] for n in names]
+    if len(rels) != len(names):
+        raise ConfigError(
+            f"relations: the config lists {len(rels)} relation types, the "
+            f"workspace has {len(names)} ({', '.join(names[:5])}"
+            f"{', ...' if len(names) > 5 else ''}); list them all, or set "
+            "dynamic_relations = true"
+        )
+    return rels
+
+
+def build_model(config, ws, *, fast_layout: bool = False) -> Model:
+    """The model a config trains on a workspace (``fast_layout``: the trainer's own,
+    interleaved complex layout; checkpoints, eval, export and predict use PBG's)."""
+    try:
+        storage_dtype(config.dtype)  # float32 or float16 tables; bfloat16 refused with why
+    except ValueError as e:
+        raise ConfigError(f"dtype: {e}") from None
+    specs = relation_specs(config, ws)
+    return Model(
+        [r.operator for r in specs],
+        config.comparator,
+        config.loss_fn,
+        config.dimension,  # one for all entity types (the config refuses per-type ones)
+        len(specs),
+        margin=config.margin,
+        regularization_coef=config.regularization_coef,
+        regularizer=config.regularizer,
+        fast_layout=fast_layout,
+        bias=config.bias,
+        relation_weights=[r.weight for r in specs],
+    )
+
+
+def model_description(config, ws, model) -> dict:
+    """What a checkpoint records of the model's shape (resume refuses a mismatch)."""
+    return {
+        "dimension": model.dim,
+        "comparator": config.comparator,
+        "operators": model.operator_names,
+        "entity_counts": {t: ws.partition_sizes(t) for t in sorted(ws.entity_types)},
+        "num_relations": model.num_relations,
+        "dtype": config.dtype,
+    }
