@@ -145,7 +145,6 @@ class BatchTrainer:
         # partition a negative, one matmul per side), the others with sampled negatives
         self.rel_all_negs = np.asarray(all_negs_relations, bool)
         self.all_negs = bool(self.rel_all_negs.any())
-        self.seq = 0  # one sampler stream per trained edge set: draws never repeat
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="ember-hogwild") if workers > 1 else None
 
@@ -154,13 +153,19 @@ class BatchTrainer:
             self._pool.shutdown(wait=True)
 
     # -- one bucket ---------------------------------------------------------------------
-    def train(self, lp: Partition, rp: Partition, edges, one_vs_all=None):
+    def train(self, lp: Partition, rp: Partition, edges, stream: tuple, one_vs_all=None):
         """All batches of one bucket's (shuffled) edges; returns the device array
-        ``[sum of losses, sum of rhs-side positive scores, sum of lhs-side ones]``."""
+        ``[sum of losses, sum of rhs-side positive scores, sum of lhs-side ones]``.
+
+        ``stream`` (integers: where these edges stand in the run) keys the negative
+        sampler, so that the same edges draw the same negatives in a resumed run as in an
+        uninterrupted one, and no two edge sets share draws."""
         if one_vs_all is None:  # the edges of all_negs relations go 1-vs-all, apart
             flags = self.rel_all_negs[to_host(edges["rel"])] if self.all_negs else None
             if flags is not None and flags.any() and not flags.all():
-                return sum(self.train(lp, rp, _take(edges, flags == f), f) for f in (True, False))
+                return sum(
+                    self.train(lp, rp, _take(edges, flags == f), (*stream, int(f)), f) for f in (True, False)
+                )
             one_vs_all = flags is not None and bool(flags.all())
         cfg, xp = self.config, self.xp
         lhs_all, rhs_all, rel_all = edges["lhs"], edges["rhs"], edges["rel"]
@@ -168,12 +173,10 @@ class BatchTrainer:
         n_all = len(lhs_all)
         bs = cfg.batch_size
         starts = list(range(0, n_all, bs))
-        self.seq += 1
-        seq = self.seq
         nw = min(self.workers, len(starts))
 
         def work(worker):
-            rng = Sampler(xp, cfg.seed, seq, worker)
+            rng = Sampler(xp, cfg.seed, *stream, worker)
             total = xp.zeros(3, np.float64)
             for start in starts[worker::nw]:
                 sl = slice(start, min(start + bs, n_all))

@@ -56,6 +56,7 @@ class Unit:
     split: bool = False
     first: bool = True
     last: bool = True
+    index: int = 0  # its place among its bucket's units
 
 
 def bucket_units(task: BucketTask, pieces: list, part_rows: dict, *, row_bytes: int, budget, log=None):
@@ -90,6 +91,8 @@ def bucket_units(task: BucketTask, pieces: list, part_rows: dict, *, row_bytes: 
                 Unit(task, list(dict.fromkeys([a, b])), [Piece(a, b, ee)], len(sb.edges), True, False, False)
             )
     units[0].first, units[-1].last = True, True
+    for i, u in enumerate(units):
+        u.index = i
     if log is not None:
         log(
             f"bucket {task.bucket}: {need:,} bytes exceed the device budget of {budget:,}; "

@@ -430,13 +430,15 @@ class Trainer:
             early = nxt is not None and pl.can_prefetch_early(cur, nxt)
             if early:
                 pl.prefetch(nxt)
-            for piece in pieces:
+            pos = cur.task.position
+            for i, piece in enumerate(pieces):
                 lp, rp = tables[piece.lhs], tables[piece.rhs]
+                stream = (pos.epoch, pos.edge_chunk, pos.bucket, cur.index, i)
                 if piece.held:
-                    rec.evals["eval_before"] = self._held_out(lp, rp, piece.held)
-                rec.sums = rec.sums + self.batches.train(lp, rp, piece.edges)
+                    rec.evals["eval_before"] = self._held_out(lp, rp, piece.held, (*stream, 0))
+                rec.sums = rec.sums + self.batches.train(lp, rp, piece.edges, stream)
                 if piece.held:
-                    rec.evals["eval_after"] = self._held_out(lp, rp, piece.held)
+                    rec.evals["eval_after"] = self._held_out(lp, rp, piece.held, (*stream, 1))
             rec.num_edges += cur.num_edges
             arrays = pl.release(cur)
             if cur.last:
@@ -447,9 +449,9 @@ class Trainer:
         pl.close()
         return trained
 
-    def _held_out(self, lp, rp, edges):
+    def _held_out(self, lp, rp, edges, stream):
         cfg, glob = self.config, self.params.glob
-        sampler = Sampler(self.xp, cfg.seed, self.batches.seq, 7, 1 << 40)
+        sampler = Sampler(self.xp, cfg.seed, *stream, 1 << 40)  # a stream of its own
         num_batch = cfg.num_batch_negs if cfg.eval_num_batch_negs is None else cfg.eval_num_batch_negs
         num_uniform = cfg.num_uniform_negs if cfg.eval_num_uniform_negs is None else cfg.eval_num_uniform_negs
         return held_out_metrics(
