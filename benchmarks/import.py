@@ -1,6 +1,6 @@
 """Benchmark `pbg import` against the floor: a bare pyarrow.csv parse of the same file.
 
-Issue 4, "How it is checked": generate a 10^7-edge graph (10^8 with ``--edges 1e8``)
+Generate a 10^7-edge graph (10^8 with ``--edges 1e8``)
 with `ember.datasets`, then time, as whole child processes and interleaved
 (parse, import, parse, import, ...):
 
@@ -333,7 +333,7 @@ def main(argv=None) -> int:
             with open(args.json, "w") as f:
                 json.dump(result, f, indent=1, default=str)
 
-        # ---- verdict: last line, against the targets of issue 4
+        # ---- verdict: last line, against the import's targets
         parts = []
         if ratio is None:
             parts.append(f"import UNAVAILABLE ({import_error[0] if import_error else '?'})")

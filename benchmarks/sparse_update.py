@@ -1,4 +1,4 @@
-"""Sparse embedding updates (issue 3): a RowAdagrad step is flat in the table size, and
+"""Sparse embedding updates: a RowAdagrad step is flat in the table size, and
 the coalescing of duplicate rows, compared across formulations.
 
 1. One ``RowAdagrad`` step with a coalesced 10,000-row sparse gradient (dim 128, float32)

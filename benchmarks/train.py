@@ -1,4 +1,4 @@
-"""Benchmark `pbg train` against the real PyTorch-BigGraph 1.0.0 (issue 5's targets).
+"""Benchmark `pbg train` against the real PyTorch-BigGraph 1.0.0 (target: 2x its throughput).
 
 Same data, same config (ComplEx = complex_diagonal + dot, dim 100, batch 1000, 50 batch +
 50 uniform negatives, softmax loss, lr 0.1, 1 partition unless ``--partitions``), run as
@@ -49,7 +49,7 @@ import numpy  # noqa: F401  (loaded, so that blas_info sees its BLAS)
 from _common import blas_info, cpu_stat, noise_share
 
 RUNNER = Path(__file__).resolve().parents[2] / "shared" / "pbg-baseline" / "run_pbg.sh"  # ../shared
-TARGET = 2.0  # issue 5: at least 2x PBG's training throughput
+TARGET = 2.0  # at least 2x PBG's training throughput
 
 
 def _plain_tsv(src: Path, dst: Path) -> Path:

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+# a dependency: its CSR product is the fastest CPU coalescing measured, 3-4x the best
+# pure-numpy one (benchmarks/sparse_update.py); numpy's add.at stays for other dtypes
+import scipy.sparse as _scipy_sparse
+
 from ember._backend import array_module, device_of
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import _state
-
-try:  # optional: a CSR product is the fastest CPU coalescing measured (benchmarks/sparse_update.py)
-    import scipy.sparse as _scipy_sparse
-except ImportError:  # pragma: no cover - scipy is not a dependency
-    _scipy_sparse = None
 
 __all__ = ["RowSparseGrad", "embedding", "coalesce_rows"]
 
@@ -57,7 +56,7 @@ def coalesce_rows(indices, values):
     10,000; benchmarks/sparse_update.py has the current numbers): a scipy CSR product
     built straight from the sort order ~2.5-3.5 ms, flat 1-D ``np.add.at`` ~7-8 ms,
     ``bincount`` ~14 ms, sort + ``reduceat`` ~20 ms, 2-D ``np.add.at`` ~23 ms. So: the CSR
-    product when scipy is importable, else the flat ``add.at``; on CUDA an atomic scatter.
+    product for float32/float64, else the flat ``add.at``; on CUDA an atomic scatter.
     """
     xp = array_module(values)
     n = int(indices.shape[0])
@@ -75,7 +74,7 @@ def coalesce_rows(indices, values):
         return rows, values[order]
     tail = values.shape[1:]
     flat = values.reshape(n, -1)
-    if xp is np and _scipy_sparse is not None and values.dtype in (np.float32, np.float64):
+    if xp is np and values.dtype in (np.float32, np.float64):
         # rows of the sorted order are CSR rows: (m x n) selection matrix @ values
         indptr = np.append(starts, n)
         ones = np.ones(n, dtype=values.dtype)

@@ -294,7 +294,7 @@ def _wn_import(out: Path, partitions: int) -> Path:
 
 @pytest.mark.slow
 def test_wordnet_reciprocal_mode_reaches_the_quality_target(tmp_path):
-    """Issue 5: >= 0.42 filtered MRR with Ember's best defaults (measured 0.557 after
+    """The quality target: >= 0.42 filtered MRR with Ember's best defaults (measured 0.557 after
     15 epochs, 0.40 after 5; PBG 1.0 reaches 0.250 after 30)."""
     cfg = load_config(
         _wn_import(tmp_path / "ws", 1),
