@@ -59,3 +59,58 @@ def interleave(fns: dict, repeats: int = 7, inner: int = 1):
 
 def summary(ts):
     return min(ts), statistics.median(ts)
+
+
+def install_report() -> str:
+    """Which install a benchmark measures: the packages present beyond what ember declares
+    (its dependencies and its ``dev`` extra, which the README's set-up installs) and their
+    own requirements. A package that happens to be in a developer's venv can change the
+    speed (threadpoolctl once hid a 3x slowdown that every fresh install had)."""
+    import re
+    from importlib import metadata
+
+    def norm(n):
+        return re.sub(r"[-_.]+", "-", n).lower()
+
+    def reqs(dist, extras=()):
+        out = []
+        for r in dist.requires or []:
+            name, _, marker = r.partition(";")
+            m = re.match(r"\s*([A-Za-z0-9_.-]+)", name)
+            if not m:
+                continue
+            marker = marker.strip()
+            if "extra" in marker and not any(f'extra == "{e}"' in marker for e in extras):
+                continue
+            if marker and "extra" not in marker:
+                try:
+                    from packaging.markers import Marker
+
+                    if not Marker(marker).evaluate():
+                        continue
+                except Exception:
+                    pass
+            out.append(norm(m.group(1)))
+        return out
+
+    try:
+        root = metadata.distribution("ember")
+    except metadata.PackageNotFoundError:
+        return "install: ember is not installed in this environment"
+    needed, todo = {"ember"}, reqs(root, ("dev",))
+    while todo:
+        n = todo.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        try:
+            todo += reqs(metadata.distribution(n))
+        except metadata.PackageNotFoundError:
+            pass
+    base = {"pip", "setuptools", "wheel"}
+    extra = sorted(
+        {norm(d.metadata["Name"]) for d in metadata.distributions() if d.metadata["Name"]} - needed - base
+    )
+    if not extra:
+        return "install: as the README makes it (ember[dev] and what it requires; nothing else)"
+    return f"install: NOT the README's: also present {', '.join(extra)}"

@@ -38,7 +38,7 @@ def build(root: Path, n: int, dim: int, parts: int, edges: int) -> Path:
     from ember.cli.main import main
     from ember.pbg.checkpoint import Checkpoint
     from ember.pbg.config import load_config
-    from ember.pbg.train import build_model, model_description, open_workspace
+    from ember.pbg.workspace import build_model, model_description, open_workspace
 
     ws = root / f"ws_{n}_{parts}"
     if not (ws / "workspace.json").is_file():

@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import numpy  # noqa: F401  (loaded, so that blas_info sees its BLAS)
-from _common import blas_info, cpu_stat, noise_share
+from _common import blas_info, cpu_stat, install_report, noise_share
 
 RUNNER = Path(__file__).resolve().parents[2] / "shared" / "pbg-baseline" / "run_pbg.sh"  # ../shared
 TARGET = 2.0  # at least 2x PBG's training throughput
@@ -241,6 +241,7 @@ def main():
             f"epochs, {args.partitions} partition(s), {args.workers} workers"
         )
         print(f"BLAS: {blas_info()}")
+        print(install_report())
         pbg_ok = not args.skip_pbg and RUNNER.exists()
         if not pbg_ok:
             print("note: PBG skipped (--skip-pbg, or the runner is missing)")

@@ -22,7 +22,8 @@ from ember.cli.main import main as pbg
 from ember.datasets import real_graph
 from ember.pbg import eval as E
 from ember.pbg.config import load_config
-from ember.pbg.train import open_workspace, train
+from ember.pbg.train import train
+from ember.pbg.workspace import open_workspace
 
 QUICK = ["num_epochs=2", "dimension=16", "batch_size=500", "workers=1"]
 

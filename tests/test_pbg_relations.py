@@ -29,7 +29,8 @@ from ember.pbg.model import (
     Biased,
     Model,
 )
-from ember.pbg.train import Trainer, build_model, train
+from ember.pbg.train import Trainer, train
+from ember.pbg.workspace import build_model
 
 D = 6
 KIN = Path(__file__).parent / "data" / "kinships"
