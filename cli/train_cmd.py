@@ -44,12 +44,14 @@ def train_cmd(config, params, device, as_json):
     \b
     pbg train ws/config.toml
     pbg train ws/config.toml -p num_epochs=20 -p lr=0.05
+    mpiexec -n 4 pbg train ws/config.toml      # across 4 MPI ranks (machines)
     """
     from ember.pbg.config import load_config
-    from ember.pbg.train import train
 
     cfg = load_config(config, overrides=params)
-    summary = train(cfg, device=device)
+    summary = _train(cfg, device)
+    if summary is None:  # a rank of an MPI job other than 0: rank 0 reports
+        return
     if as_json:
         click.echo(json.dumps(summary))
     else:
@@ -58,6 +60,9 @@ def train_cmd(config, params, device, as_json):
             f"in {summary['seconds']:.1f} s ({summary['edges_per_s']:,.0f} edges/s)"
         )
         click.echo(f"checkpoint  {summary['checkpoint']} (version {summary['version']})")
+        if "ranks" in summary:
+            moved = sum(d["partition_bytes_received"] for d in summary["distributed"])
+            click.echo(f"ranks       {summary['ranks']} (MPI), partitions moved {moved / 2**20:,.1f} MiB")
         if "transfer_wait_seconds" in summary:
             click.echo(
                 f"device      {summary['device']} ({summary['dtype']} tables), waited "
@@ -68,3 +73,28 @@ def train_cmd(config, params, device, as_json):
             f", plan {summary['memory_plan_bytes'] / 2**20:,.1f} MiB"
         )
     sys.stdout.flush()
+
+
+def _train(cfg, device):
+    """Train in this process, or, under an MPI launcher with several ranks, together with
+    the job's other ranks (mpi4py is imported only then). Returns the summary, or None on
+    an MPI rank other than 0."""
+    from ember.pbg.distributed import launched_ranks
+
+    if launched_ranks() <= 1:
+        from ember.pbg.train import train
+
+        return train(cfg, device=device)
+    from ember.errors import UserError
+    from ember.pbg.distributed import abort_job, train_distributed
+
+    if device not in (None, "cpu"):
+        raise UserError(f"--device {device}: training across machines runs on the CPU")
+    try:
+        return train_distributed(cfg)
+    except UserError as e:
+        abort_job(f"error: {e}", 2)
+    except BaseException as e:  # one rank failed: stop every rank now, not at a deadlock
+        import traceback
+
+        abort_job("".join(traceback.format_exception(e)) + f"error: training failed on this rank: {e}", 1)

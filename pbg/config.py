@@ -573,27 +573,30 @@ class ConfigSchema:
         no_effect=True,
     )
     background_io: bool = key("PBG: deprecated in PBG.", False, type=bool, group=_PBG, no_effect=True)
-    num_machines: int = key(
-        "PBG: machines for distributed training; Ember trains on one.",
-        1,
+    num_machines: int | None = key(
+        """Machines (MPI ranks) that train together: `mpiexec -n N pbg train` launches N;
+        unset: however many the job has; if set, it must equal that number.""",
+        None,
         type=int,
+        optional=True,
         lo=1,
         group=_PBG,
     )
     num_partition_servers: int = key(
-        "PBG: partition servers for distributed training.",
+        """PBG: partition servers for distributed training. Ember's trainers are its
+        partition servers (PBG's -1, the only value accepted): partitions not in use
+        stay in the memory of the rank that trained them last.""",
         -1,
         type=int,
         group=_PBG,
-        no_effect=True,
     )
     distributed_init_method: str | None = key(
-        "PBG: rendezvous URI for distributed training.",
+        """PBG: rendezvous URI for distributed training. The MPI launcher (`mpiexec`)
+        connects Ember's ranks, so only unset is accepted.""",
         None,
         type=str,
         optional=True,
         group=_PBG,
-        no_effect=True,
     )
     distributed_tree_init_order: bool = key(
         "PBG: distributed bucket ordering.", True, type=bool, group=_PBG, no_effect=True
@@ -705,8 +708,17 @@ class ConfigSchema:
                 f"regularization_coef: is {self.regularization_coef} but regularizer is "
                 "'none'; set regularizer = 'N3' or the coefficient to 0"
             )
-        if self.num_machines != 1:
-            raise ConfigError("num_machines: distributed training is not supported; use 1")
+        if self.num_partition_servers != -1:
+            raise ConfigError(
+                f"num_partition_servers: {self.num_partition_servers}: Ember's trainers are its "
+                "partition servers (PBG's -1); dedicated partition-server ranks (> 0) and swapping "
+                "partitions through the filesystem (0) are not supported"
+            )
+        if self.distributed_init_method is not None:
+            raise ConfigError(
+                f"distributed_init_method: {self.distributed_init_method!r}: Ember's ranks are "
+                "connected by the MPI launcher (mpiexec -n N pbg train ...); remove this key"
+            )
         if self.num_gpus:
             raise ConfigError('num_gpus: not used by Ember; set device = "cuda" instead')
         if self.half_precision:

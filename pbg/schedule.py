@@ -77,6 +77,8 @@ def num_edge_chunks(config, ws) -> int:
 class BucketScheduler:
     """The buckets of a run in the configured order, skipping empty ones."""
 
+    lookahead = True  # the trainer may ask for the next bucket while this one trains
+
     def __init__(self, ws, config):
         self.ws, self.config = ws, config
         self.sizes = ws.buckets(edge_split(config))

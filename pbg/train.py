@@ -278,10 +278,15 @@ class Trainer:
     def _save(self, arrays: dict, position: Position, epoch_done=None):
         """Checkpoint partitions ``arrays[key] = (emb, state)`` (host arrays) and the shared
         parameters, in PyTorch-BigGraph's layout and float32 whatever the trainer's."""
-        ck, pub, p = self.ckpt, self.model.to_public, self.params
+        ck, pub = self.ckpt, self.model.to_public
         ck.begin(durable=epoch_done is not None)
         for key, (emb, state) in arrays.items():
             ck.save_partition(key[0], key[1], pub(_f32(emb)), _f32(state))
+        self._commit(position, epoch_done)
+
+    def _commit(self, position: Position, epoch_done=None):
+        """The shared parameters, then the manifest that completes the version begun."""
+        ck, pub, p = self.ckpt, self.model.to_public, self.params
         host = lambda a: to_host(a)
         zeros = np.zeros_like(host(p.theta[0].data))
         rel = {}
@@ -333,15 +338,17 @@ class Trainer:
         return (etype, p if self.ws.num_partitions(etype) > 1 else 0)
 
     def _units(self, tasks):
-        """Every bucket's units, in order; the next bucket's edges are read meanwhile."""
+        """Every bucket's units, in order; with a scheduler that allows it (``lookahead``),
+        the next bucket's edges are read while this one trains."""
         ws, budget = self.ws, self.placement.budget
+        ahead = self.scheduler.lookahead
         row = self.model.dim * self.store.itemsize + 4  # a table row and its accumulator
         with ThreadPoolExecutor(1, thread_name_prefix="ember-edges") as reader:
             task = next(tasks, None)
             fut = reader.submit(self._read_edges, task) if task else None
             while task is not None:
                 edges = fut.result()
-                nxt = next(tasks, None)
+                nxt = next(tasks, None) if ahead else None
                 if nxt is not None:
                     fut = reader.submit(self._read_edges, nxt)
                 n_eval = int(len(edges["lhs"]) * self.config.eval_fraction)
@@ -355,6 +362,9 @@ class Trainer:
                     pieces.append(Piece(lk, rk, e, h if h is not None and len(h["lhs"]) else None))
                 rows = {k: ws.partition_sizes(k[0])[k[1]] for p in pieces for k in (p.lhs, p.rhs)}
                 yield from bucket_units(task, pieces, rows, row_bytes=row, budget=budget, log=self.log)
+                if not ahead:  # the next bucket is asked for once this one is done
+                    nxt = next(tasks, None)
+                    fut = reader.submit(self._read_edges, nxt) if nxt is not None else None
                 task = nxt
 
     # -- the loop -------------------------------------------------------------------------
@@ -379,9 +389,7 @@ class Trainer:
         if self.progress:
             sys.stderr.write("\n")
         if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            keys = {self._part_key(t, p) for t in ws.entity_types for p in range(ws.num_partitions(t))}
-            for key in sorted(keys):  # one at a time: memory stays bounded
-                self._save({key: self._load_arrays(*key)}, Position(cfg.num_epochs, 0, 0))
+            self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
         wall = time.perf_counter() - t0
         st = self.placement.stats()
         return {
@@ -404,6 +412,13 @@ class Trainer:
             ),
         }
 
+    def _first_checkpoint(self, position: Position):
+        """The checkpoint of a run that trained nothing: every partition as initialised."""
+        ws = self.ws
+        keys = {self._part_key(t, p) for t in ws.entity_types for p in range(ws.num_partitions(t))}
+        for key in sorted(keys):  # one at a time: memory stays bounded
+            self._save({key: self._load_arrays(*key)}, position)
+
     def _run(self, tasks) -> int:
         """The bucket loop: acquire a unit, prefetch the next while it trains, train its
         pieces, give it back; a bucket's last unit ends with its stats line and checkpoint."""
@@ -415,6 +430,7 @@ class Trainer:
 
     def _loop(self, units) -> int:
         pl, trained, rec = self.placement, 0, None
+        ahead = self.scheduler.lookahead
         nxt = next(units, None)
         if nxt is not None:
             pl.prefetch(nxt)
@@ -426,7 +442,9 @@ class Trainer:
             tb, te = pl.resident_bytes()
             self.peak_table_bytes = max(self.peak_table_bytes, tb)
             self.peak_embedding_bytes = max(self.peak_embedding_bytes, te)
-            nxt = next(units, None)
+            # a unit of this bucket may come next whatever the scheduler; another bucket
+            # only with lookahead (asking early would lock its partitions elsewhere)
+            nxt = next(units, None) if ahead or not cur.last else None
             early = nxt is not None and pl.can_prefetch_early(cur, nxt)
             if early:
                 pl.prefetch(nxt)
@@ -444,6 +462,8 @@ class Trainer:
             if cur.last:
                 trained += rec.num_edges
                 self._finish_bucket(cur.task, rec, arrays)
+                if not ahead:
+                    nxt = next(units, None)
             if nxt is not None and not early:
                 pl.prefetch(nxt)
         pl.close()
@@ -467,6 +487,15 @@ class Trainer:
 
     def _finish_bucket(self, task: BucketTask, rec: _BucketRecord, arrays: dict):
         """A bucket's stats line, then its checkpoint."""
+        stats = self._bucket_stats(task, rec)
+        # the stats line first: a kill between the two repeats one line, never loses one
+        self.ckpt.append_stats(stats)
+        self._save(arrays, task.after, epoch_done=task.epoch_done)
+        self.scheduler.done(task)
+
+    def _bucket_stats(self, task: BucketTask, rec: _BucketRecord) -> dict:
+        """A bucket's line of ``training_stats.jsonl`` (also logged with ``verbose``, and
+        shown on a terminal)."""
         n, dt = rec.num_edges, time.perf_counter() - rec.started
         sums = to_host(rec.sums) if not isinstance(rec.sums, int) else np.zeros(3)
         pos = task.position
@@ -485,10 +514,6 @@ class Trainer:
         if st:
             stats["transfer_wait_seconds"] = round(st["wait_seconds"] - rec.wait0, 6)
         stats.update(version=self.ckpt.version + 1, **rec.evals)
-        # the stats line first: a kill between the two repeats one line, never loses one
-        self.ckpt.append_stats(stats)
-        self._save(arrays, task.after, epoch_done=task.epoch_done)
-        self.scheduler.done(task)
         if self.config.verbose:
             self.log(json.dumps(stats))
         elif self.progress:
@@ -497,6 +522,7 @@ class Trainer:
                 f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   "
             )
             sys.stderr.flush()
+        return stats
 
 
 def _f32(a):

@@ -251,7 +251,15 @@ def test_unknown_keys_suggest_the_closest_name():
         ({"entities": []}, "entities: must be a table"),
         ({"relations": []}, "relations: must define at least one relation type"),
         ({"checkpoint_preservation_interval": 0}, "checkpoint_preservation_interval: must be"),
-        ({"num_machines": 2}, "num_machines: distributed training is not supported"),
+        ({"num_machines": 0}, "num_machines: must be >= 1, got 0"),
+        (
+            {"num_partition_servers": 2},
+            "num_partition_servers: 2: Ember's trainers are its partition servers",
+        ),
+        (
+            {"distributed_init_method": "env://"},
+            "distributed_init_method: 'env://': Ember's ranks are connected",
+        ),
         ({"num_gpus": 1}, "num_gpus: not used by Ember"),
         ({"half_precision": True}, "half_precision: not used by Ember"),
     ],
