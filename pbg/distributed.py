@@ -42,6 +42,7 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -52,10 +53,12 @@ from ember.pbg.schedule import BucketTask, Position
 __all__ = ["launched_ranks", "train_distributed"]
 
 LOCK_LOG = "lock_server.jsonl"
+RANKS = "ranks.json"
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
-# message tags (each role has a communicator of its own: no tag ever crosses roles)
-_REQ, _REPLY, _DATA = 1, 2, 3
+# message tags (each role has a communicator of its own: no tag ever crosses roles); data
+# to a server and data back from it differ, as rank 0's trainer talks to its own servers
+_REQ, _REPLY, _DATA, _BACK = 1, 2, 3, 4
 
 
 def launched_ranks() -> int:
@@ -82,6 +85,42 @@ def _mpi():
 
 def _key(k) -> tuple:
     return (str(k[0]), int(k[1]))
+
+
+# ---- waiting without spinning: MPI implementations busy-poll in their blocking calls,
+# which would cost every waiting server thread a whole core; these poll with sleeps
+# (from 10 us, doubling to 2 ms: a bucket lasts far longer than that)
+def _poll(test):
+    pause = 1e-5
+    while True:
+        out = test()
+        if out:
+            return out
+        time.sleep(pause)
+        pause = min(2 * pause, 2e-3)
+
+
+def _recv(comm, source, tag, status=None):
+    """A pickled control message (a small dict), waited for without spinning."""
+    MPI = _mpi()
+    st = MPI.Status()
+    _poll(lambda: comm.iprobe(source=source, tag=tag, status=st))
+    return comm.recv(source=st.Get_source(), tag=tag, status=status)
+
+
+def _Recv(comm, buf, source, tag):
+    """A contiguous float32 array received into ``buf`` (no pickling)."""
+    req = comm.Irecv([buf, _mpi().FLOAT], source=source, tag=tag)
+    _poll(req.Test)
+
+
+def _Send(comm, buf, dest, tag):
+    req = comm.Isend([np.ascontiguousarray(buf, np.float32), _mpi().FLOAT], dest=dest, tag=tag)
+    _poll(req.Test)
+
+
+def _barrier(comm):
+    _poll(comm.Ibarrier().Test)
 
 
 # =========================================================================== lock server
@@ -121,7 +160,7 @@ class LockServer:
         MPI = _mpi()
         status = MPI.Status()
         while True:
-            msg = self.comm.recv(source=MPI.ANY_SOURCE, tag=_REQ, status=status)
+            msg = _recv(self.comm, MPI.ANY_SOURCE, _REQ, status)
             r = status.Get_source()
             if msg["op"] == "stop":
                 self._log.close()
@@ -220,26 +259,25 @@ class PartitionServer:
         MPI = _mpi()
         status = MPI.Status()
         while True:
-            msg = self.comm.recv(source=MPI.ANY_SOURCE, tag=_REQ, status=status)
+            msg = _recv(self.comm, MPI.ANY_SOURCE, _REQ, status)
             if msg["op"] == "stop":
                 return
             r = status.Get_source()
             key = _key(msg["key"])
             emb, state = self.take(key)
             self.comm.send({"rows": len(emb), "dim": emb.shape[1]}, dest=r, tag=_REPLY)
-            self.comm.Send([np.ascontiguousarray(emb, np.float32), MPI.FLOAT], dest=r, tag=_DATA)
-            self.comm.Send([np.ascontiguousarray(state, np.float32), MPI.FLOAT], dest=r, tag=_DATA)
+            _Send(self.comm, emb, r, _BACK)
+            _Send(self.comm, state, r, _BACK)
             self.counters["partition_bytes_sent"] += int(emb.nbytes + state.nbytes)
 
     def fetch(self, key, source: int):
         """A partition from rank ``source``'s memory (its server waits until it is there)."""
-        MPI = _mpi()
         self.comm.send({"op": "pull", "key": list(key)}, dest=source, tag=_REQ)
-        head = self.comm.recv(source=source, tag=_REPLY)
+        head = _recv(self.comm, source, _REPLY)
         emb = np.empty((head["rows"], head["dim"]), np.float32)
         state = np.empty(head["rows"], np.float32)
-        self.comm.Recv([emb, MPI.FLOAT], source=source, tag=_DATA)
-        self.comm.Recv([state, MPI.FLOAT], source=source, tag=_DATA)
+        _Recv(self.comm, emb, source, _BACK)
+        _Recv(self.comm, state, source, _BACK)
         self.counters["partition_bytes_received"] += int(emb.nbytes + state.nbytes)
         return emb, state
 
@@ -260,15 +298,15 @@ class ParameterServer:
         status = MPI.Status()
         delta = np.empty_like(self.master)
         while True:
-            msg = self.comm.recv(source=MPI.ANY_SOURCE, tag=_REQ, status=status)
+            msg = _recv(self.comm, MPI.ANY_SOURCE, _REQ, status)
             if msg["op"] == "stop":
                 return
             r = status.Get_source()
-            self.comm.Recv([delta, MPI.FLOAT], source=r, tag=_DATA)
+            _Recv(self.comm, delta, r, _DATA)
             with self.lock:
                 self.master += delta
                 out = self.master.copy()
-            self.comm.Send([out, MPI.FLOAT], dest=r, tag=_DATA)
+            _Send(self.comm, out, r, _BACK)
 
     def snapshot(self) -> np.ndarray:
         with self.lock:
@@ -299,13 +337,12 @@ class SharedSync:
         )
 
     def sync(self):
-        MPI = _mpi()
         cur = self.flat()
         delta = cur - self.last
         self.comm.send({"op": "sync"}, dest=0, tag=_REQ)
-        self.comm.Send([delta, MPI.FLOAT], dest=0, tag=_DATA)
+        _Send(self.comm, delta, 0, _DATA)
         master = np.empty_like(cur)
-        self.comm.Recv([master, MPI.FLOAT], source=0, tag=_DATA)
+        _Recv(self.comm, master, 0, _BACK)
         self.counters["parameter_bytes"] += 2 * int(delta.nbytes)
         off = 0
         for a in self.views:
@@ -346,7 +383,7 @@ class ClusterScheduler:
                         tag=_REQ,
                     )
                     self._done = None
-                    reply = t.lock_comm.recv(source=0, tag=_REPLY)
+                    reply = _recv(t.lock_comm, 0, _REPLY)
                     t.counters["lock_wait_seconds"] += time.perf_counter() - t0
                     if reply.get("pass_done"):
                         break
@@ -386,18 +423,18 @@ class ClusterPlacement:
         for key in unit.parts:
             if key in t.replicas:
                 self.resident[key] = t.replicas[key]
-                continue
-            src = t.locations[key]
+        # every partition the lock server granted comes here, whether or not this chunk
+        # of the bucket has edges that touch it: the directory says it is here afterwards
+        for key, src in t.locations.items():
             emb, state = t.server.take(key) if src == t.rank else t.server.fetch(key, src)
             self.resident[key] = Partition(key[0], key[1], emb.astype(t.store, copy=False), state, t.lr)
         t.counters["partition_wait_seconds"] += time.perf_counter() - t0
         return dict(self.resident), unit.pieces
 
     def release(self, unit):
-        for key in unit.parts:
-            if key not in self.t.replicas:
-                p = self.resident.pop(key)
-                self.t.server.put(key, p.emb, p.state)
+        for key in list(self.t.locations):
+            p = self.resident.pop(key)
+            self.t.server.put(key, p.emb, p.state)
         return None  # checkpointed at the end of the pass, not per bucket
 
     def resident_bytes(self):
@@ -446,7 +483,8 @@ def check_setup(config, comm, size: int) -> dict:
         if len(digests) > 1:
             odd = [r for r, m in enumerate(every) if m["config"] != every[0]["config"]]
             problems.append(
-                f"ranks {', '.join(map(str, odd))} were given a different config from rank 0 "
+                f"rank{'s' if len(odd) > 1 else ''} {', '.join(map(str, odd))} "
+                f"{'were' if len(odd) > 1 else 'was'} given a different config from rank 0 "
                 "(every rank needs the same config file and -p overrides)"
             )
     if config.num_machines is not None and config.num_machines != size:
@@ -533,7 +571,7 @@ def _trainer_class():
                 self.param_server = ParameterServer(self.param_comm, self.sync.flat())
                 self.param_server.thread.start()
             self.server.thread.start()
-            self.comm.Barrier()
+            _barrier(self.comm)
             self._mpi = MPI
 
         def partitioned_keys(self, bucket):
@@ -567,7 +605,7 @@ def _trainer_class():
             together (each rank its partitions, rank 0 the shared parameters and, last,
             the manifest)."""
             self.sync.sync()
-            self.comm.Barrier()  # every delta is in the master copy
+            _barrier(self.comm)  # every delta is in the master copy
             version = self.comm.bcast(self.ckpt.version + 1 if self.rank == 0 else None, root=0)
             ck = self.ckpt
             ck.version = version - 1
@@ -592,7 +630,7 @@ def _trainer_class():
                 for f in files:
                     ck._files.update(f)
                 self._commit(after, epoch_done=after.epoch if after.edge_chunk == 0 else None)
-            self.comm.Barrier()  # the manifest is in place before anyone goes on
+            _barrier(self.comm)  # the manifest is in place before anyone goes on
             if self.rank != 0:
                 from ember.pbg.checkpoint import Checkpoint
 
@@ -602,7 +640,7 @@ def _trainer_class():
             self.end_of_pass(position)
 
         def stop(self):
-            self.comm.Barrier()
+            _barrier(self.comm)
             if self.rank == 0:
                 self.lock_comm.send({"op": "stop"}, dest=0, tag=_REQ)
                 self.param_comm.send({"op": "stop"}, dest=0, tag=_REQ)
@@ -614,6 +652,58 @@ def _trainer_class():
     return ClusterTrainer
 
 
+class _Watcher:
+    """Names a rank that dies. When one rank of an MPI job dies (``kill -9``, the OOM
+    killer, a lost machine), the launcher stops all the others at once (MPICH's Hydra
+    sends them SIGKILL), so no rank can say anything. A small forked process per host, in
+    a session of its own (the launcher does not stop it), waits on the host's ranks'
+    process descriptors (``pidfd_open``): the first one that ends before the job has
+    finished is named on stderr, which the launcher shows with its own message (the PID
+    and host of the lost process). A rank ending normally tells its watcher through a
+    pipe, and the watcher leaves silently."""
+
+    def __init__(self, local: dict, host: str):
+        self.write_fd = None
+        if not hasattr(os, "pidfd_open") or not local:
+            return
+        try:
+            fds = {os.pidfd_open(pid): (rank, pid) for rank, pid in local.items()}
+        except OSError:
+            return
+        read_fd, self.write_fd = os.pipe()
+        if os.fork() != 0:
+            os.close(read_fd)
+            for fd in fds:
+                os.close(fd)
+            return
+        try:  # the watcher: nothing here may touch MPI, threads or Python's exit handlers
+            os.close(self.write_fd)
+            os.setsid()
+            import select
+
+            ready, _, _ = select.select([read_fd, *fds], [], [])
+            if read_fd in ready and os.read(read_fd, 1) == b"x":
+                os._exit(0)
+            ended = [fds[fd] for fd in ready if fd in fds] or [min(fds.values())]
+            rank, pid = min(ended)
+            os.write(
+                2,
+                (
+                    f"error: rank {rank} (pid {pid} on {host}) ended before training finished; the MPI "
+                    "launcher stops the whole job. Run the same command again (with any number of "
+                    "ranks) to resume from the last complete checkpoint\n"
+                ).encode(),
+            )
+        finally:
+            os._exit(0)
+
+    def finished(self):
+        if self.write_fd is not None:
+            os.write(self.write_fd, b"x")
+            os.close(self.write_fd)
+            self.write_fd = None
+
+
 def abort_job(message: str, code: int):
     """End every rank of the job with ``code``: the message is printed by rank 0 when the
     whole job fails alike (a refused setup), by the failing rank otherwise."""
@@ -623,7 +713,7 @@ def abort_job(message: str, code: int):
     if comm.Get_rank() == 0 or not everyone:
         print(message, file=sys.stderr, flush=True)
     if everyone:  # every rank reached this point: end together, exit status ``code``
-        comm.Barrier()
+        _barrier(comm)
         raise SystemExit(code)
     comm.Abort(code)
 
@@ -641,11 +731,20 @@ def train_distributed(config, *, log=None, progress=None) -> dict:
     if rank == 0:
         table = ", ".join(f"rank {r}: pid {m['pid']} on {m['host']}" for r, m in enumerate(info["ranks"]))
         say(f"training across {size} ranks ({table})")
+        from ember._io import write_json_atomic
+
+        # which process is which rank, for whoever has to find one (ps shows a pid, not a rank)
+        ranks = [{"rank": r, **m} for r, m in enumerate(info["ranks"])]
+        write_json_atomic(Path(config.checkpoint_path) / RANKS, {"started": time.time(), "ranks": ranks})
+    host = info["ranks"][rank]["host"]
+    local = {r: m["pid"] for r, m in enumerate(info["ranks"]) if m["host"] == host}
+    # the host's first rank watches the host's ranks, before any thread of ours starts
+    watcher = _Watcher(local, host) if rank == min(local) else None
     t = _trainer_class()(config, comm, log=say, progress=False if rank else progress)
-    try:
-        summary = t.train()
-    finally:
-        t.stop()
+    summary = t.train()
+    t.stop()
+    if watcher is not None:
+        watcher.finished()
     every = comm.gather({"rank": rank, **t.counters, "edges": summary["edges"]}, root=0)
     if rank != 0:
         return None

@@ -10,10 +10,17 @@ from ember.cli.main import main as pbg
 
 
 def typed_workspace(
-    folder: Path, *, seed: int, dimension: int, split: float, follows_operator: str | None = None
+    folder: Path,
+    *,
+    seed: int,
+    dimension: int,
+    split: float,
+    follows_operator: str | None = None,
+    partitions: int = 2,
 ) -> Path:
-    """Three entity types (user and item in 2 partitions, tag unpartitioned), three
-    relations (buys user->item, follows user->user, tagged item->tag); returns the config."""
+    """Three entity types (user and item in ``partitions`` partitions, tag unpartitioned),
+    three relations (buys user->item, follows user->user, tagged item->tag); returns the
+    config."""
     rng = np.random.default_rng(seed)
     users, items, tags = ([f"{p}{i}" for i in range(n)] for p, n in (("u", 60), ("i", 40), ("t", 5)))
     lines = []
@@ -30,8 +37,8 @@ def typed_workspace(
             [
                 f"dimension = {dimension}",
                 "[entities]",
-                "user = { num_partitions = 2 }",
-                "item = { num_partitions = 2 }",
+                f"user = {{ num_partitions = {partitions} }}",
+                f"item = {{ num_partitions = {partitions} }}",
                 "tag = { num_partitions = 1 }",
                 "[[relations]]",
                 'name = "buys"',
