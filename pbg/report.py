@@ -182,20 +182,19 @@ def _e(s) -> str:
     return html.escape(str(s), quote=True)
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def _nice_ticks(lo: float, hi: float, n: int = 5, integer: bool = False) -> list[float]:
     if not math.isfinite(lo) or not math.isfinite(hi):
         return [0.0]
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / n
     mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.floor(lo / step) * step
-    ticks, v = [], first
-    while v <= hi + step * 1e-9:
-        ticks.append(round(v, 12))
-        v += step
-    return ticks
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw and not (integer and m == 2.5))
+    if integer:
+        step = max(1, round(step))
+    # from a tick at or below lo to one at or above hi: the data lies inside the frame
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, last + 1)]
 
 
 def _fmt(v: float) -> str:
@@ -212,15 +211,14 @@ def _fmt(v: float) -> str:
 class _Axes:
     """Maps data to pixels inside a plot area and draws its frame, ticks and labels."""
 
-    def __init__(self, xs, ys, width, height, left=62, right=16, top=34, bottom=44, y_from_zero=False):
+    def __init__(self, xs, ys, width, height, left=62, right=16, top=34, bottom=44, x_integer=False):
         self.w, self.h = width, height
         self.x0, self.x1 = left, width - right
         self.y0, self.y1 = height - bottom, top
         xs = [v for v in xs if math.isfinite(v)] or [0.0]
         ys = [v for v in ys if math.isfinite(v)] or [0.0]
-        ylo = min(ys + [0.0]) if y_from_zero else min(ys)
-        self.xt = _nice_ticks(min(xs), max(xs))
-        self.yt = _nice_ticks(ylo, max(ys))
+        self.xt = _nice_ticks(min(xs), max(xs), integer=x_integer)
+        self.yt = _nice_ticks(min(ys), max(ys))
         self.xlo, self.xhi = self.xt[0], max(self.xt[-1], self.xt[0] + 1e-12)
         self.ylo, self.yhi = self.yt[0], max(self.yt[-1], self.yt[0] + 1e-12)
 
@@ -280,7 +278,8 @@ def line_chart(kind, series, title, xlabel, ylabel, *, width=760, height=280, ma
     """``series``: [(label, xs, ys)], drawn as polylines (NaN/None: a gap)."""
     xs = [x for _, sx, _ in series for x in sx]
     ys = [y for _, _, sy in series for y in sy if y is not None]
-    ax = _Axes(xs, ys, width, height)
+    # x: bucket or epoch numbers; the legend goes right of the plot
+    ax = _Axes(xs, ys, width, height, right=170, x_integer=True)
     body = ax.frame(title, xlabel, ylabel)
     for i, (label, sx, sy) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
@@ -306,7 +305,7 @@ def line_chart(kind, series, title, xlabel, ylabel, *, width=760, height=280, ma
                         f'<circle cx="{ax.px(x):.1f}" cy="{ax.py(y):.1f}" r="3" fill="{color}">'
                         f"<title>{_e(label)}: {_fmt(x)}, {y:.4f}</title></circle>"
                     )
-    body += _legend([(s[0], PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)], ax.x1 - 150, ax.y1 + 6)
+    body += _legend([(s[0], PALETTE[i % len(PALETTE)]) for i, s in enumerate(series)], ax.x1 + 16, ax.y1 + 8)
     return _svg(kind, width, height, body)
 
 
@@ -315,7 +314,7 @@ def bar_chart(kind, labels, groups, title, *, width=760) -> str:
     row_h = 8 + 12 * len(groups)
     left = min(260, 12 + 7 * max((len(str(s)) for s in labels), default=4))
     height = 60 + row_h * len(labels)
-    x0, x1 = left, width - 20
+    x0, x1 = left, width - 130  # the legend goes right of the bars
     vmax = max([v for _, vals in groups for v in vals if v is not None] + [1e-12])
     hi = _nice_ticks(0, vmax)[-1]
     body = [f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>']
@@ -340,7 +339,7 @@ def bar_chart(kind, labels, groups, title, *, width=760) -> str:
                 f'height="10" fill="{PALETTE[g % len(PALETTE)]}"><title>{_e(label)} {_e(gname)}: {v:.4f}'
                 "</title></rect>"
             )
-    body += _legend([(g, PALETTE[i % len(PALETTE)]) for i, (g, _) in enumerate(groups)], x1 - 110, 36)
+    body += _legend([(g, PALETTE[i % len(PALETTE)]) for i, (g, _) in enumerate(groups)], x1 + 16, 42)
     return _svg(kind, width, height, body)
 
 

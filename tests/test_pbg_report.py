@@ -383,9 +383,10 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     assert px.shape[:2] == (3600, 1000)
     blank = (px > 245).all(2)
     # every plot drew: bands of 200 rows holding ink, the palette's blue (loss, MRR, the
-    # first label's points) and orange (head scores, Hits@10 bars, the second label)
+    # users' points) and orange (head scores, Hits@10 bars, the items' points), and the
+    # five tags' green points
     inked = [(~blank[y : y + 200]).mean() for y in range(0, 3600, 200)]
     assert sum(v > 0.01 for v in inked) >= 8, inked
-    for rgb in ((0x1F, 0x77, 0xB4), (0xFF, 0x7F, 0x0E), (0x2C, 0xA0, 0x2C)):
+    for rgb, least in (((0x1F, 0x77, 0xB4), 1000), ((0xFF, 0x7F, 0x0E), 1000), ((0x2C, 0xA0, 0x2C), 40)):
         near = (np.abs(px.astype(int) - rgb).sum(2) < 40).sum()
-        assert near > 300, (rgb, near)
+        assert near > least, (rgb, near)
