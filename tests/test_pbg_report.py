@@ -390,3 +390,78 @@ def test_page_renders_in_headless_chromium(page, tmp_path):
     for rgb, least in (((0x1F, 0x77, 0xB4), 1000), ((0xFF, 0x7F, 0x0E), 1000), ((0x2C, 0xA0, 0x2C), 40)):
         near = (np.abs(px.astype(int) - rgb).sum(2) < 40).sum()
         assert near > least, (rgb, near)
+
+
+# =========================================================================== projector
+def test_projector_export_rows_names_and_config(cfg, tmp_path, capsys):
+    from ember.pbg.export import export, read_export, tsv_unescape
+
+    m = EmbeddingModel(cfg)
+    config = Path(m.workspace.root) / "config.toml"
+    out = tmp_path / "proj"
+    code = main(
+        [
+            "export",
+            str(config),
+            "-p",
+            f"checkpoint_path={cfg.checkpoint_path}",
+            "--format",
+            "projector",
+            "--out",
+            str(out),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "export.json",
+        "metadata.tsv",
+        "projector_config.pbtxt",
+        "tensors.tsv",
+    ]
+    tensors = (out / "tensors.tsv").read_text().splitlines()
+    meta = (out / "metadata.tsv").read_text().splitlines()
+    n = sum(sum(m.partition_sizes(t)) for t in m.entity_types)
+    assert len(tensors) == n and len(meta) == 1 + n and meta[0] == "name\ttype"
+    assert all(len(row.split("\t")) == m.dim for row in tensors)
+    for t in m.entity_types:  # rows in order, each name beside exactly its vector
+        names, emb = read_export(out, t)
+        assert names == m.entities(t)
+        np.testing.assert_array_equal(
+            emb, np.concatenate([m.read_partition(t, p) for p in range(m.num_partitions(t))])
+        )
+    pb = (out / "projector_config.pbtxt").read_text()
+    assert re.fullmatch(
+        r'embeddings \{\n  tensor_name: "ember:user\+item\+tag"\n  tensor_path: "tensors.tsv"\n'
+        r'  metadata_path: "metadata.tsv"\n\}\n',
+        pb,
+    )
+    assert tsv_unescape("a\\tb\\\\n") == "a\tb\\n"
+    assert not list(out.glob(".*tmp*"))
+    s = export(m, "projector", tmp_path / "one", entity_types=["tag"])
+    assert s["entities"] == {"tag": 5} and s["files"] == [
+        "metadata.tsv",
+        "projector_config.pbtxt",
+        "tensors.tsv",
+    ]
+
+
+def test_projector_names_with_tabs_and_newlines_stay_aligned(tmp_path):
+    from ember.pbg.export import export, read_export
+
+    src = tmp_path / "edges.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    odd = ["tab\there", "new\nline", "back\\slash", "cr\rx", "plain"]
+    pq.write_table(pa.table({"h": odd, "r": ["r"] * 5, "t": odd[1:] + odd[:1]}), src)
+    assert main(["import", str(src), "--out", str(tmp_path / "ws")]) == 0
+    c = load_config(tmp_path / "ws" / "config.toml", overrides=["num_epochs=1", "dimension=4", "workers=1"])
+    train(c, progress=False, log=lambda m: None)
+    m = EmbeddingModel(c)
+    export(m, "projector", tmp_path / "p")
+    lines = (tmp_path / "p" / "metadata.tsv").read_text().split("\n")
+    assert len(lines) == 1 + 5 + 1 and lines[-1] == ""  # header, 5 rows, final newline
+    assert all(len(line.split("\t")) == 2 for line in lines[:-1])
+    assert "tab\\there\tall" in lines and "new\\nline\tall" in lines and "back\\\\slash\tall" in lines
+    names, emb = read_export(tmp_path / "p", "all")
+    assert names == m.entities() and sorted(names) == sorted(odd) and emb.shape == (5, 4)
