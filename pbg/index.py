@@ -285,6 +285,7 @@ def build_index(
     # the previous index file goes only once the new JSON names the new one
     if old and old.get("file") and old["file"] != data_path.name:
         (meta_path.parent / old["file"]).unlink(missing_ok=True)
+    model.__dict__.pop("_ann_indexes", None)  # the model's next query opens the new index
     meta["path"] = str(meta_path)
     return meta
 

@@ -129,9 +129,13 @@ def test_exact_bypasses_the_index(cfg, monkeypatch):
     assert len(m.neighbors(m.entities()[0], top_k=3, exact=True)) == 3
 
 
-def test_index_is_used_when_present(cfg, monkeypatch):
+def test_index_is_used_when_present(ws, cfg, monkeypatch):
+    import shutil
+
+    shutil.rmtree(ws / "index", ignore_errors=True)
     m = EmbeddingModel(cfg)
-    index_mod.build_index(m, "all", "cos", nlist=2, nprobe=2)
+    m.neighbors(m.entities()[0], top_k=3)  # no index yet: exact
+    index_mod.build_index(m, "all", "cos", nlist=2, nprobe=2)  # the same model sees it
     monkeypatch.setattr(predict_mod, "_stream_topk", lambda *a, **k: pytest.fail("exact search used"))
     assert len(m.neighbors(m.entities()[0], top_k=3)) == 3
 
