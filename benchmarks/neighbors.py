@@ -15,7 +15,7 @@ each entity a centre plus 1.2x standard-normal noise, written once to a ``.npy``
   A B A B, min and median of ``--repeats``;
 * **recall@10** of the index against the exact answer on the batch queries (entities
   themselves, each left out of its own answer), with the default nprobe (the smallest
-  power of two whose recall on a 256-entity sample reached 0.95 while building).
+  of 1, 2, 3, 4, 6, 8, ... whose recall on a 256-entity sample reached 0.95 while building).
 
 ``--compare hnswlib,usearch`` also builds those libraries' HNSW graphs on the same data
 (in subprocesses) and prints their build time, peak RSS, latency and recall at several
