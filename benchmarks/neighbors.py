@@ -6,7 +6,7 @@ each entity a centre plus 1.2x standard-normal noise, written once to a ``.npy``
 ``--workdir`` and read back one partition at a time. In one run:
 
 * **build**: `ember.pbg.index.build_from_partitions` (the code `pbg index` runs) in a
-  subprocess reading the partitions with plain reads, so its peak RSS (``RUSAGE_CHILDREN``)
+  subprocess reading the partitions with plain reads, so its peak RSS (its own ``ru_maxrss``)
   is the build's memory: one partition plus the index, printed beside the table's size;
 * **latency**: a single query (one entity's neighbours, as `pbg neighbors` asks) and a
   batch of ``--queries``, through the index (memory-mapped, as `open_index` loads it) and
@@ -143,15 +143,10 @@ def run_child(kind: str, args, out: Path, lib: str = "") -> dict:
         "--metric",
         args.metric,
     ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         sys.exit(f"{kind} build failed:\n{r.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    res = json.loads(r.stdout.strip().splitlines()[-1])
-    # ru_maxrss of the children is the largest child's peak: valid when this child is it
-    res["peak_rss_mb"] = peak / 1024 if peak > before else None
-    return res
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 # ------------------------------------------------------------------ the exact baseline
@@ -203,6 +198,8 @@ def main():
     args = ap.parse_args()
     if args.child:
         res = child_build_faiss(args) if args.child == "faiss" else child_build_hnsw(args)
+        # the child's own peak RSS (RUSAGE_CHILDREN would give the largest child's)
+        res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps(res))
         return
 
@@ -339,7 +336,7 @@ def main():
         print("\nHNSW libraries on the same data (M=16, ef_construction=100, cos):")
         for lib, ef, sec, mb, rec, t1, tbt in rows:
             print(
-                f"  {lib:<8} ef {ef:<4} build {sec:7.1f} s  peak RSS {mb or float('nan'):7,.0f} MiB  "
+                f"  {lib:<8} ef {ef:<4} build {sec:7.1f} s  peak RSS {mb:7,.0f} MiB  "
                 f"recall@10 {rec:.4f}  single {t1 * 1e3:6.2f} ms  batch {tbt * 1e3:8.1f} ms"
             )
     if tmp is not None:
