@@ -14,7 +14,7 @@ import click
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["tsv", "hdf5", "parquet", "npy"]),
+    type=click.Choice(["tsv", "hdf5", "parquet", "npy", "projector"]),
     default="tsv",
     show_default=True,
     help="Output format.",
@@ -30,11 +30,13 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def export_cmd(config, fmt, out, entity_types, checkpoint, params, as_json):
     """Export entity embeddings (with names) and relation parameters, one partition at
-    a time. TSV is PyTorch-BigGraph's layout (name<TAB>v1<TAB>...).
+    a time. TSV is PyTorch-BigGraph's layout (name<TAB>v1<TAB>...); projector writes
+    TensorBoard Embedding Projector files (tensors.tsv, metadata.tsv, projector_config.pbtxt).
 
     \b
     pbg export ws/config.toml --format parquet
     pbg export ws/config.toml --format tsv --out embeddings/
+    pbg export ws/config.toml --format projector
     """
     from ember.pbg.api import load
     from ember.pbg.export import export

@@ -24,6 +24,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("ember.cli.export_cmd", "export_cmd"),
     "predict": ("ember.cli.predict_cmd", "predict_cmd"),
     "neighbors": ("ember.cli.predict_cmd", "neighbors_cmd"),
+    "index": ("ember.cli.index_cmd", "index_cmd"),
+    "report": ("ember.cli.report_cmd", "report_cmd"),
     "quickstart": ("ember.cli.quickstart_cmd", "quickstart_cmd"),
 }
 

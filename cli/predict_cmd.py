@@ -94,15 +94,25 @@ def predict_cmd(config, head, tail, relation, query_file, top_k, filter_known, c
 @click.option("--top-k", type=int, default=10, show_default=True)
 @click.option("--metric", type=click.Choice(["cos", "dot", "l2"]), default="cos", show_default=True)
 @click.option("--entity-type", help="Entity type of NAME (when there are several).")
+@click.option("--exact", is_flag=True, help="Score every entity even when `pbg index` built an index.")
 @_with_common
-def neighbors_cmd(config, name, top_k, metric, entity_type, checkpoint, params, as_json):
-    """List the entities whose embeddings are nearest to NAME's.
+def neighbors_cmd(config, name, top_k, metric, entity_type, exact, checkpoint, params, as_json):
+    """List the entities whose embeddings are nearest to NAME's: through the index that
+    `pbg index` built for this type and metric when there is one, else (or with --exact)
+    by scoring every entity.
 
     \b
     pbg neighbors ws/config.toml n02084071 --top-k 5 --metric cos
     """
+    import warnings
+
     from ember.pbg.api import load
 
     model = load(config, checkpoint=checkpoint, overrides=params)
-    _print([model.neighbors(name, top_k=top_k, metric=metric, entity_type=entity_type)], as_json)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ranking = model.neighbors(name, top_k=top_k, metric=metric, entity_type=entity_type, exact=exact)
+    for w in caught:  # a stale index: one note on stderr, the answer is exact
+        click.echo(f"note: {w.message}", err=True)
+    _print([ranking], as_json)
     sys.stdout.flush()

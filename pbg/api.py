@@ -451,15 +451,25 @@ class EmbeddingModel:
 
         return predict_many(self, queries, top_k=top_k, filter_known=filter_known)
 
-    def neighbors(self, name: str, *, top_k: int = 10, metric: str = "cos", entity_type: str | None = None):
+    def neighbors(
+        self,
+        name: str,
+        *,
+        top_k: int = 10,
+        metric: str = "cos",
+        entity_type: str | None = None,
+        exact: bool = False,
+    ):
         """Nearest entities of the same type to ``name`` by ``cos``, ``dot`` or ``l2``
-        (the entity itself left out).
+        (the entity itself left out). Uses the workspace's index (`pbg index`) for this
+        type and metric when it was built from this checkpoint; ``exact=True`` scores
+        every entity instead.
 
         >>> m.neighbors("n02084071", top_k=5).names               # doctest: +SKIP
         """
         from ember.pbg.predict import neighbors
 
-        return neighbors(self, name, top_k=top_k, metric=metric, entity_type=entity_type)
+        return neighbors(self, name, top_k=top_k, metric=metric, entity_type=entity_type, exact=exact)
 
 
 def _trained_config(config, ckpt):

@@ -14,6 +14,11 @@ Formats (files under the output folder):
   dataset; ``relations.h5`` with ``/<relation>/<side>/<parameter>`` datasets.
 * ``npy``: ``entities_<type>.npy`` (n, d) written through a memory map;
   ``relations.json`` holds the relation parameters as nested lists.
+* ``projector``: TensorBoard Embedding Projector files: ``tensors.tsv`` (one vector a
+  line, ``%.9g``, every type in turn), ``metadata.tsv`` (a ``name<TAB>type`` header, then
+  one line per vector; a backslash, TAB, CR or LF in a name is written ``\\``, ``\t``,
+  ``\r``, ``\n``, so rows never misalign) and ``projector_config.pbtxt`` naming both. No
+  relation parameters (the projector shows entities only).
 
 Every non-TSV format writes ``entities_<type>.names.txt`` (one name per line, row i of
 the matrix) and ``export.json``, which says what was exported from which checkpoint
@@ -34,7 +39,8 @@ import numpy as np
 from ember._io import AtomicFiles
 from ember.errors import UserError
 
-FORMATS = ("tsv", "hdf5", "parquet", "npy")
+FORMATS = ("tsv", "hdf5", "parquet", "npy")  # embeddings and relation parameters
+VIEW_FORMATS = ("projector",)  # embeddings only, for a viewer
 EXPORT_MANIFEST = "export.json"
 _TSV_ROWS = 20_000  # rows formatted per write, bounding the text buffer
 
@@ -75,8 +81,8 @@ def _fmt_rows(names, emb) -> str:
 def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
     """Write the model's embeddings and relation parameters in ``fmt`` under folder
     ``out``; returns a summary (files, counts)."""
-    if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt not in FORMATS + VIEW_FORMATS:
+        raise UserError(f"--format {fmt!r}: choose one of {', '.join(FORMATS + VIEW_FORMATS)}")
     types = list(entity_types) if entity_types else model.entity_types
     for t in types:
         model._type(t)
@@ -89,9 +95,13 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
     files: dict[str, list[str]] = {"entities": [], "relations": [], "names": []}
     counts = {}
     try:
-        writer = {"tsv": _export_tsv, "parquet": _export_parquet, "hdf5": _export_hdf5, "npy": _export_npy}[
-            fmt
-        ]
+        writer = {
+            "tsv": _export_tsv,
+            "parquet": _export_parquet,
+            "hdf5": _export_hdf5,
+            "npy": _export_npy,
+            "projector": _export_projector,
+        }[fmt]
         writer(model, types, out, atomic, files, counts, log)
         if fmt != "tsv":
             manifest = {
@@ -276,6 +286,53 @@ def _export_npy(model, types, out, atomic, files, counts, log):
     files["relations"].append(path.name)
 
 
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_TSV_UNESCAPES = {"\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r"}
+
+
+def tsv_escape(text: str) -> str:
+    """A name as one TSV field: backslash, TAB, CR and LF written as two-character escapes."""
+    return text.translate(_TSV_ESCAPES)
+
+
+def tsv_unescape(field: str) -> str:
+    """The inverse of `tsv_escape`."""
+    import re
+
+    return re.sub(r"\\[\\tnr]", lambda m: _TSV_UNESCAPES[m.group(0)], field)
+
+
+def _export_projector(model, types, out, atomic, files, counts, log):
+    tensors, meta = out / "tensors.tsv", out / "metadata.tsv"
+    with (
+        open(atomic.path(tensors), "w", encoding="utf-8") as ft,
+        open(atomic.path(meta), "w", encoding="utf-8") as fm,
+    ):
+        fm.write("name\ttype\n")  # two columns: the projector reads a header line
+        for t in types:
+            counts[t] = 0
+            et = tsv_escape(t)
+            for p, names, emb in _partitions(model, t):
+                log(f"{t} partition {p}: {len(names):,} entities")
+                for s in range(0, len(emb), _TSV_ROWS):
+                    block = np.char.mod("%.9g", emb[s : s + _TSV_ROWS]).tolist()
+                    ft.write("".join("\t".join(row) + "\n" for row in block))
+                fm.write("".join(f"{tsv_escape(n)}\t{et}\n" for n in names))
+                counts[t] += len(names)
+                del names, emb  # before the next partition is read
+    config = out / "projector_config.pbtxt"
+    label = tsv_escape("+".join(types)).replace("\\", "\\\\").replace('"', '\\"')
+    with open(atomic.path(config), "w", encoding="utf-8") as f:
+        f.write(
+            "embeddings {\n"
+            f'  tensor_name: "ember:{label}"\n'
+            f'  tensor_path: "{tensors.name}"\n'
+            f'  metadata_path: "{meta.name}"\n'
+            "}\n"
+        )
+    files["entities"] += [tensors.name, meta.name, config.name]
+
+
 def read_export(out, entity_type: str):
     """(names, embeddings) of one entity type from an export folder of any format
     (loads it whole: for downstream use and tests)."""
@@ -291,6 +348,12 @@ def read_export(out, entity_type: str):
     if not (out / EXPORT_MANIFEST).is_file():
         raise UserError(f"{out}: not an export folder (no {EXPORT_MANIFEST} or entity_embeddings.tsv)")
     fmt = json.loads((out / EXPORT_MANIFEST).read_text())["export_format"]
+    if fmt == "projector":
+        with open(out / "metadata.tsv", encoding="utf-8") as f:
+            rows = [line.rstrip("\n").split("\t") for line in f][1:]
+        keep = np.array([tsv_unescape(r[1]) == entity_type for r in rows], bool)
+        emb = np.loadtxt(out / "tensors.tsv", np.float32, delimiter="\t", ndmin=2)
+        return [tsv_unescape(r[0]) for r, k in zip(rows, keep) if k], emb[keep]
     if fmt == "parquet":
         import pyarrow.parquet as pq
 

@@ -229,21 +229,69 @@ class _Metric:
 
 
 def neighbors(
-    model, name: str, *, top_k: int = 10, metric: str = "cos", entity_type: str | None = None
+    model,
+    name: str,
+    *,
+    top_k: int = 10,
+    metric: str = "cos",
+    entity_type: str | None = None,
+    exact: bool = False,
 ) -> Ranking:
-    """The ``top_k`` entities nearest to ``name`` (itself excluded) by ``metric``."""
+    """The ``top_k`` entities nearest to ``name`` (itself excluded) by ``metric``.
+
+    With an index built by `pbg index` for this type and metric (and this checkpoint
+    version), the search goes through it (`ember.pbg.index`); ``exact=True``, no index,
+    or a stale one (a `StaleIndexWarning` says so) scores every entity."""
     if metric not in METRICS:
         raise UserError(f"--metric {metric!r}: choose one of {', '.join(METRICS)}")
     if top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {top_k}")
     t = model._type(entity_type)
     parts, offs = model.locate([name], t)
-    vec = model._gather(t, parts, offs)
     self_id = _global_ids(model, t, parts, offs)
-    res = _stream_topk(model, t, vec, top_k, np.zeros(1, np.int64), self_id, comparator=_Metric(metric))[0]
-    s, gid = res
+    ann = None if exact else _ann_index(model, t, metric)
+    if ann is not None:
+        s, gid = ann.search(_rows(model, t, parts, offs), top_k, exclude=self_id)[0]
+    else:
+        vec = model._gather(t, parts, offs)
+        res = _stream_topk(model, t, vec, top_k, np.zeros(1, np.int64), self_id, comparator=_Metric(metric))
+        s, gid = res[0]
     p, o = _split_ids(model, t, gid)
     return Ranking({"entity": name, "metric": metric}, t, model.names_of(t, p, o), s, p, o)
+
+
+def _ann_index(model, etype, metric):
+    """The workspace's index for (etype, metric), opened once per model (None if absent)."""
+    cache = model.__dict__.setdefault("_ann_indexes", {})
+    key = (etype, metric)
+    if key not in cache:
+        from ember.pbg.index import open_index
+
+        cache[key] = open_index(model, etype, metric)
+    return cache[key]
+
+
+def _rows(model, etype, parts, offs):
+    """Embeddings of a few entities, read row by row from the checkpoint (with the type's
+    global embedding) unless their partition is cached: an index query then never reads
+    a whole partition."""
+    import h5py
+
+    out = np.empty((len(parts), model.dim), np.float32)
+    g = model.global_embeddings.get(etype)
+    for j, (p, o) in enumerate(zip(parts.tolist(), offs.tolist())):
+        if (etype, p) in model._cache:
+            out[j] = model._cache[(etype, p)][0][o]
+            continue
+        path = model._partition_path(etype, p)
+        try:
+            with h5py.File(path, "r") as f:
+                out[j] = f["embeddings"][o]
+        except (OSError, KeyError) as e:
+            raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
+        if g is not None:
+            out[j] += g
+    return out
 
 
 # =========================================================================== query files
