@@ -118,7 +118,9 @@ def test_stale_index_is_not_used_silently(ws, tmp_path, capsys):
     assert code == 0
     assert [ln for ln in err.splitlines() if ln.startswith("note:")] == [err.strip()]
     assert "stale" not in out and "using the exact search" in err
-    assert [ln.split("\t")[2] for ln in out.splitlines()[1:]] == m.neighbors(name, top_k=10, exact=True).names
+    assert [ln.split("\t")[2] for ln in out.splitlines()[1:]] == m.neighbors(
+        name, top_k=10, metric="l2", exact=True
+    ).names
 
 
 def test_index_of_another_checkpoint_is_not_used(ws, cfg):
