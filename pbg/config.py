@@ -599,7 +599,12 @@ class ConfigSchema:
         group=_PBG,
     )
     distributed_tree_init_order: bool = key(
-        "PBG: distributed bucket ordering.", True, type=bool, group=_PBG, no_effect=True
+        """Training across machines: in the run's first pass a bucket is handed out only
+        once one of its partitions has been trained (growing from partition 0), so that
+        partitions do not each start in coordinates of their own (PBG's meaning).""",
+        True,
+        type=bool,
+        group=_PBG,
     )
     num_gpus: int = key(
         'PBG: GPUs to train on; Ember uses `device` ("cuda") instead, so 0 only.',

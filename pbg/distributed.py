@@ -143,6 +143,7 @@ class LockServer:
         self.busy = {}  # rank -> (bucket, keys) being trained
         self.pending = {}  # rank -> its request, waiting for a free bucket
         self.pass_id = None
+        self.initialized = None  # partitions trained so far in a tree-ordered first pass
         self.remaining = []  # (index in the epoch's order, bucket) still to train
         self.waits = {}  # rank -> time its pending request arrived
         self._log = open(log_path, "a", buffering=1)
@@ -192,6 +193,12 @@ class LockServer:
             if t.scheduler_local.sizes.get(b, 0) > 0 and Position(epoch, chunk, i) >= start
         ]
         self.pass_id = pass_id
+        # PyTorch-BigGraph's distributed_tree_init_order: the run's first pass grows from
+        # partition 0, a bucket being free only once one of its partitions has trained, so
+        # that every partition starts in the coordinates its neighbours took (trained in
+        # isolation, partitions would each start in their own)
+        first = pass_id == (0, 0) and start == Position()
+        self.initialized = {0} if first and t.config.distributed_tree_init_order else None
 
     def _serve_pending(self):
         for r in sorted(self.pending, key=lambda r: self.waits[r]):
@@ -199,6 +206,8 @@ class LockServer:
             if choice is not None:
                 idx, bucket, keys = choice
                 self.remaining.remove((idx, bucket))
+                if self.initialized is not None:
+                    self.initialized.update(bucket)
                 moves = [[k[0], k[1], self.location[k]] for k in keys]
                 for k in keys:
                     self.locked[k] = r
@@ -222,6 +231,10 @@ class LockServer:
         the configured order; None when every remaining bucket is blocked."""
         best = None
         for idx, bucket in self.remaining:
+            if self.initialized is not None and not (
+                bucket[0] in self.initialized or bucket[1] in self.initialized
+            ):
+                continue
             keys = self.trainer.partitioned_keys(bucket)
             if any(self.locked.get(k, r) != r for k in keys):
                 continue
