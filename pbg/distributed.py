@@ -697,14 +697,18 @@ class _Watcher:
             ready, _, _ = select.select([read_fd, *fds], [], [])
             if read_fd in ready and os.read(read_fd, 1) == b"x":
                 os._exit(0)
-            ended = [fds[fd] for fd in ready if fd in fds] or [min(fds.values())]
-            rank, pid = min(ended)
+            ended = sorted(fds[fd] for fd in ready if fd in fds)
+            if len(ended) == 1:
+                ((rank, pid),) = ended
+                who = f"rank {rank} (pid {pid} on {host})"
+            else:  # the launcher stopped others before this watcher woke: one of these was first
+                who = "one of ranks " + ", ".join(f"{r} (pid {p})" for r, p in ended) + f" on {host}"
             os.write(
                 2,
                 (
-                    f"error: rank {rank} (pid {pid} on {host}) ended before training finished; the MPI "
-                    "launcher stops the whole job. Run the same command again (with any number of "
-                    "ranks) to resume from the last complete checkpoint\n"
+                    f"error: {who} ended before training finished; the MPI launcher stops the whole "
+                    "job. Run the same command again (with any number of ranks) to resume from the "
+                    "last complete checkpoint\n"
                 ).encode(),
             )
         finally:
