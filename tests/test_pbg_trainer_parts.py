@@ -236,3 +236,16 @@ def test_pbg_help_and_a_whole_pbg_import_load_no_engine(tmp_path):
 def test_the_engine_still_loads_on_first_use():
     mods = _modules_after("import ember\nember.tensor([1.0]).sum()\nember.nn.Linear(2, 2)")
     assert {"ember.nn", "ember.optim", "ember.autograd"} <= mods
+
+
+def test_pbg_train_without_a_launcher_never_imports_mpi4py(tmp_path):
+    src = tmp_path / "e.tsv"
+    src.write_text("a\tr\tb\nb\tr\tc\nc\ts\ta\n")
+    ws = tmp_path / "ws"
+    code = (
+        "from ember.cli.main import main\n"
+        f"assert main(['import', {str(src)!r}, '--out', {str(ws)!r}]) == 0\n"
+        f"assert main(['train', {str(ws / 'config.toml')!r}, '-p', 'num_epochs=1', '-p', 'dimension=4']) == 0"
+    )
+    mods = _modules_after(code)
+    assert "ember.pbg.train" in mods and not any(m.startswith("mpi4py") for m in mods)
