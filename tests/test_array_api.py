@@ -14,7 +14,7 @@ _a = np.arange(12, dtype=np.float32).reshape(3, 4) / 3 - 1
 
 def test_namespace_identity_and_version():
     assert xp is ember.array_api
-    assert xp.__array_api_version__ == "2023.12"
+    assert xp.__array_api_version__ == "2024.12"
     assert xp.float32 == ember.float32 and xp.int64 == ember.int64 and xp.bool == ember.bool
     assert xp.isdtype(xp.float32, "real floating") and not xp.isdtype(xp.int8, "real floating")
     assert xp.isdtype(xp.uint8, ("bool", "integral"))
