@@ -105,6 +105,9 @@ def _load_engine() -> None:
     from ember.registry import PUBLIC_OPS
     from ember.serialization import load, save
 
+    from ember import _docs
+
+    _docs.attach(PUBLIC_OPS)
     g = globals()
     g.update(PUBLIC_OPS)
     g.update(

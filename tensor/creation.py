@@ -66,7 +66,15 @@ def _flat(seq):
 
 @op()
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays, tensors)."""
+    """tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor
+
+    A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors).
+    Without ``dtype``: Python floats give the default float dtype (float32, never float64),
+    ints int64, bools bool, complex numbers complex64; a numpy array keeps its dtype.
+
+    >>> ember.tensor([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    """
     t = _wrap(_as_array(data, dtype, device))
     if requires_grad:
         t.requires_grad_(True)
@@ -75,7 +83,18 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
 
 @op()
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
-    """Like ``tensor`` but shares memory with ``obj`` when no conversion is needed."""
+    """asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor
+
+    Like ``tensor``, but shares memory with ``obj`` (a tensor or numpy array) when no dtype or
+    device conversion is needed and ``copy`` is not True.
+
+    >>> import numpy as np
+    >>> a = np.zeros(2, dtype=np.float32)
+    >>> t = ember.asarray(a)
+    >>> a[0] = 5.0
+    >>> t.tolist()
+    [5.0, 0.0]
+    """
     if type(obj) is Tensor and dtype is None and device is None and not copy:
         return obj
     t = _wrap(_as_array(obj, dtype, device, copy=bool(copy)))

@@ -133,15 +133,15 @@ hfft.__doc__ = "The FFT of a Hermitian-symmetric signal given by its first half:
 ihfft.__doc__ = "The inverse of ``hfft``: a real input gives its half (n // 2 + 1) Hermitian spectrum."
 fftn.__doc__ = """The N-dimensional FFT over ``dim`` (all dims by default; the last len(s) dims
 when only ``s``, the signal sizes, is given)."""
-ifftn.__doc__ = "The inverse of ``fftn``."
+ifftn.__doc__ = "The inverse of ``fftn``: ``ifftn(fftn(x)) == x`` (1/prod(n) scaling by default)."
 rfftn.__doc__ = "The N-dimensional FFT of a real input; the last transformed dim keeps n // 2 + 1 entries."
 irfftn.__doc__ = (
     "The inverse of ``rfftn``: a real result (sizes ``s``, by default 2 * (m - 1) on the last dim)."
 )
-fft2.__doc__ = "The 2-D FFT over ``dim`` (the last two dims by default)."
-ifft2.__doc__ = "The inverse of ``fft2``."
-rfft2.__doc__ = "The 2-D FFT of a real input over the last two dims."
-irfft2.__doc__ = "The inverse of ``rfft2``: a real result."
+fft2.__doc__ = "The 2-D FFT over ``dim`` (the last two dims by default): ``fftn`` over two dims."
+ifft2.__doc__ = "The inverse of ``fft2`` over ``dim`` (the last two dims by default)."
+rfft2.__doc__ = "The 2-D FFT of a real input over the last two dims; the last keeps n // 2 + 1 entries."
+irfft2.__doc__ = "The inverse of ``rfft2``: a real result over the last two dims (sizes ``s``)."
 
 
 def fftfreq(n, d=1.0, *, dtype=None, device=None, requires_grad=False):
@@ -180,5 +180,5 @@ def fftshift(input, dim=None):
 
 
 def ifftshift(input, dim=None):
-    """The inverse of ``fftshift``."""
+    """The inverse of ``fftshift``: move the zero frequency back to index 0 (along ``dim``)."""
     return _shift(input, dim, -1)

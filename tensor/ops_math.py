@@ -22,6 +22,7 @@ def _int_like(a) -> bool:
 
 
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 
 
 def _float_result(r, a, b):
@@ -37,6 +38,20 @@ def _float_result(r, a, b):
         if d is not None and d.kind == "f":
             return r.astype(d)
     return r.astype(get_default_dtype())
+
+
+def _real_result(r, a):
+    """Unary math of an integer/bool array gives the default float dtype, as torch (numpy
+    gives float16 for 8-bit ints and float64 for wide ones); called for those two results."""
+    d = getattr(a, "dtype", None)
+    if d is None or d.kind not in "biu":
+        return r
+    return r.astype(get_default_dtype())
+
+
+def _as_float(a):
+    """Integer/bool input to a float-only formula: compute in the default float dtype."""
+    return a.astype(get_default_dtype()) if a.dtype.kind in "biu" else a
 
 
 # ---- arithmetic -----------------------------------------------------------------------
@@ -138,15 +153,28 @@ class _NoGrad(Function):
 
     raw = True
 
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        raw_args = [a.data if type(a) is Tensor else a for a in args]
-        return _wrap(cls.forward(cls, *raw_args, **kwargs))  # ctx: the class (its attributes)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+
+        def apply(*args, **kwargs):
+            raw_args = [a.data if type(a) is Tensor else a for a in args]
+            return _wrap(cls.forward(cls, *raw_args, **kwargs))  # ctx: the class (its attributes)
+
+        # a plain function per class (not a bound classmethod): it can carry its own docstring
+        apply.__name__ = apply.__qualname__ = f"{cls.__name__}.apply"
+        cls.apply = staticmethod(apply)
 
 
 class FloorDivide(_NoGrad):
     def forward(ctx, a, b):
         r = a // b
+        if r.dtype.kind == "f":
+            # numpy's divmod-based a // b is NaN for inf // finite and -1 for 1 // -inf; the
+            # standard (and floor(a / b)) give +-inf and -0 there
+            xp = array_module(r)
+            special = xp.isinf(a) | xp.isinf(b)
+            if special.any():
+                r = xp.where(special, xp.floor(xp.true_divide(a, b)), r)
         return _float_result(r, a, b) if r.dtype is _F64 else r
 
 
@@ -185,7 +213,8 @@ class Exp(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).exp(a)
+        r = array_module(a).exp(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * ctx.output()
@@ -196,7 +225,8 @@ class Log(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log(a)
+        r = array_module(a).log(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / ctx.inputs[0]
@@ -207,7 +237,8 @@ class Log1p(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log1p(a)
+        r = array_module(a).log1p(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.inputs[0] + 1)
@@ -218,7 +249,8 @@ class Expm1(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).expm1(a)
+        r = array_module(a).expm1(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * (ctx.output() + 1)
@@ -229,7 +261,8 @@ class Sqrt(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).sqrt(a)
+        r = array_module(a).sqrt(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.output() * 2)
@@ -240,7 +273,8 @@ class Rsqrt(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return 1 / array_module(a).sqrt(a)
+        r = 1 / array_module(a).sqrt(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
@@ -268,7 +302,8 @@ class Sin(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).sin(a)
+        r = array_module(a).sin(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * cos(ctx.inputs[0])
@@ -279,7 +314,8 @@ class Cos(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).cos(a)
+        r = array_module(a).cos(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * -sin(ctx.inputs[0])
@@ -290,7 +326,8 @@ class Tanh(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).tanh(a)
+        r = array_module(a).tanh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
@@ -302,6 +339,7 @@ class Sigmoid(Function):
     saves_output = True
 
     def forward(ctx, a):
+        a = _as_float(a)
         xp = array_module(a)
         # exp of a non-positive number only: no overflow for large |a|
         e = xp.exp(-xp.abs(a))
@@ -351,6 +389,7 @@ class Gelu(Function):
 
     def forward(ctx, a, approximate="none"):
         ctx.approximate = approximate
+        a = _as_float(a)
         xp = array_module(a)
         if approximate == "tanh":
             inner = _SQRT_2_OVER_PI * (a + 0.044715 * a * a * a)
@@ -394,6 +433,7 @@ class Erf(Function):
     saves = (0,)
 
     def forward(ctx, a):
+        a = _as_float(a)
         return _erf(array_module(a), a)
 
     def backward(ctx, g):
@@ -407,6 +447,7 @@ class Softplus(Function):
 
     def forward(ctx, a, beta=1.0, threshold=20.0):
         ctx.beta, ctx.threshold = beta, threshold
+        a = _as_float(a)
         xp = array_module(a)
         z = a * beta
         # log1p(exp(z)) computed stably; linear above the threshold, as PyTorch
@@ -688,7 +729,8 @@ class Tan(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).tan(a)
+        r = array_module(a).tan(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
@@ -700,7 +742,8 @@ class Asin(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arcsin(a)
+        r = array_module(a).arcsin(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -712,7 +755,8 @@ class Acos(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arccos(a)
+        r = array_module(a).arccos(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -724,7 +768,8 @@ class Atan(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arctan(a)
+        r = array_module(a).arctan(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -736,7 +781,8 @@ class Sinh(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).sinh(a)
+        r = array_module(a).sinh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * cosh(ctx.inputs[0])
@@ -747,7 +793,8 @@ class Cosh(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).cosh(a)
+        r = array_module(a).cosh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * sinh(ctx.inputs[0])
@@ -758,7 +805,8 @@ class Asinh(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arcsinh(a)
+        r = array_module(a).arcsinh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -770,7 +818,8 @@ class Acosh(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arccosh(a)
+        r = array_module(a).arccosh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -782,7 +831,8 @@ class Atanh(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).arctanh(a)
+        r = array_module(a).arctanh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         x = ctx.inputs[0]
@@ -794,7 +844,8 @@ class Log2(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log2(a)
+        r = array_module(a).log2(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.inputs[0] * _LN2)
@@ -805,7 +856,8 @@ class Log10(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log10(a)
+        r = array_module(a).log10(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.inputs[0] * _LN10)
@@ -816,7 +868,8 @@ class Exp2(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).exp2(a)
+        r = array_module(a).exp2(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * ctx.output() * _LN2

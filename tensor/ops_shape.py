@@ -367,6 +367,8 @@ def chunk(input, chunks, dim=0):
 @op()
 def unbind(input, dim=0):
     d = _norm_dim(dim, input.ndim)
+    if input.shape[d] == 0:
+        return ()
     return tuple(squeeze(p, d) for p in split(input, 1, d))
 
 

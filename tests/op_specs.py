@@ -356,22 +356,22 @@ SPECS: dict[str, list[Spec]] = {
     "Triu": [S(lambda a: ember.triu(a, -1), rn(3, 3)), S(lambda a: a.triu(), rn(2, 4), id="method")],
     # ---- ember.linalg (inputs kept well-conditioned; symmetric ones built inside the function)
     "Inv": [
-        S(lambda a: LA.inv(a + _I3 * 3), rn(3, 3)),
-        S(lambda a: LA.inv(a + _I3 * 3), rn(2, 3, 3), id="batch"),
+        S(lambda a: LA.inv(a + _I3(a) * 3), rn(3, 3)),
+        S(lambda a: LA.inv(a + _I3(a) * 3), rn(2, 3, 3), id="batch"),
     ],
     "Det": [
-        S(lambda a: LA.det(a + _I3 * 2), rn(3, 3)),
-        S(lambda a: LA.det(a + _I3 * 2), rn(2, 3, 3), id="batch"),
+        S(lambda a: LA.det(a + _I3(a) * 2), rn(3, 3)),
+        S(lambda a: LA.det(a + _I3(a) * 2), rn(2, 3, 3), id="batch"),
     ],
-    "LogAbsDet": [S(lambda a: LA.slogdet(a + _I3 * 2).logabsdet, rn(2, 3, 3))],
+    "LogAbsDet": [S(lambda a: LA.slogdet(a + _I3(a) * 2).logabsdet, rn(2, 3, 3))],
     "Solve": [
-        S(lambda a, b: LA.solve(a + _I3 * 3, b), rn(3, 3), rn(3, 2), id="matrix"),
-        S(lambda a, b: LA.solve(a + _I3 * 3, b), rn(2, 3, 3), rn(3), id="vector-bcast"),
-        S(lambda a, b: LA.solve(a + _I3 * 3, b, left=False), rn(3, 3), rn(2, 3), id="right"),
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b), rn(3, 3), rn(3, 2), id="matrix"),
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b), rn(2, 3, 3), rn(3), id="vector-bcast"),
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b, left=False), rn(3, 3), rn(2, 3), id="right"),
     ],
     "Cholesky": [
-        S(lambda a: LA.cholesky(a @ a.mT + _I3), rn(3, 3)),
-        S(lambda a: LA.cholesky(a @ a.mT + _I3, upper=True), rn(2, 3, 3), id="upper-batch"),
+        S(lambda a: LA.cholesky(a @ a.mT + _I3(a)), rn(3, 3)),
+        S(lambda a: LA.cholesky(a @ a.mT + _I3(a), upper=True), rn(2, 3, 3), id="upper-batch"),
     ],
     "QR": [
         S(lambda a: LA.qr(a), rn(3, 3), id="square"),
@@ -397,7 +397,11 @@ SPECS: dict[str, list[Spec]] = {
 
 
 LA = ember.linalg
-_I3 = ember.eye(3, dtype=ember.float64)
+
+
+def _I3(a):
+    """The 3x3 identity on ``a``'s device (specs run on the CPU and on other devices)."""
+    return ember.eye(3, dtype=a.dtype, device=a.device)
 
 
 def _sign_free_eigh(a):
@@ -556,7 +560,7 @@ COMPOSITES: dict[str, list[Spec]] = {
     ],
     "linalg.matrix_power": [
         S(lambda a: LA.matrix_power(a, 3), rn(2, 2), id="3"),
-        S(lambda a: LA.matrix_power(a + _I3 * 3, -2), rn(3, 3), id="-2"),
+        S(lambda a: LA.matrix_power(a + _I3(a) * 3, -2), rn(3, 3), id="-2"),
     ],
     "linalg.multi_dot": [S(lambda a, b, c: LA.multi_dot([a, b, c]), rn(3), rn(3, 2), rn(2, 2))],
     "linalg.cross": [
@@ -564,7 +568,7 @@ COMPOSITES: dict[str, list[Spec]] = {
         S(lambda a, b: LA.cross(a, b, dim=0), rn(3, 2), rn(3, 2), id="dim0"),
     ],
     "linalg.vecdot": [S(lambda a, b: LA.vecdot(a, b), rn(2, 3), rn(3))],
-    "linalg.det": [S(lambda a: LA.det(a @ a.mT + _I3), rn(3, 3), id="spd")],
+    "linalg.det": [S(lambda a: LA.det(a @ a.mT + _I3(a)), rn(3, 3), id="spd")],
     "fft.fftshift": [S(lambda a: ember.fft.fftshift(a) * ember.fft.ifftshift(a, dim=0), rn(3, 4))],
 }
 
