@@ -450,7 +450,14 @@ def searchsorted(x1, x2, /, *, side="left", sorter=None):
 
 
 # ---- linear algebra ------------------------------------------------------------------------------
-matmul = _e.matmul
+
+
+def matmul(x1, x2, /):
+    """``x1 @ x2`` with the standard's type promotion (``ember.matmul`` wants one dtype, as torch)."""
+    if isinstance(x1, Tensor) and isinstance(x2, Tensor) and x1.dtype != x2.dtype:
+        dt = result_type(x1, x2)
+        x1, x2 = x1.to(dt), x2.to(dt)
+    return _e.matmul(x1, x2)
 
 
 def matrix_transpose(x, /):
@@ -676,12 +683,10 @@ def _la_diagonal(x, /, *, offset=0):
 
 
 def _la_solve(x1, x2, /):
-    if x2.ndim == 1:  # the standard: a 1-D x2 is one vector
-        return _e.linalg.solve(x1, x2)
     if x1.dtype != x2.dtype:
         dt = result_type(x1, x2)
         x1, x2 = x1.to(dt), x2.to(dt)
-    return _e.linalg.solve(x1, x2 if x2.ndim != x1.ndim - 1 else x2)
+    return _e.linalg.solve(x1, x2)
 
 
 def _la_matrix_power(x, n, /):

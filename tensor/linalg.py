@@ -239,7 +239,7 @@ def solve(A, B, *, left=True):
     """Solve ``A X = B`` (``left=False``: ``X A = B``) for square, invertible ``A``.
 
     ``A`` is ``(*, n, n)``; ``B`` is ``(*, n, k)`` or a batch of vectors ``(*, n)`` (a
-    vector when ``B.ndim == 1`` or ``B.ndim == A.ndim - 1``, as torch). Batch dimensions
+    vector when ``B`` is 1-D or has exactly A's batch shape then n, as torch). Batch dimensions
     broadcast. Differentiable in ``A`` and ``B``.
 
     >>> A = ember.tensor([[3.0, 1.0], [1.0, 2.0]])
@@ -254,7 +254,8 @@ def solve(A, B, *, left=True):
             f"linalg.solve: Expected A and B to have the same dtype, but found A of type {A.dtype} "
             f"and B of type {B.dtype} instead"
         )
-    vector = B.ndim == 1 or B.ndim == A.ndim - 1
+    # torch's rule: B is a batch of vectors when it is 1-D or has exactly A's batch shape plus n
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and B.shape == A.shape[:-1])
     if not left:
         if vector:
             raise RuntimeError(

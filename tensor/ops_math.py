@@ -249,11 +249,31 @@ class Expm1(Function):
     saves_output = True
 
     def forward(ctx, a):
+        if a.dtype.kind == "c":
+            return _complex_expm1(array_module(a), a)
         r = array_module(a).expm1(a)
         return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * (ctx.output() + 1)
+
+
+def _complex_expm1(xp, z):
+    """expm1 of complex z = x + iy, accurate near 0 (numpy's loses the small real part and
+    gets the C99 special values wrong): e^x cos y - 1 = expm1(x) cos y - 2 sin^2(y / 2) and
+    e^x sin y; infinities and NaNs take exp(z) - 1, whose special values are C99's."""
+    special = ~xp.isfinite(z)
+    any_special = bool(special.any())
+    if any_special:
+        z, w = xp.where(special, 0, z), z
+    x, y = z.real, z.imag
+    s = xp.sin(y * 0.5)
+    out = xp.empty(z.shape, dtype=z.dtype)
+    out.real = (xp.expm1(x) * xp.cos(y) - 2 * s * s) + 0.0  # + 0.0: expm1(-0 + 0j) is +0, not -0
+    out.imag = xp.exp(x) * xp.sin(y)
+    if any_special:
+        out[special] = xp.exp(w[special]) - 1
+    return out
 
 
 class Sqrt(Function):
