@@ -14,6 +14,7 @@ from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.dtypes import get_default_dtype
+from ember.ops_shape import tril, triu
 from ember.registry import op, register_method
 
 
@@ -1433,4 +1434,7 @@ register_method("__ilshift__", _inplace(bitwise_left_shift))
 register_method("__irshift__", _inplace(bitwise_right_shift))
 for _name in _MORE_INPLACE:
     register_method(_name + "_", _inplace(globals()[_name]))
+
+register_method("tril_", _inplace(tril))
+register_method("triu_", _inplace(triu))
 register_method("leaky_relu_", _inplace(leaky_relu))
