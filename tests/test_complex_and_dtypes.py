@@ -112,7 +112,7 @@ def test_unsigned_dtypes():
 def test_unary_math_of_integers_gives_the_default_float():
     for dt in (ember.bool, ember.int8, ember.int32, ember.int64):
         x = ember.tensor([1, 0], dtype=dt)
-        for fn in (ember.exp, ember.sqrt, ember.sigmoid, ember.tanh, ember.log1p, ember.acosh, ember.erf):
+        for fn in (ember.exp, ember.sqrt, ember.sigmoid, ember.tanh, ember.log1p, ember.atan, ember.erf):
             assert fn(x).dtype == ember.float32, (fn, dt)
 
 
