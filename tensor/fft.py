@@ -49,12 +49,23 @@ _NORMS = (None, "backward", "ortho", "forward")
 def _prepare(input, fn, real_only=False):
     if type(input) is not Tensor:
         raise TypeError(f"fft.{fn}(): argument 'input' must be Tensor, not {type(input).__name__}")
+    if input.requires_grad and _grad_enabled():
+        raise RuntimeError(
+            f"fft.{fn}: ember does not differentiate the Fourier transforms (their values are complex); "
+            "call it on x.detach() or under ember.no_grad()"
+        )
     d = input.data
     if d.dtype.kind in "biu":
         d = d.astype(get_default_dtype())
     if real_only and d.dtype.kind == "c":
         raise RuntimeError(f"fft.{fn} expects a real input tensor, but got {input.dtype}")
     return d
+
+
+def _grad_enabled():
+    from ember.autograd.grad_mode import _state
+
+    return _state.enabled
 
 
 def _out(r, d, real):

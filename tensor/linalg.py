@@ -442,15 +442,23 @@ def eigvalsh(A, UPLO="L"):
 
 
 def eig(A):
-    """Eigenvalues and eigenvectors of a general square matrix, as complex tensors (forward only)."""
+    """Eigenvalues and eigenvectors of a general square matrix, as complex tensors (forward only:
+    an input that requires grad raises, since ember does not differentiate complex results)."""
     _square(A, "eig")
+    from ember.autograd.grad_mode import _state
+
+    if A.requires_grad and _state.enabled:
+        raise RuntimeError(
+            "linalg.eig: ember does not differentiate complex results; use eigh for symmetric input, "
+            "or call eig on A.detach()"
+        )
     w, v = _la(A.data).eig(A.data)
     ct = np.result_type(A.dtype, np.complex64)
     return EigResult(_wrap(w.astype(ct)), _wrap(v.astype(ct)))
 
 
 def eigvals(A):
-    """The eigenvalues of a general square matrix, complex (forward only)."""
+    """The eigenvalues of a general square matrix, a complex tensor ``(*, n)`` (forward only, as eig)."""
     return eig(A).eigenvalues
 
 

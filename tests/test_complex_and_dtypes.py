@@ -97,6 +97,14 @@ def test_complex_tensors_refuse_requires_grad_with_the_reason():
         ember.tensor([1j], requires_grad=True)
     with pytest.raises(RuntimeError, match="floating point"):
         ember.tensor([1], requires_grad=True)
+    x = ember.ones(4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="does not differentiate the Fourier"):
+        ember.fft.rfft(x)  # a real input whose gradient would be lost
+    with pytest.raises(RuntimeError, match="does not differentiate complex"):
+        ember.linalg.eig(ember.eye(2, requires_grad=True))
+    with ember.no_grad():
+        assert ember.fft.rfft(x).shape == (3,)
+    assert ember.fft.rfft(x.detach()).dtype == ember.complex64
 
 
 def test_unsigned_dtypes():
