@@ -12,15 +12,19 @@ _UNARY = """{name}(input) -> Tensor
 
 {what}
 
-Elementwise; the result has ``input``'s shape and dtype (an integer or bool input gives the
-default float dtype, float32). {grad}
+Elementwise; the result has ``input``'s shape and dtype{ints}. {grad}
 
 >>> {example}
 """
 
 
-def _unary(name, what, example, grad="Differentiable."):
-    return _UNARY.format(name=name, what=what, example=example, grad=grad)
+def _unary(name, what, example, grad="Differentiable.", keeps_ints=False):
+    ints = (
+        " (integers stay integers)"
+        if keeps_ints
+        else (" (an integer or bool input gives the default float dtype, float32)")
+    )
+    return _UNARY.format(name=name, what=what, example=example, grad=grad, ints=ints)
 
 
 _BINARY = """{name}(input, other) -> Tensor
@@ -125,8 +129,7 @@ tensor([1., 4., 9.])
         "neg",
         "``-input``. ``negative`` is the same function.",
         "ember.neg(ember.tensor([1, -2]))\ntensor([-1,  2])",
-    ).replace(
-        "(an integer or bool input gives the\ndefault float dtype, float32)", "(integers stay integers)"
+        keeps_ints=True,
     ),
     "square": """square(input) -> Tensor
 
@@ -244,6 +247,7 @@ tensor([-1,  2])
         "``max(input, 0)``; keeps integer dtypes.",
         "ember.relu(ember.tensor([-1.0, 2.0]))\ntensor([0., 2.])",
         grad="Differentiable (gradient 0 at 0, as torch).",
+        keeps_ints=True,
     ),
     "erf": _unary("erf", "The error function.", "ember.erf(ember.tensor([0.0]))\ntensor([0.])"),
     "gelu": """gelu(input, approximate='none') -> Tensor
@@ -279,14 +283,14 @@ tensor([0.6931])
         "The absolute value (a complex input gives its real magnitude).",
         "ember.abs(ember.tensor([-1.5, 2.0]))\ntensor([1.5, 2.0])",
         grad="Differentiable (subgradient 0 at 0).",
-    ).replace(
-        "(an integer or bool input gives the\ndefault float dtype, float32)", "(integers stay integers)"
+        keeps_ints=True,
     ),
     "sign": _unary(
         "sign",
         "-1, 0 or 1 by the sign of ``input`` (``z / |z|`` for complex); keeps the dtype.",
         "ember.sign(ember.tensor([-2, 0, 3]))\ntensor([-1,  0,  1])",
         grad=_NOGRAD,
+        keeps_ints=True,
     ),
     "sgn": """sgn(input) -> Tensor
 
@@ -674,7 +678,8 @@ tensor([2., 3.])
 
 The product of the elements over ``dim`` (an int, or None for every element).
 
-Integer inputs multiply in int64; ``dtype`` casts first. Differentiable (also where
+Integer and bool inputs multiply in int64 (unsigned ones in uint64); ``dtype`` casts
+first. Differentiable (also where
 ``input`` has zeros).
 
 >>> ember.prod(ember.tensor([[1, 2], [3, 4]]), dim=1)
@@ -755,7 +760,8 @@ tensor([1, 2])
     "cumsum": """cumsum(input, dim, *, dtype=None) -> Tensor
 
 Running sums along ``dim``: ``out[i] = input[0] + ... + input[i]``. Integer and bool
-inputs accumulate in int64; ``dtype`` casts first. Differentiable.
+inputs accumulate in int64 (unsigned ones in uint64); with ``dtype`` the input is cast
+first and the result has that dtype. Differentiable.
 
 >>> ember.cumsum(ember.tensor([1, 2, 3]), 0)
 tensor([1, 3, 6])

@@ -4,8 +4,9 @@ Each transform runs numpy.fft (cupy.fft on a GPU) and keeps the input's precisio
 float32/complex64 in, complex64 (or float32 for the inverse real transforms) out; an
 integer or bool input is first made the default float dtype. ``norm`` is ``"backward"``
 (no scaling forward, 1/n inverse; the default), ``"ortho"`` (1/sqrt(n) both ways) or
-``"forward"``. The transforms compute forward only (their outputs are complex, and ember
-does not differentiate complex tensors); ``fftshift``/``ifftshift`` are rolls and so are
+``"forward"``. The transforms compute forward only (their values are complex, and ember
+does not differentiate complex tensors): an input that requires grad raises rather than
+silently losing its gradient. ``fftshift``/``ifftshift`` are rolls and so are
 differentiable.
 
 >>> import ember
