@@ -348,11 +348,25 @@ class Tanh(Function):
 
     def forward(ctx, a):
         r = array_module(a).tanh(a)
-        return r if r.dtype is _F32 else _real_result(r, a)
+        if r.dtype is _F32:
+            return r
+        return _complex_tanh_at_inf(array_module(a), a, r) if r.dtype.kind == "c" else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
         return g * (1 - y * y)
+
+
+def _complex_tanh_at_inf(xp, z, r):
+    """tanh(+inf + iy) for finite y is 1 with the sign of y on the zero imaginary part (the
+    standard); numpy (as C99) signs it by sin(2y)."""
+    m = xp.isposinf(z.real) & xp.isfinite(z.imag)
+    if m.any():
+        one = xp.empty(z.shape, dtype=r.dtype)
+        one.real = 1
+        one.imag = xp.copysign(0, z.imag)
+        r = xp.where(m, one, r)
+    return r
 
 
 class Sigmoid(Function):

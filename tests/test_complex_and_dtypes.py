@@ -63,6 +63,21 @@ def test_complex_unary_math_matches_numpy(name):
     np.testing.assert_allclose(got.numpy(), getattr(np, name)(Z), rtol=1e-5, atol=1e-6)
 
 
+def test_complex_special_values_follow_the_standard():
+    inf, nan = float("inf"), float("nan")
+    z = ember.tensor([complex(inf, 3.0), complex(inf, -3.0), complex(-0.0, 0.0)], dtype=ember.complex128)
+    t = ember.tanh(z).numpy()
+    assert t[0] == 1 and np.copysign(1, t[0].imag) == 1  # numpy gives 1 - 0j (sin(6) < 0)
+    assert np.copysign(1, t[1].imag) == -1
+    e = ember.expm1(
+        ember.tensor([complex(-0.0, 0.0), complex(inf, 0.0), complex(nan, 0.0)], dtype=ember.complex128)
+    )
+    r = e.numpy()
+    assert r[0] == 0 and np.copysign(1, r[0].real) == 1 and r[1] == complex(inf, 0) and r[2].imag == 0
+    small = ember.expm1(ember.tensor([complex(1e-10, 1e-10)], dtype=ember.complex128)).item()
+    assert abs(small.real - 1e-10) < 1e-19  # accurate near 0
+
+
 def test_complex_parts_abs_and_conjugate_transpose():
     z = ember.tensor(Z)
     assert z.real.dtype == ember.float32 and np.array_equal(z.real.numpy(), Z.real)
