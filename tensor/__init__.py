@@ -32,6 +32,8 @@ _SUBMODULES = frozenset(
         "creation",
         "cuda",
         "dtypes",
+        "fft",
+        "linalg",
         "nn",
         "ops_index",
         "ops_linalg",
@@ -73,7 +75,16 @@ def _load_engine() -> None:
     )
     from ember.dtypes import (
         bool_,
+        cdouble,
+        cfloat,
+        complex64,
+        complex128,
         double,
+        finfo,
+        iinfo,
+        uint16,
+        uint32,
+        uint64,
         float16,
         float32,
         float64,
@@ -94,6 +105,9 @@ def _load_engine() -> None:
     from ember.registry import PUBLIC_OPS
     from ember.serialization import load, save
 
+    from ember import _docs
+
+    _docs.attach(PUBLIC_OPS)
     g = globals()
     g.update(PUBLIC_OPS)
     g.update(
@@ -114,6 +128,16 @@ def _load_engine() -> None:
         long=long,
         short=short,
         uint8=uint8,
+        uint16=uint16,
+        uint32=uint32,
+        uint64=uint64,
+        complex64=complex64,
+        complex128=complex128,
+        cfloat=cfloat,
+        cdouble=cdouble,
+        finfo=finfo,
+        iinfo=iinfo,
+        is_complex=lambda t: t.dtype.kind == "c",
         get_default_dtype=get_default_dtype,
         set_default_dtype=set_default_dtype,
         enable_grad=enable_grad,

@@ -95,6 +95,9 @@ class Tensor:
     def is_floating_point(self):
         return self.data.dtype.kind == "f"
 
+    def is_complex(self):
+        return self.data.dtype.kind == "c"
+
     def __len__(self):
         if not self.data.ndim:
             raise TypeError("len() of a 0-d tensor")
@@ -133,6 +136,9 @@ class Tensor:
     def __float__(self):
         return float(self.item())
 
+    def __complex__(self):
+        return complex(self.item())
+
     def __int__(self):
         return int(self.item())
 
@@ -150,8 +156,15 @@ class Tensor:
         host = self.numpy(force=True) if type(self.data) is not _ndarray else self.data
         return host if dtype is None else host.astype(dtype)
 
-    def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        kw = {
+            k: v
+            for k, v in (("max_version", max_version), ("dl_device", dl_device), ("copy", copy))
+            if v is not None
+        }
+        if stream is not None:
+            kw["stream"] = stream
+        return self.data.__dlpack__(**kw)
 
     def __dlpack_device__(self):
         return self.data.__dlpack_device__()
@@ -159,7 +172,7 @@ class Tensor:
     def __array_namespace__(self, api_version=None):
         from ember import array_api
 
-        return array_api
+        return array_api._namespace(api_version)
 
     # ---- autograd -----------------------------------------------------------------
     def requires_grad_(self, requires_grad=True):
@@ -169,7 +182,12 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self.data.dtype.kind != "f":
+            if self.data.dtype.kind == "c":  # ember deliberately differs from torch here
+                raise RuntimeError(
+                    "ember does not differentiate complex tensors (no Wirtinger calculus yet): "
+                    "complex ops compute forward only; split into real and imaginary parts to differentiate"
+                )
             raise RuntimeError(
                 f"only Tensors of floating point dtype can require gradients (got {self.data.dtype})"
             )

@@ -8,7 +8,7 @@ from ember import _backend
 from ember._backend import CPU, Device, array_module, device_of, module_for, to_device
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
-from ember.dtypes import as_dtype, get_default_dtype
+from ember.dtypes import as_dtype, default_complex_dtype, get_default_dtype
 from ember.registry import op, register_method
 
 
@@ -42,6 +42,8 @@ def _as_array(data, dtype=None, device=None, copy=True):
     if dtype is None:
         if host.dtype == np.float64 and not isinstance(data, np.ndarray):
             dtype = get_default_dtype()  # Python floats → float32, never a silent float64
+        elif host.dtype == np.complex128 and not isinstance(data, np.ndarray):
+            dtype = default_complex_dtype()  # Python complex → complex64, as torch
         elif host.dtype.kind == "i" and host.dtype != np.int64:
             dtype = np.dtype(np.int64)
         elif host.dtype.kind == "U" or host.dtype == object:
@@ -64,7 +66,15 @@ def _flat(seq):
 
 @op()
 def tensor(data, *, dtype=None, device=None, requires_grad=False):
-    """A new tensor holding a copy of ``data`` (nested lists, numbers, arrays, tensors)."""
+    """tensor(data, *, dtype=None, device=None, requires_grad=False) -> Tensor
+
+    A new tensor holding a copy of ``data`` (nested lists, numbers, numpy arrays, tensors).
+    Without ``dtype``: Python floats give the default float dtype (float32, never float64),
+    ints int64, bools bool, complex numbers complex64; a numpy array keeps its dtype.
+
+    >>> ember.tensor([[1, 2], [3, 4]]).dtype
+    dtype('int64')
+    """
     t = _wrap(_as_array(data, dtype, device))
     if requires_grad:
         t.requires_grad_(True)
@@ -73,7 +83,18 @@ def tensor(data, *, dtype=None, device=None, requires_grad=False):
 
 @op()
 def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
-    """Like ``tensor`` but shares memory with ``obj`` when no conversion is needed."""
+    """asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False) -> Tensor
+
+    Like ``tensor``, but shares memory with ``obj`` (a tensor or numpy array) when no dtype or
+    device conversion is needed and ``copy`` is not True.
+
+    >>> import numpy as np
+    >>> a = np.zeros(2, dtype=np.float32)
+    >>> t = ember.asarray(a)
+    >>> a[0] = 5.0
+    >>> t.tolist()
+    [5.0, 0.0]
+    """
     if type(obj) is Tensor and dtype is None and device is None and not copy:
         return obj
     t = _wrap(_as_array(obj, dtype, device, copy=bool(copy)))
@@ -90,13 +111,30 @@ def from_numpy(ndarray):
 
 
 @op()
-def from_dlpack(ext):
-    """A tensor sharing memory with any DLPack producer (numpy, cupy, PyTorch, JAX, ...)."""
+def from_dlpack(ext, *, device=None, copy=None):
+    """A tensor sharing memory with any DLPack producer (numpy, cupy, PyTorch, JAX, ...).
+
+    ``device`` places the result there (a copy when it differs from the producer's);
+    ``copy=True`` always copies, ``copy=False`` never does (a BufferError if it must).
+
+    >>> import numpy as np
+    >>> ember.from_dlpack(np.arange(3)).tolist()
+    [0, 1, 2]
+    """
     dev_type, dev_id = ext.__dlpack_device__()
     if int(dev_type) == 1:  # kDLCPU
-        return _wrap(np.from_dlpack(ext))
-    cp = _backend.cupy_module()
-    return _wrap(cp.from_dlpack(ext))
+        arr = np.from_dlpack(ext, copy=copy) if copy is not None else np.from_dlpack(ext)
+    else:
+        arr = _backend.cupy_module().from_dlpack(ext)
+        if copy:
+            arr = arr.copy()
+    if device is not None:
+        target = _device(device)
+        if target != device_of(arr):
+            if copy is False:
+                raise BufferError(f"from_dlpack(copy=False): the data is on {device_of(arr)}, not {target}")
+            arr = to_device(arr, target)
+    return _wrap(arr)
 
 
 def _size(size):
@@ -140,6 +178,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False):
             dtype = np.bool_
         elif isinstance(fill_value, int):
             dtype = np.int64
+        elif isinstance(fill_value, complex):
+            dtype = default_complex_dtype()
     return _filled("full", (tuple(size),), dtype, device, requires_grad, fill=fill_value)
 
 
@@ -322,7 +362,13 @@ def _fill_(self, value):
     return self
 
 
+def _to_device(self, device, /, *, stream=None):
+    """The Array API's ``x.to_device(device)``: ``x.to(device)`` (``stream`` is accepted, unused)."""
+    return _to(self, device)
+
+
 register_method("to", _to)
+register_method("to_device", _to_device)
 register_method("cpu", lambda self: _to(self, "cpu"))
 
 

@@ -338,11 +338,14 @@ def diagonal(input, offset=0, dim1=0, dim2=1):
 def _sort_indices(a, dim, descending, stable):
     xp = array_module(a)
     if descending:
-        # stable descending order: sort the negation (ints/floats), or flip a stable sort
-        if a.dtype.kind in "fi":
+        if a.dtype.kind == "f":  # NaNs stay last, as in an ascending sort
             idx = xp.argsort(-a, axis=dim, kind="stable" if stable else None)
         else:
-            idx = xp.flip(xp.argsort(a, axis=dim, kind="stable"), axis=dim)
+            # stable descending for any dtype (negating would overflow int8's -128 and wrap
+            # unsigned ints): ascending-sort the reversed array, reverse, map the indices back
+            n = a.shape[dim] if a.ndim else 1
+            rev = xp.argsort(xp.flip(a, axis=dim), axis=dim, kind="stable")
+            idx = (n - 1) - xp.flip(rev, axis=dim)
     else:
         idx = xp.argsort(a, axis=dim, kind="stable" if stable else None)
     return idx.astype(np.int64, copy=False)
@@ -400,10 +403,18 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return values_indices(v, i)
 
 
+def _unique(xp, data, **kwargs):
+    # every NaN is its own value (as torch and the Array API); cupy's unique has no equal_nan
+    try:
+        return xp.unique(data, equal_nan=False, **kwargs)
+    except TypeError:
+        return xp.unique(data, **kwargs)
+
+
 @op()
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     xp = array_module(input.data)
-    res = xp.unique(input.data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    res = _unique(xp, input.data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
     if not (return_inverse or return_counts):
         return _wrap(res)
     out = [_wrap(res[0])]
@@ -416,6 +427,20 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     return tuple(out)
 
 
+def unique_all(input):
+    """(values, first indices, inverse indices (input's shape), counts) of the flattened input."""
+    xp = array_module(input.data)
+    flat = input.data.reshape(-1)
+    vals, first, inv, counts = _unique(xp, flat, return_index=True, return_inverse=True, return_counts=True)
+    i64 = np.int64
+    return (
+        _wrap(vals),
+        _wrap(first.astype(i64, copy=False)),
+        _wrap(inv.reshape(input.shape).astype(i64, copy=False)),
+        _wrap(counts.astype(i64, copy=False)),
+    )
+
+
 @op()
 def bincount(input, weights=None, minlength=0):
     xp = array_module(input.data)
@@ -424,10 +449,43 @@ def bincount(input, weights=None, minlength=0):
 
 
 @op()
-def searchsorted(sorted_sequence, values, *, right=False):
-    xp = array_module(sorted_sequence.data)
-    v = values.data if type(values) is Tensor else values
-    return _wrap(xp.searchsorted(sorted_sequence.data, v, side="right" if right else "left").astype(np.int64))
+def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=None, sorter=None):
+    """Indices where ``values`` would be inserted into the innermost dim of ``sorted_sequence``
+    to keep it sorted.
+
+    ``side='left'`` (or ``right=False``, the default) gives the first suitable index,
+    ``'right'`` the last. ``sorter`` holds indices that sort an unsorted 1-D sequence.
+    A 1-D sequence takes values of any shape; an N-D one searches row by row (its
+    leading dims must equal ``values``'). Returns int64 (int32 with ``out_int32``).
+
+    >>> ember.searchsorted(ember.tensor([1, 3, 5]), ember.tensor([3, 6])).tolist()
+    [1, 3]
+    """
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(f"side can only be 'left' or 'right' but got {side!r}")
+        if right and side == "left":
+            raise RuntimeError(
+                "side and right can't be set to opposites, got side of left while right was True"
+            )
+        right = side == "right"
+    seq = sorted_sequence.data
+    xp = array_module(seq)
+    v = values.data if type(values) is Tensor else xp.asarray(values)
+    if sorter is not None:
+        seq = xp.take_along_axis(seq, _index_data(sorter), axis=-1)
+    which = "right" if right else "left"
+    dt = np.int32 if out_int32 else np.int64
+    if seq.ndim <= 1:
+        return _wrap(xp.asarray(xp.searchsorted(seq, v, side=which)).astype(dt))
+    if seq.shape[:-1] != v.shape[:-1]:
+        raise RuntimeError(
+            f"searchsorted: boundaries tensor should have the same leading dimensions as the input, got "
+            f"{tuple(seq.shape)} and {tuple(v.shape)}"
+        )
+    rows_s, rows_v = seq.reshape(-1, seq.shape[-1]), v.reshape(-1, v.shape[-1])
+    out = xp.stack([xp.searchsorted(r, q, side=which) for r, q in zip(rows_s, rows_v)])
+    return _wrap(out.reshape(v.shape).astype(dt))
 
 
 for _name in (

@@ -7,7 +7,7 @@ import string
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
-from ember.ops_shape import expand, reshape, squeeze, transpose, unsqueeze
+from ember.ops_shape import _norm_dim, expand, reshape, squeeze, transpose, unsqueeze
 from ember.registry import op, register_method
 
 
@@ -191,11 +191,29 @@ def einsum(equation, *operands):
 @op()
 def tensordot(a, b, dims=2):
     letters = iter(string.ascii_lowercase)
-    if isinstance(dims, int):
+    if isinstance(dims, int) or (type(dims) is Tensor and dims.ndim == 0):
+        dims = int(dims)
+        if dims < 0:
+            raise RuntimeError(f"tensordot expects dims >= 0, but got dims={dims}")
+        if dims > a.ndim or dims > b.ndim:
+            raise RuntimeError(
+                f"tensordot: dims={dims} exceeds the dimensions of the inputs ({a.ndim}, {b.ndim})"
+            )
         da = list(range(a.ndim - dims, a.ndim))
         db = list(range(dims))
     else:
         da, db = [list(d) if isinstance(d, (list, tuple)) else [d] for d in dims]
+        if len(da) != len(db):
+            raise RuntimeError(f"both dimension lists should have same length, got {len(da)} and {len(db)}")
+        # negative dims count from the end (they used to fall through and give a wrong shape)
+        da = [_norm_dim(d, a.ndim) for d in da]
+        db = [_norm_dim(d, b.ndim) for d in db]
+        for i, j in zip(da, db):
+            if a.shape[i] != b.shape[j]:
+                raise RuntimeError(
+                    f"contracted dimensions need to match, but first has size {a.shape[i]} in dim {i} "
+                    f"and second has size {b.shape[j]} in dim {j}"
+                )
     sa = [next(letters) for _ in range(a.ndim)]
     sb = [next(letters) for _ in range(b.ndim)]
     for i, j in zip(da, db):

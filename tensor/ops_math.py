@@ -14,6 +14,7 @@ from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.dtypes import get_default_dtype
+from ember.ops_shape import tril, triu
 from ember.registry import op, register_method
 
 
@@ -22,6 +23,7 @@ def _int_like(a) -> bool:
 
 
 _F64 = np.dtype(np.float64)
+_F32 = np.dtype(np.float32)
 
 
 def _float_result(r, a, b):
@@ -37,6 +39,20 @@ def _float_result(r, a, b):
         if d is not None and d.kind == "f":
             return r.astype(d)
     return r.astype(get_default_dtype())
+
+
+def _real_result(r, a):
+    """Unary math of an integer/bool array gives the default float dtype, as torch (numpy
+    gives float16 for 8-bit ints and float64 for wide ones); called for those two results."""
+    d = getattr(a, "dtype", None)
+    if d is None or d.kind not in "biu":
+        return r
+    return r.astype(get_default_dtype())
+
+
+def _as_float(a):
+    """Integer/bool input to a float-only formula: compute in the default float dtype."""
+    return a.astype(get_default_dtype()) if a.dtype.kind in "biu" else a
 
 
 # ---- arithmetic -----------------------------------------------------------------------
@@ -138,15 +154,28 @@ class _NoGrad(Function):
 
     raw = True
 
-    @classmethod
-    def apply(cls, *args, **kwargs):
-        raw_args = [a.data if type(a) is Tensor else a for a in args]
-        return _wrap(cls.forward(None, *raw_args, **kwargs))
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+
+        def apply(*args, **kwargs):
+            raw_args = [a.data if type(a) is Tensor else a for a in args]
+            return _wrap(cls.forward(cls, *raw_args, **kwargs))  # ctx: the class (its attributes)
+
+        # a plain function per class (not a bound classmethod): it can carry its own docstring
+        apply.__name__ = apply.__qualname__ = f"{cls.__name__}.apply"
+        cls.apply = staticmethod(apply)
 
 
 class FloorDivide(_NoGrad):
     def forward(ctx, a, b):
         r = a // b
+        if r.dtype.kind == "f":
+            # numpy's divmod-based a // b is NaN for inf // finite and -1 for 1 // -inf; the
+            # standard (and floor(a / b)) give +-inf and -0 there
+            xp = array_module(r)
+            special = xp.isinf(a) | xp.isinf(b)
+            if special.any():
+                r = xp.where(special, xp.floor(xp.true_divide(a, b)), r)
         return _float_result(r, a, b) if r.dtype is _F64 else r
 
 
@@ -185,7 +214,8 @@ class Exp(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).exp(a)
+        r = array_module(a).exp(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * ctx.output()
@@ -196,7 +226,8 @@ class Log(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log(a)
+        r = array_module(a).log(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / ctx.inputs[0]
@@ -207,7 +238,8 @@ class Log1p(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).log1p(a)
+        r = array_module(a).log1p(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.inputs[0] + 1)
@@ -218,10 +250,31 @@ class Expm1(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).expm1(a)
+        if a.dtype.kind == "c":
+            return _complex_expm1(array_module(a), a)
+        r = array_module(a).expm1(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * (ctx.output() + 1)
+
+
+def _complex_expm1(xp, z):
+    """expm1 of complex z = x + iy, accurate near 0 (numpy's loses the small real part and
+    gets the C99 special values wrong): e^x cos y - 1 = expm1(x) cos y - 2 sin^2(y / 2) and
+    e^x sin y; infinities and NaNs take exp(z) - 1, whose special values are C99's."""
+    special = ~xp.isfinite(z)
+    any_special = bool(special.any())
+    if any_special:
+        z, w = xp.where(special, 0, z), z
+    x, y = z.real, z.imag
+    s = xp.sin(y * 0.5)
+    out = xp.empty(z.shape, dtype=z.dtype)
+    out.real = (xp.expm1(x) * xp.cos(y) - 2 * s * s) + 0.0  # + 0.0: expm1(-0 + 0j) is +0, not -0
+    out.imag = xp.exp(x) * xp.sin(y)
+    if any_special:
+        out[special] = xp.exp(w[special]) - 1
+    return out
 
 
 class Sqrt(Function):
@@ -229,7 +282,8 @@ class Sqrt(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).sqrt(a)
+        r = array_module(a).sqrt(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g / (ctx.output() * 2)
@@ -240,7 +294,8 @@ class Rsqrt(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return 1 / array_module(a).sqrt(a)
+        r = 1 / array_module(a).sqrt(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
@@ -268,7 +323,8 @@ class Sin(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).sin(a)
+        r = array_module(a).sin(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * cos(ctx.inputs[0])
@@ -279,7 +335,8 @@ class Cos(Function):
     saves = (0,)
 
     def forward(ctx, a):
-        return array_module(a).cos(a)
+        r = array_module(a).cos(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
 
     def backward(ctx, g):
         return g * -sin(ctx.inputs[0])
@@ -290,11 +347,26 @@ class Tanh(Function):
     saves_output = True
 
     def forward(ctx, a):
-        return array_module(a).tanh(a)
+        r = array_module(a).tanh(a)
+        if r.dtype is _F32:
+            return r
+        return _complex_tanh_at_inf(array_module(a), a, r) if r.dtype.kind == "c" else _real_result(r, a)
 
     def backward(ctx, g):
         y = ctx.output()
         return g * (1 - y * y)
+
+
+def _complex_tanh_at_inf(xp, z, r):
+    """tanh(+inf + iy) for finite y is 1 with the sign of y on the zero imaginary part (the
+    standard); numpy (as C99) signs it by sin(2y)."""
+    m = xp.isposinf(z.real) & xp.isfinite(z.imag)
+    if m.any():
+        one = xp.empty(z.shape, dtype=r.dtype)
+        one.real = 1
+        one.imag = xp.copysign(0, z.imag)
+        r = xp.where(m, one, r)
+    return r
 
 
 class Sigmoid(Function):
@@ -302,6 +374,7 @@ class Sigmoid(Function):
     saves_output = True
 
     def forward(ctx, a):
+        a = _as_float(a)
         xp = array_module(a)
         # exp of a non-positive number only: no overflow for large |a|
         e = xp.exp(-xp.abs(a))
@@ -351,6 +424,7 @@ class Gelu(Function):
 
     def forward(ctx, a, approximate="none"):
         ctx.approximate = approximate
+        a = _as_float(a)
         xp = array_module(a)
         if approximate == "tanh":
             inner = _SQRT_2_OVER_PI * (a + 0.044715 * a * a * a)
@@ -394,6 +468,7 @@ class Erf(Function):
     saves = (0,)
 
     def forward(ctx, a):
+        a = _as_float(a)
         return _erf(array_module(a), a)
 
     def backward(ctx, g):
@@ -407,6 +482,7 @@ class Softplus(Function):
 
     def forward(ctx, a, beta=1.0, threshold=20.0):
         ctx.beta, ctx.threshold = beta, threshold
+        a = _as_float(a)
         xp = array_module(a)
         z = a * beta
         # log1p(exp(z)) computed stably; linear above the threshold, as PyTorch
@@ -602,7 +678,6 @@ divide = op("divide")(div)
 true_divide = op("true_divide")(_div)
 floor_divide = op("floor_divide")(FloorDivide.apply)
 remainder = op("remainder")(_binary(Remainder))
-fmod = remainder
 pow = op("pow")(_binary(Pow))
 neg = op("neg")(Neg.apply)
 negative = op("negative")(neg)
@@ -673,6 +748,489 @@ def where(condition, input=None, other=None):
     return Where.apply(condition, input, other)
 
 
+# ---- more elementwise math: trigonometry, logs, rounding, complex parts, bits ----------
+#
+# The rest of the Array API's elementwise set under PyTorch's names. Smooth functions are
+# Functions with a backward written in ember ops (so they have second derivatives);
+# piecewise-constant ones (floor, ceil, round, trunc, signbit, nextafter) and the bitwise
+# ops have no gradient and record nothing, as ``sign`` and ``floor_divide`` above.
+
+_LN2 = math.log(2.0)
+_LN10 = math.log(10.0)
+
+
+class Tan(Function):
+    raw = True
+    saves_output = True
+
+    def forward(ctx, a):
+        r = array_module(a).tan(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        y = ctx.output()
+        return g * (1 + y * y)
+
+
+class Asin(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arcsin(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g * rsqrt(1 - x * x)
+
+
+class Acos(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arccos(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return -g * rsqrt(1 - x * x)
+
+
+class Atan(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arctan(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g / (1 + x * x)
+
+
+class Sinh(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).sinh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        return g * cosh(ctx.inputs[0])
+
+
+class Cosh(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).cosh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        return g * sinh(ctx.inputs[0])
+
+
+class Asinh(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arcsinh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g * rsqrt(x * x + 1)
+
+
+class Acosh(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arccosh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g * rsqrt(x * x - 1)
+
+
+class Atanh(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).arctanh(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        x = ctx.inputs[0]
+        return g / (1 - x * x)
+
+
+class Log2(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).log2(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        return g / (ctx.inputs[0] * _LN2)
+
+
+class Log10(Function):
+    raw = True
+    saves = (0,)
+
+    def forward(ctx, a):
+        r = array_module(a).log10(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        return g / (ctx.inputs[0] * _LN10)
+
+
+class Exp2(Function):
+    raw = True
+    saves_output = True
+
+    def forward(ctx, a):
+        r = array_module(a).exp2(a)
+        return r if r.dtype is _F32 else _real_result(r, a)
+
+    def backward(ctx, g):
+        return g * ctx.output() * _LN2
+
+
+class Reciprocal(Function):
+    raw = True
+    saves_output = True
+
+    def forward(ctx, a):
+        if a.dtype.kind in "biu":  # as torch: the reciprocal of an integer is a float
+            a = a.astype(get_default_dtype())
+        return 1 / a
+
+    def backward(ctx, g):
+        y = ctx.output()
+        return -g * y * y
+
+
+class Atan2(Function):
+    raw = True
+    saves = (0, 1)
+
+    def forward(ctx, a, b):
+        r = array_module(a if not isinstance(a, (int, float)) else b).arctan2(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
+
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        n = ctx.needs_input_grad
+        r2 = a * a + b * b
+        return (g * b / r2 if n[0] else None), (-g * a / r2 if n[1] else None)
+
+
+class Hypot(Function):
+    raw = True
+    saves = (0, 1)
+    saves_output = True
+
+    def forward(ctx, a, b):
+        r = array_module(a if not isinstance(a, (int, float)) else b).hypot(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
+
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        n = ctx.needs_input_grad
+        y = ctx.output()
+        return (g * a / y if n[0] else None), (g * b / y if n[1] else None)
+
+
+class LogAddExp(Function):
+    raw = True
+    saves = (0, 1)
+    saves_output = True
+
+    def forward(ctx, a, b):
+        r = array_module(a if not isinstance(a, (int, float)) else b).logaddexp(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
+
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        n = ctx.needs_input_grad
+        y = ctx.output()
+        return (g * exp(a - y) if n[0] else None), (g * exp(b - y) if n[1] else None)
+
+
+class Copysign(Function):
+    """``|a|`` with the sign of ``b``; the gradient flows to ``a`` only (0 at a == 0, as torch)."""
+
+    raw = True
+    saves = (0, 1)
+
+    def forward(ctx, a, b):
+        r = array_module(a if not isinstance(a, (int, float)) else b).copysign(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
+
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        xp = array_module(g.data)
+        bd = b.data if type(b) is Tensor else b
+        s = xp.sign(a.data) * xp.copysign(1.0, bd)
+        return g * _wrap(xp.asarray(s, dtype=g.dtype)), None
+
+
+class Fmod(Function):
+    """C's ``fmod``: the remainder of truncated division, with the sign of the dividend."""
+
+    raw = True
+    saves = (0, 1)
+
+    def forward(ctx, a, b):
+        r = array_module(a if not isinstance(a, (int, float)) else b).fmod(a, b)
+        return _float_result(r, a, b) if r.dtype is _F64 else r
+
+    def backward(ctx, g):
+        a, b = ctx.inputs
+        n = ctx.needs_input_grad
+        gb = None
+        if n[1]:
+            q = _data(a) / _data(b)
+            gb = -g * _wrap(array_module(g.data).asarray(array_module(g.data).trunc(q), dtype=g.dtype))
+        return (g if n[0] else None), gb
+
+
+class _Rounding(_NoGrad):
+    """floor/ceil/trunc: an integer input is returned as it is (a copy), as torch does."""
+
+    ufunc = "floor"
+
+    def forward(ctx, a):
+        if a.dtype.kind in "biu":
+            return a.copy()
+        return getattr(array_module(a), ctx.ufunc)(a)
+
+
+class Floor(_Rounding):
+    ufunc = "floor"
+
+
+class Ceil(_Rounding):
+    ufunc = "ceil"
+
+
+class Trunc(_Rounding):
+    ufunc = "trunc"
+
+
+class Round(_NoGrad):
+    def forward(ctx, a, decimals=0):
+        if a.dtype.kind in "biu" and decimals >= 0:
+            return a.copy()
+        return array_module(a).round(a, decimals)
+
+
+class Signbit(_NoGrad):
+    def forward(ctx, a):
+        return array_module(a).signbit(a)
+
+
+class Nextafter(_NoGrad):
+    def forward(ctx, a, b):
+        return array_module(a if not isinstance(a, (int, float)) else b).nextafter(a, b)
+
+
+def _complex_part(name):
+    def part(input):
+        d = input.data
+        if d.dtype.kind != "c":
+            if name == "real":
+                return input  # torch.real of a real tensor is the tensor itself
+            raise RuntimeError(f"{name} is not implemented for tensors with non-complex dtypes.")
+        return _wrap(getattr(array_module(d), name)(d))
+
+    part.__name__ = name
+    return part
+
+
+real = op("real")(_complex_part("real"))
+imag = op("imag")(_complex_part("imag"))
+
+
+@op()
+def conj(input):
+    if input.data.dtype.kind != "c":
+        return input  # the conjugate of a real tensor is the tensor itself, as torch
+    return _wrap(array_module(input.data).conj(input.data))
+
+
+conj_physical = op("conj_physical")(conj)
+resolve_conj = op("resolve_conj")(lambda input: input)
+
+
+@op()
+def angle(input):
+    d = input.data
+    r = array_module(d).angle(d)
+    if d.dtype.kind in "biu":
+        r = r.astype(get_default_dtype())
+    return _wrap(r.astype(np.result_type(d.dtype, np.float16)) if d.dtype.kind == "f" else r)
+
+
+@op()
+def complex(real, imag):
+    if real.dtype != imag.dtype or real.dtype.kind != "f" or real.dtype == np.float16:
+        raise RuntimeError(
+            f"complex(): expected both inputs to be float32 or float64 of the same dtype, "
+            f"got {real.dtype} and {imag.dtype}"
+        )
+    _check_same_device(real, imag)
+    return _wrap(real.data + 1j * imag.data.astype(np.result_type(real.dtype, np.complex64)))
+
+
+@op()
+def polar(abs, angle):
+    xp = array_module(abs.data)
+    return complex(_wrap(abs.data * xp.cos(angle.data)), _wrap(abs.data * xp.sin(angle.data)))
+
+
+@op()
+def view_as_real(input):
+    if input.data.dtype.kind != "c":
+        raise RuntimeError("view_as_real is only supported for complex tensors")
+    xp = array_module(input.data)
+    return _wrap(xp.stack([input.data.real, input.data.imag], axis=-1))
+
+
+@op()
+def view_as_complex(input):
+    if input.shape[-1:] != (2,) or input.dtype not in (np.float32, np.float64):
+        raise RuntimeError("view_as_complex: expected a float32/float64 tensor whose last dimension is 2")
+    d = input.data
+    return _wrap(d[..., 0] + 1j * d[..., 1].astype(np.result_type(d.dtype, np.complex64)))
+
+
+@op()
+def isreal(input):
+    d = input.data
+    xp = array_module(d)
+    return _wrap(xp.imag(d) == 0 if d.dtype.kind == "c" else xp.ones(d.shape, dtype=bool))
+
+
+def _bitwise_check(name, *xs):
+    for x in xs:
+        d = getattr(x, "dtype", None)
+        if d is not None and d.kind not in "biu":
+            raise RuntimeError(f'"{name}" not implemented for {d}: bitwise ops take integer or bool tensors')
+        if isinstance(x, float):
+            raise TypeError(f"{name}(): a Python float is not an integer or bool operand")
+
+
+def _bitwise_binary(ufunc, name):
+    def fn(input, other):
+        _bitwise_check(name, input, other)
+        _check_same_device(input, other)
+        a, b = _data(input), _data(other)
+        xp = array_module(a) if type(input) is Tensor else array_module(b)
+        if name in ("bitwise_left_shift", "bitwise_right_shift"):
+            for x in (a, b):
+                if getattr(x, "dtype", np.dtype(int)).kind == "b":
+                    raise RuntimeError(f'"{name}" not implemented for bool')
+        return _wrap(getattr(xp, ufunc)(a, b))
+
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = op("bitwise_and")(_bitwise_binary("bitwise_and", "bitwise_and"))
+bitwise_or = op("bitwise_or")(_bitwise_binary("bitwise_or", "bitwise_or"))
+bitwise_xor = op("bitwise_xor")(_bitwise_binary("bitwise_xor", "bitwise_xor"))
+bitwise_left_shift = op("bitwise_left_shift")(_bitwise_binary("left_shift", "bitwise_left_shift"))
+bitwise_right_shift = op("bitwise_right_shift")(_bitwise_binary("right_shift", "bitwise_right_shift"))
+
+
+@op()
+def bitwise_not(input):
+    _bitwise_check("bitwise_not", input)
+    return _wrap(array_module(input.data).invert(input.data))
+
+
+tan = op("tan")(Tan.apply)
+asin = op("asin")(Asin.apply)
+acos = op("acos")(Acos.apply)
+atan = op("atan")(Atan.apply)
+sinh = op("sinh")(Sinh.apply)
+cosh = op("cosh")(Cosh.apply)
+asinh = op("asinh")(Asinh.apply)
+acosh = op("acosh")(Acosh.apply)
+atanh = op("atanh")(Atanh.apply)
+arcsin, arccos, arctan = op("arcsin")(asin), op("arccos")(acos), op("arctan")(atan)
+arcsinh, arccosh, arctanh = op("arcsinh")(asinh), op("arccosh")(acosh), op("arctanh")(atanh)
+log2 = op("log2")(Log2.apply)
+log10 = op("log10")(Log10.apply)
+exp2 = op("exp2")(Exp2.apply)
+reciprocal = op("reciprocal")(Reciprocal.apply)
+atan2 = op("atan2")(_binary(Atan2))
+arctan2 = op("arctan2")(atan2)
+hypot = op("hypot")(_binary(Hypot))
+logaddexp = op("logaddexp")(_binary(LogAddExp))
+copysign = op("copysign")(_binary(Copysign))
+fmod = op("fmod")(_binary(Fmod))
+floor = op("floor")(Floor.apply)
+ceil = op("ceil")(Ceil.apply)
+trunc = op("trunc")(Trunc.apply)
+fix = op("fix")(trunc)
+signbit = op("signbit")(Signbit.apply)
+nextafter = op("nextafter")(Nextafter.apply)
+
+
+@op()
+def round(input, *, decimals=0):
+    return Round.apply(input, decimals=decimals)
+
+
+@op()
+def positive(input):
+    return input
+
+
+@op()
+def frac(input):
+    return input - trunc(input)
+
+
+@op()
+def logaddexp2(input, other):
+    return logaddexp(input * _LN2, other * _LN2) / _LN2
+
+
+@op()
+def sgn(input):
+    return sign(input)
+
+
+_MORE_MATH = (
+    "tan asin acos atan sinh cosh asinh acosh atanh arcsin arccos arctan arcsinh arccosh arctanh "
+    "log2 log10 exp2 reciprocal atan2 arctan2 hypot logaddexp logaddexp2 copysign fmod floor ceil "
+    "trunc fix round signbit nextafter positive frac sgn conj conj_physical resolve_conj "
+    "angle isreal bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift"
+).split()
+_MORE_INPLACE = (
+    "tan asin acos atan sinh cosh asinh acosh atanh log2 log10 exp2 reciprocal atan2 hypot "
+    "copysign fmod floor ceil trunc round frac bitwise_and bitwise_or bitwise_xor bitwise_not "
+    "bitwise_left_shift bitwise_right_shift"
+).split()
+
+
 # ---- Tensor methods and operators -----------------------------------------------------
 
 
@@ -703,14 +1261,21 @@ register_method("__lt__", lt)
 register_method("__le__", le)
 register_method("__gt__", gt)
 register_method("__ge__", ge)
-register_method("__and__", lambda a, b: _bitwise(a, b, "bitwise_and"))
-register_method("__or__", lambda a, b: _bitwise(a, b, "bitwise_or"))
-register_method("__xor__", lambda a, b: _bitwise(a, b, "bitwise_xor"))
-register_method("__invert__", lambda a: _wrap(array_module(a.data).invert(a.data)))
-
-
-def _bitwise(a, b, name):
-    return _wrap(getattr(array_module(a.data), name)(a.data, _data(b)))
+register_method("__and__", bitwise_and)
+register_method("__rand__", _r(bitwise_and))
+register_method("__or__", bitwise_or)
+register_method("__ror__", _r(bitwise_or))
+register_method("__xor__", bitwise_xor)
+register_method("__rxor__", _r(bitwise_xor))
+register_method("__lshift__", bitwise_left_shift)
+register_method("__rlshift__", _r(bitwise_left_shift))
+register_method("__rshift__", bitwise_right_shift)
+register_method("__rrshift__", _r(bitwise_right_shift))
+register_method("__invert__", bitwise_not)
+for _name in _MORE_MATH:
+    register_method(_name, globals()[_name])
+register_method("real", property(real))
+register_method("imag", property(imag))
 
 
 for _name in (
@@ -724,7 +1289,6 @@ for _name in (
     "true_divide",
     "floor_divide",
     "remainder",
-    "fmod",
     "pow",
     "neg",
     "negative",
@@ -875,4 +1439,16 @@ register_method("__imul__", _inplace(mul))
 register_method("__itruediv__", _inplace(_div))
 register_method("__ipow__", _inplace(pow))
 register_method("clip_", _inplace(clamp))
+register_method("__ifloordiv__", _inplace(floor_divide))
+register_method("__imod__", _inplace(remainder))
+register_method("__iand__", _inplace(bitwise_and))
+register_method("__ior__", _inplace(bitwise_or))
+register_method("__ixor__", _inplace(bitwise_xor))
+register_method("__ilshift__", _inplace(bitwise_left_shift))
+register_method("__irshift__", _inplace(bitwise_right_shift))
+for _name in _MORE_INPLACE:
+    register_method(_name + "_", _inplace(globals()[_name]))
+
+register_method("tril_", _inplace(tril))
+register_method("triu_", _inplace(triu))
 register_method("leaky_relu_", _inplace(leaky_relu))

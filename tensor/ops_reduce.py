@@ -151,7 +151,9 @@ def _reverse_cumsum(x, d):
 def cumsum(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    return CumSum.apply(input, _norm_dim(dim, input.ndim))
+    out = CumSum.apply(input, _norm_dim(dim, input.ndim))
+    # numpy accumulates small ints in int64/uint64; an explicit dtype is the result's, as torch
+    return out if dtype is None or out.dtype == input.dtype else out.to(input.dtype)
 
 
 class CumProd(Function):
@@ -172,7 +174,8 @@ class CumProd(Function):
 def cumprod(input, dim, *, dtype=None):
     if dtype is not None:
         input = input.to(dtype)
-    return CumProd.apply(input, _norm_dim(dim, input.ndim))
+    out = CumProd.apply(input, _norm_dim(dim, input.ndim))
+    return out if dtype is None or out.dtype == input.dtype else out.to(input.dtype)
 
 
 # ---- max / min ------------------------------------------------------------------------

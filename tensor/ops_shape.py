@@ -367,6 +367,8 @@ def chunk(input, chunks, dim=0):
 @op()
 def unbind(input, dim=0):
     d = _norm_dim(dim, input.ndim)
+    if input.shape[d] == 0:
+        return ()
     return tuple(squeeze(p, d) for p in split(input, 1, d))
 
 
@@ -516,6 +518,117 @@ def contiguous(input):
     return input
 
 
+# ---- triangles, grids, differences -------------------------------------------------------
+
+
+class Tril(Function):
+    raw = True
+
+    def forward(ctx, a, k):
+        return array_module(a).tril(a, k)
+
+    def backward(ctx, g):
+        return tril(g, ctx.inputs[1]), None
+
+
+class Triu(Function):
+    raw = True
+
+    def forward(ctx, a, k):
+        return array_module(a).triu(a, k)
+
+    def backward(ctx, g):
+        return triu(g, ctx.inputs[1]), None
+
+
+@op()
+def tril(input, diagonal=0):
+    """The lower triangle of the matrices in ``input`` (``(*, m, n)``): elements above the
+    ``diagonal``-th diagonal are zeroed (``diagonal=1`` keeps one more, ``-1`` one less).
+
+    >>> ember.tril(ember.ones(2, 3)).tolist()
+    [[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]]
+    """
+    if input.ndim < 2:
+        raise RuntimeError("tril: input tensor must have at least 2 dimensions")
+    return Tril.apply(input, int(diagonal))
+
+
+@op()
+def triu(input, diagonal=0):
+    """The upper triangle of the matrices in ``input`` (``(*, m, n)``): elements below the
+    ``diagonal``-th diagonal are zeroed.
+
+    >>> ember.triu(ember.ones(2, 3)).tolist()
+    [[1.0, 1.0, 1.0], [0.0, 1.0, 1.0]]
+    """
+    if input.ndim < 2:
+        raise RuntimeError("triu: input tensor must have at least 2 dimensions")
+    return Triu.apply(input, int(diagonal))
+
+
+@op()
+def meshgrid(*tensors, indexing="ij"):
+    """Coordinate grids from 1-D tensors: N inputs of sizes n1..nN give N tensors of shape
+    (n1, ..., nN) (``indexing='ij'``, torch's default) or (n2, n1, n3, ...) (``'xy'``,
+    Cartesian, the Array API's default). Each output is an expanded view; differentiable.
+
+    >>> xs, ys = ember.meshgrid(ember.arange(2), ember.arange(3), indexing="ij")
+    >>> xs.shape
+    (2, 3)
+    """
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    if indexing not in ("ij", "xy"):
+        raise ValueError(f"meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}")
+    for t_ in tensors:
+        if t_.ndim > 1:
+            raise RuntimeError(f"meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t_.ndim}D")
+    flat = [reshape(t_, (-1,)) for t_ in tensors]
+    n = len(flat)
+    swap = indexing == "xy" and n >= 2
+    if swap:
+        flat[0], flat[1] = flat[1], flat[0]
+    shape = tuple(f.shape[0] for f in flat)
+    out = []
+    for i, f in enumerate(flat):
+        view = [1] * n
+        view[i] = shape[i]
+        out.append(expand(reshape(f, view), shape))
+    if swap:
+        out[0], out[1] = out[1], out[0]
+    return tuple(out)
+
+
+@op()
+def diff(input, n=1, dim=-1, prepend=None, append=None):
+    """The ``n``-th forward difference along ``dim``: ``out[i] = input[i + 1] - input[i]``.
+
+    ``prepend``/``append`` tensors are concatenated along ``dim`` first. The dim shrinks by
+    ``n``. Booleans differ by ``!=``, as torch. Differentiable.
+
+    >>> ember.diff(ember.tensor([1, 4, 9, 16])).tolist()
+    [3, 5, 7]
+    """
+    if input.ndim == 0:
+        raise RuntimeError("diff expects input to be at least one-dimensional")
+    if n < 0:
+        raise RuntimeError(f"order must be non-negative but got {n}")
+    d = _norm_dim(dim, input.ndim)
+    parts = [p for p in (prepend, input, append) if p is not None]
+    x = cat(parts, d) if len(parts) > 1 else input
+    for _ in range(n):
+        m = x.shape[d]
+        if m == 0:
+            break
+        hi, lo = narrow(x, d, 1, m - 1), narrow(x, d, 0, m - 1)
+        x = hi != lo if x.dtype.kind == "b" else hi - lo
+    return x
+
+
+moveaxis = op("moveaxis")(movedim)
+
+
 # ---- Tensor methods ---------------------------------------------------------------------
 
 for _name in (
@@ -542,6 +655,10 @@ for _name in (
     "roll",
     "tile",
     "repeat_interleave",
+    "tril",
+    "triu",
+    "diff",
+    "moveaxis",
 ):
     register_method(_name, globals()[_name])
 register_method("view", _view)
@@ -553,4 +670,15 @@ register_method("contiguous", lambda self, memory_format=None: self)
 register_method("is_contiguous", lambda self: bool(self.data.flags.c_contiguous))
 register_method("T", property(lambda self: permute(self, tuple(reversed(range(self.ndim))))))
 register_method("mT", property(lambda self: transpose(self, -2, -1)))
-register_method("mH", property(lambda self: transpose(self, -2, -1)))
+register_method("mH", property(lambda self: _conj(transpose(self, -2, -1))))
+register_method("H", property(lambda self: _conj(transpose(self, 0, 1)) if self.ndim == 2 else _bad_H(self)))
+
+
+def _conj(x):
+    from ember.ops_math import conj
+
+    return conj(x)
+
+
+def _bad_H(x):
+    raise RuntimeError(f"tensor.H is only supported on matrices (2-D tensors). Got {x.ndim}-D tensor.")

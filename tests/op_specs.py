@@ -132,6 +132,41 @@ SPECS: dict[str, list[Spec]] = {
         S(ember.sigmoid, np.array([-30.0, -8.0, 8.0, 30.0]), id="saturated"),
     ],
     "Erf": [S(ember.erf, rn(2, 3))],
+    "Tan": [S(ember.tan, rn(2, 3) * 0.5), S(lambda a: a.tan(), rn(), id="method-0d")],
+    "Asin": [
+        S(ember.asin, _rng.uniform(-0.8, 0.8, (2, 3))),
+        S(ember.arcsin, _rng.uniform(-0.8, 0.8, 3), id="arc"),
+    ],
+    "Acos": [S(ember.acos, _rng.uniform(-0.8, 0.8, (2, 3)))],
+    "Atan": [S(ember.atan, rn(2, 3)), S(lambda a: a.arctan(), rn(3), id="method")],
+    "Sinh": [S(ember.sinh, rn(2, 3))],
+    "Cosh": [S(ember.cosh, rn(2, 3))],
+    "Asinh": [S(ember.asinh, rn(2, 3))],
+    "Acosh": [S(ember.acosh, pos(2, 3) + 1.0)],
+    "Atanh": [S(ember.atanh, _rng.uniform(-0.8, 0.8, (2, 3)))],
+    "Log2": [S(ember.log2, pos(2, 3))],
+    "Log10": [S(ember.log10, pos(2, 3))],
+    "Exp2": [S(ember.exp2, rn(2, 3))],
+    "Reciprocal": [S(ember.reciprocal, away(2, 3)), S(lambda a: a.reciprocal(), away(3), id="method")],
+    "Atan2": [
+        S(ember.atan2, rn(2, 3), away(2, 3)),
+        S(ember.arctan2, rn(2, 3), away(3), id="bcast"),
+        S(lambda a: ember.atan2(a, 2.0), rn(3), id="scalar"),
+    ],
+    "Hypot": [S(ember.hypot, away(2, 3), away(2, 3)), S(lambda a: ember.hypot(a, 1.5), rn(3), id="scalar")],
+    "LogAddExp": [
+        S(ember.logaddexp, rn(2, 3), rn(2, 3)),
+        S(ember.logaddexp, rn(2, 3), rn(3), id="bcast"),
+        S(lambda a: ember.logaddexp2(a, 0.5), rn(3), id="base2"),
+    ],
+    "Copysign": [
+        K(ember.copysign, away(2, 3), away(2, 3)),
+        K(lambda a: ember.copysign(a, -1.0), away(3), id="scalar"),
+    ],
+    "Fmod": [
+        K(lambda a, b: ember.fmod(a, b), np.array([2.3, -1.7, 4.1]), np.array([0.7, 0.9, -1.3]), id="tensor"),
+        K(lambda a: ember.fmod(a, 1.5), np.array([2.3, -1.7, 4.1]), id="scalar"),
+    ],
     "Relu": [K(ember.relu, away(2, 3))],
     "LeakyRelu": [
         K(ember.leaky_relu, away(2, 3)),
@@ -317,11 +352,68 @@ SPECS: dict[str, list[Spec]] = {
         S(lambda a, i, s: ember.index_add(a, 0, i, s), rn(3, 2), _IDX, rn(3, 2)),
         S(lambda a, i, s: ember.index_add(a, 1, i, s, alpha=2.0), rn(2, 3), _IDX, rn(2, 3), id="dim1-alpha"),
     ],
+    "Tril": [S(lambda a: ember.tril(a), rn(3, 4)), S(lambda a: a.tril(1), rn(2, 3, 3), id="batch-k")],
+    "Triu": [S(lambda a: ember.triu(a, -1), rn(3, 3)), S(lambda a: a.triu(), rn(2, 4), id="method")],
+    # ---- ember.linalg (inputs kept well-conditioned; symmetric ones built inside the function)
+    "Inv": [
+        S(lambda a: LA.inv(a + _I3(a) * 3), rn(3, 3)),
+        S(lambda a: LA.inv(a + _I3(a) * 3), rn(2, 3, 3), id="batch"),
+    ],
+    "Det": [
+        S(lambda a: LA.det(a + _I3(a) * 2), rn(3, 3)),
+        S(lambda a: LA.det(a + _I3(a) * 2), rn(2, 3, 3), id="batch"),
+    ],
+    "LogAbsDet": [S(lambda a: LA.slogdet(a + _I3(a) * 2).logabsdet, rn(2, 3, 3))],
+    "Solve": [
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b), rn(3, 3), rn(3, 2), id="matrix"),
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b), rn(2, 3, 3), rn(3), id="vector-bcast"),
+        S(lambda a, b: LA.solve(a + _I3(a) * 3, b, left=False), rn(3, 3), rn(2, 3), id="right"),
+    ],
+    "Cholesky": [
+        S(lambda a: LA.cholesky(a @ a.mT + _I3(a)), rn(3, 3)),
+        S(lambda a: LA.cholesky(a @ a.mT + _I3(a), upper=True), rn(2, 3, 3), id="upper-batch"),
+    ],
+    "QR": [
+        S(lambda a: LA.qr(a), rn(3, 3), id="square"),
+        S(lambda a: LA.qr(a), rn(4, 2), id="tall"),
+        S(lambda a: LA.qr(a), rn(2, 4), id="wide"),
+        S(lambda a: LA.qr(a).R, rn(2, 3, 2), id="batch-R"),
+    ],
+    "Eigh": [
+        S(lambda a: _sign_free_eigh(a + a.mT), rn(3, 3)),
+        S(lambda a: LA.eigvalsh(a + a.mT), rn(2, 3, 3), id="eigvalsh-batch"),
+    ],
+    "SVD": [
+        S(lambda a: _sign_free_svd(a), rn(3, 3), id="square"),
+        S(lambda a: _sign_free_svd(a), rn(4, 2), id="tall"),
+        S(lambda a: _sign_free_svd(a), rn(2, 4), id="wide"),
+        S(lambda a: LA.svdvals(a), rn(2, 3, 2), id="svdvals"),
+    ],
     # ---- dtype, device, copies
     "Cast": [S(lambda a: a.float().double(), rn(2, 3), eps=1e-3, atol=1e-3)],
     "ToDevice": [S(lambda a: (a.to("standin") * 2).to(a.device), rn(2, 3))],
     "Clone": [S(lambda a: a.clone() * 1, rn(2, 3))],
 }
+
+
+LA = ember.linalg
+
+
+def _I3(a):
+    """The 3x3 identity on ``a``'s device (specs run on the CPU and on other devices)."""
+    return ember.eye(3, dtype=a.dtype, device=a.device)
+
+
+def _sign_free_eigh(a):
+    """Eigenvalues and V*V: eigenvectors are defined up to sign, their squares are not."""
+    w, v = LA.eigh(a)
+    return w, v * v
+
+
+def _sign_free_svd(a):
+    """S and the sign-free products U_ik V_jk (each singular pair is defined up to a joint sign)."""
+    u, s, vh = LA.svd(a, full_matrices=False)
+    return s, u[..., :, None, :] * vh.mT[..., None, :, :]
 
 
 def _set(x, index, v):
@@ -432,6 +524,52 @@ COMPOSITES: dict[str, list[Spec]] = {
     "cumsum": [S(lambda a: ember.cumsum(a, -1) * ember.cumsum(a, 0), rn(2, 3))],
     "softplus": [S(lambda a: ember.softplus(a * 10), rn(3))],
     "sum_to_broadcast": [S(lambda a, b: (a * b).sum(), rn(3, 1, 2), rn(4, 1))],
+    "frac": [S(lambda a: ember.frac(a * 3), _rng.uniform(0.1, 0.3, 4))],
+    "positive": [S(lambda a: ember.positive(a) * 2, rn(3))],
+    "meshgrid": [
+        S(lambda a, b: ember.meshgrid(a, b, indexing="ij"), rn(2), rn(3), id="ij"),
+        S(lambda a, b, c: ember.meshgrid(a, b, c, indexing="xy"), rn(2), rn(3), rn(2), id="xy"),
+    ],
+    "diff": [
+        S(lambda a: ember.diff(a), rn(2, 4), id="n1"),
+        S(lambda a, p: ember.diff(a, n=2, dim=0, prepend=p), rn(3, 2), rn(1, 2), id="n2-prepend"),
+    ],
+    "moveaxis": [S(lambda a: ember.moveaxis(a, (0, 1), (2, 0)), rn(2, 3, 2))],
+    "linalg.pinv": [
+        S(lambda a: LA.pinv(a), rn(3, 2), id="tall"),
+        S(lambda a: LA.pinv(a), rn(2, 3), id="wide"),
+    ],
+    "linalg.lstsq": [S(lambda a, b: LA.lstsq(a, b).solution, rn(4, 2), rn(4, 3))],
+    "linalg.vector_norm": [
+        S(lambda a: LA.vector_norm(a), rn(2, 3), id="2"),
+        S(lambda a: LA.vector_norm(a, 3, dim=1, keepdim=True), pos(2, 3), id="p3"),
+        K(lambda a: LA.vector_norm(a, float("inf"), dim=0), distinct(3, 2), id="inf"),
+        K(lambda a: LA.vector_norm(a, 1), away(4), id="1"),
+    ],
+    "linalg.matrix_norm": [
+        S(lambda a: LA.matrix_norm(a), rn(2, 3), id="fro"),
+        S(lambda a: LA.matrix_norm(a, "nuc"), rn(3, 2), id="nuc"),
+        S(lambda a: LA.matrix_norm(a, 2), rn(2, 3, 2), id="spectral"),
+        S(lambda a: LA.matrix_norm(a, -2, keepdim=True), rn(3, 3), id="-2-keepdim"),
+        K(lambda a: LA.matrix_norm(a, 1), distinct(3, 3), id="1"),
+        K(lambda a: LA.matrix_norm(a, float("-inf"), dim=(0, 1)), distinct(3, 2), id="-inf"),
+    ],
+    "linalg.norm": [
+        S(lambda a: LA.norm(a), rn(2, 3), id="flat"),
+        S(lambda a: LA.norm(a, 2), rn(2, 2), id="2d-ord"),
+    ],
+    "linalg.matrix_power": [
+        S(lambda a: LA.matrix_power(a, 3), rn(2, 2), id="3"),
+        S(lambda a: LA.matrix_power(a + _I3(a) * 3, -2), rn(3, 3), id="-2"),
+    ],
+    "linalg.multi_dot": [S(lambda a, b, c: LA.multi_dot([a, b, c]), rn(3), rn(3, 2), rn(2, 2))],
+    "linalg.cross": [
+        S(lambda a, b: LA.cross(a, b), rn(2, 3), rn(3), id="bcast"),
+        S(lambda a, b: LA.cross(a, b, dim=0), rn(3, 2), rn(3, 2), id="dim0"),
+    ],
+    "linalg.vecdot": [S(lambda a, b: LA.vecdot(a, b), rn(2, 3), rn(3))],
+    "linalg.det": [S(lambda a: LA.det(a @ a.mT + _I3(a)), rn(3, 3), id="spd")],
+    "fft.fftshift": [S(lambda a: ember.fft.fftshift(a) * ember.fft.ifftshift(a, dim=0), rn(3, 4))],
 }
 
 

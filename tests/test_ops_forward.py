@@ -350,6 +350,107 @@ def _index_add(a, i, s):
 
 
 # creation and random ops: covered in test_tensor.py and below
+# ---- the Array API's elementwise set, under PyTorch's names ------------------------------
+U = _r.uniform(-0.9, 0.9, (3, 4)).astype(np.float32)  # inside asin/acos/atanh's domain
+BIG = (P + 1).astype(np.float32)  # acosh's domain
+C = (A + 1j * B).astype(np.complex64)
+BITS = _r.integers(0, 64, (3, 4)).astype(np.int32)
+SHIFT = _r.integers(0, 5, (3, 4)).astype(np.int32)
+CASES.update(
+    {
+        "tan": [(ember.tan, np.tan, (U,))],
+        "asin": [(ember.asin, np.arcsin, (U,))],
+        "arcsin": [(ember.arcsin, np.arcsin, (U,))],
+        "acos": [(ember.acos, np.arccos, (U,))],
+        "arccos": [(ember.arccos, np.arccos, (U,))],
+        "atan": [(ember.atan, np.arctan, (A,))],
+        "arctan": [(ember.arctan, np.arctan, (A,))],
+        "atan2": [
+            (ember.atan2, np.arctan2, (A, B)),
+            (lambda a: ember.atan2(a, 2.0), lambda a: np.arctan2(a, np.float32(2)), (A,)),
+        ],
+        "arctan2": [(ember.arctan2, np.arctan2, (A, ROW))],
+        "sinh": [(ember.sinh, np.sinh, (A,))],
+        "cosh": [(ember.cosh, np.cosh, (A,))],
+        "asinh": [(ember.asinh, np.arcsinh, (A,))],
+        "arcsinh": [(ember.arcsinh, np.arcsinh, (A,))],
+        "acosh": [(ember.acosh, np.arccosh, (BIG,))],
+        "arccosh": [(ember.arccosh, np.arccosh, (BIG,))],
+        "atanh": [(ember.atanh, np.arctanh, (U,))],
+        "arctanh": [(ember.arctanh, np.arctanh, (U,))],
+        "log2": [(ember.log2, np.log2, (P,))],
+        "log10": [(ember.log10, np.log10, (P,))],
+        "exp2": [(ember.exp2, np.exp2, (A,))],
+        "reciprocal": [
+            (ember.reciprocal, np.reciprocal, (P,)),
+            (ember.reciprocal, lambda a: _f32(1 / a), (INT + 10,)),
+        ],
+        "hypot": [(ember.hypot, np.hypot, (A, B))],
+        "logaddexp": [(ember.logaddexp, np.logaddexp, (A, B))],
+        "logaddexp2": [(ember.logaddexp2, np.logaddexp2, (A, ROW))],
+        "copysign": [(ember.copysign, np.copysign, (A, B))],
+        "fmod": [
+            (ember.fmod, np.fmod, (A * 3, P)),
+            (lambda a: ember.fmod(a, -2), lambda a: np.fmod(a, -2), (INT,)),
+        ],
+        "floor": [(ember.floor, np.floor, (A * 3,)), (ember.floor, np.floor, (INT,))],
+        "ceil": [(ember.ceil, np.ceil, (A * 3,))],
+        "trunc": [(ember.trunc, np.trunc, (A * 3,))],
+        "fix": [(ember.fix, np.trunc, (A * 3,))],
+        "round": [
+            (ember.round, np.round, (A * 3,)),
+            (lambda a: ember.round(a, decimals=2), lambda a: np.round(a, 2), (A,)),
+            (ember.round, np.round, (np.array([0.5, 1.5, 2.5, -0.5], np.float32),)),
+        ],
+        "frac": [(ember.frac, lambda a: a - np.trunc(a), (A * 3,))],
+        "signbit": [(ember.signbit, np.signbit, (A,))],
+        "nextafter": [(ember.nextafter, np.nextafter, (A, B))],
+        "positive": [(ember.positive, np.positive, (A,))],
+        "sgn": [(ember.sgn, np.sign, (A,)), (ember.sgn, np.sign, (C,))],
+        "real": [(ember.real, np.real, (C,)), (ember.real, np.real, (A,))],
+        "imag": [(ember.imag, np.imag, (C,))],
+        "conj": [(ember.conj, np.conj, (C,)), (ember.conj, np.conj, (A,))],
+        "conj_physical": [(ember.conj_physical, np.conj, (C,))],
+        "resolve_conj": [(ember.resolve_conj, lambda c: c, (C,))],
+        "angle": [(ember.angle, np.angle, (C,)), (ember.angle, np.angle, (A,))],
+        "isreal": [(ember.isreal, np.isreal, (C,))],
+        "complex": [(ember.complex, lambda a, b: a + 1j * b, (A, B))],
+        "polar": [(ember.polar, lambda r, t: r * np.exp(1j * t), (P, A))],
+        "view_as_real": [(ember.view_as_real, lambda c: np.stack([c.real, c.imag], -1), (C,))],
+        "view_as_complex": [
+            (ember.view_as_complex, lambda a: a[..., 0] + 1j * a[..., 1], (B3[..., :2].copy(),))
+        ],
+        "bitwise_and": [(ember.bitwise_and, np.bitwise_and, (BITS, SHIFT))],
+        "bitwise_or": [(ember.bitwise_or, np.bitwise_or, (BITS, SHIFT))],
+        "bitwise_xor": [(ember.bitwise_xor, np.bitwise_xor, (BITS, MASK.astype(np.int32)))],
+        "bitwise_not": [(ember.bitwise_not, np.invert, (BITS,)), (ember.bitwise_not, np.invert, (MASK,))],
+        "bitwise_left_shift": [(ember.bitwise_left_shift, np.left_shift, (BITS, SHIFT))],
+        "bitwise_right_shift": [(ember.bitwise_right_shift, np.right_shift, (BITS, SHIFT))],
+        "tril": [(ember.tril, np.tril, (A,)), (lambda a: ember.tril(a, -1), lambda a: np.tril(a, -1), (B3,))],
+        "triu": [(ember.triu, np.triu, (A,)), (lambda a: ember.triu(a, 2), lambda a: np.triu(a, 2), (B3,))],
+        "diff": [
+            (ember.diff, np.diff, (A,)),
+            (lambda a: ember.diff(a, n=2, dim=0), lambda a: np.diff(a, 2, 0), (A,)),
+            (lambda a, p: ember.diff(a, prepend=p), lambda a, p: np.diff(a, prepend=p), (ROW, V)),
+            (ember.diff, np.diff, (MASK,)),
+        ],
+        "moveaxis": [(lambda a: ember.moveaxis(a, 0, -1), lambda a: np.moveaxis(a, 0, -1), (B3,))],
+        "meshgrid": [
+            (
+                lambda a, b: ember.meshgrid(a, b, indexing="xy")[0],
+                lambda a, b: np.meshgrid(a, b)[0],
+                (ROW, V[:3]),
+            ),
+            (
+                lambda a, b: ember.meshgrid(a, b, indexing="ij")[1],
+                lambda a, b: np.meshgrid(a, b, indexing="ij")[1],
+                (ROW, V[:3]),
+            ),
+        ],
+    }
+)
+
+
 NOT_HERE = {
     "arange",
     "asarray",
@@ -408,7 +509,7 @@ def test_forward_matches_numpy(case):
     got = _as_np(got)
     want = np.asarray(want)
     assert got.shape == want.shape
-    if want.dtype.kind == "f":
+    if want.dtype.kind in "fc":
         assert got.dtype == want.dtype, f"dtype {got.dtype}, numpy gives {want.dtype}"
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     else:
