@@ -162,11 +162,11 @@ def test_coalesce_sums_duplicates_and_sorts(rng):
     assert sums.dtype == np.float32
 
 
-def test_coalesce_without_scipy_gives_same_result(rng, monkeypatch):
+def test_coalesce_by_add_at_gives_the_csr_products_result(rng, monkeypatch):
     idx = rng.integers(0, 40, size=200)
     vals = rng.standard_normal((200, 3, 2))
     with_scipy = coalesce_rows(idx, vals)
-    monkeypatch.setattr(sparse, "_scipy_sparse", None)
+    monkeypatch.setattr(sparse, "_USE_CSR", False)
     without = coalesce_rows(idx, vals)
     assert np.array_equal(with_scipy[0], without[0])
     np.testing.assert_allclose(with_scipy[1], without[1], rtol=1e-12, atol=1e-12)
