@@ -24,14 +24,14 @@ import numpy as np
 # pure-numpy one (benchmarks/sparse_update.py); numpy's add.at stays for other dtypes
 import scipy.sparse as _scipy_sparse
 
-_USE_CSR = True  # the tests switch it off to check the add.at path against it
-
 from ember._backend import array_module, device_of
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import _state
 
 __all__ = ["RowSparseGrad", "embedding", "coalesce_rows"]
+
+_USE_CSR = True  # the tests switch it off to check the add.at path against it
 
 
 def _is_cupy(xp) -> bool:
