@@ -152,7 +152,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
         return input
     if p == 1.0:
         return input * 0.0
-    u = _random.rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device).data
+    u = _random.rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device)._data
     keep = (u >= p).astype(input.dtype)
     keep *= 1.0 / (1.0 - p)
     return input * _wrap(keep)
@@ -208,11 +208,11 @@ def batch_norm(
         if running_mean is not None:
             with no_grad():
                 m = momentum
-                running_mean.data *= 1 - m
-                running_mean.data += m * mean.data.reshape(-1)
+                running_mean._data *= 1 - m
+                running_mean._data += m * mean._data.reshape(-1)
                 running_mean._bump_version()
-                running_var.data *= 1 - m
-                running_var.data += (m * n / (n - 1)) * var.data.reshape(-1)
+                running_var._data *= 1 - m
+                running_var._data += (m * n / (n - 1)) * var._data.reshape(-1)
                 running_var._bump_version()
         y = xc * ember.rsqrt(var + eps)
     else:
@@ -231,7 +231,7 @@ def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
 
 
 def one_hot(tensor, num_classes: int = -1):
-    idx = tensor.data
+    idx = tensor._data
     xp = array_module(idx)
     if num_classes < 0:
         num_classes = int(idx.max()) + 1 if idx.size else 0
@@ -242,7 +242,7 @@ def one_hot(tensor, num_classes: int = -1):
 
 
 def _indices(input):
-    idx = input.data if type(input) is Tensor else input
+    idx = input._data if type(input) is Tensor else input
     xp = array_module(idx)
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
@@ -355,7 +355,7 @@ def _additive_mask(mask, dtype):
     """A boolean mask (True = blocked) or a float mask → an additive float mask."""
     if mask is None:
         return None
-    m = mask.data if type(mask) is Tensor else mask
+    m = mask._data if type(mask) is Tensor else mask
     xp = array_module(m)
     if m.dtype.kind == "b":
         return _wrap(xp.where(m, -xp.inf, 0.0).astype(dtype))
@@ -381,7 +381,7 @@ def scaled_dot_product_attention(
     d = query.shape[-1]
     scores = ember.matmul(query, key.transpose(-2, -1)) * (scale if scale is not None else 1.0 / math.sqrt(d))
     if is_causal:
-        xp = array_module(scores.data)
+        xp = array_module(scores._data)
         L, S = scores.shape[-2], scores.shape[-1]
         scores = scores + _additive_mask(_wrap(xp.triu(xp.ones((L, S), dtype=bool), 1)), scores.dtype)
     if attn_mask is not None:
@@ -579,8 +579,8 @@ def cross_entropy(
     if probs:
         _check_same_shape(input, target, "cross_entropy")
     x, t, out_shape = _classes_last(input, target, probs)
-    tdata = t if probs else t.data
-    w = None if weight is None else weight.data
+    tdata = t if probs else t._data
+    w = None if weight is None else weight._data
     out = CrossEntropy.apply(
         x, tdata if not probs else t, w, ignore_index, float(label_smoothing), reduction, probs
     )
@@ -600,9 +600,9 @@ def nll_loss(
 ):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class ``target``."""
     x, t, out_shape = _classes_last(input, target, False)
-    xp = array_module(x.data)
+    xp = array_module(x._data)
     n, c = x.shape
-    tt, wt = _class_weights(xp, t.data, None if weight is None else weight.data, ignore_index, c, x.dtype)
+    tt, wt = _class_weights(xp, t._data, None if weight is None else weight._data, ignore_index, c, x.dtype)
     q = xp.zeros((n, c), dtype=x.dtype)
     q[xp.arange(n), tt] = wt
     loss = -(x * _wrap(q)).sum(1)

@@ -102,7 +102,7 @@ class MultiheadAttention(Module):
         v = v.reshape(n, src, h, d).transpose(1, 2)
         scores = ember.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         if is_causal and attn_mask is None:
-            xp = array_module(scores.data)
+            xp = array_module(scores._data)
             attn_mask = _wrap(xp.triu(xp.ones((tgt, src), dtype=bool), 1))
         if attn_mask is not None:
             m = F._additive_mask(attn_mask, scores.dtype)

@@ -222,11 +222,11 @@ class Partition:
 
     @property
     def emb(self):
-        return self.table.data
+        return self.table._data
 
     @property
     def state(self):
-        return self.opt.state[self.table]["sum"].data
+        return self.opt.state[self.table]["sum"]._data
 
     @property
     def nbytes(self) -> int:
@@ -463,18 +463,18 @@ class Trainer:
                 emb, state = _host(self.resident[key].emb), _host(self.resident[key].state)
             ck.save_partition(key[0], key[1], pub(_f32(emb)), _f32(state))
         st = [self.rel_opt.state.get(t) for t in self.theta]
-        zeros = np.zeros_like(_host(self.theta[0].data))
+        zeros = np.zeros_like(_host(self.theta[0]._data))
         ck.save_relations(
             {  # in PyTorch-BigGraph's layout, whatever the trainer's
-                "theta_r": pub(_host(self.theta[0].data), "theta"),
-                "theta_l": pub(_host(self.theta[1].data), "theta"),
-                "state_r": pub(_host(st[0]["sum"].data), "theta") if st[0] else zeros,
-                "state_l": pub(_host(st[1]["sum"].data), "theta") if st[1] else zeros,
-                **{f"global_{t}": pub(_host(g.data)) for t, g in self.glob.items()},
+                "theta_r": pub(_host(self.theta[0]._data), "theta"),
+                "theta_l": pub(_host(self.theta[1]._data), "theta"),
+                "state_r": pub(_host(st[0]["sum"]._data), "theta") if st[0] else zeros,
+                "state_l": pub(_host(st[1]["sum"]._data), "theta") if st[1] else zeros,
+                **{f"global_{t}": pub(_host(g._data)) for t, g in self.glob.items()},
                 **{
-                    f"global_state_{t}": pub(_host(self.rel_opt.state[g]["sum"].data))
+                    f"global_state_{t}": pub(_host(self.rel_opt.state[g]["sum"]._data))
                     if g in self.rel_opt.state
-                    else np.zeros_like(_host(g.data))
+                    else np.zeros_like(_host(g._data))
                     for t, g in self.glob.items()
                 },
             }
@@ -539,14 +539,14 @@ class Trainer:
         plan.layout = layout
         # per-step leaves sharing the tables' data: Hogwild workers never share a .grad
         leaves = [_wrap(p.emb, True) for p in tables]
-        globs = [_wrap(self.glob[p.etype].data, True) if self.glob else None for p in tables]
+        globs = [_wrap(self.glob[p.etype]._data, True) if self.glob else None for p in tables]
         rows = []
         for leaf, i, g in zip(leaves, ids, globs):
             r = sparse.embedding(leaf, i[0] if len(i) == 1 else xp.concatenate(i), sparse=True)
             if r.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
                 r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb
-        theta = [_wrap(t.data, True) for t in self.theta]
+        theta = [_wrap(t._data, True) for t in self.theta]
         loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta, plan=plan)
         loss.backward()
         with self._lock:  # optimizer steps go one at a time; the scoring above overlaps
@@ -566,7 +566,7 @@ class Trainer:
             for t in self.theta + list(self.glob.values()):
                 t.grad = None
         # the loss stays on the device (summed per bucket: one transfer per bucket)
-        return loss.data, np.array([plan.pos_sum.get("rhs", 0.0), plan.pos_sum.get("lhs", 0.0)])
+        return loss._data, np.array([plan.pos_sum.get("rhs", 0.0), plan.pos_sum.get("lhs", 0.0)])
 
     def _held_out_metrics(self, lp, rp, e, block=10000):
         """PBG's per-bucket check on held-out edges (``eval_fraction``): each edge ranked,
@@ -574,9 +574,9 @@ class Trainer:
         cfg, model, xp = self.config, self.model, self.xp
         k = cfg.eval_num_uniform_negs or cfg.num_uniform_negs or 100
         rng = _Sampler(xp, cfg.seed, self._seq, 7, 1 << 40)
-        theta = [t.data for t in self.theta]
-        gl = self.glob[lp.etype].data if self.glob else 0
-        gr = self.glob[rp.etype].data if self.glob else 0
+        theta = [t._data for t in self.theta]
+        gl = self.glob[lp.etype]._data if self.glob else 0
+        gr = self.glob[rp.etype]._data if self.glob else 0
         ranks = []
         for s in range(0, len(e["lhs"]), block):
             lhs, rhs, rel = (e[key][s : s + block] for key in ("lhs", "rhs", "rel"))

@@ -14,11 +14,15 @@ class Tensor:
     """An n-dimensional array on a device, optionally recording a graph for autograd.
 
     ``ember.tensor([[1., 2.], [3., 4.]], requires_grad=True)`` makes one; ops make the
-    rest. ``.data`` is the underlying numpy/cupy array.
+    rest. As in PyTorch, ``.data`` is a tensor that shares this one's storage, detached
+    from the graph (``p.data.add_(u)``, ``p.grad.data.zero_()``, ``p.data = t``). The raw
+    numpy/cupy array is ``._data``: engine code (ops, optimizers, the graph trainer) reads
+    and writes it directly, since a wrapper per access would cost a Python object on every
+    op; ``.numpy()`` is the public way to get a host array.
     """
 
     __slots__ = (
-        "data",
+        "_data",
         "requires_grad",
         "grad",
         "grad_fn",
@@ -32,7 +36,7 @@ class Tensor:
     def __init__(self, data, *, requires_grad=False, dtype=None, device=None):
         from ember.creation import _as_array
 
-        self.data = _as_array(data, dtype=dtype, device=device)
+        self._data = _as_array(data, dtype=dtype, device=device)
         self.requires_grad = False
         self.grad = None
         self.grad_fn = None
@@ -42,37 +46,61 @@ class Tensor:
         if requires_grad:
             self.requires_grad_(True)
 
+    # ---- storage ------------------------------------------------------------------
+    @property
+    def data(self):
+        """A tensor sharing this one's storage, cut from the graph, with its own version
+        counter (as ``torch.Tensor.data``: in-place changes through it are invisible to
+        autograd, which is what an optimizer step wants; use ``detach()`` to have them
+        checked). Assigning ``t.data = other`` swaps in ``other``'s storage (any shape or
+        dtype), keeping ``t``'s graph identity, ``requires_grad`` and ``grad``."""
+        return _wrap(self._data)
+
+    @data.setter
+    def data(self, value):
+        if type(value) is not Tensor:
+            raise TypeError(
+                f"Variable data has to be a tensor, but got {type(value).__name__} "
+                "(wrap an array with ember.asarray first)"
+            )
+        if value._data.dtype.kind not in "fc" and self.requires_grad:
+            raise RuntimeError(
+                f"data set to a tensor of dtype {value._data.dtype} on a tensor that requires grad: "
+                "only floating point tensors can require gradients"
+            )
+        self._data = value._data
+
     # ---- metadata -----------------------------------------------------------------
     @property
     def shape(self):
-        return self.data.shape
+        return self._data.shape
 
     def size(self, dim=None):
-        return self.data.shape if dim is None else self.data.shape[dim]
+        return self._data.shape if dim is None else self._data.shape[dim]
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def dim(self):
-        return self.data.ndim
+        return self._data.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self._data.size)
 
     def nelement(self):
-        return int(self.data.size)
+        return int(self._data.size)
 
     def element_size(self):
-        return self.data.itemsize
+        return self._data.itemsize
 
     @property
     def device(self):
-        return device_of(self.data)
+        return device_of(self._data)
 
     @property
     def is_cuda(self):
@@ -90,20 +118,20 @@ class Tensor:
     @property
     def xp(self):
         """The array module (numpy or cupy) that owns this tensor's data."""
-        return array_module(self.data)
+        return array_module(self._data)
 
     def is_floating_point(self):
-        return self.data.dtype.kind == "f"
+        return self._data.dtype.kind == "f"
 
     def __len__(self):
-        if not self.data.ndim:
+        if not self._data.ndim:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self._data.shape[0]
 
     def __iter__(self):
-        if not self.data.ndim:
+        if not self._data.ndim:
             raise TypeError("iteration over a 0-d tensor")
-        return (self[i] for i in range(self.data.shape[0]))
+        return (self[i] for i in range(self._data.shape[0]))
 
     __hash__ = object.__hash__
 
@@ -113,22 +141,22 @@ class Tensor:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead."
             )
-        if type(self.data) is not _ndarray:
+        if type(self._data) is not _ndarray:
             if not force:
                 raise TypeError(
                     f"can't convert {self.device} tensor to numpy. Use Tensor.cpu() to copy "
                     "the tensor to host memory first."
                 )
-            return _backend.to_device(self.data, _backend.CPU)
-        return self.data
+            return _backend.to_device(self._data, _backend.CPU)
+        return self._data
 
     def item(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"a Tensor with {self.data.size} elements cannot be converted to Scalar")
-        return _backend.to_device(self.data, _backend.CPU).reshape(()).item()
+        if self._data.size != 1:
+            raise RuntimeError(f"a Tensor with {self._data.size} elements cannot be converted to Scalar")
+        return _backend.to_device(self._data, _backend.CPU).reshape(()).item()
 
     def tolist(self):
-        return _backend.to_device(self.data, _backend.CPU).tolist()
+        return _backend.to_device(self._data, _backend.CPU).tolist()
 
     def __float__(self):
         return float(self.item())
@@ -137,24 +165,24 @@ class Tensor:
         return int(self.item())
 
     def __index__(self):
-        if self.data.dtype.kind not in "iub":
+        if self._data.dtype.kind not in "iub":
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with {self.data.size} elements is ambiguous")
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is ambiguous")
         return bool(self.item())
 
     def __array__(self, dtype=None, copy=None):
-        host = self.numpy(force=True) if type(self.data) is not _ndarray else self.data
+        host = self.numpy(force=True) if type(self._data) is not _ndarray else self._data
         return host if dtype is None else host.astype(dtype)
 
     def __dlpack__(self, *args, **kwargs):
-        return self.data.__dlpack__(*args, **kwargs)
+        return self._data.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
-        return self.data.__dlpack_device__()
+        return self._data.__dlpack_device__()
 
     def __array_namespace__(self, api_version=None):
         from ember import array_api
@@ -169,16 +197,16 @@ class Tensor:
                 "computed variable in a subgraph that doesn't require differentiation use "
                 "var_no_grad = var.detach()."
             )
-        if requires_grad and self.data.dtype.kind not in "fc":
+        if requires_grad and self._data.dtype.kind not in "fc":
             raise RuntimeError(
-                f"only Tensors of floating point dtype can require gradients (got {self.data.dtype})"
+                f"only Tensors of floating point dtype can require gradients (got {self._data.dtype})"
             )
         self.requires_grad = bool(requires_grad)
         return self
 
     def detach(self):
         """A tensor sharing this one's data (and version counter), cut from the graph."""
-        t = _wrap(self.data)
+        t = _wrap(self._data)
         if self._vc is None:
             self._vc = [0]
         t._vc = self._vc
@@ -196,12 +224,12 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
         if gradient is None:
-            if self.data.size != 1:
+            if self._data.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (this tensor has "
                     f"shape {tuple(self.shape)}); pass gradient= to backward()"
                 )
-            gradient = _wrap(array_module(self.data).ones_like(self.data))
+            gradient = _wrap(array_module(self._data).ones_like(self._data))
         elif type(gradient) is not Tensor:
             gradient = Tensor(gradient, dtype=self.dtype, device=self.device)
         if gradient.shape != self.shape:
@@ -298,7 +326,7 @@ def _wrap(data, requires_grad=False, grad_fn=None):
     if type(data) is not _ndarray:
         data = _coerce(data)
     t = _new(Tensor)
-    t.data = data
+    t._data = data
     t.requires_grad = requires_grad
     t.grad = None
     t.grad_fn = grad_fn

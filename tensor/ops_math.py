@@ -123,7 +123,7 @@ class Pow(Function):
                 ga = g * b * pow(a, b - 1)
         if n[1]:
             # a Python-scalar base: make it an array of the gradient's dtype and device
-            base = a if type(a) is Tensor else _wrap(array_module(g.data).asarray(a, dtype=g.dtype))
+            base = a if type(a) is Tensor else _wrap(array_module(g._data).asarray(a, dtype=g.dtype))
             ga_b = ctx.output() * log(base)
             gb = g * ga_b
         return ga, gb
@@ -140,7 +140,7 @@ class _NoGrad(Function):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        raw_args = [a.data if type(a) is Tensor else a for a in args]
+        raw_args = [a._data if type(a) is Tensor else a for a in args]
         return _wrap(cls.forward(None, *raw_args, **kwargs))
 
 
@@ -335,8 +335,8 @@ class LeakyRelu(Function):
     def backward(ctx, g):
         a = ctx.inputs[0]
         # the slope in g's dtype: where(.., 1.0, slope) of two Python floats is float32
-        xp = array_module(g.data)
-        return g * _wrap(xp.where(a.data > 0, 1.0, ctx.slope).astype(g.dtype, copy=False))
+        xp = array_module(g._data)
+        return g * _wrap(xp.where(a._data > 0, 1.0, ctx.slope).astype(g.dtype, copy=False))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -432,9 +432,9 @@ class Clamp(Function):
     def backward(ctx, g):
         x = ctx.inputs[0]
         lo, hi = ctx.lo, ctx.hi
-        lo = lo.data if type(lo) is Tensor else lo
-        hi = hi.data if type(hi) is Tensor else hi
-        xd = x.data
+        lo = lo._data if type(lo) is Tensor else lo
+        hi = hi._data if type(hi) is Tensor else hi
+        xd = x._data
         keep = (xd >= lo) if lo is not None else True
         if hi is not None:
             keep = keep & (xd <= hi)
@@ -455,10 +455,10 @@ class _Extremum(Function):
 
     def backward(ctx, g):
         a, b = ctx.inputs
-        ad = a.data if type(a) is Tensor else a
-        bd = b.data if type(b) is Tensor else b
+        ad = a._data if type(a) is Tensor else a
+        bd = b._data if type(b) is Tensor else b
         wins = (ad > bd) if ctx.largest else (ad < bd)
-        wa = _wrap(array_module(g.data).asarray(wins + 0.5 * (ad == bd), dtype=g.dtype))
+        wa = _wrap(array_module(g._data).asarray(wins + 0.5 * (ad == bd), dtype=g.dtype))
         n = ctx.needs_input_grad
         return (g * wa if n[0] else None), (g * (1 - wa) if n[1] else None)
 
@@ -484,9 +484,9 @@ class Where(Function):
 
     def backward(ctx, g):
         cond = ctx.inputs[0]
-        c = cond.data if type(cond) is Tensor else cond
+        c = cond._data if type(cond) is Tensor else cond
         n = ctx.needs_input_grad
-        cmask = _wrap(array_module(g.data).asarray(c, dtype=g.dtype))
+        cmask = _wrap(array_module(g._data).asarray(c, dtype=g.dtype))
         return None, (g * cmask if n[1] else None), (g * (1 - cmask) if n[2] else None)
 
 
@@ -495,8 +495,8 @@ class Where(Function):
 
 def _compare(ufunc_name):
     def fn(input, other):
-        a = input.data if type(input) is Tensor else input
-        b = other.data if type(other) is Tensor else other
+        a = input._data if type(input) is Tensor else input
+        b = other._data if type(other) is Tensor else other
         xp = array_module(a) if type(input) is Tensor else array_module(b)
         _check_same_device(input, other)
         return _wrap(getattr(xp, ufunc_name)(a, b))
@@ -506,7 +506,7 @@ def _compare(ufunc_name):
 
 
 def _check_same_device(a, b):
-    if type(a) is Tensor and type(b) is Tensor and type(a.data) is not type(b.data):
+    if type(a) is Tensor and type(b) is Tensor and type(a._data) is not type(b._data):
         raise RuntimeError(
             f"Expected all tensors to be on the same device, but found at least two devices, "
             f"{a.device} and {b.device}!"
@@ -526,37 +526,37 @@ logical_xor = op("logical_xor")(_compare("logical_xor"))
 
 @op()
 def logical_not(input):
-    return _wrap(array_module(input.data).logical_not(input.data))
+    return _wrap(array_module(input._data).logical_not(input._data))
 
 
 @op()
 def isnan(input):
-    return _wrap(array_module(input.data).isnan(input.data))
+    return _wrap(array_module(input._data).isnan(input._data))
 
 
 @op()
 def isinf(input):
-    return _wrap(array_module(input.data).isinf(input.data))
+    return _wrap(array_module(input._data).isinf(input._data))
 
 
 @op()
 def isfinite(input):
-    return _wrap(array_module(input.data).isfinite(input.data))
+    return _wrap(array_module(input._data).isfinite(input._data))
 
 
 @op()
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = array_module(input.data)
-    return bool(xp.allclose(input.data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = array_module(input._data)
+    return bool(xp.allclose(input._data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 @op()
 def equal(input, other):
-    return input.shape == other.shape and bool(array_module(input.data).all(input.data == other.data))
+    return input.shape == other.shape and bool(array_module(input._data).all(input._data == other._data))
 
 
 def _data(x):
-    return x.data if type(x) is Tensor else x
+    return x._data if type(x) is Tensor else x
 
 
 # ---- public functions -----------------------------------------------------------------
@@ -592,7 +592,7 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(input, other)
     if rounding_mode == "trunc":
         q = _div(input, other)
-        return _wrap(array_module(q.data).trunc(q.data).astype(q.dtype, copy=False))
+        return _wrap(array_module(q._data).trunc(q._data).astype(q.dtype, copy=False))
     raise ValueError(
         f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
     )
@@ -706,11 +706,11 @@ register_method("__ge__", ge)
 register_method("__and__", lambda a, b: _bitwise(a, b, "bitwise_and"))
 register_method("__or__", lambda a, b: _bitwise(a, b, "bitwise_or"))
 register_method("__xor__", lambda a, b: _bitwise(a, b, "bitwise_xor"))
-register_method("__invert__", lambda a: _wrap(array_module(a.data).invert(a.data)))
+register_method("__invert__", lambda a: _wrap(array_module(a._data).invert(a._data)))
 
 
 def _bitwise(a, b, name):
-    return _wrap(getattr(array_module(a.data), name)(a.data, _data(b)))
+    return _wrap(getattr(array_module(a._data), name)(a._data, _data(b)))
 
 
 for _name in (
@@ -789,12 +789,12 @@ def _inplace(fn):
         if _grad_enabled() and (self.requires_grad or _any_requires_grad(args, kwargs)):
             # the new node may save its input: give it the old value, in its own buffer,
             # at the same place in the graph, since self's buffer is overwritten below
-            old = _wrap(self.data.copy(), self.requires_grad, self.grad_fn)
+            old = _wrap(self._data.copy(), self.requires_grad, self.grad_fn)
             result = fn(old, *args, **kwargs)
         else:
             result = fn(self, *args, **kwargs)
-        data = self.data
-        r = result.data
+        data = self._data
+        r = result._data
         if r.shape != data.shape:
             raise RuntimeError(
                 f"output with shape {list(data.shape)} doesn't match the broadcast shape {list(r.shape)}"
@@ -834,7 +834,7 @@ def _retarget(node, t):
             t._vc = [0]
         node._out_vc = t._vc
         node._out_version = t._vc[0]
-        node._out = t.data
+        node._out = t._data
 
 
 Function._retarget = _retarget

@@ -87,7 +87,7 @@ def load(path, map_location=None):
 
 def _write(parent, name, obj, where):
     if isinstance(obj, Tensor) or _is_array(obj):
-        arr = obj.data if isinstance(obj, Tensor) else obj
+        arr = obj._data if isinstance(obj, Tensor) else obj
         dev = device_of(arr)
         host = arr if type(arr) is np.ndarray else to_device(arr, Device("cpu"))
         ds = parent.create_dataset(name, data=host)

@@ -286,7 +286,7 @@ SPECS: dict[str, list[Spec]] = {
         S(lambda a, i: a[:, i], rn(2, 3), _IDX, id="advanced-dim1"),
     ],
     "IndexBackward": [
-        S(lambda g, i: IndexBackward.apply(g, (4, 2), i.data), rn(3, 2), _IDX, id="advanced"),
+        S(lambda g, i: IndexBackward.apply(g, (4, 2), i._data), rn(3, 2), _IDX, id="advanced"),
         S(lambda g: IndexBackward.apply(g, (2, 3), (slice(None), slice(1, None))), rn(2, 2), id="basic"),
     ],
     "IndexPut": [
