@@ -6,6 +6,7 @@ import numpy as np
 
 from ember import _backend
 from ember._backend import array_module, device_of
+from ember.registry import op
 
 _ndarray = np.ndarray
 
@@ -301,6 +302,219 @@ class Tensor:
         if self.requires_grad and self.grad_fn is None and _state.enabled:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
 
+    # ---- PyTorch habits: type(), in-place samplers and fills, fused pointwise updates ----
+    def type(self, dtype=None, non_blocking=False):
+        """``x.type()``: the type name, ``'ember.FloatTensor'`` (``'ember.cuda.FloatTensor'``
+        on a GPU), as ``torch.Tensor.type()``. ``x.type(ember.float64)`` or
+        ``x.type('ember.DoubleTensor')`` (``'torch.DoubleTensor'`` is accepted too) casts;
+        it returns ``x`` itself when the dtype is already that one.
+
+        >>> ember.zeros(2).type()
+        'ember.FloatTensor'
+        >>> ember.zeros(2).type(ember.int64).dtype
+        dtype('int64')
+        """
+        if dtype is None:
+            name = _TYPE_NAMES.get(np.dtype(self._data.dtype))
+            if name is None:
+                raise TypeError(f"no ember tensor type name for dtype {self._data.dtype}")
+            dev = self.device.type
+            return f"ember.{name}" if dev == "cpu" else f"ember.{dev}.{name}"
+        if isinstance(dtype, str):
+            dtype = _dtype_of_type_name(dtype)
+        if np.dtype(dtype) == self._data.dtype:
+            return self
+        return self.to(dtype)
+
+    def _overwrite(self, raw):
+        """Write ``raw`` (broadcast, cast) into this tensor's buffer: a value that does not
+        depend on the old one, so any graph the tensor had is cut (as ``_inplace`` does)."""
+        self._check_inplace()
+        xp = array_module(self._data)
+        xp.copyto(self._data, raw, casting="unsafe")
+        self._bump_version()
+        if self.grad_fn is not None:
+            from ember.autograd.grad_mode import _state
+
+            if _state.enabled:
+                self.grad_fn = None
+                self.requires_grad = False
+        return self
+
+    def _float_sample(self, kind, generator, name):
+        from ember import random as _random
+
+        if self._data.dtype.kind != "f":
+            raise RuntimeError(f"{name} expects a floating point tensor, got {self._data.dtype}")
+        fn = _random.rand if kind == "uniform" else _random.randn
+        return fn(self.shape, generator=generator, dtype=self._data.dtype, device=self.device)._data
+
+    def uniform_(self, a=0.0, b=1.0, *, generator=None):
+        """Fill with samples of U[a, b), in place (``from``/``to`` in PyTorch's docs)."""
+        if not a <= b:
+            raise RuntimeError(f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}")
+        u = self._float_sample("uniform", generator, "uniform_")
+        return self._overwrite(u * (b - a) + a)
+
+    def normal_(self, mean=0.0, std=1.0, *, generator=None):
+        """Fill with samples of N(mean, std**2), in place."""
+        if std < 0:
+            raise RuntimeError(f"normal expects std >= 0.0, but found std {std}")
+        z = self._float_sample("normal", generator, "normal_")
+        return self._overwrite(z * std + mean)
+
+    def exponential_(self, lambd=1.0, *, generator=None):
+        """Fill with samples of the exponential distribution of rate ``lambd``, in place."""
+        if not lambd > 0:
+            raise RuntimeError(f"exponential_ expects lambda > 0.0, but found lambda={lambd}")
+        xp = array_module(self._data)
+        u = self._float_sample("uniform", generator, "exponential_")
+        return self._overwrite(-xp.log1p(-u) / lambd)
+
+    def bernoulli_(self, p=0.5, *, generator=None):
+        """Fill with 0/1 samples, 1 with probability ``p`` (a number or a tensor that
+        broadcasts to this one), in place."""
+        from ember import random as _random
+
+        prob = p._data if type(p) is Tensor else p
+        xp = array_module(self._data)
+        if xp.any((xp.asarray(prob) < 0) | (xp.asarray(prob) > 1)):
+            raise RuntimeError("bernoulli_ expects p to be in [0, 1]")
+        u = _random.rand(self.shape, generator=generator, dtype=np.float64, device=self.device)._data
+        return self._overwrite(u < prob)
+
+    def random_(self, from_=0, to=None, *, generator=None):
+        """Fill with integers drawn uniformly from ``[from_, to)``, in place.
+
+        As PyTorch's: ``random_(to)`` (one argument) draws from ``[0, to)``; ``random_()``
+        from ``[0, 2**(mantissa bits + 1)]`` for floating dtypes (every such integer is
+        exact in the dtype), ``[0, max]`` for integer dtypes narrower than int64 and
+        ``[0, max)`` for int64, ``{0, 1}`` for bool.
+        """
+        from ember import random as _random
+
+        dt = np.dtype(self._data.dtype)
+        if to is None and from_ != 0:
+            from_, to = 0, from_
+        if to is None:
+            if dt.kind == "b":
+                to = 2
+            elif dt.kind == "f":
+                to = 2 ** (np.finfo(dt).nmant + 1) + 1
+            elif dt.kind in "iu":
+                top = int(np.iinfo(dt).max)
+                to = top + 1 if top < np.iinfo(np.int64).max else top
+            else:
+                raise RuntimeError(f"random_ is not implemented for dtype {dt}")
+        if not from_ < to:
+            raise RuntimeError(
+                f"random_ expects 'from' to be less than 'to', but got from={from_} >= to={to}"
+            )
+        r = _random.randint(from_, to, self.shape, generator=generator, device=self.device)._data
+        return self._overwrite(r)
+
+    def scatter_(self, dim, index, src=None, value=None, *, reduce=None):
+        """In-place ``scatter``: ``self[index[i][j]][j] = src[i][j]`` (``dim=0``), a number
+        ``src``/``value`` fills. ``reduce='add'`` or ``'multiply'`` combines instead of
+        overwriting (as PyTorch; no gradient with ``'multiply'``)."""
+        from ember import ops_index
+        from ember.ops_math import _inplace
+
+        if src is None:
+            src = value
+        if src is None:
+            raise TypeError("scatter_() missing 1 required argument: 'src' (or 'value')")
+        if reduce is None:
+            return _inplace(ops_index.scatter)(self, dim, index, src)
+        if reduce == "add":
+            if type(src) is not Tensor:
+                idx = index._data if type(index) is Tensor else index
+                src = _wrap(array_module(self._data).full(idx.shape, src, dtype=self._data.dtype))
+            return _inplace(ops_index.scatter_add)(self, dim, index, src)
+        if reduce == "multiply":
+            from ember.autograd.grad_mode import _state
+
+            self._check_inplace()
+            if _state.enabled and (self.requires_grad or (type(src) is Tensor and src.requires_grad)):
+                raise RuntimeError("scatter_ with reduce='multiply' has no gradient (as in PyTorch)")
+            xp = array_module(self._data)
+            idx = index._data if type(index) is Tensor else index
+            d = dim % self._data.ndim
+            grid = list(xp.indices(idx.shape, sparse=True))
+            grid[d] = idx
+            s = src._data[tuple(slice(0, n) for n in idx.shape)] if type(src) is Tensor else src
+            s = xp.broadcast_to(xp.asarray(s, dtype=self._data.dtype), idx.shape)
+            np.multiply.at(self._data, tuple(grid), s)
+            self._bump_version()
+            return self
+        raise ValueError(f"reduce argument must be either 'add' or 'multiply', got {reduce!r}")
+
+    def scatter_add_(self, dim, index, src):
+        from ember import ops_index
+        from ember.ops_math import _inplace
+
+        return _inplace(ops_index.scatter_add)(self, dim, index, src)
+
+    def index_fill(self, dim, index, value):
+        return index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim, index, value):
+        """Fill the slices ``index`` along ``dim`` with ``value``, in place."""
+        from ember.ops_math import _inplace
+
+        return _inplace(index_fill)(self, dim, index, value)
+
+    def addcmul(self, tensor1, tensor2, *, value=1):
+        return addcmul(self, tensor1, tensor2, value=value)
+
+    def addcdiv(self, tensor1, tensor2, *, value=1):
+        return addcdiv(self, tensor1, tensor2, value=value)
+
+    def lerp(self, end, weight):
+        return lerp(self, end, weight)
+
+    def addcmul_(self, tensor1, tensor2, *, value=1):
+        """``self += value * tensor1 * tensor2``, in place."""
+        return self._fused_(addcmul, tensor1, tensor2, value)
+
+    def addcdiv_(self, tensor1, tensor2, *, value=1):
+        """``self += value * tensor1 / tensor2``, in place."""
+        return self._fused_(addcdiv, tensor1, tensor2, value)
+
+    def lerp_(self, end, weight):
+        """``self += weight * (end - self)``, in place."""
+        return self._fused_(lerp, end, weight, None)
+
+    def _fused_(self, fn, a, b, value):
+        from ember.autograd.grad_mode import _state
+
+        if _state.enabled and (
+            self.requires_grad
+            or (type(a) is Tensor and a.requires_grad)
+            or (type(b) is Tensor and b.requires_grad)
+        ):
+            from ember.ops_math import _inplace
+
+            return _inplace(fn)(self, a, b) if value is None else _inplace(fn)(self, a, b, value=value)
+        # no graph to record (an optimizer step): whole-array work on the raw buffers
+        self._check_inplace()
+        d = self._data
+        ra = a._data if type(a) is Tensor else a
+        rb = b._data if type(b) is Tensor else b
+        if fn is lerp:
+            r = d + rb * (ra - d)
+        elif fn is addcmul:
+            r = d + value * (ra * rb) if value != 1 else d + ra * rb
+        else:
+            r = d + value * (ra / rb) if value != 1 else d + ra / rb
+        if r.shape != d.shape:
+            raise RuntimeError(
+                f"output with shape {list(d.shape)} doesn't match the broadcast shape {list(r.shape)}"
+            )
+        array_module(d).copyto(d, r, casting="unsafe")
+        self._bump_version()
+        return self
+
     def __repr__(self):
         from ember._format import format_tensor
 
@@ -341,3 +555,108 @@ def _coerce(data):
     if isinstance(data, np.generic):
         return np.asarray(data)
     return data
+
+
+# ---- PyTorch habits: the out-of-place fused pointwise ops, and type names ---------------------
+
+
+@op()
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 * tensor2`` (broadcasting), differentiable in all three.
+
+    >>> ember.addcmul(ember.zeros(2), ember.tensor([1., 2.]), ember.tensor([3., 4.]), value=0.5)
+    tensor([1., 4.])
+    """
+    prod = tensor1 * tensor2
+    return input + (prod if value == 1 else prod * value)
+
+
+@op()
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value * tensor1 / tensor2`` (broadcasting), differentiable in all three.
+
+    >>> ember.addcdiv(ember.ones(2), ember.tensor([1., 2.]), ember.tensor([2., 4.]))
+    tensor([1.5000, 1.5000])
+    """
+    if type(tensor1) is Tensor and type(tensor2) is Tensor:
+        if tensor1._data.dtype.kind in "iub" and tensor2._data.dtype.kind in "iub":
+            raise RuntimeError(
+                "Integer division with addcdiv is no longer supported; use ember.floor_divide (as in PyTorch)"
+            )
+    q = tensor1 / tensor2
+    return input + (q if value == 1 else q * value)
+
+
+@op()
+def lerp(input, end, weight):
+    """Linear interpolation ``input + weight * (end - input)``; ``weight`` is a number or
+    a tensor (broadcasting), and gradients flow to every tensor argument.
+
+    >>> ember.lerp(ember.zeros(3), ember.full((3,), 10.0), 0.25)
+    tensor([2.5000, 2.5000, 2.5000])
+    """
+    return input + weight * (end - input)
+
+
+@op()
+def index_fill(input, dim, index, value):
+    """A copy of ``input`` whose slices ``index`` along ``dim`` hold ``value`` (a number or a
+    0-d tensor); differentiable in ``input`` (and a tensor ``value``).
+
+    >>> ember.index_fill(ember.zeros(2, 3), 1, ember.tensor([0, 2]), -1.0)
+    tensor([[-1.,  0., -1.],
+            [-1.,  0., -1.]])
+    """
+    from ember.ops_index import masked_fill
+
+    xp = array_module(input._data)
+    nd = input._data.ndim
+    if not -max(nd, 1) <= dim < max(nd, 1):
+        raise IndexError(
+            f"Dimension out of range (expected to be in range of [{-max(nd, 1)}, "
+            f"{max(nd, 1) - 1}], but got {dim})"
+        )
+    d = dim % max(nd, 1)
+    idx = index._data if type(index) is Tensor else xp.asarray(index)
+    if idx.ndim > 1:
+        raise IndexError("index_fill_(): Index is supposed to be a vector")
+    if idx.dtype.kind not in "iu":
+        raise IndexError(f"index_fill_(): Expected dtype int64 for index, got {idx.dtype}")
+    if type(value) is Tensor and value._data.ndim != 0:
+        raise RuntimeError(
+            "index_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+            f"{value._data.ndim} dimension(s)."
+        )
+    size = input._data.shape[d] if nd else 1
+    mask = xp.zeros(size, dtype=bool)
+    mask[idx] = True
+    if nd:
+        mask = mask.reshape((size,) + (1,) * (nd - 1 - d))
+    else:
+        mask = mask.reshape(())
+    return masked_fill(input, _wrap(mask), value)
+
+
+_TYPE_NAMES = {
+    np.dtype(np.float32): "FloatTensor",
+    np.dtype(np.float64): "DoubleTensor",
+    np.dtype(np.float16): "HalfTensor",
+    np.dtype(np.complex64): "ComplexFloatTensor",
+    np.dtype(np.complex128): "ComplexDoubleTensor",
+    np.dtype(np.int64): "LongTensor",
+    np.dtype(np.int32): "IntTensor",
+    np.dtype(np.int16): "ShortTensor",
+    np.dtype(np.int8): "CharTensor",
+    np.dtype(np.uint8): "ByteTensor",
+    np.dtype(np.bool_): "BoolTensor",
+}
+_DTYPE_OF_NAME = {v: k for k, v in _TYPE_NAMES.items()}
+
+
+def _dtype_of_type_name(name: str):
+    parts = name.split(".")
+    if len(parts) not in (2, 3) or parts[0] not in ("ember", "torch") or parts[-1] not in _DTYPE_OF_NAME:
+        raise ValueError(f"invalid type: {name!r} (expected e.g. 'ember.FloatTensor' or 'ember.LongTensor')")
+    if len(parts) == 3 and parts[1] != "cuda":
+        raise ValueError(f"invalid type: {name!r}")
+    return _DTYPE_OF_NAME[parts[-1]]

@@ -512,8 +512,21 @@ def pad(input, pad, mode="constant", value=0.0):
 
 
 @op()
-def contiguous(input):
-    return input
+def contiguous(input, memory_format=None):
+    """``input`` itself when its memory is C-contiguous, else a contiguous copy
+    (differentiable), so that ``x.t().contiguous().view(-1)`` works as in PyTorch."""
+    if memory_format is not None and str(memory_format) not in (
+        "contiguous_format",
+        "torch.contiguous_format",
+    ):
+        raise ValueError(
+            f"ember stores tensors in C order only: memory_format={memory_format!r} is not supported"
+        )
+    if input._data.flags.c_contiguous:
+        return input
+    from ember.creation import clone
+
+    return clone(input)
 
 
 # ---- Tensor methods ---------------------------------------------------------------------
@@ -549,7 +562,7 @@ register_method("view_as", lambda self, other: _view(self, other.shape))
 register_method("reshape_as", lambda self, other: reshape(self, other.shape))
 register_method("expand_as", expand_as)
 register_method("repeat", _repeat_method)
-register_method("contiguous", lambda self, memory_format=None: self)
+register_method("contiguous", contiguous)
 register_method("is_contiguous", lambda self: bool(self._data.flags.c_contiguous))
 register_method("T", property(lambda self: permute(self, tuple(reversed(range(self.ndim))))))
 register_method("mT", property(lambda self: transpose(self, -2, -1)))
