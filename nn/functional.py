@@ -18,6 +18,16 @@ from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function, no_grad
 from ember.nn._conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
+from ember.nn._resample import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    interpolate,
+    upsample,
+)
 from ember.ops_index import IndexAddZeros
 
 __all__ = [
@@ -49,6 +59,17 @@ __all__ = [
     "max_pool2d",
     "avg_pool1d",
     "avg_pool2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "interpolate",
+    "upsample",
+    "group_norm",
+    "cosine_similarity",
+    "pairwise_distance",
     "pad",
     "normalize",
     "one_hot",
@@ -63,6 +84,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "margin_ranking_loss",
+    "kl_div",
 ]
 
 # ---- activations ------------------------------------------------------------------------
@@ -224,6 +246,51 @@ def batch_norm(
     if bias is not None:
         y = y + bias.reshape(shape)
     return y
+
+
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Group normalisation (Wu & He): the channels (dim 1) of each sample are split into
+    ``num_groups`` groups, each normalised over its channels and spatial positions (biased
+    variance), then scaled and shifted per channel by ``weight`` and ``bias``.
+
+    >>> F.group_norm(ember.randn(2, 6, 4, 4), 3).shape
+    (2, 6, 4, 4)
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
+            f"{list(input.shape)} and num_groups={num_groups}"
+        )
+    x = input.reshape(n, num_groups, -1)
+    xc = x - x.mean(-1, keepdim=True)
+    y = (xc * ember.rsqrt((xc * xc).mean(-1, keepdim=True) + eps)).reshape(input.shape)
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """Cosine of the angle between ``x1`` and ``x2`` along ``dim`` (after broadcasting):
+    ``x1 . x2 / max(||x1|| * ||x2||, eps)``, as ``torch.nn.functional.cosine_similarity``.
+
+    >>> F.cosine_similarity(ember.tensor([[1.0, 0.0]]), ember.tensor([[1.0, 1.0]]))
+    tensor([0.7071])
+    """
+    dot = (x1 * x2).sum(dim)
+    n1 = (x1 * x1).sum(dim)
+    n2 = (x2 * x2).sum(dim)
+    return dot / ember.sqrt(ember.clamp_min(n1 * n2, eps * eps))
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """The p-norm of ``x1 - x2 + eps`` over the last dimension, as PyTorch's."""
+    return ember.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
 
 
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
@@ -613,3 +680,29 @@ def nll_loss(
     if reduction == "mean":
         return loss.sum() / float(wt.sum())
     raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    """Kullback-Leibler divergence with ``input`` given as log-probabilities, pointwise
+    ``target * (log(target) - input)`` (0 where ``target`` is 0), or with
+    ``log_target=True`` ``exp(target) * (target - input)``, as PyTorch's ``kl_div``.
+
+    ``reduction``: ``"batchmean"`` (the sum divided by the batch size, the mathematical
+    KL divergence per sample), ``"sum"``, ``"mean"`` (over every element, as PyTorch, which
+    warns that it is not the KL divergence) or ``"none"``.
+
+    >>> F.kl_div(F.log_softmax(logits, 1), target_probs, reduction="batchmean")
+    """
+    if size_average is not None or reduce is not None:
+        raise ValueError(
+            "size_average and reduce are deprecated in PyTorch and not supported: use reduction="
+        )
+    if log_target:
+        loss = ember.exp(target) * (target - input)
+    else:
+        # target * log(target) with 0 where target == 0 (and no 0 * inf in the gradient)
+        safe = ember.where(target > 0, target, ember.ones_like(target))
+        loss = target * (ember.log(safe) - input)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)
