@@ -241,8 +241,19 @@ class ConvGradInput(Function):
     def backward(ctx, h):
         g, w, x_shape, params = ctx.inputs
         need = ctx.needs_input_grad
-        gg = Conv2d.apply(h, w, None, params) if need[0] else None
-        gw = ConvGradWeight.apply(h, g, tuple(w.shape), params) if need[1] else None
+        # As a transposed convolution with output_padding, ``x_shape`` can be one more row
+        # or column than the convolution of ``h`` maps back onto ``g``: the adjoint is that
+        # convolution cropped to ``g``, and ``g`` padded with zeros to its grid
+        ho, wo = g.shape[2:]
+        gh, gwd = _out_hw(h.shape[2:], w.shape[2:], params[0], params[1], params[2])
+        gg = gw = None
+        if need[0]:
+            gg = Conv2d.apply(h, w, None, params)
+            if (gh, gwd) != (ho, wo):
+                gg = gg[:, :, :ho, :wo]
+        if need[1]:
+            gfull = g if (gh, gwd) == (ho, wo) else ember.pad(g, (0, gwd - wo, 0, gh - ho))
+            gw = ConvGradWeight.apply(h, gfull, tuple(w.shape), params)
         return gg, gw, None, None
 
 
