@@ -177,7 +177,9 @@ class Tensor:
 
     def __array__(self, dtype=None, copy=None):
         host = self.numpy(force=True) if type(self._data) is not _ndarray else self._data
-        return host if dtype is None else host.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != host.dtype:
+            return host.astype(dtype)
+        return host.copy() if copy else host
 
     def __dlpack__(self, *args, **kwargs):
         return self._data.__dlpack__(*args, **kwargs)
