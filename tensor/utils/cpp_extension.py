@@ -182,14 +182,12 @@ def load(
     build_directory=None,
     verbose: bool = False,
     with_cuda=None,
-    functions=None,
 ):
     """Compile C++ files into a module and import it, as ``torch.utils.cpp_extension.load``.
 
-    ``sources``: paths of ``.cpp`` files; one of them defines ``PYBIND11_MODULE(<name>, m)``
-    (or pass ``functions=[...]`` to have it generated, as with ``load_inline``); each is
-    compiled with ``#include <ember/extension.h>`` first. The cache key covers the files'
-    contents, so editing a file rebuilds.
+    ``sources``: paths of ``.cpp`` files, one of which defines ``PYBIND11_MODULE(<name>, m)``;
+    each is compiled with ``#include <ember/extension.h>`` first. The cache key covers the
+    files' contents, so editing a file rebuilds.
     """
     if with_cuda:
         raise CppExtensionError("ember.utils.cpp_extension builds CPU extensions only")
@@ -204,8 +202,6 @@ def load(
         files[f"{i:02d}_{path.name}"] = _PRELUDE + f'#line 1 "{path.resolve()}"\n' + path.read_text()
     if not files:
         raise ValueError("load: sources is empty")
-    if functions is not None:
-        files[f"{len(files):02d}_{name}_bindings.cpp"] = _PRELUDE + _bindings(name, functions)
     return _build_and_load(
         name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose
     )
@@ -217,14 +213,13 @@ def _flags(extra_cflags, extra_include_paths):
     return flags + list(extra_cflags or [])
 
 
-def _build_and_load(name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose):
-    cxx = _compiler()
-    cflags = _flags(extra_cflags, extra_include_paths)
-    ldflags = ["-shared", *(extra_ldflags or [])]
+def _digest(cxx, name, files, cflags, ldflags) -> str:
+    """The cache key: everything that goes into a build."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     key = hashlib.sha256()
     for part in (
         str(_FORMAT),
+        name,
         _compiler_id(cxx),
         sys.version,
         suffix,
@@ -236,7 +231,15 @@ def _build_and_load(name, files, extra_cflags, extra_ldflags, extra_include_path
         key.update(b"\0")
     for fname in sorted(files):
         key.update(fname.encode() + b"\0" + files[fname].encode() + b"\0")
-    digest = key.hexdigest()[:16]
+    return key.hexdigest()[:16]
+
+
+def _build_and_load(name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose):
+    cxx = _compiler()
+    cflags = _flags(extra_cflags, extra_include_paths)
+    ldflags = ["-shared", *(extra_ldflags or [])]
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    digest = _digest(cxx, name, files, cflags, ldflags)
     if digest in _LOADED:
         return _LOADED[digest]
     root = Path(build_directory) if build_directory else Path(get_default_build_root()) / f"{name}_{digest}"
