@@ -517,14 +517,41 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction: 
     return _reduce(ember.relu(-target * (input1 - input2) + margin), reduction)
 
 
+class _BCE(Function):
+    """Pointwise binary cross-entropy on probabilities, as PyTorch's kernel: each log is
+    clamped at -100 (so 0 and 1 give finite losses) and the input gradient is
+    ``(x - t) / max(x (1 - x), 1e-12)`` (finite at 0 and 1, where the composed clamped logs
+    would give 0 * inf)."""
+
+    def forward(ctx, x, t):
+        ctx.save_for_backward(x, t)
+        xd, td = x._data, t._data
+        xp = array_module(xd)
+        with np.errstate(divide="ignore"):
+            lx = xp.maximum(xp.log(xd), -100.0)
+            l1x = xp.maximum(xp.log1p(-xd), -100.0)
+        return _wrap((-(td * lx + (1 - td) * l1x)).astype(xd.dtype, copy=False))
+
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = g * (x - t) / ember.clamp_min(x * (1 - x), 1e-12)
+        if ctx.needs_input_grad[1]:
+            # d/dt = log(1 - x) - log(x), with the forward's clamps
+            with np.errstate(divide="ignore"):
+                gt = g * (ember.clamp_min(ember.log1p(-x), -100.0) - ember.clamp_min(ember.log(x), -100.0))
+        return gx, gt
+
+
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
-    """On probabilities; each log is clamped at -100 as in PyTorch, so 0 and 1 stay finite."""
+    """Binary cross-entropy on probabilities ``input`` in [0, 1]: ``-(t log x + (1 - t)
+    log(1 - x))``, each log clamped at -100 as in PyTorch, so 0 and 1 stay finite, and so
+    does the gradient ``(x - t) / max(x (1 - x), 1e-12)``."""
     _check_same_shape(input, target, "binary_cross_entropy")
-    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped next
-        loss = -(
-            target * ember.clamp_min(ember.log(input), -100.0)
-            + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0)
-        )
+    if type(target) is not Tensor:
+        target = ember.tensor(target, dtype=input.dtype, device=input.device)
+    loss = _BCE.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)

@@ -410,3 +410,17 @@ def test_packed_lstm_gradchecks():
         return (padded * padded).sum() + (h * c).sum()
 
     assert gradcheck(f, (x, *list(m.parameters())[:2]), eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+def test_binary_cross_entropy_gradient_is_finite_at_0_and_1_as_pytorchs():
+    x = ember.tensor([0.0, 1.0, 1.0, 0.5, 0.0], requires_grad=True)
+    t = ember.tensor([0.0, 1.0, 0.0, 1.0, 1.0])
+    loss = F.binary_cross_entropy(x, t, reduction="none")
+    np.testing.assert_allclose(loss.detach().numpy(), [0, 0, 100, math.log(2), 100], rtol=1e-6)
+    loss.sum().backward()
+    # (x - t) / max(x (1 - x), 1e-12), PyTorch's formula: 0 where x == t, +-1e12 at the wrong end
+    np.testing.assert_allclose(x.grad.numpy(), [0, 0, 1e12, -2, -1e12], rtol=1e-6)
+    p = ember.tensor(RNG.uniform(0.1, 0.9, (3, 4)), requires_grad=True)
+    y = ember.tensor(RNG.uniform(0, 1, (3, 4)), requires_grad=True)
+    assert gradcheck(lambda p, y: F.binary_cross_entropy(p, y), (p, y))
+    assert gradgradcheck(lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"), (p, y))
