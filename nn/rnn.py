@@ -226,7 +226,14 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu).
+
+    Input (L, N, H_in), (N, L, H_in) with ``batch_first``, (L, H_in), or a
+    ``PackedSequence``; returns ``output, h_n``.
+
+    >>> rnn = ember.nn.RNN(10, 20, num_layers=2)
+    >>> out, h_n = rnn(ember.randn(5, 3, 10))        # (5, 3, 20), (2, 3, 20)
+    """
 
     def __init__(
         self,
@@ -260,7 +267,15 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory; returns ``output, (h_n, c_n)``."""
+    """Long short-term memory (gates i, f, g, o, as PyTorch); returns ``output, (h_n, c_n)``.
+
+    Input (L, N, H_in), (N, L, H_in) with ``batch_first``, (L, H_in), or a
+    ``PackedSequence`` (``ember.nn.utils.rnn``: each sequence's final state is taken at
+    its own last step, and ``output`` is packed too).
+
+    >>> lstm = ember.nn.LSTM(10, 20, batch_first=True, bidirectional=True)
+    >>> out, (h_n, c_n) = lstm(ember.randn(3, 5, 10))  # (3, 5, 40), (2, 3, 20) each
+    """
 
     def __init__(
         self,
@@ -289,7 +304,12 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit; returns ``output, h_n``."""
+    """Gated recurrent unit (gates r, z, n, as PyTorch); returns ``output, h_n``. Takes the
+    same inputs as ``LSTM``, packed sequences included.
+
+    >>> gru = ember.nn.GRU(10, 20)
+    >>> out, h_n = gru(ember.nn.utils.rnn.pack_sequence([ember.randn(5, 10), ember.randn(2, 10)]))
+    """
 
     def __init__(
         self,
