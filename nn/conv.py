@@ -223,13 +223,8 @@ class _ConvTransposeNd(Module):
             self.register_parameter("bias", None)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        # PyTorch's: fan_in is the weight's dim 1 times the kernel size
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in else 0
-            init.uniform_(self.bias, -bound, bound)
+    # PyTorch's initialisation, the convolution's: fan_in is the weight's dim 1 times the kernel
+    reset_parameters = _ConvNd.reset_parameters
 
     def _output_padding(self, input, output_size):
         if output_size is None:
