@@ -358,7 +358,11 @@ class AdaptiveMaxPool2d(_AdaptivePool):
 
 
 class AdaptiveMaxPool1d(_AdaptivePool):
-    """Max pooling of (N, C, L) to a fixed output length (``return_indices`` is not supported)."""
+    """Max pooling of (N, C, L) to a fixed output length (``return_indices`` is not supported).
+
+    >>> ember.nn.AdaptiveMaxPool1d(3)(ember.randn(2, 4, 10)).shape
+    (2, 4, 3)
+    """
 
     def forward(self, input):
         return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
@@ -391,14 +395,22 @@ class Upsample(Module):
 
 
 class UpsamplingNearest2d(Upsample):
-    """``Upsample(..., mode="nearest")`` of (N, C, H, W)."""
+    """``Upsample(..., mode="nearest")`` of (N, C, H, W).
+
+    >>> ember.nn.UpsamplingNearest2d(scale_factor=2)(ember.randn(1, 3, 4, 4)).shape
+    (1, 3, 8, 8)
+    """
 
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, mode="nearest")
 
 
 class UpsamplingBilinear2d(Upsample):
-    """``Upsample(..., mode="bilinear", align_corners=True)`` of (N, C, H, W), as PyTorch's."""
+    """``Upsample(..., mode="bilinear", align_corners=True)`` of (N, C, H, W), as PyTorch's.
+
+    >>> ember.nn.UpsamplingBilinear2d(size=(5, 7))(ember.randn(1, 3, 4, 4)).shape
+    (1, 3, 5, 7)
+    """
 
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

@@ -567,7 +567,7 @@ def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 * tensor2`` (broadcasting), differentiable in all three.
 
     >>> ember.addcmul(ember.zeros(2), ember.tensor([1., 2.]), ember.tensor([3., 4.]), value=0.5)
-    tensor([1., 4.])
+    tensor([1.5, 4.0])
     """
     prod = tensor1 * tensor2
     return input + (prod if value == 1 else prod * value)
@@ -578,7 +578,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1):
     """``input + value * tensor1 / tensor2`` (broadcasting), differentiable in all three.
 
     >>> ember.addcdiv(ember.ones(2), ember.tensor([1., 2.]), ember.tensor([2., 4.]))
-    tensor([1.5000, 1.5000])
+    tensor([1.5, 1.5])
     """
     if type(tensor1) is Tensor and type(tensor2) is Tensor:
         if tensor1._data.dtype.kind in "iub" and tensor2._data.dtype.kind in "iub":
@@ -595,7 +595,7 @@ def lerp(input, end, weight):
     a tensor (broadcasting), and gradients flow to every tensor argument.
 
     >>> ember.lerp(ember.zeros(3), ember.full((3,), 10.0), 0.25)
-    tensor([2.5000, 2.5000, 2.5000])
+    tensor([2.5, 2.5, 2.5])
     """
     return input + weight * (end - input)
 

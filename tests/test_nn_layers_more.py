@@ -424,3 +424,10 @@ def test_binary_cross_entropy_gradient_is_finite_at_0_and_1_as_pytorchs():
     y = ember.tensor(RNG.uniform(0, 1, (3, 4)), requires_grad=True)
     assert gradcheck(lambda p, y: F.binary_cross_entropy(p, y), (p, y))
     assert gradgradcheck(lambda p, y: F.binary_cross_entropy(p, y, reduction="sum"), (p, y))
+
+
+def test_adaptive_max_pool1d_and_upsampling_modules_gradcheck():
+    x = t64(2, 3, 10)
+    check(lambda x: F.adaptive_max_pool1d(x, 3), x)
+    check(lambda x: nn.UpsamplingBilinear2d(size=(5, 7))(x), t64(1, 2, 4, 4))
+    check(lambda x: nn.UpsamplingNearest2d(scale_factor=2)(x), t64(1, 2, 3, 3))

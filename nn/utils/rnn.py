@@ -130,7 +130,12 @@ def pad_sequence(
 def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sorted: bool = True):
     """Pack a padded batch (T, B, *) (or (B, T, *) with ``batch_first``) of sequences of
     the given ``lengths``. With ``enforce_sorted`` the lengths must be decreasing; else
-    they are sorted here and the permutation is kept in the result. Differentiable."""
+    they are sorted here and the permutation is kept in the result. Differentiable.
+
+    >>> packed = pack_padded_sequence(ember.zeros(5, 3, 8), [2, 5, 3], enforce_sorted=False)
+    >>> packed.batch_sizes
+    tensor([3, 3, 2, 1, 1])
+    """
     lens = _as_lengths(lengths)
     x = input.transpose(0, 1) if batch_first else input
     t_max, b = int(x.shape[0]), int(x.shape[1])
@@ -168,7 +173,10 @@ def pack_padded_sequence(input, lengths, batch_first: bool = False, enforce_sort
 def pad_packed_sequence(sequence, batch_first: bool = False, padding_value: float = 0.0, total_length=None):
     """Unpack to ``(padded, lengths)``: (T, B, *) (or (B, T, *)) in the caller's batch order,
     ``padding_value`` after each end, ``T = total_length`` if given (at least the longest),
-    and the lengths as an int64 tensor. Differentiable."""
+    and the lengths as an int64 tensor. Differentiable.
+
+    >>> padded, lengths = pad_packed_sequence(packed, batch_first=True)   # (3, 5, 8), [2, 5, 3]
+    """
     data, batch_sizes = sequence.data, sequence.batch_sizes.numpy()
     t_max, b = int(batch_sizes.shape[0]), int(batch_sizes[0])
     if total_length is not None:
@@ -196,7 +204,11 @@ def pad_packed_sequence(sequence, batch_first: bool = False, padding_value: floa
 
 
 def pack_sequence(sequences, enforce_sorted: bool = True):
-    """Pack a list of (L_i, *) tensors: ``pack_padded_sequence(pad_sequence(sequences), lengths)``."""
+    """Pack a list of (L_i, *) tensors: ``pack_padded_sequence(pad_sequence(sequences), lengths)``.
+
+    >>> pack_sequence([ember.ones(3, 2), ember.ones(1, 2)]).batch_sizes
+    tensor([2, 1, 1])
+    """
     lengths = [int(s.shape[0]) for s in sequences]
     return pack_padded_sequence(pad_sequence(sequences), lengths, enforce_sorted=enforce_sorted)
 

@@ -18,7 +18,11 @@ _COLLATE_HELP = "default_collate: batch must contain tensors, numpy arrays, numb
 def default_convert(data):
     """Turn numpy arrays and numpy scalars into tensors, recursing into dicts, named
     tuples, tuples and lists; everything else is returned as it is (what the loader
-    applies to each item when ``batch_size=None``)."""
+    applies to each item when ``batch_size=None``).
+
+    >>> default_convert({"x": np.zeros(2), "name": "a"})
+    {'x': tensor([0., 0.], dtype=ember.float64), 'name': 'a'}
+    """
     from ember._tensor import Tensor, _wrap
 
     if type(data) is Tensor:

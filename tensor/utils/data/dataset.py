@@ -69,7 +69,11 @@ class TensorDataset(Dataset):
 
 class StackDataset(Dataset):
     """Item ``i`` is ``(a[i], b[i], ...)`` (positional) or ``{"k": a[i], ...}`` (keywords)
-    of datasets of one length."""
+    of datasets of one length.
+
+    >>> StackDataset(image=TensorDataset(ember.zeros(4, 3)), label=range(4))[2]["label"]
+    2
+    """
 
     def __init__(self, *args, **kwargs):
         if args and kwargs:
@@ -124,7 +128,10 @@ class ConcatDataset(Dataset):
 
 
 class ChainDataset(IterableDataset):
-    """Several iterable datasets, one after the other."""
+    """Several iterable datasets, one after the other (``a + b`` of two iterable datasets).
+
+    >>> list(ChainDataset([stream_a, stream_b]))   # everything of stream_a, then of stream_b
+    """
 
     def __init__(self, datasets):
         self.datasets = list(datasets)
@@ -140,7 +147,11 @@ class ChainDataset(IterableDataset):
 
 
 class Subset(Dataset):
-    """The items of ``dataset`` at ``indices``, in that order."""
+    """The items of ``dataset`` at ``indices``, in that order.
+
+    >>> Subset(TensorDataset(ember.arange(10)), [7, 2])[0]
+    (tensor(7),)
+    """
 
     def __init__(self, dataset, indices):
         self.dataset = dataset

@@ -32,7 +32,11 @@ class Sampler:
 
 
 class SequentialSampler(Sampler):
-    """``0, 1, ..., len(data_source) - 1``."""
+    """``0, 1, ..., len(data_source) - 1``.
+
+    >>> list(SequentialSampler(range(3)))
+    [0, 1, 2]
+    """
 
     def __init__(self, data_source):
         self.data_source = data_source
@@ -50,6 +54,9 @@ class RandomSampler(Sampler):
 
     ``generator`` fixes the sequence of epochs; without one, each epoch draws a seed from
     ember's default generator (so ``ember.manual_seed(s)`` makes a run reproducible).
+
+    >>> sorted(RandomSampler(range(4), generator=ember.Generator().manual_seed(0)))
+    [0, 1, 2, 3]
     """
 
     def __init__(self, data_source, replacement=False, num_samples=None, generator=None):
@@ -85,7 +92,10 @@ class RandomSampler(Sampler):
 
 
 class SubsetRandomSampler(Sampler):
-    """The given ``indices`` in a random order each epoch."""
+    """The given ``indices`` in a random order each epoch.
+
+    >>> loader = DataLoader(ds, batch_size=8, sampler=SubsetRandomSampler(train_indices))
+    """
 
     def __init__(self, indices, generator=None):
         self.indices = indices
@@ -102,7 +112,12 @@ class SubsetRandomSampler(Sampler):
 
 
 class WeightedRandomSampler(Sampler):
-    """``num_samples`` indices drawn with probabilities proportional to ``weights``."""
+    """``num_samples`` indices drawn with probabilities proportional to ``weights`` (with
+    replacement by default): oversampling rare classes.
+
+    >>> list(WeightedRandomSampler([0.0, 1.0], 3))
+    [1, 1, 1]
+    """
 
     def __init__(self, weights, num_samples, replacement=True, generator=None):
         import numpy as np
