@@ -50,7 +50,7 @@ def _default_grads(outputs, grad_outputs):
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs (got shape {tuple(o.shape)})"
                 )
-            g = _wrap(array_module(o.data).ones_like(o.data))
+            g = _wrap(array_module(o._data).ones_like(o._data))
         elif type(g) is not Tensor:
             from ember.creation import tensor
 

@@ -99,13 +99,13 @@ class Function:
             raise TypeError(f"{cls.__name__}.forward must return a Tensor, got {type(out).__name__}")
         if not requires:
             return out
-        out = _wrap(out.data, True, ctx)  # a fresh tensor: never rebind a caller's
+        out = _wrap(out._data, True, ctx)  # a fresh tensor: never rebind a caller's
         ctx.inputs = args
         ctx._next = tuple((a.grad_fn or a) if n else None for a, n in zip(args, ctx.needs_input_grad))
         return out
 
     def _save_output(self, out):
-        self._out = out.data
+        self._out = out._data
         if out._vc is None:
             out._vc = [0]
         self._out_vc = out._vc
@@ -114,7 +114,7 @@ class Function:
     @property
     def _shapes(self):
         """Input shapes (None for non-tensor arguments)."""
-        return tuple(a.data.shape if type(a) is Tensor else None for a in self.inputs)
+        return tuple(a._data.shape if type(a) is Tensor else None for a in self.inputs)
 
     # ---- what backward may read ---------------------------------------------------
     def output(self) -> Tensor:
@@ -196,11 +196,11 @@ def _make_raw_apply(cls):
         if n_args == 2:
             a, b = args
             if type(a) is Tensor:
-                ra, ga = a.data, a.requires_grad
+                ra, ga = a._data, a.requires_grad
             else:
                 ra, ga = a, False
             if type(b) is Tensor:
-                rb, gb = b.data, b.requires_grad
+                rb, gb = b._data, b.requires_grad
                 if type(a) is Tensor and type(ra) is not type(rb):
                     _raise_device_mismatch(a, b)
             else:
@@ -213,14 +213,14 @@ def _make_raw_apply(cls):
             if type(a) is not Tensor:
                 return _wrap(cls.forward(_new(cls), a, **kwargs))
             if not a.requires_grad or not _state.enabled:
-                return _wrap(cls.forward(_new(cls), a.data, **kwargs))
-            raw = (a.data,)
+                return _wrap(cls.forward(_new(cls), a._data, **kwargs))
+            raw = (a._data,)
         else:
             raw = []
             requires = False
             for a in args:
                 if type(a) is Tensor:
-                    raw.append(a.data)
+                    raw.append(a._data)
                     if a.requires_grad:
                         requires = True
                 else:
@@ -383,8 +383,8 @@ def run_backward(
                 if gi is None:
                     continue
                 if type(gi) is Tensor:
-                    shape = node_inputs[i].data.shape
-                    if gi.data.shape != shape:
+                    shape = node_inputs[i]._data.shape
+                    if gi._data.shape != shape:
                         gi = _sum_to(gi, shape)
                 elif not hasattr(gi, "_ember_sparse"):
                     gi = _wrap(gi)

@@ -17,7 +17,7 @@ def _outputs(func, inputs):
 
 
 def _flat_outputs(func, inputs):
-    return np.concatenate([np.asarray(o.data, np.float64).reshape(-1) for o in _outputs(func, inputs)])
+    return np.concatenate([np.asarray(o._data, np.float64).reshape(-1) for o in _outputs(func, inputs)])
 
 
 def _numeric_jacobians(func, inputs, eps):
@@ -32,7 +32,7 @@ def _numeric_jacobians(func, inputs, eps):
             if not getattr(t, "requires_grad", False):
                 jacs.append(None)
                 continue
-            flat = t.data.reshape(-1)
+            flat = t._data.reshape(-1)
             J = np.zeros((n_out, flat.size))
             for j in range(flat.size):
                 orig = flat[j].item()
@@ -61,11 +61,11 @@ def _analytic_jacobians(func, inputs):
             continue
         for k in range(o.numel()):
             go = zeros_like(o)
-            go.data.reshape(-1)[k] = 1
+            go._data.reshape(-1)[k] = 1
             gs = grad([o], diff_inputs, [go], retain_graph=True, allow_unused=True)
             for J, g in zip(jacs, gs):
                 if g is not None:
-                    J[row + k] = np.asarray(g.data, np.float64).reshape(-1)
+                    J[row + k] = np.asarray(g._data, np.float64).reshape(-1)
         row += o.numel()
     it = iter(jacs)
     return [next(it) if getattr(t, "requires_grad", False) else None for t in inputs]

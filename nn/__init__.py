@@ -23,13 +23,31 @@ from ember.nn.activation import (
     Tanh,
 )
 from ember.nn.containers import ModuleDict, ModuleList, Sequential
-from ember.nn.conv import AvgPool1d, AvgPool2d, Conv1d, Conv2d, MaxPool1d, MaxPool2d
+from ember.nn.conv import (
+    AdaptiveAvgPool1d,
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool1d,
+    AdaptiveMaxPool2d,
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose1d,
+    ConvTranspose2d,
+    MaxPool1d,
+    MaxPool2d,
+    Upsample,
+    UpsamplingBilinear2d,
+    UpsamplingNearest2d,
+)
+from ember.nn.distance import CosineSimilarity, PairwiseDistance
 from ember.nn.linear import Bilinear, Flatten, Identity, Linear, Unflatten
 from ember.nn.loss import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     HuberLoss,
+    KLDivLoss,
     L1Loss,
     MarginRankingLoss,
     MSELoss,
@@ -37,11 +55,18 @@ from ember.nn.loss import (
     SmoothL1Loss,
 )
 from ember.nn.module import Module, RemovableHandle
-from ember.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from ember.nn.normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm
 from ember.nn.parameter import Parameter
 from ember.nn.rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
 from ember.nn.sparse import Embedding, EmbeddingBag
-from ember.nn.transformer import MultiheadAttention, TransformerEncoder, TransformerEncoderLayer
+from ember.nn.transformer import (
+    MultiheadAttention,
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
 
 __all__ = [
     "functional",
@@ -64,12 +89,24 @@ __all__ = [
     "LayerNorm",
     "BatchNorm1d",
     "BatchNorm2d",
+    "GroupNorm",
     "Conv1d",
     "Conv2d",
     "MaxPool1d",
     "MaxPool2d",
     "AvgPool1d",
     "AvgPool2d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "AdaptiveAvgPool1d",
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool1d",
+    "AdaptiveMaxPool2d",
+    "Upsample",
+    "UpsamplingNearest2d",
+    "UpsamplingBilinear2d",
+    "CosineSimilarity",
+    "PairwiseDistance",
     "RNNBase",
     "RNN",
     "LSTM",
@@ -80,6 +117,9 @@ __all__ = [
     "MultiheadAttention",
     "TransformerEncoderLayer",
     "TransformerEncoder",
+    "TransformerDecoderLayer",
+    "TransformerDecoder",
+    "Transformer",
     "ReLU",
     "ReLU6",
     "GELU",
@@ -100,4 +140,5 @@ __all__ = [
     "BCELoss",
     "BCEWithLogitsLoss",
     "MarginRankingLoss",
+    "KLDivLoss",
 ]

@@ -206,7 +206,7 @@ class Conv2d(Function):
             if need[1]:
                 gw = ConvGradWeight.apply(x, g, tuple(w.shape), params)
         else:
-            gd = g.data
+            gd = g._data
             cols = ctx.cols
             g_rows = None
             if cols is not None and cols[1][2] != cols[1][1]:  # stride-1 grid with junk columns
@@ -217,14 +217,14 @@ class Conv2d(Function):
                     narrow = cols_arr.reshape(cols_arr.shape[:3] + (ho, row))[..., :wo]
                     cols = (narrow.reshape(cols_arr.shape[:3] + (ho * wo,)), (ho, wo, wo))
             if need[0]:
-                gx = _wrap(_conv_grad_input(gd, w.data, x.shape, params, g_rows))
+                gx = _wrap(_conv_grad_input(gd, w._data, x.shape, params, g_rows))
             if need[1]:
-                gw = _wrap(_conv_grad_weight(x.data, gd, w.shape, params, cols, g_rows))
+                gw = _wrap(_conv_grad_weight(x._data, gd, w.shape, params, cols, g_rows))
         if need[2]:
             if is_grad_enabled():
                 gb = g.sum((0, 2, 3))
             else:  # contiguous NCHW: reduce the spatial run first, then the batch (fast axes order)
-                gd = g.data
+                gd = g._data
                 gb = _wrap(gd.reshape(gd.shape[0], gd.shape[1], -1).sum(-1).sum(0))
         ctx.cols = None
         return gx, gw, gb, None
@@ -241,8 +241,19 @@ class ConvGradInput(Function):
     def backward(ctx, h):
         g, w, x_shape, params = ctx.inputs
         need = ctx.needs_input_grad
-        gg = Conv2d.apply(h, w, None, params) if need[0] else None
-        gw = ConvGradWeight.apply(h, g, tuple(w.shape), params) if need[1] else None
+        # As a transposed convolution with output_padding, ``x_shape`` can be one more row
+        # or column than the convolution of ``h`` maps back onto ``g``: the adjoint is that
+        # convolution cropped to ``g``, and ``g`` padded with zeros to its grid
+        ho, wo = g.shape[2:]
+        gh, gwd = _out_hw(h.shape[2:], w.shape[2:], params[0], params[1], params[2])
+        gg = gw = None
+        if need[0]:
+            gg = Conv2d.apply(h, w, None, params)
+            if (gh, gwd) != (ho, wo):
+                gg = gg[:, :, :ho, :wo]
+        if need[1]:
+            gfull = g if (gh, gwd) == (ho, wo) else ember.pad(g, (0, gwd - wo, 0, gh - ho))
+            gw = ConvGradWeight.apply(h, gfull, tuple(w.shape), params)
         return gg, gw, None, None
 
 
@@ -465,7 +476,7 @@ def max_pool2d(
     out = MaxPool2d.apply(input, k, s, p, d)
     if not return_indices:
         return out
-    _, arg = _max_pool(input.data, k, s, p, d, True)
+    _, arg = _max_pool(input._data, k, s, p, d, True)
     return out, _wrap(_arg_to_indices(arg, input.shape, k, s, p, d))
 
 
@@ -506,7 +517,7 @@ def avg_pool2d(
     s = k if stride is None or stride == [] else _pair(stride, "stride")
     p = _pair(padding, "padding")
     c = input.shape[1]
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     ones = _wrap(xp.ones((c, 1) + k, dtype=input.dtype))
     total = Conv2d.apply(input, ones, None, (s, p, (1, 1), c))
     if divisor_override:

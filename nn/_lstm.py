@@ -59,19 +59,19 @@ class LSTMLayer(Function):
         xg, h0, c0, w_hh = ctx.inputs
         if is_grad_enabled():
             return _recompute_backward(ctx, g)
-        xp = array_module(g.data)
-        gd = g.data
+        xp = array_module(g._data)
+        gd = g._data
         acts, tanh_c, out = ctx.acts, ctx.tanh_c, ctx.out
         t_len, b, h4 = acts.shape
         hs = h4 // 4
-        w = w_hh.data
+        w = w_hh._data
         dz = xp.empty_like(acts)
         dh = xp.zeros((b, hs), dtype=gd.dtype)
         dc = xp.zeros((b, hs), dtype=gd.dtype)
         for t in range(t_len - 1, -1, -1):
             a = acts[t]
             i, f, gg, o = a[:, :hs], a[:, hs : 2 * hs], a[:, 2 * hs : 3 * hs], a[:, 3 * hs :]
-            c_prev = out[t - 1, :, hs:] if t else c0.data
+            c_prev = out[t - 1, :, hs:] if t else c0._data
             tc = tanh_c[t]
             dh = dh + gd[t, :, :hs]
             dc = dc + gd[t, :, hs:] + dh * o * (1.0 - tc * tc)
@@ -85,7 +85,7 @@ class LSTMLayer(Function):
         need = ctx.needs_input_grad
         gw = None
         if need[3]:
-            h_prev = xp.concatenate([h0.data[None], out[:-1, :, :hs]], 0)
+            h_prev = xp.concatenate([h0._data[None], out[:-1, :, :hs]], 0)
             gw = _wrap(dz.reshape(-1, h4).T @ h_prev.reshape(-1, hs))
         ctx.acts = ctx.tanh_c = ctx.out = None
         return (

@@ -18,6 +18,16 @@ from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function, no_grad
 from ember.nn._conv import avg_pool1d, avg_pool2d, conv1d, conv2d, max_pool1d, max_pool2d
+from ember.nn._resample import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_max_pool1d,
+    adaptive_max_pool2d,
+    conv_transpose1d,
+    conv_transpose2d,
+    interpolate,
+    upsample,
+)
 from ember.ops_index import IndexAddZeros
 
 __all__ = [
@@ -49,6 +59,17 @@ __all__ = [
     "max_pool2d",
     "avg_pool1d",
     "avg_pool2d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "interpolate",
+    "upsample",
+    "group_norm",
+    "cosine_similarity",
+    "pairwise_distance",
     "pad",
     "normalize",
     "one_hot",
@@ -63,6 +84,7 @@ __all__ = [
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "margin_ranking_loss",
+    "kl_div",
 ]
 
 # ---- activations ------------------------------------------------------------------------
@@ -152,7 +174,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False,
         return input
     if p == 1.0:
         return input * 0.0
-    u = _random.rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device).data
+    u = _random.rand(*input.shape, generator=generator, dtype=input.dtype, device=input.device)._data
     keep = (u >= p).astype(input.dtype)
     keep *= 1.0 / (1.0 - p)
     return input * _wrap(keep)
@@ -208,11 +230,11 @@ def batch_norm(
         if running_mean is not None:
             with no_grad():
                 m = momentum
-                running_mean.data *= 1 - m
-                running_mean.data += m * mean.data.reshape(-1)
+                running_mean._data *= 1 - m
+                running_mean._data += m * mean._data.reshape(-1)
                 running_mean._bump_version()
-                running_var.data *= 1 - m
-                running_var.data += (m * n / (n - 1)) * var.data.reshape(-1)
+                running_var._data *= 1 - m
+                running_var._data += (m * n / (n - 1)) * var._data.reshape(-1)
                 running_var._bump_version()
         y = xc * ember.rsqrt(var + eps)
     else:
@@ -226,12 +248,57 @@ def batch_norm(
     return y
 
 
+def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
+    """Group normalisation (Wu & He): the channels (dim 1) of each sample are split into
+    ``num_groups`` groups, each normalised over its channels and spatial positions (biased
+    variance), then scaled and shifted per channel by ``weight`` and ``bias``.
+
+    >>> F.group_norm(ember.randn(2, 6, 4, 4), 3).shape
+    (2, 6, 4, 4)
+    """
+    if input.ndim < 2:
+        raise RuntimeError(f"Expected at least 2 dimensions for input tensor but received {input.ndim}")
+    n, c = input.shape[:2]
+    if c % num_groups:
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by num_groups, but got input of shape "
+            f"{list(input.shape)} and num_groups={num_groups}"
+        )
+    x = input.reshape(n, num_groups, -1)
+    xc = x - x.mean(-1, keepdim=True)
+    y = (xc * ember.rsqrt((xc * xc).mean(-1, keepdim=True) + eps)).reshape(input.shape)
+    shape = (1, c) + (1,) * (input.ndim - 2)
+    if weight is not None:
+        y = y * weight.reshape(shape)
+    if bias is not None:
+        y = y + bias.reshape(shape)
+    return y
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """Cosine of the angle between ``x1`` and ``x2`` along ``dim`` (after broadcasting):
+    ``x1 . x2 / max(||x1|| * ||x2||, eps)``, as ``torch.nn.functional.cosine_similarity``.
+
+    >>> F.cosine_similarity(ember.tensor([[1.0, 0.0]]), ember.tensor([[1.0, 1.0]]))
+    tensor([0.7071])
+    """
+    dot = (x1 * x2).sum(dim)
+    n1 = (x1 * x1).sum(dim)
+    n2 = (x2 * x2).sum(dim)
+    return dot / ember.sqrt(ember.clamp_min(n1 * n2, eps * eps))
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """The p-norm of ``x1 - x2 + eps`` over the last dimension, as PyTorch's."""
+    return ember.norm(x1 - x2 + eps, p, -1, keepdim=keepdim)
+
+
 def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12):
     return input / ember.clamp_min(ember.norm(input, p, dim, keepdim=True), eps)
 
 
 def one_hot(tensor, num_classes: int = -1):
-    idx = tensor.data
+    idx = tensor._data
     xp = array_module(idx)
     if num_classes < 0:
         num_classes = int(idx.max()) + 1 if idx.size else 0
@@ -242,7 +309,7 @@ def one_hot(tensor, num_classes: int = -1):
 
 
 def _indices(input):
-    idx = input.data if type(input) is Tensor else input
+    idx = input._data if type(input) is Tensor else input
     xp = array_module(idx)
     idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
@@ -355,7 +422,7 @@ def _additive_mask(mask, dtype):
     """A boolean mask (True = blocked) or a float mask → an additive float mask."""
     if mask is None:
         return None
-    m = mask.data if type(mask) is Tensor else mask
+    m = mask._data if type(mask) is Tensor else mask
     xp = array_module(m)
     if m.dtype.kind == "b":
         return _wrap(xp.where(m, -xp.inf, 0.0).astype(dtype))
@@ -381,7 +448,7 @@ def scaled_dot_product_attention(
     d = query.shape[-1]
     scores = ember.matmul(query, key.transpose(-2, -1)) * (scale if scale is not None else 1.0 / math.sqrt(d))
     if is_causal:
-        xp = array_module(scores.data)
+        xp = array_module(scores._data)
         L, S = scores.shape[-2], scores.shape[-1]
         scores = scores + _additive_mask(_wrap(xp.triu(xp.ones((L, S), dtype=bool), 1)), scores.dtype)
     if attn_mask is not None:
@@ -450,14 +517,41 @@ def margin_ranking_loss(input1, input2, target, margin: float = 0.0, reduction: 
     return _reduce(ember.relu(-target * (input1 - input2) + margin), reduction)
 
 
+class _BCE(Function):
+    """Pointwise binary cross-entropy on probabilities, as PyTorch's kernel: each log is
+    clamped at -100 (so 0 and 1 give finite losses) and the input gradient is
+    ``(x - t) / max(x (1 - x), 1e-12)`` (finite at 0 and 1, where the composed clamped logs
+    would give 0 * inf)."""
+
+    def forward(ctx, x, t):
+        ctx.save_for_backward(x, t)
+        xd, td = x._data, t._data
+        xp = array_module(xd)
+        with np.errstate(divide="ignore"):
+            lx = xp.maximum(xp.log(xd), -100.0)
+            l1x = xp.maximum(xp.log1p(-xd), -100.0)
+        return _wrap((-(td * lx + (1 - td) * l1x)).astype(xd.dtype, copy=False))
+
+    def backward(ctx, g):
+        x, t = ctx.saved_tensors
+        gx = gt = None
+        if ctx.needs_input_grad[0]:
+            gx = g * (x - t) / ember.clamp_min(x * (1 - x), 1e-12)
+        if ctx.needs_input_grad[1]:
+            # d/dt = log(1 - x) - log(x), with the forward's clamps
+            with np.errstate(divide="ignore"):
+                gt = g * (ember.clamp_min(ember.log1p(-x), -100.0) - ember.clamp_min(ember.log(x), -100.0))
+        return gx, gt
+
+
 def binary_cross_entropy(input, target, weight=None, reduction: str = "mean"):
-    """On probabilities; each log is clamped at -100 as in PyTorch, so 0 and 1 stay finite."""
+    """Binary cross-entropy on probabilities ``input`` in [0, 1]: ``-(t log x + (1 - t)
+    log(1 - x))``, each log clamped at -100 as in PyTorch, so 0 and 1 stay finite, and so
+    does the gradient ``(x - t) / max(x (1 - x), 1e-12)``."""
     _check_same_shape(input, target, "binary_cross_entropy")
-    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped next
-        loss = -(
-            target * ember.clamp_min(ember.log(input), -100.0)
-            + (1 - target) * ember.clamp_min(ember.log(1 - input), -100.0)
-        )
+    if type(target) is not Tensor:
+        target = ember.tensor(target, dtype=input.dtype, device=input.device)
+    loss = _BCE.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction)
@@ -579,8 +673,8 @@ def cross_entropy(
     if probs:
         _check_same_shape(input, target, "cross_entropy")
     x, t, out_shape = _classes_last(input, target, probs)
-    tdata = t if probs else t.data
-    w = None if weight is None else weight.data
+    tdata = t if probs else t._data
+    w = None if weight is None else weight._data
     out = CrossEntropy.apply(
         x, tdata if not probs else t, w, ignore_index, float(label_smoothing), reduction, probs
     )
@@ -600,9 +694,9 @@ def nll_loss(
 ):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class ``target``."""
     x, t, out_shape = _classes_last(input, target, False)
-    xp = array_module(x.data)
+    xp = array_module(x._data)
     n, c = x.shape
-    tt, wt = _class_weights(xp, t.data, None if weight is None else weight.data, ignore_index, c, x.dtype)
+    tt, wt = _class_weights(xp, t._data, None if weight is None else weight._data, ignore_index, c, x.dtype)
     q = xp.zeros((n, c), dtype=x.dtype)
     q[xp.arange(n), tt] = wt
     loss = -(x * _wrap(q)).sum(1)
@@ -613,3 +707,29 @@ def nll_loss(
     if reduction == "mean":
         return loss.sum() / float(wt.sum())
     raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+    """Kullback-Leibler divergence with ``input`` given as log-probabilities, pointwise
+    ``target * (log(target) - input)`` (0 where ``target`` is 0), or with
+    ``log_target=True`` ``exp(target) * (target - input)``, as PyTorch's ``kl_div``.
+
+    ``reduction``: ``"batchmean"`` (the sum divided by the batch size, the mathematical
+    KL divergence per sample), ``"sum"``, ``"mean"`` (over every element, as PyTorch, which
+    warns that it is not the KL divergence) or ``"none"``.
+
+    >>> F.kl_div(F.log_softmax(logits, 1), target_probs, reduction="batchmean")
+    """
+    if size_average is not None or reduce is not None:
+        raise ValueError(
+            "size_average and reduce are deprecated in PyTorch and not supported: use reduction="
+        )
+    if log_target:
+        loss = ember.exp(target) * (target - input)
+    else:
+        # target * log(target) with 0 where target == 0 (and no 0 * inf in the gradient)
+        safe = ember.where(target > 0, target, ember.ones_like(target))
+        loss = target * (ember.log(safe) - input)
+    if reduction == "batchmean":
+        return loss.sum() / (input.shape[0] if input.ndim else 1)
+    return _reduce(loss, reduction)

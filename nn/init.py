@@ -91,7 +91,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
     """Normal samples redrawn until they fall in [a, b]."""
     x = _random.normal(
         mean, std, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device
-    ).data
+    )._data
     xp = array_module(x)
     for _ in range(100):
         bad = (x < a) | (x > b)
@@ -99,7 +99,7 @@ def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
             break
         redo = _random.normal(
             mean, std, tensor.shape, generator=generator, dtype=tensor.dtype, device=tensor.device
-        ).data
+        )._data
         x = xp.where(bad, redo, x)
     return _fill_from(tensor, xp.clip(x, a, b))
 
@@ -121,7 +121,7 @@ def ones_(tensor):
 def eye_(tensor):
     if tensor.ndim != 2:
         raise ValueError("Only tensors with 2 dimensions are supported")
-    xp = array_module(tensor.data)
+    xp = array_module(tensor._data)
     return _fill_from(tensor, xp.eye(*tensor.shape, dtype=tensor.dtype))
 
 
@@ -165,7 +165,7 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
     cols = tensor.numel() // rows
     flat = _random.normal(
         0.0, 1.0, (rows, cols), generator=generator, dtype="float64", device=tensor.device
-    ).data
+    )._data
     xp = array_module(flat)
     if rows < cols:
         flat = flat.T

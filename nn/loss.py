@@ -103,3 +103,28 @@ class MarginRankingLoss(_Loss):
 
     def forward(self, input1, input2, target):
         return F.margin_ranking_loss(input1, input2, target, margin=self.margin, reduction=self.reduction)
+
+
+class KLDivLoss(_Loss):
+    """Kullback-Leibler divergence between the distribution ``target`` and one whose
+    log-probabilities are ``input``: pointwise ``target * (log target - input)`` (or with
+    ``log_target=True``, ``exp(target) * (target - input)``). Use
+    ``reduction="batchmean"`` for the KL divergence per sample; ``"mean"`` averages over
+    every element, as PyTorch's default does.
+
+    >>> loss = ember.nn.KLDivLoss(reduction="batchmean")(F.log_softmax(logits, 1), target_probs)
+    """
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False):
+        if size_average is not None or reduce is not None:
+            raise ValueError(
+                "size_average and reduce are deprecated in PyTorch and not supported: use reduction="
+            )
+        if reduction not in ("none", "mean", "sum", "batchmean"):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        Module.__init__(self)
+        self.reduction = reduction
+        self.log_target = log_target
+
+    def forward(self, input, target):
+        return F.kl_div(input, target, reduction=self.reduction, log_target=self.log_target)

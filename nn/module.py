@@ -278,13 +278,13 @@ class Module:
             for p in m._parameters.values():
                 if p is None:
                     continue
-                p.data = fn_param(p.data)
+                p._data = fn_param(p._data)
                 p._bump_version()
                 if p.grad is not None and type(p.grad) is Tensor:
-                    p.grad.data = fn_param(p.grad.data)
+                    p.grad._data = fn_param(p.grad._data)
             for b in m._buffers.values():
                 if b is not None:
-                    b.data = fn_buffer(b.data)
+                    b._data = fn_buffer(b._data)
         return self
 
     def to(self, *args, **kwargs):

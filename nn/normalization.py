@@ -103,7 +103,7 @@ class _BatchNorm(Module):
             )
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data += 1
+            self.num_batches_tracked._data += 1
             self.num_batches_tracked._bump_version()
             if self.momentum is None:  # cumulative moving average
                 momentum = 1.0 / float(self.num_batches_tracked.item())
@@ -137,3 +137,52 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation over (N, C, H, W) inputs."""
 
     _dims = (4,)
+
+
+class GroupNorm(Module):
+    """Group normalisation (Wu & He, 2018) over (N, C, *): the ``num_channels`` channels
+    are split into ``num_groups`` groups, each normalised over its channels and positions
+    with per-sample statistics (so it behaves the same in training and evaluation and
+    for any batch size), then an optional per-channel ``weight`` (ones) and ``bias``
+    (zeros). ``GroupNorm(1, C)`` normalises each sample over everything (as LayerNorm
+    over C, H, W); ``GroupNorm(C, C)`` is instance normalisation.
+
+    >>> gn = ember.nn.GroupNorm(num_groups=4, num_channels=16)
+    >>> gn(ember.randn(2, 16, 8, 8)).shape
+    (2, 16, 8, 8)
+    """
+
+    def __init__(
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError("num_channels must be divisible by num_groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        if affine:
+            self.weight = Parameter(ember.ones(num_channels, device=device, dtype=dtype))
+            self.bias = Parameter(ember.zeros(num_channels, device=device, dtype=dtype))
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def reset_parameters(self):
+        if self.affine:
+            init.ones_(self.weight)
+            init.zeros_(self.bias)
+
+    def forward(self, input):
+        if input.ndim < 2 or input.shape[1] != self.num_channels:
+            raise RuntimeError(
+                f"GroupNorm: expected input of shape (N, {self.num_channels}, *), got {list(input.shape)}"
+            )
+        return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self):
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

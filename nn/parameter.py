@@ -43,7 +43,7 @@ class Parameter(metaclass=_ParameterMeta):
             data = empty(0)
         if type(data) is not Tensor:
             data = Tensor(data)
-        t = _wrap(data.data)
+        t = _wrap(data._data)
         if requires_grad:
             t.requires_grad_(True)
         key = id(t)

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import ember
 from ember.nn import functional as F
 from ember.nn import init
 from ember.nn._lstm import LSTMLayer
 from ember.nn.module import Module
 from ember.nn.parameter import Parameter
+from ember.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 _GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 
@@ -80,7 +83,79 @@ class RNNBase(Module):
         h_n.append(y[-1])
         return y
 
+    def _layers(self, x, h0, c0):
+        """Every layer (and direction) over the time-major ``x``: ``(output, h_n, c_n)``."""
+        lstm = self.mode == "LSTM"
+        dirs = 2 if self.bidirectional else 1
+        h_n, c_n = [], []
+        for k in range(self.num_layers):
+            if k and self.dropout and self.training:
+                x = F.dropout(x, self.dropout, True)
+            i = k * dirs
+            fwd = self._direction(x, k, "", h0[i], c0[i] if lstm else None, h_n, c_n)
+            if dirs == 2:  # the reverse direction reads the sequence backwards
+                rev = self._direction(
+                    ember.flip(x, (0,)), k, "_reverse", h0[i + 1], c0[i + 1] if lstm else None, h_n, c_n
+                )
+                fwd = ember.cat([fwd, ember.flip(rev, (0,))], -1)
+            x = fwd
+        return x, h_n, c_n
+
+    def _forward_packed(self, packed, hx):
+        """A ``PackedSequence`` input: the sequences of one length run together as an
+        ordinary batch, trimmed to that length, so every sequence (forward and reverse
+        directions alike) sees exactly its own steps and its final state is taken at its
+        own end. The work is that of the packed steps; the Python overhead grows with the
+        number of distinct lengths."""
+        lstm = self.mode == "LSTM"
+        dirs = 2 if self.bidirectional else 1
+        bs = packed.batch_sizes.numpy()
+        t_max, b = int(bs.shape[0]), int(bs[0])
+        padded, lengths = pad_packed_sequence(PackedSequence(packed.data, packed.batch_sizes))
+        lengths = lengths.numpy()  # decreasing: the sorted order
+        shape = (self.num_layers * dirs, b, self.hidden_size)
+        if hx is None:
+            z = ember.zeros(*shape, dtype=padded.dtype, device=padded.device)
+            h0, c0 = z, z
+        else:
+            h0, c0 = hx if lstm else (hx, None)
+            for h in (h0, c0) if lstm else (h0,):
+                if tuple(h.shape) != shape:
+                    raise RuntimeError(f"Expected hidden size {shape}, got {tuple(h.shape)}")
+            if packed.sorted_indices is not None:  # the caller's order -> the sorted one
+                h0 = h0.index_select(1, packed.sorted_indices)
+                c0 = c0.index_select(1, packed.sorted_indices) if lstm else None
+        outs, hs, cs = [], [], []
+        a = 0
+        while a < b:
+            n = int(lengths[a])
+            e = a + int((lengths[a:] == n).sum())
+            out, h_n, c_n = self._layers(padded[:n, a:e], h0[:, a:e], c0[:, a:e] if lstm else None)
+            if n < t_max:
+                pad = ember.zeros(t_max - n, e - a, out.shape[-1], dtype=out.dtype, device=out.device)
+                out = ember.cat([out, pad], 0)
+            outs.append(out)
+            hs.append(ember.stack(h_n, 0))
+            if lstm:
+                cs.append(ember.stack(c_n, 0))
+            a = e
+        out = ember.cat(outs, 1) if len(outs) > 1 else outs[0]
+        rows = np.concatenate([t * b + np.arange(bs[t]) for t in range(t_max)])
+        data = out.reshape(t_max * b, out.shape[-1]).index_select(0, ember.tensor(rows))
+        result = PackedSequence(data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        h_n = ember.cat(hs, 1) if len(hs) > 1 else hs[0]
+        c_n = (ember.cat(cs, 1) if len(cs) > 1 else cs[0]) if lstm else None
+        if packed.unsorted_indices is not None:  # back to the caller's order
+            h_n = h_n.index_select(1, packed.unsorted_indices)
+            c_n = c_n.index_select(1, packed.unsorted_indices) if lstm else None
+        return result, ((h_n, c_n) if lstm else h_n)
+
     def forward(self, input, hx=None):
+        """``output, h_n`` (``output, (h_n, c_n)`` for an LSTM) of ``input`` (L, N, H_in),
+        (N, L, H_in) with ``batch_first``, unbatched (L, H_in), or a ``PackedSequence``
+        (then ``output`` is one too)."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         lstm = self.mode == "LSTM"
         batched = input.ndim == 3
         if input.ndim not in (2, 3):
@@ -104,18 +179,7 @@ class RNNBase(Module):
                     f"Expected hidden size {(self.num_layers * dirs, b, self.hidden_size)}, "
                     f"got {tuple(h.shape)}"
                 )
-        h_n, c_n = [], []
-        for k in range(self.num_layers):
-            if k and self.dropout and self.training:
-                x = F.dropout(x, self.dropout, True)
-            i = k * dirs
-            fwd = self._direction(x, k, "", h0[i], c0[i] if lstm else None, h_n, c_n)
-            if dirs == 2:  # the reverse direction reads the sequence backwards
-                rev = self._direction(
-                    ember.flip(x, (0,)), k, "_reverse", h0[i + 1], c0[i + 1] if lstm else None, h_n, c_n
-                )
-                fwd = ember.cat([fwd, ember.flip(rev, (0,))], -1)
-            x = fwd
+        x, h_n, c_n = self._layers(x, h0, c0)
         out = x
         if self.batch_first and batched:
             out = out.transpose(0, 1)
@@ -162,7 +226,14 @@ class RNNBase(Module):
 
 
 class RNN(RNNBase):
-    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu)."""
+    """Elman RNN: ``h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh)`` (or relu).
+
+    Input (L, N, H_in), (N, L, H_in) with ``batch_first``, (L, H_in), or a
+    ``PackedSequence``; returns ``output, h_n``.
+
+    >>> rnn = ember.nn.RNN(10, 20, num_layers=2)
+    >>> out, h_n = rnn(ember.randn(5, 3, 10))        # (5, 3, 20), (2, 3, 20)
+    """
 
     def __init__(
         self,
@@ -196,7 +267,15 @@ class RNN(RNNBase):
 
 
 class LSTM(RNNBase):
-    """Long short-term memory; returns ``output, (h_n, c_n)``."""
+    """Long short-term memory (gates i, f, g, o, as PyTorch); returns ``output, (h_n, c_n)``.
+
+    Input (L, N, H_in), (N, L, H_in) with ``batch_first``, (L, H_in), or a
+    ``PackedSequence`` (``ember.nn.utils.rnn``: each sequence's final state is taken at
+    its own last step, and ``output`` is packed too).
+
+    >>> lstm = ember.nn.LSTM(10, 20, batch_first=True, bidirectional=True)
+    >>> out, (h_n, c_n) = lstm(ember.randn(3, 5, 10))  # (3, 5, 40), (2, 3, 20) each
+    """
 
     def __init__(
         self,
@@ -225,7 +304,12 @@ class LSTM(RNNBase):
 
 
 class GRU(RNNBase):
-    """Gated recurrent unit; returns ``output, h_n``."""
+    """Gated recurrent unit (gates r, z, n, as PyTorch); returns ``output, h_n``. Takes the
+    same inputs as ``LSTM``, packed sequences included.
+
+    >>> gru = ember.nn.GRU(10, 20)
+    >>> out, h_n = gru(ember.nn.utils.rnn.pack_sequence([ember.randn(5, 10), ember.randn(2, 10)]))
+    """
 
     def __init__(
         self,

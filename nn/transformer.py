@@ -1,4 +1,5 @@
-"""``MultiheadAttention`` and a small Transformer encoder built from the other layers."""
+"""``MultiheadAttention`` and the Transformer (encoder, decoder, both) built from the other layers,
+with PyTorch's submodule names, so state dicts carry over."""
 
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ class MultiheadAttention(Module):
         v = v.reshape(n, src, h, d).transpose(1, 2)
         scores = ember.matmul(q, k.transpose(-2, -1)) * (1.0 / math.sqrt(d))
         if is_causal and attn_mask is None:
-            xp = array_module(scores.data)
+            xp = array_module(scores._data)
             attn_mask = _wrap(xp.triu(xp.ones((tgt, src), dtype=bool), 1))
         if attn_mask is not None:
             m = F._additive_mask(attn_mask, scores.dtype)
@@ -136,7 +137,12 @@ _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
 class TransformerEncoderLayer(Module):
-    """Self-attention + feed-forward block with residuals and LayerNorm (post-norm by default)."""
+    """Self-attention + feed-forward block with residuals and LayerNorm (post-norm by default).
+
+    >>> layer = ember.nn.TransformerEncoderLayer(d_model=32, nhead=4, batch_first=True)
+    >>> layer(ember.randn(2, 10, 32)).shape
+    (2, 10, 32)
+    """
 
     def __init__(
         self,
@@ -201,7 +207,10 @@ def _clone(module, n):
 
 
 class TransformerEncoder(Module):
-    """A stack of ``num_layers`` copies of ``encoder_layer`` (and an optional final norm)."""
+    """A stack of ``num_layers`` copies of ``encoder_layer`` (and an optional final norm).
+
+    >>> enc = ember.nn.TransformerEncoder(ember.nn.TransformerEncoderLayer(32, 4), num_layers=2)
+    """
 
     def __init__(self, encoder_layer, num_layers: int, norm=None):
         super().__init__()
@@ -214,3 +223,243 @@ class TransformerEncoder(Module):
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=is_causal)
         return x if self.norm is None else self.norm(x)
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention on the target, attention over the encoder's output (``memory``), then
+    a feed-forward block, each with a residual and a LayerNorm (post-norm by default;
+    ``norm_first=True`` normalises before each block), as PyTorch's.
+
+    ``forward(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
+    memory_key_padding_mask, tgt_is_causal, memory_is_causal)``; masks follow
+    ``MultiheadAttention`` (True or ``-inf`` where attention is not allowed).
+
+    >>> layer = ember.nn.TransformerDecoderLayer(d_model=32, nhead=4, batch_first=True)
+    >>> layer(ember.randn(2, 7, 32), ember.randn(2, 10, 32)).shape
+    (2, 7, 32)
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        nhead: int,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation="relu",
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        self.self_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.multihead_attn = MultiheadAttention(
+            d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first, **kw
+        )
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **kw)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **kw)
+        self.norm_first = norm_first
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw)
+        self.dropout1 = Dropout(dropout)
+        self.dropout2 = Dropout(dropout)
+        self.dropout3 = Dropout(dropout)
+        self.activation = _ACTIVATIONS[activation] if isinstance(activation, str) else activation
+
+    def _sa(self, x, mask, kpm, is_causal):
+        x = self.self_attn(
+            x, x, x, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
+        )[0]
+        return self.dropout1(x)
+
+    def _mha(self, x, mem, mask, kpm, is_causal):
+        x = self.multihead_attn(
+            x, mem, mem, attn_mask=mask, key_padding_mask=kpm, need_weights=False, is_causal=is_causal
+        )[0]
+        return self.dropout2(x)
+
+    def _ff(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(
+        self,
+        tgt,
+        memory,
+        tgt_mask=None,
+        memory_mask=None,
+        tgt_key_padding_mask=None,
+        memory_key_padding_mask=None,
+        tgt_is_causal: bool = False,
+        memory_is_causal: bool = False,
+    ):
+        x = tgt
+        if self.norm_first:
+            x = x + self._sa(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._mha(self.norm2(x), memory, memory_mask, memory_key_padding_mask, memory_is_causal)
+            x = x + self._ff(self.norm3(x))
+        else:
+            x = self.norm1(x + self._sa(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+            x = self.norm2(x + self._mha(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
+            x = self.norm3(x + self._ff(x))
+        return x
+
+
+class TransformerDecoder(Module):
+    """A stack of ``num_layers`` copies of ``decoder_layer`` (and an optional final norm);
+    every layer attends to the same ``memory``.
+
+    >>> dec = ember.nn.TransformerDecoder(ember.nn.TransformerDecoderLayer(32, 4), num_layers=2)
+    >>> dec(ember.randn(7, 2, 32), ember.randn(10, 2, 32)).shape
+    (7, 2, 32)
+    """
+
+    def __init__(self, decoder_layer, num_layers: int, norm=None):
+        super().__init__()
+        self.layers = ModuleList(_clone(decoder_layer, num_layers))
+        self.num_layers = num_layers
+        self.norm = norm
+
+    def forward(
+        self,
+        tgt,
+        memory,
+        tgt_mask=None,
+        memory_mask=None,
+        tgt_key_padding_mask=None,
+        memory_key_padding_mask=None,
+        tgt_is_causal=None,
+        memory_is_causal: bool = False,
+    ):
+        x = tgt
+        for layer in self.layers:
+            x = layer(
+                x,
+                memory,
+                tgt_mask=tgt_mask,
+                memory_mask=memory_mask,
+                tgt_key_padding_mask=tgt_key_padding_mask,
+                memory_key_padding_mask=memory_key_padding_mask,
+                tgt_is_causal=bool(tgt_is_causal),
+                memory_is_causal=memory_is_causal,
+            )
+        return x if self.norm is None else self.norm(x)
+
+
+class Transformer(Module):
+    """The encoder-decoder Transformer (Vaswani et al.), as ``torch.nn.Transformer``: an
+    encoder of ``num_encoder_layers`` layers and a decoder of ``num_decoder_layers``, each
+    ending in a LayerNorm; weights of rank > 1 are Xavier-uniform initialised.
+
+    ``forward(src, tgt, src_mask, tgt_mask, memory_mask, src_key_padding_mask,
+    tgt_key_padding_mask, memory_key_padding_mask)`` with (S, N, E) / (T, N, E) inputs, or
+    (N, S, E) / (N, T, E) with ``batch_first=True``; returns (T, N, E). A causal target
+    mask is ``Transformer.generate_square_subsequent_mask(T)``.
+
+    >>> model = ember.nn.Transformer(d_model=32, nhead=4, num_encoder_layers=2, num_decoder_layers=2)
+    >>> model(ember.randn(10, 2, 32), ember.randn(7, 2, 32)).shape
+    (7, 2, 32)
+    """
+
+    def __init__(
+        self,
+        d_model: int = 512,
+        nhead: int = 8,
+        num_encoder_layers: int = 6,
+        num_decoder_layers: int = 6,
+        dim_feedforward: int = 2048,
+        dropout: float = 0.1,
+        activation="relu",
+        custom_encoder=None,
+        custom_decoder=None,
+        layer_norm_eps: float = 1e-5,
+        batch_first: bool = False,
+        norm_first: bool = False,
+        bias: bool = True,
+        device=None,
+        dtype=None,
+    ):
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        common = dict(
+            dim_feedforward=dim_feedforward,
+            dropout=dropout,
+            activation=activation,
+            layer_norm_eps=layer_norm_eps,
+            batch_first=batch_first,
+            norm_first=norm_first,
+            bias=bias,
+            **kw,
+        )
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(
+                TransformerEncoderLayer(d_model, nhead, **common),
+                num_encoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(
+                TransformerDecoderLayer(d_model, nhead, **common),
+                num_decoder_layers,
+                LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **kw),
+            )
+        self.d_model, self.nhead, self.batch_first = d_model, nhead, batch_first
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(
+        self,
+        src,
+        tgt,
+        src_mask=None,
+        tgt_mask=None,
+        memory_mask=None,
+        src_key_padding_mask=None,
+        tgt_key_padding_mask=None,
+        memory_key_padding_mask=None,
+        src_is_causal=None,
+        tgt_is_causal=None,
+        memory_is_causal: bool = False,
+    ):
+        batched = src.ndim == 3
+        bdim = 0 if self.batch_first else 1
+        if batched and src.shape[bdim] != tgt.shape[bdim]:
+            raise RuntimeError("the batch number of src and tgt must be equal")
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model:
+            raise RuntimeError("the feature number of src and tgt must be equal to d_model")
+        memory = self.encoder(
+            src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(src_is_causal)
+        )
+        return self.decoder(
+            tgt,
+            memory,
+            tgt_mask=tgt_mask,
+            memory_mask=memory_mask,
+            tgt_key_padding_mask=tgt_key_padding_mask,
+            memory_key_padding_mask=memory_key_padding_mask,
+            tgt_is_causal=tgt_is_causal,
+            memory_is_causal=memory_is_causal,
+        )
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
+        """A float (sz, sz) mask: 0 on and below the diagonal, ``-inf`` above (a position may
+        attend to itself and to earlier ones only)."""
+        import numpy as np
+
+        from ember.dtypes import as_dtype, get_default_dtype
+
+        dt = as_dtype(dtype) or get_default_dtype()
+        mask = np.triu(np.full((sz, sz), -np.inf, dtype=dt), 1)
+        return ember.tensor(mask, device=device)

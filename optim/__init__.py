@@ -1,7 +1,8 @@
 """Optimizers and learning-rate schedulers, with PyTorch's names and semantics.
 
-``SGD``, ``Adam``, ``AdamW``, ``Adagrad``, ``RMSprop`` and ``RowAdagrad`` (one
-accumulator per embedding row, PyTorch-BigGraph's optimizer). ``SGD``, ``Adagrad`` and
+``SGD``, ``Adam``, ``AdamW``, ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adamax``,
+``NAdam``, ``RAdam``, ``LBFGS`` (with a closure; strong-Wolfe line search optional) and
+``RowAdagrad`` (one accumulator per embedding row, PyTorch-BigGraph's optimizer). ``SGD``, ``Adagrad`` and
 ``RowAdagrad`` accept the sparse row gradients of ``embedding(..., sparse=True)`` and
 update only the touched rows; the others refuse them.
 
@@ -13,8 +14,24 @@ update only the touched rows; the others refuse them.
 from ember.optim import lr_scheduler
 from ember.optim.adagrad import Adagrad, RowAdagrad
 from ember.optim.adam import Adam, AdamW
+from ember.optim.adaptive import Adadelta, Adamax, NAdam, RAdam
+from ember.optim.lbfgs import LBFGS
 from ember.optim.optimizer import Optimizer
 from ember.optim.rmsprop import RMSprop
 from ember.optim.sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "RowAdagrad", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adagrad",
+    "RMSprop",
+    "Adadelta",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "LBFGS",
+    "RowAdagrad",
+    "lr_scheduler",
+]

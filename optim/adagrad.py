@@ -67,7 +67,7 @@ class Adagrad(Optimizer):
         )
 
     def _init_state(self, p, state, group):
-        xp, w = array_module(p.data), p.data
+        xp, w = array_module(p._data), p._data
         state["step"] = 0
         state["sum"] = _state_tensor(xp, w.shape, w.dtype, group["initial_accumulator_value"])
 
@@ -77,7 +77,7 @@ class Adagrad(Optimizer):
 
     def _dense_step(self, p, g, state, group):
         """The table, its array module, the signed and decayed gradient, and this step's lr."""
-        w = p.data
+        w = p._data
         if group["maximize"]:
             g = -g
         if group["weight_decay"] != 0:
@@ -86,7 +86,7 @@ class Adagrad(Optimizer):
 
     def _update(self, p, g, state, group):
         w, xp, g, clr = self._dense_step(p, g, state, group)
-        s = state["sum"].data
+        s = state["sum"]._data
         if _kernels.adagrad_dense_(xp, w, g, s, clr, group["eps"]):  # cupy: one fused pass
             return
         s += g * g
@@ -100,13 +100,13 @@ class Adagrad(Optimizer):
                 f"Adagrad: {name} has a sparse gradient, which needs weight_decay=0 "
                 f"(got {group['weight_decay']}); RowAdagrad decays the touched rows only"
             )
-        w = p.data
+        w = p._data
         xp = array_module(w)
         idx, g = grad.indices, _values(w, grad)
         if group["maximize"]:
             g = -g
         clr = self._clr(state, group)
-        s = state["sum"].data
+        s = state["sum"]._data
         if _kernels.adagrad_rows_(xp, w, idx, g, s, clr, group["eps"]):  # cupy: fused rows
             return
         rows = s[idx]
@@ -134,7 +134,7 @@ class RowAdagrad(Adagrad):
     """
 
     def _init_state(self, p, state, group):
-        xp, w = array_module(p.data), p.data
+        xp, w = array_module(p._data), p._data
         state["step"] = 0
         rows = w.shape[:1] if w.ndim else ()
         state["sum"] = _state_tensor(xp, rows, w.dtype, group["initial_accumulator_value"])
@@ -158,18 +158,18 @@ class RowAdagrad(Adagrad):
 
     def _update(self, p, g, state, group):
         w, xp, g, clr = self._dense_step(p, g, state, group)
-        if _kernels.row_adagrad_(xp, w, g, state["sum"].data, clr, group["eps"]):
+        if _kernels.row_adagrad_(xp, w, g, state["sum"]._data, clr, group["eps"]):
             return  # cupy: a row reduction and one fused update pass
-        w[...] = self._row_step(xp, w, g, state["sum"].data, clr, group["eps"])
+        w[...] = self._row_step(xp, w, g, state["sum"]._data, clr, group["eps"])
 
     def _sparse_update(self, p, grad, state, group, name):
-        w = p.data
+        w = p._data
         xp = array_module(w)
         idx, g = grad.indices, _values(w, grad)
         if group["maximize"]:
             g = -g
         clr = self._clr(state, group)
-        s = state["sum"].data
+        s = state["sum"]._data
         if group["weight_decay"] == 0 and _kernels.row_adagrad_(xp, w, g, s, clr, group["eps"], idx):
             return  # cupy: gather, update and scatter of the rows fused in one pass
         w_rows = w[idx]  # the only rows read or written: cost independent of the table size

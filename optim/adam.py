@@ -44,7 +44,7 @@ class Adam(Optimizer):
         )
 
     def _init_state(self, p, state, group):
-        xp, w = array_module(p.data), p.data
+        xp, w = array_module(p._data), p._data
         state["step"] = 0
         state["exp_avg"] = _state_tensor(xp, w.shape, w.dtype)
         state["exp_avg_sq"] = _state_tensor(xp, w.shape, w.dtype)
@@ -52,7 +52,7 @@ class Adam(Optimizer):
             state["max_exp_avg_sq"] = _state_tensor(xp, w.shape, w.dtype)
 
     def _update(self, p, g, state, group):
-        w = p.data
+        w = p._data
         xp = array_module(w)
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if group["maximize"]:
@@ -64,7 +64,7 @@ class Adam(Optimizer):
                 g = g + wd * w
         state["step"] += 1
         t = state["step"]
-        m, v = state["exp_avg"].data, state["exp_avg_sq"].data
+        m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
         m *= b1
         m += (1 - b1) * g
         v *= b2
@@ -72,7 +72,7 @@ class Adam(Optimizer):
         if group["amsgrad"]:
             if "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = _state_tensor(xp, w.shape, w.dtype)
-            vmax = state["max_exp_avg_sq"].data
+            vmax = state["max_exp_avg_sq"]._data
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         denom = xp.sqrt(v)

@@ -1,6 +1,6 @@
 """The ``Optimizer`` base: parameter groups, ``zero_grad``, ``state_dict`` in PyTorch's layout.
 
-Subclasses implement ``_update(p, grad, state, group)`` on raw arrays: ``p.data`` and the
+Subclasses implement ``_update(p, grad, state, group)`` on raw arrays: ``p._data`` and the
 gradient's array are numpy or cupy (``xp = array_module(...)``), and every update is
 whole-array in-place work, so a step costs a few array calls per parameter and never
 records a graph. A gradient may be a dense Tensor or an ``ember.sparse.RowSparseGrad``;
@@ -121,7 +121,7 @@ class Optimizer:
                 if set_to_none or type(g) is not Tensor:
                     p.grad = None
                 else:
-                    g.data.fill(0)
+                    g._data.fill(0)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; returns ``closure()``'s loss."""
@@ -150,7 +150,7 @@ class Optimizer:
                 if sparse:
                     self._sparse_update(p, grad, state, group, self._param_name(p, gi, pi))
                 else:
-                    self._update(p, grad.data, state, group)
+                    self._update(p, grad._data, state, group)
                 p._bump_version()
         return loss
 
@@ -222,13 +222,13 @@ class Optimizer:
 
 def _cast_state(v, p, key):
     if type(v) is Tensor:
-        xp = array_module(p.data)
-        src = v.data
+        xp = array_module(p._data)
+        src = v._data
         if array_module(src) is not xp:
             from ember._backend import to_device
 
             src = to_device(src, p.device)
-        dtype = p.data.dtype if (src.dtype.kind == "f" and key != "step") else src.dtype
+        dtype = p._data.dtype if (src.dtype.kind == "f" and key != "step") else src.dtype
         return _wrap(xp.array(src, dtype=dtype, copy=True))
     return copy.deepcopy(v)
 

@@ -46,7 +46,7 @@ class RMSprop(Optimizer):
         )
 
     def _init_state(self, p, state, group):
-        xp, w = array_module(p.data), p.data
+        xp, w = array_module(p._data), p._data
         state["step"] = 0
         state["square_avg"] = _state_tensor(xp, w.shape, w.dtype)
         if group["momentum"] > 0:
@@ -55,7 +55,7 @@ class RMSprop(Optimizer):
             state["grad_avg"] = _state_tensor(xp, w.shape, w.dtype)
 
     def _update(self, p, g, state, group):
-        w = p.data
+        w = p._data
         xp = array_module(w)
         alpha, eps = group["alpha"], group["eps"]
         wd, momentum = group["weight_decay"], group["momentum"]
@@ -64,13 +64,13 @@ class RMSprop(Optimizer):
         if wd != 0:
             g = g + wd * w
         state["step"] += 1
-        s = state["square_avg"].data
+        s = state["square_avg"]._data
         s *= alpha
         s += (1 - alpha) * (g * g)
         if group["centered"]:
             if "grad_avg" not in state:
                 state["grad_avg"] = _state_tensor(xp, w.shape, w.dtype)
-            a = state["grad_avg"].data
+            a = state["grad_avg"]._data
             a *= alpha
             a += (1 - alpha) * g
             d = xp.sqrt(s - a * a)
@@ -80,7 +80,7 @@ class RMSprop(Optimizer):
         if momentum > 0:
             if "momentum_buffer" not in state:
                 state["momentum_buffer"] = _state_tensor(xp, w.shape, w.dtype)
-            b = state["momentum_buffer"].data
+            b = state["momentum_buffer"]._data
             b *= momentum
             b += g / d
             w -= group["lr"] * b

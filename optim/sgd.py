@@ -51,7 +51,7 @@ class SGD(Optimizer):
         )
 
     def _update(self, p, g, state, group):
-        w = p.data
+        w = p._data
         lr, momentum, wd = group["lr"], group["momentum"], group["weight_decay"]
         if group["maximize"]:
             g = -g
@@ -61,9 +61,9 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer")
             if buf is None:
                 state["momentum_buffer"] = buf = _wrap(g.copy())
-                b = buf.data
+                b = buf._data
             else:
-                b = buf.data
+                b = buf._data
                 b *= momentum
                 b += (1 - group["dampening"]) * g
             g = g + momentum * b if group["nesterov"] else b
@@ -76,4 +76,4 @@ class SGD(Optimizer):
                 f"(got momentum={group['momentum']}, weight_decay={group['weight_decay']})"
             )
         step = grad.values * (group["lr"] if group["maximize"] else -group["lr"])
-        p.data[grad.indices] += step.astype(p.data.dtype, copy=False)  # rows are unique
+        p._data[grad.indices] += step.astype(p._data.dtype, copy=False)  # rows are unique

@@ -76,7 +76,7 @@ class _OperatorOp(Function):
 
     def backward(ctx, g):
         xp = array_module(ctx.x)
-        gx, gth = ctx.op.backward(ctx.x, ctx.theta[ctx.rel], g.data)
+        gx, gth = ctx.op.backward(ctx.x, ctx.theta[ctx.rel], g._data)
         gtheta = None
         if gth is not None:
             gtheta = _wrap(_scatter_rows(xp, ctx.theta, ctx.rel, gth))
@@ -103,9 +103,9 @@ class _CompareOp(Function):
     def backward(ctx, g):
         cmp = ctx.cmp
         if ctx.batched:
-            ga, gb = cmp.neg_backward(ctx.ap, ctx.bp, g.data)
+            ga, gb = cmp.neg_backward(ctx.ap, ctx.bp, g._data)
         else:
-            ga, gb = cmp.pos_backward(ctx.ap, ctx.bp, g.data)
+            ga, gb = cmp.pos_backward(ctx.ap, ctx.bp, g._data)
         gb = cmp.prepare_backward(ctx.cb, gb.reshape(-1, gb.shape[-1])).reshape(gb.shape)
         return _wrap(cmp.prepare_backward(ctx.ca, ga)), _wrap(gb), None, None
 

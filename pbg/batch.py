@@ -50,11 +50,11 @@ class Partition:
 
     @property
     def emb(self):
-        return self.table.data
+        return self.table._data
 
     @property
     def state(self):
-        return self.opt.state[self.table]["sum"].data
+        return self.opt.state[self.table]["sum"]._data
 
     @property
     def nbytes(self) -> int:
@@ -80,7 +80,7 @@ class SharedParams:
     def state_of(self, t):
         """The Adagrad accumulator of parameter tensor ``t`` (an array), or None."""
         st = self.opt.state.get(t)
-        return st["sum"].data if st else None
+        return st["sum"]._data if st else None
 
 
 class Sampler:
@@ -246,14 +246,14 @@ class BatchTrainer:
         # per-step leaves sharing the tables' data: Hogwild workers never share a .grad
         leaves = [_wrap(p.emb, True) for p in tables]
         glob = params.glob
-        globs = [_wrap(glob[p.etype].data, True) if glob else None for p in tables]
+        globs = [_wrap(glob[p.etype]._data, True) if glob else None for p in tables]
         rows = []
         for leaf, i, g in zip(leaves, ids, globs):
             r = sparse.embedding(leaf, i[0] if len(i) == 1 else xp.concatenate(i), sparse=True)
             if r.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
                 r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb
-        theta = [_wrap(t.data, True) for t in params.theta]
+        theta = [_wrap(t._data, True) for t in params.theta]
         loss = ChunkedLossRows.apply(rows[0], rows[1] if len(rows) > 1 else None, *theta, plan=plan)
         loss.backward()
         with self._lock:  # optimizer steps go one at a time; the scoring above overlaps
@@ -274,4 +274,4 @@ class BatchTrainer:
                 t.grad = None
         zero = xp.zeros((), np.float64)
         ps = plan.pos_sum
-        return xp.stack([loss.data.astype(np.float64), ps.get("rhs", zero), ps.get("lhs", zero)])
+        return xp.stack([loss._data.astype(np.float64), ps.get("rhs", zero), ps.get("lhs", zero)])

@@ -599,9 +599,9 @@ def _trainer_class():
         def shared_arrays(self):
             """Every array the parameter server keeps consistent, in a fixed order."""
             p = self.params
-            out = [t.data for t in p.theta] + [p.state_of(t) for t in p.theta]
+            out = [t._data for t in p.theta] + [p.state_of(t) for t in p.theta]
             for t in sorted(p.glob):
-                out += [p.glob[t].data, p.state_of(p.glob[t])]
+                out += [p.glob[t]._data, p.state_of(p.glob[t])]
             for k in sorted(self.replicas):
                 out += [self.replicas[k].emb, self.replicas[k].state]
             return [a for a in out if a is not None]

@@ -288,16 +288,16 @@ class Trainer:
         """The shared parameters, then the manifest that completes the version begun."""
         ck, pub, p = self.ckpt, self.model.to_public, self.params
         host = lambda a: to_host(a)
-        zeros = np.zeros_like(host(p.theta[0].data))
+        zeros = np.zeros_like(host(p.theta[0]._data))
         rel = {}
         for side, t in zip("rl", p.theta):
             st = p.state_of(t)
-            rel[f"theta_{side}"] = pub(host(t.data), "theta")
+            rel[f"theta_{side}"] = pub(host(t._data), "theta")
             rel[f"state_{side}"] = pub(host(st), "theta") if st is not None else zeros
         for t, g in p.glob.items():
             st = p.state_of(g)
-            rel[f"global_{t}"] = pub(host(g.data))
-            rel[f"global_state_{t}"] = pub(host(st)) if st is not None else np.zeros_like(host(g.data))
+            rel[f"global_{t}"] = pub(host(g._data))
+            rel[f"global_state_{t}"] = pub(host(st)) if st is not None else np.zeros_like(host(g._data))
         ck.save_relations(rel)
         ck.commit(
             config=self.config.to_dict(),
@@ -476,9 +476,9 @@ class Trainer:
         num_uniform = cfg.num_uniform_negs if cfg.eval_num_uniform_negs is None else cfg.eval_num_uniform_negs
         return held_out_metrics(
             self.model,
-            [t.data for t in self.params.theta],
+            [t._data for t in self.params.theta],
             (lp.emb, rp.emb),
-            (glob[lp.etype].data if glob else 0, glob[rp.etype].data if glob else 0),
+            (glob[lp.etype]._data if glob else 0, glob[rp.etype]._data if glob else 0),
             edges,
             sampler=sampler,
             num_uniform=num_uniform,

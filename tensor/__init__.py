@@ -45,6 +45,7 @@ _SUBMODULES = frozenset(
         "registry",
         "serialization",
         "sparse",
+        "utils",
         # the graph system's subpackages (light: they load the engine only if they use it)
         "cli",
         "datasets",

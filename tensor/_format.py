@@ -8,7 +8,7 @@ from ember._backend import CPU, to_device
 
 
 def format_tensor(t) -> str:
-    host = to_device(t.data, CPU)
+    host = to_device(t._data, CPU)
     body = np.array2string(
         host,
         separator=", ",

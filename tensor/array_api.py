@@ -188,7 +188,7 @@ def asarray(obj, /, *, dtype=None, device=None, copy=None):
         if dev is None and not hasattr(obj, "__array__") and not hasattr(obj, "__buffer__"):
             raise ValueError("asarray(copy=False): a Python object always needs a copy")
         t = _e.asarray(obj, dtype=dtype, device=device, copy=False)
-        if dev is not None and t.data is not obj and not np.shares_memory(_host(t.data), _host(obj)):
+        if dev is not None and t._data is not obj and not np.shares_memory(_host(t._data), _host(obj)):
             raise ValueError("asarray(copy=False): a copy would be needed")
         return t
     if dtype is None:
@@ -491,7 +491,7 @@ def reshape(x, /, shape, *, copy=None):
 
 def _reshape_is_view(x, shape):
     try:
-        v = x.data.view()
+        v = x._data.view()
         v.shape = shape
         return True
     except (AttributeError, ValueError):

@@ -22,7 +22,7 @@ def _as_array(data, dtype=None, device=None, copy=True):
     """Turn Python data / numpy / cupy / Tensor into an array on ``device`` with ``dtype``."""
     dtype = as_dtype(dtype)
     if type(data) is Tensor:
-        data = data.data
+        data = data._data
     if isinstance(data, (list, tuple)) and data and any(type(x) is Tensor for x in _flat(data)):
         data = [x.tolist() if type(x) is Tensor else x for x in data]
     src_dev = None
@@ -274,7 +274,7 @@ class ToDevice(Function):
         return to_device(a, device)
 
     def backward(ctx, g):
-        return ToDevice.apply(g, device_of(ctx.inputs[0].data)), None
+        return ToDevice.apply(g, device_of(ctx.inputs[0]._data)), None
 
 
 class Clone(Function):
@@ -324,7 +324,7 @@ def _to(self, *args, **kwargs):
 
 def _copy_(self, src, non_blocking=False):
     """Copy ``src`` into this tensor's memory (broadcasting, casting, across devices)."""
-    s = src.data if type(src) is Tensor else src
+    s = src._data if type(src) is Tensor else src
     try:
         src_dev = device_of(s)
     except TypeError:
@@ -343,21 +343,21 @@ def _copy_(self, src, non_blocking=False):
             return source.to(dst.dtype).expand(dst.shape)
 
         return _inplace(_copy)(self, src if type(src) is Tensor else _wrap(s))
-    array_module(self.data).copyto(self.data, s, casting="unsafe")
+    array_module(self._data).copyto(self._data, s, casting="unsafe")
     self._bump_version()
     return self
 
 
 def _zero_(self):
     self._check_inplace()
-    self.data.fill(0)
+    self._data.fill(0)
     self._bump_version()
     return self
 
 
 def _fill_(self, value):
     self._check_inplace()
-    self.data.fill(value.item() if type(value) is Tensor else value)
+    self._data.fill(value.item() if type(value) is Tensor else value)
     self._bump_version()
     return self
 

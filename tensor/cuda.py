@@ -238,7 +238,7 @@ class elementwise_kernel:
     can define its kernels at import time on machines without a GPU.
 
     >>> double = ember.cuda.elementwise_kernel("T x", "T y", "y = 2 * x", "double")
-    >>> y = double(x.data)          # x on the GPU: a cupy array
+    >>> y = double(x._data)          # x on the GPU: a cupy array
     """
 
     def __init__(self, in_params, out_params, operation, name, **options):
@@ -280,7 +280,7 @@ class ScaledSoftplus(Function):
             @staticmethod
             def forward(ctx, x, scale, beta):
                 ctx.save_for_backward(x); ctx.scale, ctx.beta = scale, beta
-                if on the GPU: return ember.tensor-wrap(kernel(x.data, scale, beta))
+                if on the GPU: return ember.tensor-wrap(kernel(x._data, scale, beta))
                 else:          return ember ops
             @staticmethod
             def backward(ctx, g): ...the same split
@@ -290,17 +290,17 @@ class ScaledSoftplus(Function):
     def forward(ctx, x, scale=1.0, beta=1.0):
         ctx.save_for_backward(x)
         ctx.scale, ctx.beta = float(scale), float(beta)
-        if _on_gpu(x.data):
-            return _as_tensor(_softplus_fwd(x.data, np.float32(scale), np.float32(beta)))
+        if _on_gpu(x._data):
+            return _as_tensor(_softplus_fwd(x._data, np.float32(scale), np.float32(beta)))
         return _softplus_ops(x, ctx.scale, ctx.beta)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        if _on_gpu(x.data):
+        if _on_gpu(x._data):
             return _as_tensor(
                 _softplus_bwd(
-                    x.data, g.data.astype(x.dtype, copy=False), np.float32(ctx.scale), np.float32(ctx.beta)
+                    x._data, g._data.astype(x.dtype, copy=False), np.float32(ctx.scale), np.float32(ctx.beta)
                 )
             )
         return g * (ctx.scale * ops_math.sigmoid(x * ctx.beta))

@@ -55,7 +55,7 @@ def _prepare(input, fn, real_only=False):
             f"fft.{fn}: ember does not differentiate the Fourier transforms (their values are complex); "
             "call it on x.detach() or under ember.no_grad()"
         )
-    d = input.data
+    d = input._data
     if d.dtype.kind in "biu":
         d = d.astype(get_default_dtype())
     if real_only and d.dtype.kind == "c":

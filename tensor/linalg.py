@@ -105,7 +105,7 @@ def _matrix(A, fn):
 
 
 def _eye_like(x, n):
-    return _wrap(array_module(x.data).eye(n, dtype=x.dtype))
+    return _wrap(array_module(x._data).eye(n, dtype=x.dtype))
 
 
 def _diag_embed(v):
@@ -204,7 +204,7 @@ def slogdet(A):
     differentiable (gradient ``A^{-T}``). Shapes: ``(*, n, n)`` -> ``(*)`` each.
     """
     _square(A, "slogdet")
-    sign = _wrap(_la(A.data).slogdet(A.data)[0])
+    sign = _wrap(_la(A._data).slogdet(A._data)[0])
     return SlogdetResult(sign, LogAbsDet.apply(A))
 
 
@@ -377,16 +377,16 @@ def qr(A, mode="reduced"):
     if mode == "reduced" or (mode == "complete" and m <= n):
         both = QR.apply(A)
         return QRResult(both[..., :m, :], both[..., m:, :].mT)
-    xp = array_module(A.data)
+    xp = array_module(A._data)
     if mode == "r":
-        r = xp.linalg.qr(A.data, mode="r")
+        r = xp.linalg.qr(A._data, mode="r")
         return QRResult(_wrap(xp.zeros((0,), dtype=A.dtype)), _wrap(r))
     if A.requires_grad:
         raise RuntimeError(
             "The derivative of linalg.qr depends on Q, which is not computed when mode='complete' and "
             "m > n: use mode='reduced'"
         )
-    q, r = xp.linalg.qr(A.data, mode="complete")
+    q, r = xp.linalg.qr(A._data, mode="complete")
     return QRResult(_wrap(q), _wrap(r))
 
 
@@ -428,7 +428,7 @@ def eigh(A, UPLO="L"):
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
     if A.dtype.kind == "c":
-        w, v = _la(A.data).eigh(A.data, UPLO=UPLO)
+        w, v = _la(A._data).eigh(A._data, UPLO=UPLO)
         return EighResult(_wrap(w), _wrap(v))
     both = Eigh.apply(A, UPLO)
     return EighResult(both[..., 0, :], both[..., 1:, :])
@@ -452,7 +452,7 @@ def eig(A):
             "linalg.eig: ember does not differentiate complex results; use eigh for symmetric input, "
             "or call eig on A.detach()"
         )
-    w, v = _la(A.data).eig(A.data)
+    w, v = _la(A._data).eig(A._data)
     ct = np.result_type(A.dtype, np.complex64)
     return EigResult(_wrap(w.astype(ct)), _wrap(v.astype(ct)))
 
@@ -519,7 +519,7 @@ def svd(A, full_matrices=True):
                 "linalg.svd: The derivative of U or Vh is not well-defined when full_matrices=True and "
                 "A is not square: use full_matrices=False (or svdvals for S only)"
             )
-        u, s, vh = _la(A.data).svd(A.data, full_matrices=full_matrices)
+        u, s, vh = _la(A._data).svd(A._data, full_matrices=full_matrices)
         return SVDResult(_wrap(u), _wrap(s), _wrap(vh))
     both = SVD.apply(A)
     return SVDResult(both[..., :m, :], both[..., -1, :], both[..., m:-1, :].mT)
@@ -529,7 +529,7 @@ def svdvals(A):
     """The singular values of ``(*, m, n)`` matrices, descending ``(*, min(m, n))``. Differentiable."""
     _matrix(A, "svdvals")
     if A.dtype.kind == "c" or not A.requires_grad:
-        return _wrap(_la(A.data).svd(A.data, compute_uv=False))
+        return _wrap(_la(A._data).svd(A._data, compute_uv=False))
     return svd(A, full_matrices=False).S
 
 
@@ -542,12 +542,12 @@ def _tolerance(S, A, atol, rtol):
 
     if rtol is None:
         rtol = 0.0 if atol not in (None, 0) else finfo(S.dtype).eps * builtins.max(A.shape[-2:])
-    smax = S.data[..., :1] if S.shape[-1] else S.data[..., :0]
-    tol = rtol.data[..., None] if type(rtol) is Tensor else rtol
+    smax = S._data[..., :1] if S.shape[-1] else S._data[..., :0]
+    tol = rtol._data[..., None] if type(rtol) is Tensor else rtol
     tol = smax * tol
     if atol is not None:
-        a = atol.data[..., None] if type(atol) is Tensor else atol
-        tol = array_module(S.data).maximum(tol, a)
+        a = atol._data[..., None] if type(atol) is Tensor else atol
+        tol = array_module(S._data).maximum(tol, a)
     return tol
 
 
@@ -561,7 +561,7 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False):
     _matrix(A, "pinv")
     U, S, Vh = svd(A, full_matrices=False)
     tol = _tolerance(S.detach(), A, atol, rtol)
-    keep = _wrap(S.data > tol)
+    keep = _wrap(S._data > tol)
     Sinv = where(keep, 1 / where(keep, S, 1.0), 0.0)
     return conj(Vh).mT @ (unsqueeze(Sinv, -1) * conj(U).mT)
 
@@ -581,10 +581,10 @@ def lstsq(A, B, rcond=None, *, driver=None):
     X = pinv(A, rtol=rcond) @ B
     S = svdvals(A.detach())
     tol = _tolerance(S, A, None, rcond)
-    rank = _wrap((S.data > tol).sum(-1).astype(np.int64))
+    rank = _wrap((S._data > tol).sum(-1).astype(np.int64))
     m, n = A.shape[-2:]
-    xp = array_module(A.data)
-    if m > n and bool(xp.all(rank.data == n)):
+    xp = array_module(A._data)
+    if m > n and bool(xp.all(rank._data == n)):
         r = B - A @ X
         residuals = sum(r * r, -2)
     else:
@@ -598,7 +598,7 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False):
     """The number of singular values above ``max(atol, rtol * S.max())`` (int64, ``(*)``)."""
     _matrix(A, "matrix_rank")
     S = svdvals(A.detach())
-    return _wrap((S.data > _tolerance(S, A, atol, rtol)).sum(-1).astype(np.int64))
+    return _wrap((S._data > _tolerance(S, A, atol, rtol)).sum(-1).astype(np.int64))
 
 
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
@@ -610,7 +610,7 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         x = x.to(dtype)
     if x.dtype.kind == "c":
-        x = _wrap(array_module(x.data).abs(x.data))
+        x = _wrap(array_module(x._data).abs(x._data))
     if x.dtype.kind not in "fc":
         raise RuntimeError(
             f"linalg.vector_norm: Expected a floating point or complex tensor as input. Got {x.dtype}"

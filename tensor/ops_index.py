@@ -34,7 +34,7 @@ def _raw_index(index):
     out, advanced = [], False
     for i in index:
         if type(i) is Tensor:
-            i = i.data
+            i = i._data
             if i.ndim == 0 and i.dtype.kind in "iu":
                 i = int(i)
             else:
@@ -95,7 +95,7 @@ def _scatter_into_zeros(g, shape, index):
 
 def _getitem(self, index):
     raw, advanced = _raw_index(index)
-    raw = _device_index(self.data, raw)
+    raw = _device_index(self._data, raw)
     if len(raw) == 1:
         raw = raw[0] if not isinstance(raw[0], tuple) else raw
     out = Index.apply(self, raw)
@@ -119,7 +119,7 @@ class IndexPut(Function):
         n = ctx.needs_input_grad
         ga = gv = None
         if n[0]:
-            xp = array_module(g.data)
+            xp = array_module(g._data)
             mask = xp.ones(ctx._shapes[0], dtype=g.dtype)
             mask[index] = 0
             ga = g * _wrap(mask)
@@ -130,23 +130,23 @@ class IndexPut(Function):
 
 def _setitem(self, index, value):
     raw, _ = _raw_index(index)
-    xp = array_module(self.data)
-    raw = _device_index(self.data, raw)
+    xp = array_module(self._data)
+    raw = _device_index(self._data, raw)
     if len(raw) == 1:
         raw = raw[0]
     from ember.autograd.grad_mode import _state
 
     needs_graph = _state.enabled and (self.requires_grad or (type(value) is Tensor and value.requires_grad))
     if not needs_graph:
-        v = value.data if type(value) is Tensor else value
-        if type(value) is Tensor and type(v) is not type(self.data):
+        v = value._data if type(value) is Tensor else value
+        if type(value) is Tensor and type(v) is not type(self._data):
             raise RuntimeError(f"index_put: value is on {value.device} but the tensor is on {self.device}")
-        self.data[raw] = v
+        self._data[raw] = v
         self._bump_version()
         return
     self._check_inplace()
     out = IndexPut.apply(self, raw, value)
-    xp.copyto(self.data, out.data)
+    xp.copyto(self._data, out._data)
     self._bump_version()
     self.grad_fn = out.grad_fn
     self.requires_grad = True
@@ -189,7 +189,7 @@ class ScatterAlong(Function):
 
 
 def _index_data(index):
-    return index.data if type(index) is Tensor else index
+    return index._data if type(index) is Tensor else index
 
 
 def _scatter_along(g, dim, index, shape):
@@ -211,7 +211,7 @@ def take_along_dim(input, indices, dim=None):
         return gather(input.reshape(-1), 0, indices.reshape(-1))
     d = _norm_dim(dim, input.ndim)
     idx = _index_data(indices)
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     shape = list(
         np.broadcast_shapes(
             tuple(s if i != d else 1 for i, s in enumerate(input.shape)),
@@ -237,7 +237,7 @@ def scatter(input, dim, index, src=None, value=None):
     """Out-of-place ``scatter``: ``out[index[i][j]][j] = src[i][j]`` (dim 0), last write wins."""
     d = _norm_dim(dim, input.ndim)
     idx = _index_data(index)
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     grid = list(xp.indices(idx.shape, sparse=True))
     grid[d] = idx
     grid = tuple(grid)
@@ -301,20 +301,20 @@ def index_add(input, dim, index, source, *, alpha=1):
 def masked_fill(input, mask, value):
     from ember.ops_math import where
 
-    v = value if type(value) is Tensor else _wrap(array_module(input.data).asarray(value, dtype=input.dtype))
+    v = value if type(value) is Tensor else _wrap(array_module(input._data).asarray(value, dtype=input.dtype))
     return where(mask, v.to(input.dtype), input)
 
 
 @op()
 def masked_select(input, mask):
     m = _index_data(mask)
-    return input[_wrap(array_module(input.data).broadcast_to(m, input.shape))]
+    return input[_wrap(array_module(input._data).broadcast_to(m, input.shape))]
 
 
 @op()
 def nonzero(input, *, as_tuple=False):
-    xp = array_module(input.data)
-    nz = xp.nonzero(input.data)
+    xp = array_module(input._data)
+    nz = xp.nonzero(input._data)
     if as_tuple:
         return tuple(_wrap(i.astype(np.int64, copy=False)) for i in nz)
     return _wrap(xp.stack(nz, axis=1).astype(np.int64, copy=False) if nz else xp.zeros((0, 0), np.int64))
@@ -322,7 +322,7 @@ def nonzero(input, *, as_tuple=False):
 
 @op()
 def diagonal(input, offset=0, dim1=0, dim2=1):
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     n1, n2 = input.shape[dim1], input.shape[dim2]
     i = xp.arange(max(0, min(n1, n2 - offset) if offset >= 0 else min(n1 + offset, n2)))
     rows, cols = (i, i + offset) if offset >= 0 else (i - offset, i)
@@ -356,13 +356,13 @@ def sort(input, dim=-1, descending=False, stable=False):
     from ember.ops_reduce import values_indices
 
     d = _norm_dim(dim, input.ndim)
-    idx = _sort_indices(input.data, d, descending, stable)
+    idx = _sort_indices(input._data, d, descending, stable)
     return values_indices(Gather.apply(input, d, idx), _wrap(idx))
 
 
 @op()
 def argsort(input, dim=-1, descending=False, stable=False):
-    return _wrap(_sort_indices(input.data, _norm_dim(dim, input.ndim), descending, stable))
+    return _wrap(_sort_indices(input._data, _norm_dim(dim, input.ndim), descending, stable))
 
 
 @op()
@@ -373,7 +373,7 @@ def topk(input, k, dim=-1, largest=True, sorted=True):
     n = input.shape[d]
     if not 0 <= k <= n:
         raise RuntimeError(f"selected index k out of range: k={k} for a dimension of size {n}")
-    a = input.data
+    a = input._data
     xp = array_module(a)
     key = -a if largest else a
     if k < n:
@@ -413,8 +413,8 @@ def _unique(xp, data, **kwargs):
 
 @op()
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
-    xp = array_module(input.data)
-    res = _unique(xp, input.data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
+    xp = array_module(input._data)
+    res = _unique(xp, input._data, return_inverse=return_inverse, return_counts=return_counts, axis=dim)
     if not (return_inverse or return_counts):
         return _wrap(res)
     out = [_wrap(res[0])]
@@ -429,8 +429,8 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
 
 def unique_all(input):
     """(values, first indices, inverse indices (input's shape), counts) of the flattened input."""
-    xp = array_module(input.data)
-    flat = input.data.reshape(-1)
+    xp = array_module(input._data)
+    flat = input._data.reshape(-1)
     vals, first, inv, counts = _unique(xp, flat, return_index=True, return_inverse=True, return_counts=True)
     i64 = np.int64
     return (
@@ -443,9 +443,9 @@ def unique_all(input):
 
 @op()
 def bincount(input, weights=None, minlength=0):
-    xp = array_module(input.data)
-    w = None if weights is None else weights.data
-    return _wrap(xp.bincount(input.data, weights=w, minlength=minlength))
+    xp = array_module(input._data)
+    w = None if weights is None else weights._data
+    return _wrap(xp.bincount(input._data, weights=w, minlength=minlength))
 
 
 @op()
@@ -469,9 +469,9 @@ def searchsorted(sorted_sequence, values, *, out_int32=False, right=False, side=
                 "side and right can't be set to opposites, got side of left while right was True"
             )
         right = side == "right"
-    seq = sorted_sequence.data
+    seq = sorted_sequence._data
     xp = array_module(seq)
-    v = values.data if type(values) is Tensor else xp.asarray(values)
+    v = values._data if type(values) is Tensor else xp.asarray(values)
     if sorter is not None:
         seq = xp.take_along_axis(seq, _index_data(sorter), axis=-1)
     which = "right" if right else "left"
@@ -515,9 +515,9 @@ def _index_add_(self, dim, index, source, *, alpha=1):
 
     if not _state.enabled or not (self.requires_grad or source.requires_grad):
         d = _norm_dim(dim, self.ndim)
-        xp = array_module(self.data)
-        src = source.data * alpha if alpha != 1 else source.data
-        tgt = self.data if d == 0 else xp.moveaxis(self.data, d, 0)
+        xp = array_module(self._data)
+        src = source._data * alpha if alpha != 1 else source._data
+        tgt = self._data if d == 0 else xp.moveaxis(self._data, d, 0)
         _add_at(xp, tgt, _index_data(index), src if d == 0 else xp.moveaxis(src, d, 0))
         self._bump_version()
         return self

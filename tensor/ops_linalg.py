@@ -48,7 +48,7 @@ class MatMul(Function):
 @op()
 def matmul(input, other):
     if type(input) is Tensor and type(other) is Tensor:
-        if type(input.data) is not type(other.data):
+        if type(input._data) is not type(other._data):
             raise RuntimeError(
                 f"Expected all tensors to be on the same device, but found at least two devices, "
                 f"{input.device} and {other.device}!"
@@ -160,7 +160,7 @@ class Einsum(Function):
                 # a repeated index reads a diagonal: spread the gradient back onto it by
                 # multiplying with identity matrices (one per extra occurrence)
                 seen, renamed, eye_subs, eyes = set(), [], [], []
-                xp = array_module(g.data)
+                xp = array_module(g._data)
                 for i, c in enumerate(s):
                     if c in seen:
                         f = next(fresh)

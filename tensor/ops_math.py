@@ -139,7 +139,7 @@ class Pow(Function):
                 ga = g * b * pow(a, b - 1)
         if n[1]:
             # a Python-scalar base: make it an array of the gradient's dtype and device
-            base = a if type(a) is Tensor else _wrap(array_module(g.data).asarray(a, dtype=g.dtype))
+            base = a if type(a) is Tensor else _wrap(array_module(g._data).asarray(a, dtype=g.dtype))
             ga_b = ctx.output() * log(base)
             gb = g * ga_b
         return ga, gb
@@ -158,7 +158,7 @@ class _NoGrad(Function):
         super().__init_subclass__(**kwargs)
 
         def apply(*args, **kwargs):
-            raw_args = [a.data if type(a) is Tensor else a for a in args]
+            raw_args = [a._data if type(a) is Tensor else a for a in args]
             return _wrap(cls.forward(cls, *raw_args, **kwargs))  # ctx: the class (its attributes)
 
         # a plain function per class (not a bound classmethod): it can carry its own docstring
@@ -408,8 +408,8 @@ class LeakyRelu(Function):
     def backward(ctx, g):
         a = ctx.inputs[0]
         # the slope in g's dtype: where(.., 1.0, slope) of two Python floats is float32
-        xp = array_module(g.data)
-        return g * _wrap(xp.where(a.data > 0, 1.0, ctx.slope).astype(g.dtype, copy=False))
+        xp = array_module(g._data)
+        return g * _wrap(xp.where(a._data > 0, 1.0, ctx.slope).astype(g.dtype, copy=False))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -508,9 +508,9 @@ class Clamp(Function):
     def backward(ctx, g):
         x = ctx.inputs[0]
         lo, hi = ctx.lo, ctx.hi
-        lo = lo.data if type(lo) is Tensor else lo
-        hi = hi.data if type(hi) is Tensor else hi
-        xd = x.data
+        lo = lo._data if type(lo) is Tensor else lo
+        hi = hi._data if type(hi) is Tensor else hi
+        xd = x._data
         keep = (xd >= lo) if lo is not None else True
         if hi is not None:
             keep = keep & (xd <= hi)
@@ -531,10 +531,10 @@ class _Extremum(Function):
 
     def backward(ctx, g):
         a, b = ctx.inputs
-        ad = a.data if type(a) is Tensor else a
-        bd = b.data if type(b) is Tensor else b
+        ad = a._data if type(a) is Tensor else a
+        bd = b._data if type(b) is Tensor else b
         wins = (ad > bd) if ctx.largest else (ad < bd)
-        wa = _wrap(array_module(g.data).asarray(wins + 0.5 * (ad == bd), dtype=g.dtype))
+        wa = _wrap(array_module(g._data).asarray(wins + 0.5 * (ad == bd), dtype=g.dtype))
         n = ctx.needs_input_grad
         return (g * wa if n[0] else None), (g * (1 - wa) if n[1] else None)
 
@@ -560,9 +560,9 @@ class Where(Function):
 
     def backward(ctx, g):
         cond = ctx.inputs[0]
-        c = cond.data if type(cond) is Tensor else cond
+        c = cond._data if type(cond) is Tensor else cond
         n = ctx.needs_input_grad
-        cmask = _wrap(array_module(g.data).asarray(c, dtype=g.dtype))
+        cmask = _wrap(array_module(g._data).asarray(c, dtype=g.dtype))
         return None, (g * cmask if n[1] else None), (g * (1 - cmask) if n[2] else None)
 
 
@@ -571,8 +571,8 @@ class Where(Function):
 
 def _compare(ufunc_name):
     def fn(input, other):
-        a = input.data if type(input) is Tensor else input
-        b = other.data if type(other) is Tensor else other
+        a = input._data if type(input) is Tensor else input
+        b = other._data if type(other) is Tensor else other
         xp = array_module(a) if type(input) is Tensor else array_module(b)
         _check_same_device(input, other)
         return _wrap(getattr(xp, ufunc_name)(a, b))
@@ -582,7 +582,7 @@ def _compare(ufunc_name):
 
 
 def _check_same_device(a, b):
-    if type(a) is Tensor and type(b) is Tensor and type(a.data) is not type(b.data):
+    if type(a) is Tensor and type(b) is Tensor and type(a._data) is not type(b._data):
         raise RuntimeError(
             f"Expected all tensors to be on the same device, but found at least two devices, "
             f"{a.device} and {b.device}!"
@@ -602,37 +602,37 @@ logical_xor = op("logical_xor")(_compare("logical_xor"))
 
 @op()
 def logical_not(input):
-    return _wrap(array_module(input.data).logical_not(input.data))
+    return _wrap(array_module(input._data).logical_not(input._data))
 
 
 @op()
 def isnan(input):
-    return _wrap(array_module(input.data).isnan(input.data))
+    return _wrap(array_module(input._data).isnan(input._data))
 
 
 @op()
 def isinf(input):
-    return _wrap(array_module(input.data).isinf(input.data))
+    return _wrap(array_module(input._data).isinf(input._data))
 
 
 @op()
 def isfinite(input):
-    return _wrap(array_module(input.data).isfinite(input.data))
+    return _wrap(array_module(input._data).isfinite(input._data))
 
 
 @op()
 def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
-    xp = array_module(input.data)
-    return bool(xp.allclose(input.data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
+    xp = array_module(input._data)
+    return bool(xp.allclose(input._data, _data(other), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 @op()
 def equal(input, other):
-    return input.shape == other.shape and bool(array_module(input.data).all(input.data == other.data))
+    return input.shape == other.shape and bool(array_module(input._data).all(input._data == other._data))
 
 
 def _data(x):
-    return x.data if type(x) is Tensor else x
+    return x._data if type(x) is Tensor else x
 
 
 # ---- public functions -----------------------------------------------------------------
@@ -668,7 +668,7 @@ def div(input, other, *, rounding_mode=None):
         return floor_divide(input, other)
     if rounding_mode == "trunc":
         q = _div(input, other)
-        return _wrap(array_module(q.data).trunc(q.data).astype(q.dtype, copy=False))
+        return _wrap(array_module(q._data).trunc(q._data).astype(q.dtype, copy=False))
     raise ValueError(
         f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}"
     )
@@ -983,9 +983,9 @@ class Copysign(Function):
 
     def backward(ctx, g):
         a, b = ctx.inputs
-        xp = array_module(g.data)
-        bd = b.data if type(b) is Tensor else b
-        s = xp.sign(a.data) * xp.copysign(1.0, bd)
+        xp = array_module(g._data)
+        bd = b._data if type(b) is Tensor else b
+        s = xp.sign(a._data) * xp.copysign(1.0, bd)
         return g * _wrap(xp.asarray(s, dtype=g.dtype)), None
 
 
@@ -1005,7 +1005,7 @@ class Fmod(Function):
         gb = None
         if n[1]:
             q = _data(a) / _data(b)
-            gb = -g * _wrap(array_module(g.data).asarray(array_module(g.data).trunc(q), dtype=g.dtype))
+            gb = -g * _wrap(array_module(g._data).asarray(array_module(g._data).trunc(q), dtype=g.dtype))
         return (g if n[0] else None), gb
 
 
@@ -1051,7 +1051,7 @@ class Nextafter(_NoGrad):
 
 def _complex_part(name):
     def part(input):
-        d = input.data
+        d = input._data
         if d.dtype.kind != "c":
             if name == "real":
                 return input  # torch.real of a real tensor is the tensor itself
@@ -1068,9 +1068,9 @@ imag = op("imag")(_complex_part("imag"))
 
 @op()
 def conj(input):
-    if input.data.dtype.kind != "c":
+    if input._data.dtype.kind != "c":
         return input  # the conjugate of a real tensor is the tensor itself, as torch
-    return _wrap(array_module(input.data).conj(input.data))
+    return _wrap(array_module(input._data).conj(input._data))
 
 
 conj_physical = op("conj_physical")(conj)
@@ -1079,7 +1079,7 @@ resolve_conj = op("resolve_conj")(lambda input: input)
 
 @op()
 def angle(input):
-    d = input.data
+    d = input._data
     r = array_module(d).angle(d)
     if d.dtype.kind in "biu":
         r = r.astype(get_default_dtype())
@@ -1094,34 +1094,34 @@ def complex(real, imag):
             f"got {real.dtype} and {imag.dtype}"
         )
     _check_same_device(real, imag)
-    return _wrap(real.data + 1j * imag.data.astype(np.result_type(real.dtype, np.complex64)))
+    return _wrap(real._data + 1j * imag._data.astype(np.result_type(real.dtype, np.complex64)))
 
 
 @op()
 def polar(abs, angle):
-    xp = array_module(abs.data)
-    return complex(_wrap(abs.data * xp.cos(angle.data)), _wrap(abs.data * xp.sin(angle.data)))
+    xp = array_module(abs._data)
+    return complex(_wrap(abs._data * xp.cos(angle._data)), _wrap(abs._data * xp.sin(angle._data)))
 
 
 @op()
 def view_as_real(input):
-    if input.data.dtype.kind != "c":
+    if input._data.dtype.kind != "c":
         raise RuntimeError("view_as_real is only supported for complex tensors")
-    xp = array_module(input.data)
-    return _wrap(xp.stack([input.data.real, input.data.imag], axis=-1))
+    xp = array_module(input._data)
+    return _wrap(xp.stack([input._data.real, input._data.imag], axis=-1))
 
 
 @op()
 def view_as_complex(input):
     if input.shape[-1:] != (2,) or input.dtype not in (np.float32, np.float64):
         raise RuntimeError("view_as_complex: expected a float32/float64 tensor whose last dimension is 2")
-    d = input.data
+    d = input._data
     return _wrap(d[..., 0] + 1j * d[..., 1].astype(np.result_type(d.dtype, np.complex64)))
 
 
 @op()
 def isreal(input):
-    d = input.data
+    d = input._data
     xp = array_module(d)
     return _wrap(xp.imag(d) == 0 if d.dtype.kind == "c" else xp.ones(d.shape, dtype=bool))
 
@@ -1161,7 +1161,7 @@ bitwise_right_shift = op("bitwise_right_shift")(_bitwise_binary("right_shift", "
 @op()
 def bitwise_not(input):
     _bitwise_check("bitwise_not", input)
-    return _wrap(array_module(input.data).invert(input.data))
+    return _wrap(array_module(input._data).invert(input._data))
 
 
 tan = op("tan")(Tan.apply)
@@ -1353,12 +1353,12 @@ def _inplace(fn):
         if _grad_enabled() and (self.requires_grad or _any_requires_grad(args, kwargs)):
             # the new node may save its input: give it the old value, in its own buffer,
             # at the same place in the graph, since self's buffer is overwritten below
-            old = _wrap(self.data.copy(), self.requires_grad, self.grad_fn)
+            old = _wrap(self._data.copy(), self.requires_grad, self.grad_fn)
             result = fn(old, *args, **kwargs)
         else:
             result = fn(self, *args, **kwargs)
-        data = self.data
-        r = result.data
+        data = self._data
+        r = result._data
         if r.shape != data.shape:
             raise RuntimeError(
                 f"output with shape {list(data.shape)} doesn't match the broadcast shape {list(r.shape)}"
@@ -1398,7 +1398,7 @@ def _retarget(node, t):
             t._vc = [0]
         node._out_vc = t._vc
         node._out_version = t._vc[0]
-        node._out = t.data
+        node._out = t._data
 
 
 Function._retarget = _retarget

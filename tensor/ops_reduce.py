@@ -93,7 +93,7 @@ class Prod(Function):
         axes = None if axis is None else (axis,)
         out = _unreduce(ctx.output(), x.shape, axes, keepdim)
         gu = _unreduce(g, x.shape, axes, keepdim)
-        xd = x.data
+        xd = x._data
         xp = array_module(xd)
         if not bool(xp.any(xd == 0)):
             return gu * out / x
@@ -195,7 +195,7 @@ class AMax(Function):
         x = ctx.inputs[0]
         axes, keepdim = ctx.inputs[1], ctx.inputs[2]
         y = _unreduce(ctx.output(), x.shape, axes, keepdim).detach()
-        mask = (x.data == y.data).astype(g.dtype)
+        mask = (x._data == y._data).astype(g.dtype)
         count = mask.sum(axis=axes, keepdims=True)
         w = _wrap(mask / count)
         return _unreduce(g, x.shape, axes, keepdim) * w
@@ -235,9 +235,9 @@ def _max_min(input, dim, keepdim, largest, other=None):
     if dim is None:
         return AMax.apply(input, None, False, largest)
     d = _norm_dim(dim, input.ndim)
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     vals = MaxDim.apply(input, d, keepdim, largest)
-    a = input.data
+    a = input._data
     idx = xp.argmax(a, axis=d) if largest else xp.argmin(a, axis=d)
     if keepdim:
         idx = xp.expand_dims(idx, d)
@@ -266,22 +266,22 @@ def amin(input, dim=(), keepdim=False):
 
 @op()
 def argmax(input, dim=None, keepdim=False):
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     if dim is None:
-        r = xp.argmax(input.data)
+        r = xp.argmax(input._data)
         return _wrap(xp.asarray(r, dtype=np.int64).reshape((1,) * input.ndim if keepdim else ()))
     d = _norm_dim(dim, input.ndim)
-    return _wrap(xp.argmax(input.data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
+    return _wrap(xp.argmax(input._data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
 
 
 @op()
 def argmin(input, dim=None, keepdim=False):
-    xp = array_module(input.data)
+    xp = array_module(input._data)
     if dim is None:
-        r = xp.argmin(input.data)
+        r = xp.argmin(input._data)
         return _wrap(xp.asarray(r, dtype=np.int64).reshape((1,) * input.ndim if keepdim else ()))
     d = _norm_dim(dim, input.ndim)
-    return _wrap(xp.argmin(input.data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
+    return _wrap(xp.argmin(input._data, axis=d, keepdims=keepdim).astype(np.int64, copy=False))
 
 
 # ---- statistics -------------------------------------------------------------------------
@@ -440,18 +440,18 @@ def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
 
 @op()
 def all(input, dim=None, keepdim=False):
-    return _wrap(array_module(input.data).all(input.data, axis=_axes(dim, input.ndim), keepdims=keepdim))
+    return _wrap(array_module(input._data).all(input._data, axis=_axes(dim, input.ndim), keepdims=keepdim))
 
 
 @op()
 def any(input, dim=None, keepdim=False):
-    return _wrap(array_module(input.data).any(input.data, axis=_axes(dim, input.ndim), keepdims=keepdim))
+    return _wrap(array_module(input._data).any(input._data, axis=_axes(dim, input.ndim), keepdims=keepdim))
 
 
 @op()
 def count_nonzero(input, dim=None):
     return _wrap(
-        array_module(input.data).count_nonzero(input.data, axis=_axes(dim, input.ndim)).astype(np.int64)
+        array_module(input._data).count_nonzero(input._data, axis=_axes(dim, input.ndim)).astype(np.int64)
     )
 
 

@@ -64,7 +64,7 @@ class Reshape(Function):
 def reshape(input, *shape):
     shape = _shape_arg(shape)
     if input.shape == shape:
-        return Reshape.apply(input, shape) if input.requires_grad else _wrap(input.data)
+        return Reshape.apply(input, shape) if input.requires_grad else _wrap(input._data)
     return Reshape.apply(input, shape)
 
 
@@ -72,13 +72,13 @@ def _view(self, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (tuple, list, int)):
         from ember.dtypes import as_dtype
 
-        return _wrap(self.data.view(as_dtype(shape[0])))
+        return _wrap(self._data.view(as_dtype(shape[0])))
     shape = _shape_arg(shape)
     try:
-        array_module(self.data).reshape(self.data, shape)
+        array_module(self._data).reshape(self._data, shape)
     except ValueError as e:
-        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self.data.size}") from e
-    if not self.data.flags.c_contiguous and self.data.size > 1 and self.data.ndim > 1:
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {self._data.size}") from e
+    if not self._data.flags.c_contiguous and self._data.size > 1 and self._data.ndim > 1:
         raise RuntimeError(
             "view size is not compatible with input tensor's size and stride; use .reshape(...) instead."
         )
@@ -156,7 +156,7 @@ def transpose(input, dim0, dim1):
     if nd < 2 and dim0 in (0, -1) and dim1 in (0, -1):
         if input.requires_grad:
             return reshape(input, input.shape)
-        return _share_version(_wrap(input.data), input)
+        return _share_version(_wrap(input._data), input)
     d0, d1 = _norm_dim(dim0, nd), _norm_dim(dim1, nd)
     dims = list(range(nd))
     dims[d0], dims[d1] = dims[d1], dims[d0]
@@ -223,7 +223,7 @@ def expand_as(self, other):
 
 @op()
 def broadcast_tensors(*tensors):
-    shape = array_module(tensors[0].data).broadcast_shapes(*(t.shape for t in tensors))
+    shape = array_module(tensors[0]._data).broadcast_shapes(*(t.shape for t in tensors))
     return tuple(expand(t, shape) for t in tensors)
 
 
@@ -271,7 +271,7 @@ class Cat(Function):
 
 
 def _check_devices(tensors, what):
-    kinds = {type(t.data) for t in tensors}
+    kinds = {type(t._data) for t in tensors}
     if len(kinds) > 1:
         devs = sorted({str(t.device) for t in tensors})
         raise RuntimeError(f"{what}: expected all tensors to be on the same device, but found {devs}")
@@ -467,8 +467,8 @@ def repeat_interleave(input, repeats, dim=None):
         return reshape(y, shp[:d] + (shp[d] * repeats,) + shp[d + 1 :])
     from ember.ops_index import index_select
 
-    reps = repeats.data if type(repeats) is Tensor else repeats
-    xp = array_module(input.data)
+    reps = repeats._data if type(repeats) is Tensor else repeats
+    xp = array_module(input._data)
     idx = xp.repeat(xp.arange(input.shape[d]), reps)
     return index_select(input, d, _wrap(idx))
 
@@ -488,7 +488,7 @@ class Pad(Function):
             idx = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))
             return g[idx]
         # non-constant modes: the adjoint of numpy.pad, applied by padding an index map
-        xp = array_module(g.data)
+        xp = array_module(g._data)
         shape = ctx._shapes[0]
         ids = xp.arange(math.prod(shape)).reshape(shape)
         src = Pad.forward(None, ids, widths, mode, 0)
@@ -514,8 +514,21 @@ def pad(input, pad, mode="constant", value=0.0):
 
 
 @op()
-def contiguous(input):
-    return input
+def contiguous(input, memory_format=None):
+    """``input`` itself when its memory is C-contiguous, else a contiguous copy
+    (differentiable), so that ``x.t().contiguous().view(-1)`` works as in PyTorch."""
+    if memory_format is not None and str(memory_format) not in (
+        "contiguous_format",
+        "torch.contiguous_format",
+    ):
+        raise ValueError(
+            f"ember stores tensors in C order only: memory_format={memory_format!r} is not supported"
+        )
+    if input._data.flags.c_contiguous:
+        return input
+    from ember.creation import clone
+
+    return clone(input)
 
 
 # ---- triangles, grids, differences -------------------------------------------------------
@@ -666,8 +679,8 @@ register_method("view_as", lambda self, other: _view(self, other.shape))
 register_method("reshape_as", lambda self, other: reshape(self, other.shape))
 register_method("expand_as", expand_as)
 register_method("repeat", _repeat_method)
-register_method("contiguous", lambda self, memory_format=None: self)
-register_method("is_contiguous", lambda self: bool(self.data.flags.c_contiguous))
+register_method("contiguous", contiguous)
+register_method("is_contiguous", lambda self: bool(self._data.flags.c_contiguous))
 register_method("T", property(lambda self: permute(self, tuple(reversed(range(self.ndim))))))
 register_method("mT", property(lambda self: transpose(self, -2, -1)))
 register_method("mH", property(lambda self: _conj(transpose(self, -2, -1))))

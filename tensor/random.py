@@ -134,8 +134,8 @@ def randint(low, high=None, size=(), *, generator=None, dtype=None, device=None)
 @op()
 def normal(mean=0.0, std=1.0, size=(), *, generator=None, dtype=None, device=None, requires_grad=False):
     t = _sample("standard_normal", (tuple(size),), generator, dtype, device, False)
-    t.data *= std
-    t.data += mean
+    t._data *= std
+    t._data += mean
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -144,8 +144,8 @@ def normal(mean=0.0, std=1.0, size=(), *, generator=None, dtype=None, device=Non
 @op()
 def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=None, requires_grad=False):
     t = _sample("random", (tuple(size),), generator, dtype, device, False)
-    t.data *= high - low
-    t.data += low
+    t._data *= high - low
+    t._data += low
     if requires_grad:
         t.requires_grad_(True)
     return t
@@ -179,14 +179,14 @@ def randn_like(input, *, generator=None, dtype=None, device=None):
 def bernoulli(input, p=None, *, generator=None):
     """Samples 0/1 with probabilities ``input`` (or the scalar ``p``)."""
     u = rand(input.shape, generator=generator, dtype=input.dtype, device=input.device)
-    prob = input.data if p is None else p
-    return _wrap((u.data < prob).astype(input.dtype))
+    prob = input._data if p is None else p
+    return _wrap((u._data < prob).astype(input.dtype))
 
 
 @op()
 def multinomial(input, num_samples, replacement=False, *, generator=None):
     rng = (generator or default_generator)._rng(CPU)
-    probs = np.asarray(input.detach().cpu().data, dtype=np.float64)
+    probs = np.asarray(input.detach().cpu()._data, dtype=np.float64)
     single = probs.ndim == 1
     probs = probs.reshape(-1, probs.shape[-1])
     probs = probs / probs.sum(axis=1, keepdims=True)

@@ -113,9 +113,9 @@ class RowSparseGrad:
 
     def __init__(self, indices, values, shape, *, coalesced=False):
         if type(indices) is Tensor:
-            indices = indices.data
+            indices = indices._data
         if type(values) is Tensor:
-            values = values.data
+            values = values._data
         xp = array_module(values)
         indices = indices.reshape(-1)
         if indices.dtype != xp.int64:
@@ -196,7 +196,7 @@ class RowSparseGrad:
                     f"cannot add a sparse gradient of shape {self.shape} to a dense one of "
                     f"shape {tuple(other.shape)}"
                 )
-            out = other.data.copy()
+            out = other._data.copy()
             vals = self.values.astype(out.dtype, copy=False)
             if self.coalesced:
                 out[self.indices] += vals
@@ -243,7 +243,7 @@ class _Embedding(Function):
             flat = flat[keep]
         # a sparse gradient cannot be differentiated again: create_graph takes the dense path
         if ctx.sparse and not _state.enabled:
-            vals = g2.data if keep is None else g2.data[keep]
+            vals = g2._data if keep is None else g2._data[keep]
             return RowSparseGrad(flat, vals, shape).coalesce(), None, None, None
         if keep is not None:
             g2 = g2[_wrap(keep)]
@@ -279,8 +279,8 @@ def embedding(weight, indices, *, sparse=False, padding_idx=None, max_norm=None,
     """
     if type(weight) is not Tensor:
         raise TypeError(f"embedding(): weight must be a Tensor, got {type(weight).__name__}")
-    xp = array_module(weight.data)
-    idx = indices.data if type(indices) is Tensor else indices
+    xp = array_module(weight._data)
+    idx = indices._data if type(indices) is Tensor else indices
     if isinstance(idx, (list, tuple, int)):
         idx = xp.asarray(idx)
     if idx.dtype.kind not in "iu":
@@ -301,7 +301,7 @@ def embedding(weight, indices, *, sparse=False, padding_idx=None, max_norm=None,
 
 def _renorm_rows(weight, idx, max_norm, norm_type):
     """PyTorch's ``embedding_renorm_``: scale rows above ``max_norm`` down to it, in place."""
-    w = weight.data
+    w = weight._data
     xp = array_module(w)
     rows = xp.unique(idx.reshape(-1))
     sub = w[rows]

@@ -321,7 +321,7 @@ SPECS: dict[str, list[Spec]] = {
         S(lambda a, i: a[:, i], rn(2, 3), _IDX, id="advanced-dim1"),
     ],
     "IndexBackward": [
-        S(lambda g, i: IndexBackward.apply(g, (4, 2), i.data), rn(3, 2), _IDX, id="advanced"),
+        S(lambda g, i: IndexBackward.apply(g, (4, 2), i._data), rn(3, 2), _IDX, id="advanced"),
         S(lambda g: IndexBackward.apply(g, (2, 3), (slice(None), slice(1, None))), rn(2, 2), id="basic"),
     ],
     "IndexPut": [
@@ -475,6 +475,23 @@ COMPOSITES: dict[str, list[Spec]] = {
         S(lambda a, m, v: a.masked_fill(m, v), rn(2, 3), _B, rn(), id="tensor-value"),
     ],
     "masked_select": [S(lambda a, m: ember.masked_select(a, m), rn(2, 3), _B)],
+    "addcmul": [
+        S(lambda a, b, c: ember.addcmul(a, b, c, value=0.5), rn(2, 3), rn(2, 3), rn(3)),
+        S(lambda a, b, c: (a * 1).addcmul_(b, c, value=-2), rn(2, 3), rn(2, 3), rn(2, 3), id="inplace"),
+    ],
+    "addcdiv": [
+        S(lambda a, b, c: ember.addcdiv(a, b, c, value=3), rn(2, 3), rn(2, 3), pos(2, 3)),
+        S(lambda a, b, c: (a * 1).addcdiv_(b, c), rn(3), rn(3), pos(3), id="inplace"),
+    ],
+    "lerp": [
+        S(lambda a, b: ember.lerp(a, b, 0.3), rn(2, 3), rn(2, 3), id="scalar-weight"),
+        S(lambda a, b, w: ember.lerp(a, b, w), rn(2, 3), rn(3), rn(2, 3), id="tensor-weight"),
+        S(lambda a, b, w: (a * 1).lerp_(b, w), rn(2, 3), rn(2, 3), rn(2, 3), id="inplace"),
+    ],
+    "index_fill": [
+        S(lambda a, i: ember.index_fill(a, 1, i, -1.5), rn(2, 4), np.array([0, 2]), id="number"),
+        S(lambda a, i, v: (a * 1).index_fill_(0, i, v), rn(3, 2), np.array([1]), rn(), id="inplace-tensor"),
+    ],
     "topk": [
         K(lambda a: ember.topk(a, 2).values, distinct(2, 4), id="largest"),
         K(lambda a: a.topk(2, dim=0, largest=False)[0], distinct(3, 2), id="smallest"),

@@ -65,7 +65,7 @@ def test_scaled_softplus_without_gpu_uses_ember_ops_and_stays_on_device(device):
     y = ember.cuda.scaled_softplus(x, 2.0, 0.5)
     y.sum().backward()
     if device == "standin":
-        assert type(y.data) is StandinArray and type(x.grad.data) is StandinArray
+        assert type(y._data) is StandinArray and type(x.grad._data) is StandinArray
     np.testing.assert_allclose(y.detach().cpu().numpy(), _softplus_ref(x0, 2.0, 0.5), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(x.grad.detach().cpu().numpy(), 2.0 / (1 + np.exp(-0.5 * x0)), rtol=1e-5)
 
@@ -118,8 +118,8 @@ def _step(cls, device, w0, grads, dtype=np.float32, **kw):
         if isinstance(g, tuple):
             idx, vals = g
             w.grad = RowSparseGrad(
-                ember.tensor(idx, device=device).data,
-                ember.tensor(vals, device=device).data,
+                ember.tensor(idx, device=device)._data,
+                ember.tensor(vals, device=device)._data,
                 w.shape,
                 coalesced=True,
             )
@@ -160,7 +160,7 @@ def test_optimizer_takes_fused_path_when_engaged_and_matches_xp_path(
     grads = _grads(rng, sparse)
     fast, fopt = _step(cls, "standin", w0, grads)
     assert emulated_kernels == kernels * len(grads)
-    assert type(fast.data) is StandinArray and type(fopt.state[fast]["sum"].data) is StandinArray
+    assert type(fast._data) is StandinArray and type(fopt.state[fast]["sum"]._data) is StandinArray
     _no_kernels(monkeypatch)
     ref, ropt = _step(cls, "cpu", w0, grads)
     np.testing.assert_allclose(fast.detach().cpu().numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-7)

@@ -133,8 +133,8 @@ def test_dropout_zeroes_about_p_scales_the_rest_and_is_identity_in_eval():
 
 def test_layer_norm_matches_numpy_and_gradchecks():
     ln = nn.LayerNorm(4).double()
-    ln.weight.data[:] = RNG.standard_normal(4)
-    ln.bias.data[:] = RNG.standard_normal(4)
+    ln.weight._data[:] = RNG.standard_normal(4)
+    ln.bias._data[:] = RNG.standard_normal(4)
     x = t64(3, 4)
     xn = np_(x)
     ref = (xn - xn.mean(-1, keepdims=True)) / np.sqrt(xn.var(-1, keepdims=True) + 1e-5)
@@ -207,7 +207,7 @@ def test_embedding_sparse_gradient_holds_only_touched_rows_and_matches_dense():
 
 def test_embedding_max_norm_renormalises_looked_up_rows_in_place():
     emb = nn.Embedding(4, 3, max_norm=1.0)
-    emb.weight.data[:] = np.array([[3, 4, 0], [0.1, 0, 0], [0, 6, 8], [1, 1, 1]], dtype=np.float32)
+    emb.weight._data[:] = np.array([[3, 4, 0], [0.1, 0, 0], [0, 6, 8], [1, 1, 1]], dtype=np.float32)
     emb(ember.tensor([0, 1]))
     norms = np.linalg.norm(np_(emb.weight), axis=1)
     assert norms[0] == pytest.approx(1.0, rel=1e-5)  # looked up and too long: rescaled
@@ -544,7 +544,7 @@ def mha_ref(q, k, v, w_in, b_in, w_out, b_out, heads, add_mask=None):
 
 def test_multihead_attention_matches_numpy_with_masks():
     mha = nn.MultiheadAttention(6, 2, batch_first=True).double()
-    mha.in_proj_bias.data[:] = RNG.standard_normal(18)
+    mha.in_proj_bias._data[:] = RNG.standard_normal(18)
     q, k, v = t64(2, 3, 6), t64(2, 4, 6), t64(2, 4, 6)
     kpm = ember.tensor([[False, False, False, True], [False, True, False, False]])
     attn_mask = ember.tensor(np.triu(np.ones((3, 4), dtype=bool), 2))

@@ -135,7 +135,7 @@ def test_state_dict_round_trip_reproduces_outputs_bit_for_bit():
     a.eval(), b.eval()
     np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     # copies, not aliases
-    assert b.fc1.weight.data is not a.fc1.weight.data
+    assert b.fc1.weight._data is not a.fc1.weight._data
 
 
 def test_strict_load_lists_missing_unexpected_and_mismatched_keys():

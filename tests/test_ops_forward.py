@@ -286,6 +286,25 @@ CASES = {
             (np.tile(A, (2, 1)), POSINT, np.tile(B, (2, 1))[:5]),
         )
     ],
+    "addcmul": [
+        (
+            lambda a, b, c: ember.addcmul(a, b, c, value=0.5),
+            lambda a, b, c: a + np.float32(0.5) * b * c,
+            (A, B, ROW),
+        )
+    ],
+    "addcdiv": [(lambda a, b, c: ember.addcdiv(a, b, c, value=2), lambda a, b, c: a + 2 * b / c, (A, B, P))],
+    "lerp": [
+        (lambda a, b: ember.lerp(a, b, 0.25), lambda a, b: a + np.float32(0.25) * (b - a), (A, B)),
+        (ember.lerp, lambda a, b, w: a + w * (b - a), (A, B, P)),
+    ],
+    "index_fill": [
+        (
+            lambda a: ember.index_fill(a, 1, ember.tensor([0, 3]), 7.0),
+            lambda a: np.where(np.isin(np.arange(4), [0, 3]), np.float32(7), a),
+            (A,),
+        )
+    ],
     "masked_fill": [
         (lambda a, m: ember.masked_fill(a, m, -1.0), lambda a, m: np.where(m, np.float32(-1), a), (A, MASK))
     ],

@@ -27,7 +27,7 @@ def _run(opt_cls, w0, grads, **kw):
     for g in grads:
         p.grad = ember.tensor(g)
         opt.step()
-    return p.data
+    return p._data
 
 
 # ---- textbook references (float64 numpy) ---------------------------------------------------
@@ -246,8 +246,8 @@ def test_sparse_update_touches_only_batch_rows(rng, make):
         opt.step()
     untouched = np.array(sorted(set(range(50)) - touched))
     rows = np.array(sorted(touched))
-    assert np.array_equal(w.data[untouched], w0[untouched])  # bit-identical
-    assert not np.any(w.data[rows] == w0[rows])
+    assert np.array_equal(w._data[untouched], w0[untouched])  # bit-identical
+    assert not np.any(w._data[rows] == w0[rows])
 
 
 @pytest.mark.parametrize("cls", [optim.Adagrad, optim.RowAdagrad, optim.SGD])
@@ -264,7 +264,7 @@ def test_sparse_update_equals_dense_update_of_same_gradient(rng, cls):
         (out * out * 0.5 + out).sum().backward()
         opt_s.step()
         opt_d.step()
-    np.testing.assert_allclose(ws.data, wd.data, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ws._data, wd._data, rtol=1e-12, atol=1e-14)
 
 
 def test_row_adagrad_sparse_matches_formula_on_touched_rows(rng):
@@ -278,8 +278,8 @@ def test_row_adagrad_sparse_matches_formula_on_touched_rows(rng):
     g = np.zeros_like(w0)
     np.add.at(g, batch, 1.0)
     expect = ref_row_adagrad(w0, [g], lr=0.3)
-    np.testing.assert_allclose(w.data, expect, rtol=1e-12)
-    assert np.array_equal(opt.state[w]["sum"].data[[0, 1, 3]], np.zeros(3))
+    np.testing.assert_allclose(w._data, expect, rtol=1e-12)
+    assert np.array_equal(opt.state[w]["sum"]._data[[0, 1, 3]], np.zeros(3))
 
 
 def test_dense_optimizers_refuse_sparse_gradients_naming_optimizer_and_parameter():
@@ -318,7 +318,7 @@ def test_param_groups_take_per_group_options_and_defaults():
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1, momentum=0.0)
     a.grad, b.grad = ember.ones(2), ember.ones(2)
     opt.step()
-    assert np.allclose(a.data, 0.9) and np.allclose(b.data, 0.0)
+    assert np.allclose(a._data, 0.9) and np.allclose(b._data, 0.0)
     c = ember.ones(2, requires_grad=True)
     opt.add_param_group({"params": c, "momentum": 0.5})
     assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.5
@@ -331,7 +331,7 @@ def test_zero_grad_sets_none_or_zeros():
     opt = optim.SGD([p], lr=0.1)
     p.grad = ember.ones(3)
     opt.zero_grad(set_to_none=False)
-    assert np.array_equal(p.grad.data, np.zeros(3))
+    assert np.array_equal(p.grad._data, np.zeros(3))
     opt.zero_grad()
     assert p.grad is None
 
@@ -347,7 +347,7 @@ def test_step_closure_returns_loss():
         return loss
 
     assert float(opt.step(closure)) == 4.0
-    assert np.isclose(float(p.data[0]), 1.6)
+    assert np.isclose(float(p._data[0]), 1.6)
 
 
 @pytest.mark.parametrize(
@@ -380,14 +380,14 @@ def test_state_dict_round_trip_continues_identically(rng, make, tmp_path):
     assert sorted(sd["state"]) == [0, 1] and [g["params"] for g in sd["param_groups"]] == [[0], [1]]
     ember.save(sd, tmp_path / "opt.h5")
 
-    b = [ember.tensor(t.data.copy(), requires_grad=True) for t in a]
+    b = [ember.tensor(t._data.copy(), requires_grad=True) for t in a]
     opt_b = make([{"params": [b[0]]}, {"params": [b[1]]}])
     opt_b.load_state_dict(ember.load(tmp_path / "opt.h5"))
     assert opt_b.param_groups[1]["lr"] == 0.05
     steps(opt_a, a, grads[3:])
     steps(opt_b, b, grads[3:])
     for x, y in zip(a, b, strict=True):
-        assert np.array_equal(x.data, y.data)
+        assert np.array_equal(x._data, y._data)
 
 
 def test_load_state_dict_refuses_mismatched_groups():

@@ -179,7 +179,7 @@ def _bucket_loop(device, parts, buckets, edges, dtype="float32"):
             g = xp.ones((len(idx), emb.shape[1]), np.float32) * (i + 1)
             t.grad = RowSparseGrad(idx, g, t.shape, coalesced=True)
             opt.step()
-            assert t.data is emb  # updated in place, on the device
+            assert t._data is emb  # updated in place, on the device
         leaving = [k for k in keys if i + 1 == len(buckets) or k not in buckets[i + 1]]
         host.update(sw.write_back(leaving).result())
         for k in leaving:

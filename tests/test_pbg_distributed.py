@@ -121,7 +121,7 @@ def test_every_bucket_once_per_pass_and_never_two_trainers_on_one_partition(rank
     assert sorted(man["files"]) == sorted([f"embeddings/all/{p}" for p in range(parts)] + ["relations"])
 
 
-def test_quality_within_0_02_of_one_process_and_eval_reads_the_checkpoint_unchanged(kin4):
+def test_quality_not_below_one_process_by_0_02_and_eval_reads_the_checkpoint_unchanged(kin4):
     """Mean filtered MRR over three seeds (one run's spread on this graph is about 0.01-0.02:
     the bucket order of a job depends on which trainer asks first)."""
     one, two = [], []
@@ -133,7 +133,8 @@ def test_quality_within_0_02_of_one_process_and_eval_reads_the_checkpoint_unchan
         _summary(mpirun(2, kin4, _params(kin4, f"ck_two_{seed}", extra)))
         c = load_config(kin4, [*FAST, f"checkpoint_path={kin4.parent / f'ck_two_{seed}'}", *extra])
         two.append(evaluate(c)["mrr"])  # pbg eval reads a distributed checkpoint as any other
-    assert min(two) > 0.5 and abs(np.mean(two) - np.mean(one)) < 0.02, (one, two)
+    # no worse than one process (the first pass's tree order often makes it a little better)
+    assert min(two) > 0.5 and np.mean(two) > np.mean(one) - 0.02, (one, two)
 
 
 def test_a_killed_rank_ends_the_job_naming_it_and_another_rank_count_resumes(kin8):

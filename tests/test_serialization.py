@@ -29,7 +29,7 @@ def test_round_trip_is_bit_for_bit_and_keeps_dtypes(tmp_path, rng):
     for k, t in obj.items():
         assert type(back[k]) is ember.Tensor
         assert back[k].dtype == t.dtype and back[k].shape == t.shape
-        assert t.data.tobytes() == back[k].data.tobytes(), k
+        assert t._data.tobytes() == back[k]._data.tobytes(), k
     assert back["w"].requires_grad and not back["f32"].requires_grad
 
 
@@ -63,7 +63,7 @@ def test_optimizer_state_round_trip_through_file(tmp_path):
     ember.save(opt.state_dict(), tmp_path / "o.h5")
     sd = ember.load(tmp_path / "o.h5", map_location="cpu")
     assert sd["param_groups"][0]["betas"] == (0.9, 0.999)
-    assert np.array_equal(sd["state"][0]["exp_avg"].data, opt.state[p]["exp_avg"].data)
+    assert np.array_equal(sd["state"][0]["exp_avg"]._data, opt.state[p]["exp_avg"]._data)
 
 
 def test_save_refuses_objects_it_would_have_to_pickle(tmp_path):
@@ -79,7 +79,7 @@ def test_failed_save_leaves_existing_file_intact(tmp_path):
     ember.save({"a": ember.ones(3)}, path)
     with pytest.raises(TypeError):
         ember.save({"a": ember.zeros(3), "bad": object()}, path)
-    assert np.array_equal(ember.load(path)["a"].data, np.ones(3, np.float32))
+    assert np.array_equal(ember.load(path)["a"]._data, np.ones(3, np.float32))
     assert sorted(os.listdir(tmp_path)) == ["ckpt.h5"]
 
 
@@ -116,3 +116,73 @@ def test_map_location_moves_tensors(tmp_path):
     if not ember.cuda.is_available():
         with pytest.raises(RuntimeError, match="CUDA"):
             ember.load(tmp_path / "m.h5", map_location="cuda")
+
+
+# ---- file objects, as torch.save / torch.load --------------------------------------------
+
+
+def test_state_dict_round_trips_through_bytesio_and_open_files(tmp_path):
+    import io
+
+    model = ember.nn.Sequential(ember.nn.Linear(3, 4), ember.nn.ReLU(), ember.nn.Linear(4, 2))
+    opt = ember.optim.Adam(model.parameters(), lr=0.1)
+    model(ember.randn(5, 3)).sum().backward()
+    opt.step()
+    buf = io.BytesIO()
+    ember.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": 3}, buf)
+    assert buf.getvalue().startswith(b"\x89HDF")
+    buf.seek(0)
+    ck = ember.load(buf, weights_only=True)
+    fresh = ember.nn.Sequential(ember.nn.Linear(3, 4), ember.nn.ReLU(), ember.nn.Linear(4, 2))
+    fresh.load_state_dict(ck["model"])
+    x = ember.randn(2, 3)
+    assert np.array_equal(fresh(x).detach().numpy(), model(x).detach().numpy())
+    assert ck["epoch"] == 3
+    with open(tmp_path / "m.h5", "wb") as f:
+        ember.save(model.state_dict(), f)
+        assert not f.closed  # the caller's file stays open
+    with open(tmp_path / "m.h5", "rb") as f:
+        back = ember.load(f, map_location="cpu")
+    assert sorted(back) == sorted(model.state_dict())
+    assert ember.load(tmp_path / "m.h5")["0.weight"].dtype == np.float32
+
+
+def test_a_file_object_is_written_at_its_position_and_read_to_its_end():
+    import io
+
+    buf = io.BytesIO()
+    buf.write(b"header")
+    ember.save(ember.arange(4), buf)
+    buf.seek(6)
+    assert ember.load(buf).tolist() == [0, 1, 2, 3]
+
+
+def test_map_location_dict_maps_saved_devices():
+    import io
+
+    buf = io.BytesIO()
+    ember.save({"a": ember.ones(2)}, buf)
+    buf.seek(0)
+    assert ember.load(buf, map_location={"cpu": "standin"})["a"].device == "standin"
+
+
+def test_bad_file_objects_and_pickle_options_are_refused(tmp_path):
+    import io
+
+    with pytest.raises(ValueError, match="not a file written by ember.save"):
+        ember.load(io.BytesIO(b"not hdf5 at all"))
+    whole = io.BytesIO()
+    ember.save({"a": ember.randn(100, 100)}, whole)
+    with pytest.raises(ValueError, match="truncated or corrupt"):
+        ember.load(io.BytesIO(whole.getvalue()[:2000]))
+    (tmp_path / "t.txt").write_text("x")
+    with open(tmp_path / "t.txt") as f, pytest.raises(TypeError, match="text mode"):
+        ember.load(f)
+    with pytest.raises(TypeError, match="never pickles"):
+        ember.save({}, io.BytesIO(), pickle_module=object())
+    with pytest.raises(TypeError, match="never unpickles"):
+        ember.load(io.BytesIO(whole.getvalue()), pickle_module=object())
+    with pytest.raises(TypeError, match="map_location must be a device"):
+        ember.load(io.BytesIO(whole.getvalue()), map_location=lambda s, loc: s)
+    with pytest.raises(TypeError, match="path or a writable binary file object"):
+        ember.save({}, 42)

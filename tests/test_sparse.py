@@ -25,7 +25,7 @@ def test_lookup_shape_is_indices_shape_plus_dim(rng):
     idx = rng.integers(0, 10, size=(2, 3, 5))
     out = embedding(w, ember.tensor(idx))
     assert out.shape == (2, 3, 5, 4)
-    assert np.array_equal(out.data, w.data[idx])
+    assert np.array_equal(out._data, w._data[idx])
 
 
 @pytest.mark.parametrize("use_sparse", [False, True])
@@ -37,9 +37,9 @@ def test_gradient_equals_index_add_reference(rng, use_sparse):
     expect = _dense_reference(20, 3, [idx], [up])
     if use_sparse:
         assert isinstance(w.grad, RowSparseGrad)
-        np.testing.assert_allclose(w.grad.to_dense().data, expect, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(w.grad.to_dense()._data, expect, rtol=1e-12, atol=1e-15)
     else:
-        np.testing.assert_allclose(w.grad.data, expect, rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(w.grad._data, expect, rtol=1e-12, atol=1e-15)
 
 
 def test_sparse_gradient_holds_only_touched_rows_coalesced(rng):
@@ -78,7 +78,7 @@ def test_accumulates_over_two_lookups_in_one_graph(rng):
     loss.backward()
     assert isinstance(w.grad, RowSparseGrad) and w.grad.coalesced
     assert np.array_equal(w.grad.indices, np.unique(np.concatenate([a, b.ravel()])))
-    np.testing.assert_allclose(w.grad.to_dense().data, _dense_reference(30, 4, [a, b], [ua, ub]))
+    np.testing.assert_allclose(w.grad.to_dense()._data, _dense_reference(30, 4, [a, b], [ua, ub]))
 
 
 def test_accumulates_across_backward_calls_and_with_dense_gradients(rng):
@@ -89,20 +89,20 @@ def test_accumulates_across_backward_calls_and_with_dense_gradients(rng):
     assert np.array_equal(w.grad.indices, [1, 2, 3]) and np.array_equal(w.grad.values[:, 0], [1, 2, 1])
     (w * 1.0).sum().backward()  # a dense gradient joins: the sum is dense
     assert type(w.grad) is ember.Tensor
-    assert np.array_equal(w.grad.data[:5, 0], [1, 2, 3, 2, 1])
+    assert np.array_equal(w.grad._data[:5, 0], [1, 2, 3, 2, 1])
     w.grad = None
     (w * 1.0).sum().backward()
     embedding(w, ember.tensor([0]), sparse=True).sum().backward()  # dense first, then sparse
-    assert np.array_equal(w.grad.data[:2, 0], [2, 1])
+    assert np.array_equal(w.grad._data[:2, 0], [2, 1])
 
 
 @pytest.mark.parametrize("use_sparse", [False, True])
 def test_padding_idx_rows_get_no_gradient(use_sparse):
     w = ember.ones(6, 3, requires_grad=True)
     out = embedding(w, ember.tensor([[0, 2], [2, 5]]), sparse=use_sparse, padding_idx=2)
-    assert np.array_equal(out.data[0, 1], [1, 1, 1])  # the lookup itself is unchanged
+    assert np.array_equal(out._data[0, 1], [1, 1, 1])  # the lookup itself is unchanged
     out.sum().backward()
-    dense = w.grad.to_dense().data if use_sparse else w.grad.data
+    dense = w.grad.to_dense()._data if use_sparse else w.grad._data
     assert np.array_equal(dense[:, 0], [1, 0, 0, 0, 0, 1])
     if use_sparse:
         assert 2 not in w.grad.indices.tolist()
@@ -111,13 +111,13 @@ def test_padding_idx_rows_get_no_gradient(use_sparse):
 def test_negative_padding_idx_counts_from_the_end():
     w = ember.ones(4, 2, requires_grad=True)
     embedding(w, ember.tensor([3, 1]), padding_idx=-1).sum().backward()
-    assert np.array_equal(w.grad.data[:, 0], [0, 1, 0, 0])
+    assert np.array_equal(w.grad._data[:, 0], [0, 1, 0, 0])
 
 
 def test_max_norm_renormalizes_looked_up_rows_in_place():
     w = ember.tensor([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]], requires_grad=True)
     embedding(w, ember.tensor([0, 1]), max_norm=1.0)
-    norms = np.linalg.norm(w.data, axis=1)
+    norms = np.linalg.norm(w._data, axis=1)
     np.testing.assert_allclose(norms[:2], [1.0, 0.5], rtol=1e-6)
     assert norms[2] == 10.0  # not looked up: untouched
 
@@ -126,7 +126,7 @@ def test_sparse_flag_on_non_leaf_weight_falls_back_to_dense(rng):
     base = ember.tensor(rng.standard_normal((5, 2)), requires_grad=True)
     embedding(base * 2.0, ember.tensor([1, 1]), sparse=True).sum().backward()
     assert type(base.grad) is ember.Tensor
-    assert np.array_equal(base.grad.data[:, 0], [0, 4, 0, 0, 0])
+    assert np.array_equal(base.grad._data[:, 0], [0, 4, 0, 0, 0])
 
 
 def test_double_backward_through_dense_gradient(rng):
@@ -134,7 +134,7 @@ def test_double_backward_through_dense_gradient(rng):
     y = (embedding(w, ember.tensor([0, 2, 2])) ** 2).sum()
     (gw,) = ember.autograd.grad(y, [w], create_graph=True)
     gw.sum().backward()
-    assert np.array_equal(w.grad.data[:, 0], [2, 0, 4, 0])
+    assert np.array_equal(w.grad._data[:, 0], [2, 0, 4, 0])
 
 
 def test_lookup_and_gradient_on_standin_device():
@@ -180,8 +180,8 @@ def test_row_sparse_grad_addition_and_dense_conversion():
     assert c.coalesced and np.array_equal(c.indices, [1, 4, 5])
     assert np.array_equal(c.values[:, 0], [3, 1, 2])
     d = a + ember.ones(6, 2)
-    assert type(d) is ember.Tensor and np.array_equal(d.data[:, 0], [1, 2, 1, 1, 2, 1])
-    assert np.array_equal(a.to_dense().data[:, 1], [0, 1, 0, 0, 1, 0])
+    assert type(d) is ember.Tensor and np.array_equal(d._data[:, 0], [1, 2, 1, 1, 2, 1])
+    assert np.array_equal(a.to_dense()._data[:, 1], [0, 1, 0, 0, 1, 0])
     with pytest.raises(RuntimeError, match="shapes"):
         a + RowSparseGrad(np.array([0]), np.ones((1, 2)), (7, 2))
     with pytest.raises(ValueError, match="do not match"):

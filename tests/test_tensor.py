@@ -149,7 +149,7 @@ def test_tensor_requires_grad_and_asarray_shares():
     t = ember.tensor([1.0], requires_grad=True)
     assert t.requires_grad and t.is_leaf
     assert ember.asarray(t) is t
-    assert ember.tensor(t).data is not t.data  # tensor() always copies
+    assert ember.tensor(t)._data is not t._data  # tensor() always copies
 
 
 def test_manual_seed_reproduces():

@@ -19,10 +19,10 @@ def _params(parameters):
 def _grad_values(g):
     """The stored numbers of a gradient: a dense tensor's array, or a sparse one's values."""
     if type(g) is Tensor:
-        return g.data
+        return g._data
     values = getattr(g, "values", None)
     values = values() if callable(values) else values
-    return values.data if type(values) is Tensor else values
+    return values._data if type(values) is Tensor else values
 
 
 def clip_grad_norm_(
