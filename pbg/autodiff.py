@@ -37,29 +37,40 @@ class ChunkedLossRows(Function):
     """`ChunkedLoss` on rows gathered by ``ember.sparse.embedding``: one gathered tensor
     per embedding table (``rows_b`` is None when both sides share one table).
 
-    ``plan.layout`` maps each of lhs, rhs, lhs_cand, rhs_cand to ``(table, start, stop,
-    shape)``: which rows tensor (0 or 1) and which slice of it. The backward writes the
-    parts' gradients into one array per table, which the embedding turns into a single
-    coalesced `RowSparseGrad`: one gather, one coalesce and one optimizer step per table.
+    ``plan.layout`` maps each of lhs, rhs, lhs_cand, rhs_cand to a list of segments
+    ``(table, start, stop, shape)``: which rows tensor (0 or 1) and which slice of it (a
+    part made of two segments, candidates drawn from both tables, is their concatenation
+    along the candidates' axis). The backward writes the parts' gradients into one array
+    per table, which the embedding turns into a single coalesced `RowSparseGrad`: one
+    gather, one coalesce and one optimizer step per table.
     """
 
     raw = True
 
     def forward(ctx, rows_a, rows_b, theta_r, theta_l, plan):
         tables = (rows_a, rows_b)
-        parts = [
-            None if lay is None else tables[lay[0]][lay[1] : lay[2]].reshape(lay[3]) for lay in plan.layout
-        ]
-        total, grads = batch_loss(plan, *parts, theta_r, theta_l)
         xp = array_module(rows_a)
+
+        def part(segments):
+            views = [tables[k][a:b].reshape(shape) for k, a, b, shape in segments]
+            return views[0] if len(views) == 1 else xp.concatenate(views, axis=1)
+
+        parts = [None if lay is None else part(lay) for lay in plan.layout]
+        total, grads = batch_loss(plan, *parts, theta_r, theta_l)
         bufs = [None if t is None else xp.empty_like(t) for t in tables]
         for lay, g in zip(plan.layout, grads[:4]):
-            if lay is not None:
-                buf = bufs[lay[0]][lay[1] : lay[2]]
+            if lay is None:
+                continue
+            at = 0
+            for k, a, b, shape in lay:
+                buf = bufs[k][a:b]
                 if g is None:
                     buf[...] = 0
-                else:
+                elif len(lay) == 1:
                     buf[...] = g.reshape(buf.shape)
+                else:  # this segment's slice of the concatenated candidates
+                    buf[...] = g[:, at : at + shape[1]].reshape(buf.shape)
+                    at += shape[1]
         ctx.grads = bufs + grads[4:]
         return total
 

@@ -209,22 +209,35 @@ class BatchTrainer:
         disabled = tuple(
             s for s, off in (("lhs", cfg.disable_lhs_negs), ("rhs", cfg.disable_rhs_negs)) if off
         )
+        # negative_partitions = "bucket": a bucket (i, j) of one entity type draws half of
+        # each side's uniform negatives from the other side's partition, so that scores
+        # are compared across partitions too (else each partition's scores drift apart)
+        mixed = cfg.negative_partitions == "bucket" and lp is not rp and lp.etype == rp.etype and u > 1
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
             cl_ids = xp.arange(len(lp.emb))[None]
             cr_ids = xp.arange(len(rp.emb))[None]
         elif u:  # drawn on the device (see Sampler)
-            cl_ids = rng.integers(len(lp.emb), (c, u))
-            cr_ids = rng.integers(len(rp.emb), (c, u))
+            cl_ids = rng.integers(len(lp.emb), (c, u - u // 2 if mixed else u))
+            cr_ids = rng.integers(len(rp.emb), (c, u - u // 2 if mixed else u))
         else:
             cl_ids = cr_ids = None
+        if mixed:  # the borrowed halves: lhs candidates from rp, rhs candidates from lp
+            cl_other = rng.integers(len(rp.emb), (c, u // 2))
+            cr_other = rng.integers(len(lp.emb), (c, u // 2))
+            nl = len(lp.emb)  # ids of rp's rows are offset by nl where they are compared
+            mask_ids = (
+                lhs,
+                rhs + nl,
+                xp.concatenate([cl_ids, cl_other + nl], axis=1),
+                xp.concatenate([cr_ids + nl, cr_other], axis=1),
+            )
+        else:
+            mask_ids = (lhs, rhs, cl_ids, cr_ids)
         plan = BatchPlan(
             self.model,
             rel,
             chunk,
-            lhs,
-            rhs,
-            cl_ids,
-            cr_ids,
+            *mask_ids,
             batch_negs=(not one_vs_all) and cfg.num_batch_negs > 0,
             weight=weight,
             disabled=disabled,
@@ -232,16 +245,25 @@ class BatchTrainer:
         # One gather per table, ember.sparse.embedding(sparse=True): the table's gradient
         # is one coalesced RowSparseGrad of the touched rows, which RowAdagrad applies to
         # those rows only. plan.layout says which slice of the rows each part is.
+        # Each part is one or more segments (table, start, stop, shape), concatenated along
+        # the candidates' axis when a part draws on both tables.
         tables = [lp] if lp is rp else [lp, rp]
-        side_of = (0, len(tables) - 1, 0, len(tables) - 1)  # lhs, rhs, lhs cand, rhs cand
+        last = len(tables) - 1
+        wanted = [[(0, lhs)], [(last, rhs)], [(0, cl_ids)], [(last, cr_ids)]]  # lhs, rhs, lhs cand, rhs cand
+        if mixed:
+            wanted[2].append((1, cl_other))
+            wanted[3].append((0, cr_other))
         ids, off, layout = [[] for _ in tables], [0] * len(tables), []
-        for k, a in zip(side_of, (lhs, rhs, cl_ids, cr_ids)):
-            if a is None:
+        for segments in wanted:
+            if segments[0][1] is None:
                 layout.append(None)
                 continue
-            layout.append((k, off[k], off[k] + a.size, a.shape + (self.model.dim,)))
-            off[k] += a.size
-            ids[k].append(a.reshape(-1))
+            part = []
+            for k, a in segments:
+                part.append((k, off[k], off[k] + a.size, a.shape + (self.model.dim,)))
+                off[k] += a.size
+                ids[k].append(a.reshape(-1))
+            layout.append(part)
         plan.layout = layout
         # per-step leaves sharing the tables' data: Hogwild workers never share a .grad
         leaves = [_wrap(p.emb, True) for p in tables]

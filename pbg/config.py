@@ -474,6 +474,16 @@ class ConfigSchema:
         lo=0,
         group=_TRAIN,
     )
+    negative_partitions: str = key(
+        """Ember's own key: where a bucket's uniform negatives come from. side: the
+        partition of the side being corrupted (PyTorch-BigGraph's); bucket: in a bucket
+        of two partitions of one entity type, half of each side's uniform negatives come
+        from the other partition, so that scores are compared across partitions too.""",
+        "side",
+        type=str,
+        choices=("side", "bucket"),
+        group=_TRAIN,
+    )
     disable_lhs_negs: bool = key("Do not corrupt the left-hand side.", False, type=bool, group=_TRAIN)
     disable_rhs_negs: bool = key("Do not corrupt the right-hand side.", False, type=bool, group=_TRAIN)
     lr: float = key(

@@ -204,7 +204,7 @@ def test_rows_variant_matches_the_fused_loss_on_one_shared_table():
     rows = np.concatenate([p.reshape(-1, D) for p in parts])
     layout, off = [], 0
     for p in parts:
-        layout.append((0, off, off + len(p.reshape(-1, D)), p.shape))
+        layout.append([(0, off, off + len(p.reshape(-1, D)), p.shape)])
         off += len(p.reshape(-1, D))
     plan.layout = layout
     a_ins = [t(x) for x in ins]
@@ -214,3 +214,38 @@ def test_rows_variant_matches_the_fused_loss_on_one_shared_table():
     want = np.concatenate([x.grad.numpy().reshape(-1, D) for x in a_ins[:4]])
     np.testing.assert_allclose(rows_t.grad.numpy(), want, rtol=1e-12)
     np.testing.assert_allclose(th[0].grad.numpy(), a_ins[4].grad.numpy(), rtol=1e-12)
+
+
+def test_candidates_drawn_from_two_tables_are_one_concatenated_block():
+    """A part made of two segments (uniform candidates drawn half from each partition of a
+    bucket, negative_partitions = "bucket") is the concatenation of the two along the
+    candidates' axis, and each table gets back its slice of the gradient."""
+    from ember.pbg.autodiff import ChunkedLossRows
+
+    r = rng()
+    model, plan, ins = _chunked_inputs(r)
+    lhs, rhs, lc, rc = ins[:4]
+    C, U, _ = rc.shape
+    ua = U // 2
+    # table 0 holds lhs, lhs candidates and the first half of the rhs candidates; table 1 the rest
+    a_parts = [lhs, lc, rc[:, :ua]]
+    b_parts = [rhs, rc[:, ua:]]
+    rows_a = np.concatenate([x.reshape(-1, D) for x in a_parts])
+    rows_b = np.concatenate([x.reshape(-1, D) for x in b_parts])
+    n, nl = len(lhs), lc.size // D
+    plan.layout = [
+        [(0, 0, n, lhs.shape)],
+        [(1, 0, n, rhs.shape)],
+        [(0, n, n + nl, lc.shape)],
+        [(0, n + nl, n + nl + C * ua, (C, ua, D)), (1, n, n + C * (U - ua), (C, U - ua, D))],
+    ]
+    a_ins = [t(x) for x in ins]
+    ChunkedLoss.apply(*a_ins, plan=plan).backward()
+    ta, tb, th = t(rows_a), t(rows_b), [t(x) for x in ins[4:]]
+    loss = ChunkedLossRows.apply(ta, tb, *th, plan=plan)
+    loss.backward()
+    g = [x.grad.numpy() for x in a_ins[:4]]
+    want_a = np.concatenate([g[0].reshape(-1, D), g[2].reshape(-1, D), g[3][:, :ua].reshape(-1, D)])
+    want_b = np.concatenate([g[1].reshape(-1, D), g[3][:, ua:].reshape(-1, D)])
+    np.testing.assert_allclose(ta.grad.numpy(), want_a, rtol=1e-12)
+    np.testing.assert_allclose(tb.grad.numpy(), want_b, rtol=1e-12)
