@@ -33,6 +33,14 @@ from ember.cli.train_cmd import _device
     show_default=True,
     help="Candidates per edge with --negatives sampled.",
 )
+@click.option(
+    "--sample",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Evaluate N edges of the split drawn at random (each still ranked against all "
+    "entities, filtered): for big graphs.",
+)
+@click.option("--sample-seed", type=int, default=0, show_default=True, help="Seed of --sample.")
 @click.option("--per-relation", is_flag=True, help="Also print metrics per relation.")
 @click.option(
     "--device",
@@ -42,7 +50,9 @@ from ember.cli.train_cmd import _device
     help="Score on the CPU or a CUDA GPU; default: the config's `device`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print all metrics as JSON.")
-def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation, device, as_json):
+def eval_cmd(
+    config, params, split, filtered, negatives, num_negs, sample, sample_seed, per_relation, device, as_json
+):
     """MRR, MR, Hits@1/3/10/50 and AUC, head and tail prediction, ranked against all
     entities (streamed partition by partition), filtered by default.
 
@@ -60,14 +70,18 @@ def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation,
         negatives=negatives,
         num_negs=num_negs,
         device=device,
+        sample=sample,
+        sample_seed=sample_seed,
     )
     if as_json:
         click.echo(json.dumps(m))
         return
     cols = ["mrr", "mr"] + [f"hits@{k}" for k in HITS] + ["auc"]
-    click.echo(
-        f"{split} ({'filtered' if filtered else 'raw'}, {negatives} negatives, {m['count']:,} rankings)"
+    sampled = (
+        f", a sample of {m['sample']['edges']:,} edges (seed {m['sample']['seed']})" if "sample" in m else ""
     )
+    kind = "filtered" if filtered else "raw"
+    click.echo(f"{split} ({kind}, {negatives} negatives, {m['count']:,} rankings{sampled})")
     click.echo(f"{'':12}" + "".join(f"{c:>10}" for c in cols))
     rows = [("overall", m), ("tail", m["tail"]), ("head", m["head"])]
     if per_relation:

@@ -28,7 +28,7 @@ from ember.pbg.workspace import open_workspace
 QUICK = ["num_epochs=2", "dimension=16", "batch_size=500", "workers=1"]
 
 
-def _all_known_filters(ws, split, edges, num_rel):
+def _all_known_filters(ws, split, edges, num_rel, split_edges=None):
     """The former filter: every known edge of train/valid/test, whatever the split."""
     known = [E._global_edges(ws, s) for s in E.SPLITS if ws.num_edges(s)]
     cat = {k: np.concatenate([e[k] for e in known]) for k in ("lhs", "rhs", "rel")}
@@ -116,3 +116,24 @@ def test_filter_keeps_only_the_edges_matching_a_small_split(tmp_path):
         ):
             np.testing.assert_array_equal(a, b)
     assert graph > 9_000
+
+
+def test_eval_on_a_seeded_sample_is_reproducible_and_equals_the_full_evaluation_on_those_edges(tmp_path):
+    g = real_graph("kinships")
+    out = tmp_path / "ws"
+    assert pbg(["import", str(g.train), "--valid", str(g.valid), "--test", str(g.test), "--out", str(out)]) == 0
+    cfg = load_config(out / "config.toml", ["num_epochs=2", "dimension=16", "workers=1"])
+    train(cfg, log=lambda m: None)
+    full_ranks = {}
+    E.evaluate(cfg, ranks_out=full_ranks)
+    a, b, c = {}, {}, {}
+    m1 = E.evaluate(cfg, sample=200, sample_seed=7, ranks_out=a)
+    m2 = E.evaluate(cfg, sample=200, sample_seed=7, ranks_out=b)
+    E.evaluate(cfg, sample=200, sample_seed=8, ranks_out=c)
+    assert m1 == m2 and m1["count"] == 400 and m1["sample"] == {"edges": 200, "seed": 7}
+    assert not np.array_equal(a["edges"], c["edges"])  # another seed, another sample
+    idx = a["edges"]
+    for side in ("rhs", "lhs"):  # ranked against all entities and filtered exactly as in full
+        np.testing.assert_array_equal(a[side], full_ranks[side][idx])
+    r = np.concatenate([full_ranks["rhs"][idx], full_ranks["lhs"][idx]])
+    assert m1["mrr"] == pytest.approx(np.mean(1 / r))
