@@ -24,12 +24,12 @@ import numpy as np
 # pure-numpy one (benchmarks/sparse_update.py); numpy's add.at stays for other dtypes
 import scipy.sparse as _scipy_sparse
 
-from ember._backend import array_module, device_of
+from ember._backend import array_module, device_of, to_host
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import _state
 
-__all__ = ["RowSparseGrad", "embedding", "coalesce_rows"]
+__all__ = ["BagMean", "RowSparseGrad", "bag_mean", "embedding", "coalesce_rows"]
 
 
 def _is_cupy(xp) -> bool:
@@ -312,3 +312,95 @@ def _renorm_rows(weight, idx, max_norm, norm_type):
         scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
         w[rows[big]] = sub[big] * scale[:, None]
         weight._bump_version()
+
+
+# ---- the mean of bags of rows ----------------------------------------------------------
+
+
+def _bag_segments(xp, offsets, total):
+    """The bag of every entry of a bags' flat index array: ``offsets`` (n+1) are where
+    each bag starts (and the end); a search, not ``repeat``, so cupy needs no host copy
+    of the lengths."""
+    return xp.searchsorted(offsets[1:], xp.arange(total, dtype=offsets.dtype), side="right")
+
+
+class BagMean(Function):
+    """Row ``b`` of the result is the mean of ``weight[indices[offsets[b]:offsets[b+1]]]``
+    (an empty bag gives zeros). Backward sends ``g[b] / |bag b|`` to every occurrence of
+    a row in bag ``b``: with ``sparse`` (and a leaf weight) as one coalesced
+    `RowSparseGrad` over the touched rows, else as a dense, differentiable index-add.
+
+    One node for a whole batch of bags: on numpy (float32/float64) the forward is one
+    sparse (bags x rows) @ weight product, which reads only the referenced rows."""
+
+    raw = True
+
+    def forward(ctx, weight, indices, offsets, sparse):
+        xp = array_module(weight)
+        n = int(offsets.shape[0]) - 1
+        total = int(indices.shape[0])
+        lens = offsets[1:] - offsets[:-1]
+        inv = (1.0 / xp.maximum(lens, 1)).astype(weight.dtype)
+        seg = _bag_segments(xp, offsets, total)
+        ctx.indices, ctx.seg, ctx.inv, ctx.wshape = indices, seg, inv, weight.shape
+        ctx.sparse = sparse
+        if xp is np and weight.dtype in (np.float32, np.float64):
+            mat = _scipy_sparse.csr_matrix((inv[seg], indices, offsets), shape=(n, weight.shape[0]))
+            return np.asarray(mat @ weight, dtype=weight.dtype).reshape((n,) + weight.shape[1:])
+        out = xp.zeros((n,) + weight.shape[1:], dtype=weight.dtype)
+        _index_add(xp, out, seg, xp.take(weight, indices, axis=0))
+        out *= inv.reshape((n,) + (1,) * (weight.ndim - 1))
+        return out
+
+    def backward(ctx, g):
+        xp = array_module(g.data)
+        inv = ctx.inv.astype(g.dtype, copy=False).reshape((-1,) + (1,) * (g.ndim - 1))
+        if ctx.sparse and not _state.enabled:
+            vals = xp.take(g.data * inv, ctx.seg, axis=0)
+            return RowSparseGrad(ctx.indices, vals, ctx.wshape).coalesce(), None, None, None
+        # create_graph (or a dense weight): ember ops, so that it differentiates again
+        per_entry = _Embedding.apply(g * _wrap(inv), ctx.seg, None, False)
+        return _RowsAdd.apply(per_entry, ctx.indices, ctx.wshape), None, None, None
+
+
+def bag_mean(weight, indices, offsets, *, sparse=False):
+    """The mean of each bag of ``weight``'s rows: bag ``b`` is
+    ``indices[offsets[b]:offsets[b + 1]]`` (``offsets``: n+1 non-decreasing integers from
+    0 to ``len(indices)``, as ``include_last_offset=True`` in PyTorch's
+    ``embedding_bag``); the result has shape ``(n,) + weight.shape[1:]``. A row listed
+    twice in a bag counts twice. With ``sparse=True`` and a leaf ``weight``, the gradient
+    is a coalesced :class:`RowSparseGrad` of the rows the bags touch.
+
+    >>> w = ember.randn(10, 4, requires_grad=True)
+    >>> bag_mean(w, ember.tensor([1, 2, 7]), ember.tensor([0, 2, 3]), sparse=True).shape
+    (2, 4)
+    """
+    if type(weight) is not Tensor:
+        raise TypeError(f"bag_mean(): weight must be a Tensor, got {type(weight).__name__}")
+    xp = array_module(weight.data)
+    idx = indices.data if type(indices) is Tensor else xp.asarray(indices)
+    off = offsets.data if type(offsets) is Tensor else xp.asarray(offsets)
+    if idx.dtype.kind not in "iu" or off.dtype.kind not in "iu":
+        raise TypeError(
+            f"bag_mean(): indices and offsets must be integers, got dtypes {idx.dtype} and {off.dtype}"
+        )
+    if idx.ndim != 1 or off.ndim != 1 or off.shape[0] < 1:
+        raise ValueError(
+            f"bag_mean(): indices must be 1-D and offsets 1-D with at least one entry, got shapes "
+            f"{tuple(idx.shape)} and {tuple(off.shape)}"
+        )
+    if weight.ndim < 1:
+        raise ValueError("bag_mean(): weight must have at least one dimension")
+    ends = to_host(off[-1:] if off.shape[0] else off)
+    first = to_host(off[:1])
+    if int(first[0]) != 0 or int(ends[0]) != idx.shape[0]:
+        raise ValueError(
+            f"bag_mean(): offsets must run from 0 to len(indices) = {idx.shape[0]}, got "
+            f"{int(first[0])} .. {int(ends[0])}"
+        )
+    return BagMean.apply(
+        weight,
+        idx.astype(xp.int64, copy=False),
+        off.astype(xp.int64, copy=False),
+        bool(sparse) and weight.grad_fn is None,
+    )

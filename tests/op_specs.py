@@ -317,6 +317,22 @@ SPECS: dict[str, list[Spec]] = {
         S(lambda a, i, s: ember.index_add(a, 0, i, s), rn(3, 2), _IDX, rn(3, 2)),
         S(lambda a, i, s: ember.index_add(a, 1, i, s, alpha=2.0), rn(2, 3), _IDX, rn(2, 3), id="dim1-alpha"),
     ],
+    "BagMean": [
+        # bags [1, 2], [] (zeros, no gradient), [2, 5, 0], [5, 5] (a row twice counts twice)
+        S(
+            lambda w, i, o: ember.sparse.bag_mean(w, i, o),
+            rn(6, 3),
+            np.array([1, 2, 2, 5, 0, 5, 5]),
+            np.array([0, 2, 2, 5, 7]),
+        ),
+        S(
+            lambda w, i, o: ember.sparse.bag_mean(w * w, i, o),
+            rn(4, 2),
+            np.array([3, 1, 3]),
+            np.array([0, 2, 3]),
+            id="non-leaf",
+        ),
+    ],
     # ---- dtype, device, copies
     "Cast": [S(lambda a: a.float().double(), rn(2, 3), eps=1e-3, atol=1e-3)],
     "ToDevice": [S(lambda a: (a.to("standin") * 2).to(a.device), rn(2, 3))],
