@@ -324,6 +324,31 @@ def _bag_segments(xp, offsets, total):
     return xp.searchsorted(offsets[1:], xp.arange(total, dtype=offsets.dtype), side="right")
 
 
+def bag_mean_array(weight, indices, offsets, *, seg=None, inv=None):
+    """`bag_mean`'s forward on raw arrays (numpy, cupy, the stand-in), no autograd: what
+    code that only reads a trained table calls, so that it computes the very numbers
+    training did. float16 rows are summed in float32 and the means rounded back."""
+    xp = array_module(weight)
+    n = int(offsets.shape[0]) - 1
+    if inv is None:
+        lens = offsets[1:] - offsets[:-1]
+        inv = (1.0 / xp.maximum(lens, 1)).astype(weight.dtype)
+    if seg is None:
+        seg = _bag_segments(xp, offsets, int(indices.shape[0]))
+    tail = weight.shape[1:]
+    if xp is np and weight.dtype in (np.float32, np.float64):
+        # rows of the (bags x table rows) CSR matrix are the bags: one product that reads
+        # only the rows the bags name, no gathered copy of them
+        mat = _scipy_sparse.csr_matrix((inv[seg], indices, offsets), shape=(n, weight.shape[0]))
+        flat = weight.reshape(weight.shape[0], -1)
+        return np.asarray(mat @ flat, dtype=weight.dtype).reshape((n,) + tail)
+    acc = np.float32 if weight.dtype == np.float16 else weight.dtype
+    out = xp.zeros((n,) + tail, dtype=acc)
+    _index_add(xp, out, seg, xp.take(weight, indices, axis=0).astype(acc, copy=False))
+    out *= inv.astype(acc).reshape((n,) + (1,) * len(tail))
+    return out.astype(weight.dtype, copy=False)
+
+
 class BagMean(Function):
     """Row ``b`` of the result is the mean of ``weight[indices[offsets[b]:offsets[b+1]]]``
     (an empty bag gives zeros). Backward sends ``g[b] / |bag b|`` to every occurrence of
@@ -337,20 +362,13 @@ class BagMean(Function):
 
     def forward(ctx, weight, indices, offsets, sparse):
         xp = array_module(weight)
-        n = int(offsets.shape[0]) - 1
         total = int(indices.shape[0])
         lens = offsets[1:] - offsets[:-1]
         inv = (1.0 / xp.maximum(lens, 1)).astype(weight.dtype)
         seg = _bag_segments(xp, offsets, total)
         ctx.indices, ctx.seg, ctx.inv, ctx.wshape = indices, seg, inv, weight.shape
         ctx.sparse = sparse
-        if xp is np and weight.dtype in (np.float32, np.float64):
-            mat = _scipy_sparse.csr_matrix((inv[seg], indices, offsets), shape=(n, weight.shape[0]))
-            return np.asarray(mat @ weight, dtype=weight.dtype).reshape((n,) + weight.shape[1:])
-        out = xp.zeros((n,) + weight.shape[1:], dtype=weight.dtype)
-        _index_add(xp, out, seg, xp.take(weight, indices, axis=0))
-        out *= inv.reshape((n,) + (1,) * (weight.ndim - 1))
-        return out
+        return bag_mean_array(weight, indices, offsets, seg=seg, inv=inv)
 
     def backward(ctx, g):
         xp = array_module(g.data)
