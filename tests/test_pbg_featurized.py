@@ -293,8 +293,8 @@ def test_a_config_that_disagrees_with_the_workspace_is_refused(tmp_path):
 
 
 # ------------------------------------------------------------------ training and readers
-def _typed(tmp: Path, extra: str = "") -> Path:
-    """doc (featurized) -cites-> doc, doc -about-> topic (plain, 2 partitions)."""
+def _typed(tmp: Path, extra: str = "", topic_partitions: int = 2) -> Path:
+    """doc (featurized) -cites-> doc, doc -about-> topic (plain, partitioned)."""
     rng = np.random.default_rng(3)
     docs = [f"d{i}" for i in range(120)]
     feats = [
@@ -306,7 +306,7 @@ def _typed(tmp: Path, extra: str = "") -> Path:
     (tmp / "e.tsv").write_text("\n".join(edges) + "\n")
     cfg = tmp / "m.toml"
     cfg.write_text(
-        "[entities.doc]\nfeaturized = true\n[entities.topic]\nnum_partitions = 2\n"
+        f"[entities.doc]\nfeaturized = true\n[entities.topic]\nnum_partitions = {topic_partitions}\n"
         '[[relations]]\nname = "cites"\nlhs = "doc"\nrhs = "doc"\noperator = "diagonal"\n'
         f'[[relations]]\nname = "about"\nlhs = "doc"\nrhs = "topic"\noperator = "translation"\n{extra}'
     )
@@ -500,3 +500,36 @@ def test_expand_gathers_the_bags_of_any_ids_on_the_host_and_the_standin():
     table = np.arange(20, dtype=np.float32).reshape(10, 2)
     v = entity_vectors(table, offsets, feats, glob=np.ones(2, np.float32))
     np.testing.assert_allclose(v, [[10, 11], [13, 14], [17, 18]])
+
+
+def test_training_across_two_mpi_ranks_keeps_the_feature_table_a_consistent_replica(tmp_path):
+    """A featurized type is unpartitioned: its feature table is a replica on every rank, kept
+    consistent by the parameter server like any unpartitioned type's table."""
+    pytest.importorskip("mpi4py", reason="needs mpi4py (pip install -e '.[mpi]')")
+    import subprocess
+    import sys
+
+    bin_ = Path(sys.executable).parent
+    if not (bin_ / "mpiexec").exists():
+        pytest.skip("no mpiexec beside this Python (the mpich wheel provides it)")
+    cfg = _typed(tmp_path, topic_partitions=4)  # 2 ranks need 4 partitions of the other type
+    params = ["dimension=16", "num_epochs=15", "workers=1", "batch_size=50"]
+    mpi_ck, one_ck = tmp_path / "ck_mpi", tmp_path / "ck_one"
+    cmd = [str(bin_ / "mpiexec"), "-n", "2", str(bin_ / "pbg"), "train", str(cfg), "--json"]
+    cmd += [x for kv in [*params, f"checkpoint_path={mpi_ck}"] for x in ("-p", kv)]
+    r = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=240, env=dict(os.environ, OMP_NUM_THREADS="1")
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ranks"] == 2 and all(d["buckets"] > 0 for d in out["distributed"])  # both ranks trained
+    train(load_config(cfg, [*params, f"checkpoint_path={one_ck}"]), log=lambda m: None)
+    mrr = {}
+    for ck in (mpi_ck, one_ck):
+        c = load_config(cfg, [*params, f"checkpoint_path={ck}"])
+        with h5py.File(sorted(ck.glob("embeddings_doc_0.v*.h5"))[-1]) as f:
+            assert f["embeddings"].shape == (50, 16)  # the feature table
+        mrr[ck.name] = evaluate(c, split="train")["per_relation"]["cites"]["mrr"]
+    floor = sum(1 / r for r in range(1, 121)) / 120  # random ranks among 120 documents
+    assert mrr["ck_mpi"] > 3 * floor
+    assert abs(mrr["ck_mpi"] - mrr["ck_one"]) < 0.05
