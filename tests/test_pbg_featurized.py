@@ -533,3 +533,22 @@ def test_training_across_two_mpi_ranks_keeps_the_feature_table_a_consistent_repl
     floor = sum(1 / r for r in range(1, 121)) / 120  # random ranks among 120 documents
     assert mrr["ck_mpi"] > 3 * floor
     assert abs(mrr["ck_mpi"] - mrr["ck_one"]) < 0.05
+
+
+def test_index_and_report_read_the_entity_vectors(typed, tmp_path):
+    pytest.importorskip("faiss", reason="needs faiss-cpu (pip install -e '.[index]')")
+    from ember.pbg.index import build_index
+    from ember.pbg.report import report
+
+    cfg = _cfg(typed, "ck_index")
+    train(cfg, log=lambda m: None)
+    m = EmbeddingModel(cfg)
+    build_index(m, entity_type="doc", metric="cos")
+    names = m.entities("doc")
+    exact = m.neighbors(names[5], entity_type="doc", top_k=3, exact=True)
+    m2 = EmbeddingModel(cfg)
+    indexed = m2.neighbors(names[5], entity_type="doc", top_k=3)
+    assert indexed.names[0] == exact.names[0]
+    np.testing.assert_allclose(indexed.scores[0], exact.scores[0], rtol=1e-4)
+    page = report(m2, tmp_path / "r.html", run_eval=False)  # its map: PCA of entity vectors
+    assert page["out"] == str(tmp_path / "r.html") and "doc" in (tmp_path / "r.html").read_text()
