@@ -29,7 +29,6 @@ import numpy as np
 from ember._backend import Device, array_module, module_for, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
-from ember.pbg.featurized import featurized_vectors
 from ember.pbg.workspace import build_model, open_workspace
 
 SPLITS = ("train", "valid", "test")
@@ -54,6 +53,8 @@ class _Tables:
             emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
             g = self.glob.get(f"global_{etype}")
             if self.ws is not None and self.ws.is_featurized(etype):
+                from ember.pbg.featurized import featurized_vectors  # the bag means' one home
+
                 self.cache[key] = featurized_vectors(self.ws, etype, self.dev(emb), g, self.dev)
             else:
                 self.cache[key] = self.dev(emb + g if g is not None else emb)
