@@ -33,6 +33,18 @@ def _delimiter(value: str | None) -> str | None:
     return value
 
 
+def _features(values) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for v in values:
+        etype, eq, path = v.partition("=")
+        if not eq or not etype or not path:
+            raise UserError(f"--features {v!r}: give TYPE=FILE, e.g. --features doc=features.tsv")
+        if etype in out:
+            raise UserError(f"--features: type {etype!r} is given twice ({out[etype]} and {path})")
+        out[etype] = Path(path)
+    return out
+
+
 @click.command("import")
 @click.argument("edges", nargs=-1, type=click.Path(path_type=Path))
 @click.option(
@@ -59,6 +71,14 @@ def _delimiter(value: str | None) -> str | None:
     type=click.Choice(["hdf5", "arrow"]),
     default=None,
     help="Edge shard format [default: the config's edge_format, else hdf5].",
+)
+@click.option(
+    "--features",
+    "features",
+    multiple=True,
+    metavar="TYPE=FILE",
+    help="Features of a featurized entity type: lines entity<TAB>feature<TAB>... (or Parquet: "
+    "names, list<string> features); repeatable. Without --config: --features all=FILE.",
 )
 @click.option("--delimiter", help="Field separator (default: tab; comma for .csv).")
 @click.option("--header", is_flag=True, help="The first non-comment line is a header.")
@@ -108,6 +128,7 @@ def import_cmd(
     out,
     num_partitions,
     shard_format,
+    features,
     delimiter,
     header,
     columns,
@@ -135,6 +156,7 @@ def import_cmd(
     pbg import edges.tsv                      # -> edges_pbg/, one entity type
     pbg import edges.tsv --partitions 4 --valid-fraction 0.01 --test-fraction 0.01
     pbg import --append more.tsv --into edges_pbg
+    pbg import edges.tsv --config model.toml --features doc=features.tsv
     """
     from ember.partitioning import EdgeSpec, ImportOptions, append_edges, import_edges
 
@@ -171,6 +193,7 @@ def import_cmd(
         drop_self_loops=drop_self_loops,
         drop_unseen=drop_unseen,
         progress=True,
+        features=_features(features),
     )
     if append_files or into:
         if not (append_files and into) or edges:
@@ -190,8 +213,11 @@ def import_cmd(
 
 
 def _render(s: dict) -> str:
+    feats = s.get("features", {})
     ents = ", ".join(
-        f"{t} {n:,} ({s['partitions'][t]} partition{'s' if s['partitions'][t] != 1 else ''})"
+        f"{t} {n:,} ({s['partitions'][t]} partition{'s' if s['partitions'][t] != 1 else ''}"
+        + (f"; featurized, {feats[t]:,} features" if t in feats else "")
+        + ")"
         for t, n in s["entities"].items()
     )
     edges = ", ".join(f"{k} {v:,}" for k, v in s["edges"].items())

@@ -7,7 +7,7 @@ workspace gets) belongs to ``ember.pbg.config``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ember.errors import ConfigError
 
@@ -30,6 +30,7 @@ class DataModel:
     relations: list[RelationSpec]
     dynamic_relations: bool = False
     from_config: bool = False
+    featurized: set[str] = field(default_factory=set)  # types whose entities are bags of features
 
     @property
     def num_partitions(self) -> int:
@@ -37,7 +38,11 @@ class DataModel:
 
     def to_json(self) -> dict:
         return {
-            "entities": {t: {"num_partitions": p} for t, p in self.entities.items()},
+            # "featurized" only where true: a plain workspace's manifest is as before
+            "entities": {
+                t: {"num_partitions": p, **({"featurized": True} if t in self.featurized else {})}
+                for t, p in self.entities.items()
+            },
             "relations": [vars(r) for r in self.relations],
             "dynamic_relations": self.dynamic_relations,
         }
@@ -49,6 +54,7 @@ class DataModel:
             [RelationSpec(**r) for r in d["relations"]],
             bool(d["dynamic_relations"]),
             True,
+            {t for t, v in d["entities"].items() if v.get("featurized")},
         )
 
 
@@ -65,12 +71,17 @@ def model_from_config(cfg: dict, path="config") -> DataModel:
     ents = cfg.get("entities")
     if not isinstance(ents, dict) or not ents:
         raise ConfigError(f"{path}: key 'entities' must be a table of entity types")
-    entities = {}
+    entities, featurized = {}, set()
     for t, v in ents.items():
         p = (v or {}).get("num_partitions", 1) if isinstance(v, dict) else None
         if not isinstance(p, int) or isinstance(p, bool) or p < 1:
             raise ConfigError(f"{path}: key 'entities.{t}.num_partitions' must be an integer >= 1")
         entities[t] = p
+        f = v.get("featurized", False)
+        if not isinstance(f, bool):
+            raise ConfigError(f"{path}: key 'entities.{t}.featurized' must be a boolean")
+        if f:
+            featurized.add(t)
     parted = {p for p in entities.values() if p > 1}
     if len(parted) > 1:
         raise ConfigError(
@@ -100,7 +111,7 @@ def model_from_config(cfg: dict, path="config") -> DataModel:
             f"{path}: key 'dynamic_relations': needs exactly one relation "
             "entry (it gives the lhs/rhs types of all relations)"
         )
-    return DataModel(entities, relations, dynamic, True)
+    return DataModel(entities, relations, dynamic, True, featurized)
 
 
 SHARD_FORMATS = ("hdf5", "arrow")

@@ -47,7 +47,8 @@ from ember.partitioning.dictionary import (
     local_encode,
     name_hashes,
 )
-from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
+from ember.partitioning.features import FeatureReader, write_bags
+from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks, locate_name
 from ember.partitioning.shards import read_shard, write_shard
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ember-import")
@@ -76,6 +77,7 @@ class ImportOptions:
     buffer_bytes: int = 256 << 20  # bucket buffers spill to scratch files beyond this
     read_block_bytes: int = 8 << 20  # pyarrow's CSV block size
     min_block_rows: int = 1 << 20  # rows encoded together
+    features: dict = field(default_factory=dict)  # featurized type -> its --features file
 
 
 def default_workspace_path(first_input: Path) -> Path:
@@ -98,6 +100,7 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
     model = model_from_config(user, where) if user is not None else default_model(opts.num_partitions)
     if opts.num_partitions < 1:
         raise UserError("--partitions must be at least 1")
+    _check_features(model, opts, where if user is not None else None)
     fmt = opts.shard_format or (shard_format_from_config(user, where) if user is not None else None) or "hdf5"
     if fmt not in layout.SHARD_SUFFIX:
         raise UserError(f"unknown shard format {fmt!r} (choose hdf5 or arrow)")
@@ -115,6 +118,42 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
         raise
     summary["workspace"] = str(out)
     return summary
+
+
+def _check_features(model: DataModel, opts: ImportOptions, config: str | None) -> None:
+    """Which types are featurized: those the --config marks (each needs --features), or,
+    without --config, the one default type when ``--features all=FILE`` is given."""
+    for t, path in opts.features.items():
+        flag = f"--features {t}={path}"
+        if config is None:
+            if t != DEFAULT_TYPE:
+                raise UserError(
+                    f"{flag}: no entity type {t!r}; without --config the one entity type is "
+                    f"{DEFAULT_TYPE!r} (--features {DEFAULT_TYPE}=FILE), or give --config with "
+                    f"entities.{t}.featurized = true"
+                )
+            if model.entities[t] > 1:
+                raise UserError(
+                    f"{flag}: a featurized entity type is not partitioned (a feature shared by "
+                    "entities of two partitions would have to live in both); use --partitions 1"
+                )
+            model.featurized.add(t)
+        elif t not in model.entities:
+            raise UserError(
+                f"{flag}: entity type {t!r} is not in {config}'s entities "
+                f"(defined: {', '.join(map(repr, model.entities))})"
+            )
+        elif t not in model.featurized:
+            raise UserError(
+                f"{flag}: entities.{t}.featurized is not true in {config}; set it to make "
+                f"{t!r} a featurized type"
+            )
+    for t in sorted(model.featurized):
+        if t not in opts.features:
+            raise UserError(
+                f"{config}: entities.{t}.featurized = true, but no --features {t}=FILE gives the "
+                f"features of its entities"
+            )
 
 
 def _read_user_config(path: Path) -> dict:
@@ -140,6 +179,13 @@ def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> di
     _check_fractions(opts)
     model = DataModel.from_json(m["model"])
     model.from_config = m["from_config"]
+    if model.featurized or opts.features:
+        raise UserError(
+            f"{workspace}: --append does not support featurized entity types "
+            f"({', '.join(sorted(model.featurized or opts.features))}): new entities need "
+            "feature bags and new features would reshape the feature table a checkpoint was "
+            "trained on; import all the edges again with their --features"
+        )
     stage = workspace / f".append-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
@@ -263,6 +309,11 @@ class _Importer:
             self.rels = EntityDictionary("__relations__", 1, seed)
             if model.from_config and not model.dynamic_relations:
                 self.rels.encode(pa.array([r.name for r in model.relations]))
+        # featurized types: the features file lists their entities first (ids 0, 1, ...)
+        self.features: dict[str, FeatureReader] = {}
+        for t in sorted(model.featurized if previous is None else ()):
+            self.features[t] = FeatureReader(t, self.dicts[t], seed)
+            self.features[t].read(opts.features[t])
         self.weighted = opts.spec.weight_col is not None
         # the relation names are fixed by a config, or by an earlier import (a config
         # already lists them); only dynamic relations grow
@@ -332,7 +383,29 @@ class _Importer:
             raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
         if self.weighted is False and self.previous and self.previous[1].get("weighted"):
             raise UserError("the workspace has edge weights; give --weight-col")
+        self._check_bags(sources)
         return self._finish()
+
+    def _check_bags(self, sources) -> None:
+        """Every entity of a featurized type in the edges has a features line: the edges
+        added no name to its dictionary beyond those the features file listed."""
+        for t, fr in self.features.items():
+            d = self.dicts[t]
+            if len(d) == fr.num_entities:
+                continue
+            name = d.names[fr.num_entities].as_py()  # the first one, in input order
+            types, lt, rt = self._types(len(self.rels))
+            ti = types.index(t)
+            rel_names = self.rels.names.to_pylist()
+            sides = {n: (lt[i] == ti, rt[i] == ti) for i, n in enumerate(rel_names)}
+            for path, _ in sources:
+                line = locate_name(path, self.opts.spec, name, sides)
+                if line is not None:
+                    raise InputFileError(
+                        f"{path}:{line}: entity {name!r} of featurized type {t!r} has no features "
+                        f"(no line for it in {fr.path})"
+                    )
+            raise InputFileError(f"entity {name!r} of featurized type {t!r} has no features in {fr.path}")
 
     def _block_rows(self) -> int:
         # a block's cost is O(its rows + its distinct names), whatever the size of the
@@ -704,6 +777,11 @@ class _Importer:
             for p in range(d.num_partitions):
                 with layout.atomic_path(layout.entity_names_path(st, t, p)) as tmp:
                     pq.write_table(d.partition_table(p), tmp)
+        features = {}
+        for t, fr in self.features.items():
+            bags = fr.bags()
+            write_bags(st, t, bags)
+            features[t] = {"num_features": bags.num_features, "bag_entries": int(len(bags.features))}
         with layout.atomic_path(layout.relations_path(st)) as tmp:
             pq.write_table(
                 pa.table(
@@ -754,6 +832,7 @@ class _Importer:
             "model": m.to_json(),
             "weighted": self.weighted,
             "entity_counts": {t: d.partition_sizes() for t, d in self.dicts.items()},
+            **({"features": features} if features else {}),
             "num_relations": len(self.rels),
             "edges_seen": self.edge_index,
             "edges": edges,
@@ -764,6 +843,7 @@ class _Importer:
         return {
             "entities": {t: len(d) for t, d in self.dicts.items()},
             "partitions": {t: d.num_partitions for t, d in self.dicts.items()},
+            "features": {t: f["num_features"] for t, f in features.items()},
             "relations": len(self.rels),
             "edges": edges,
             "buckets": {s: len(buckets[s]) for s in layout.SPLITS},

@@ -5,6 +5,8 @@ A workspace is one folder (layout version ``WORKSPACE_VERSION``)::
     workspace.json                      manifest: id, version, data model, counts
     config.toml                         the training config (PBG key names)
     entities/<type>/names_<p>.parquet   names of partition p (row = offset), counts
+    entities/<type>/features.parquet    featurized types: feature names (row = feature id)
+    entities/<type>/bags_0.parquet      featurized types: each entity's feature ids
     relations.parquet                   relation names (row = relation id), counts
     edges/<split>/edges_<l>_<r>.h5      bucket (lhs partition l, rhs partition r)
     edges/<split>/edges_<l>_<r>.arrow   ... or Arrow IPC, by shard format
@@ -41,6 +43,14 @@ def new_workspace_id() -> str:
 
 def entity_names_path(root: Path, etype: str, part: int) -> Path:
     return Path(root) / "entities" / etype / f"names_{part}.parquet"
+
+
+def feature_names_path(root: Path, etype: str) -> Path:
+    return Path(root) / "entities" / etype / "features.parquet"
+
+
+def bags_path(root: Path, etype: str) -> Path:
+    return Path(root) / "entities" / etype / "bags_0.parquet"
 
 
 def relations_path(root: Path) -> Path:

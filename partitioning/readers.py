@@ -385,6 +385,56 @@ def locate_bad_line(path, spec: EdgeSpec, ncols: int, relations=None):
     return None
 
 
+def locate_name(path, spec: EdgeSpec, name: str, sides: dict) -> int | None:
+    """The first line (or Parquet row, from 1) where entity ``name`` is an edge's lhs or
+    rhs on a side of its type: ``sides[relation] = (lhs has the type, rhs has it)``. An
+    error-only path (a line-by-line rescan), as `locate_bad_line`."""
+    path = Path(path)
+    one = next(iter(sides.values())) if len(sides) == 1 else (True, True)
+
+    def hit(lhs, rel, rhs):
+        lok, rok = sides.get(rel, (False, False)) if rel is not None else one
+        return (lok and lhs == name) or (rok and rhs == name)
+
+    if is_parquet(path):
+        pf = pq.ParquetFile(str(path))
+        cols = pf.schema_arrow.names
+        sp = EdgeSpec(**vars(spec))
+        if not sp.explicit:
+            sp.lhs_col, sp.rel_col, sp.rhs_col = (0, None, 1) if len(cols) == 2 else (0, 1, 2)
+        row = 0
+        for b in pf.iter_batches(batch_size=1 << 16):
+            lhs = b.column(cols[sp.lhs_col]).to_pylist()
+            rhs = b.column(cols[sp.rhs_col]).to_pylist()
+            rel = b.column(cols[sp.rel_col]).to_pylist() if sp.rel_col is not None else [None] * len(lhs)
+            for i, (a, r, c) in enumerate(zip(lhs, rel, rhs)):
+                if hit(a, r, c):
+                    return row + i + 1
+            row += len(lhs)
+        return None
+    sp, ncols, _ = resolve_spec(path, spec)
+    _, stream = _open_text_stream(path)
+    f = io.BufferedReader(_ArrowRaw(stream), 1 << 20)
+    header = sp.header
+    try:
+        for lineno, raw in enumerate(f, 1):
+            s = raw.rstrip(b"\n").rstrip(b"\r")
+            if not s.strip() or s.startswith(b"#"):
+                continue
+            if header:
+                header = False
+                continue
+            fields = _split(s.decode("utf-8", "replace"), sp.delimiter)
+            if len(fields) != ncols:
+                continue
+            rel = fields[sp.rel_col] if sp.rel_col is not None else None
+            if hit(fields[sp.lhs_col], rel, fields[sp.rhs_col]):
+                return lineno
+    finally:
+        stream.close()
+    return None
+
+
 class _ArrowRaw(io.RawIOBase):
     def __init__(self, stream):
         self._s = stream

@@ -62,6 +62,39 @@ class Workspace:
     def num_entities(self, etype: str) -> int:
         return sum(self.partition_sizes(etype))
 
+    # -- featurized types -------------------------------------------------------------
+    def is_featurized(self, etype: str) -> bool:
+        """Whether the entities of ``etype`` are bags of features (``--features``)."""
+        return etype in self.model.featurized
+
+    def num_features(self, etype: str) -> int:
+        return int(self.manifest["features"][etype]["num_features"])
+
+    def table_sizes(self, etype: str) -> list[int]:
+        """Rows of each partition's table in a checkpoint: the entities per partition, or,
+        for a featurized type, its features (one table, partition 0)."""
+        if self.is_featurized(etype):
+            return [self.num_features(etype)]
+        return self.partition_sizes(etype)
+
+    def bags(self, etype: str):
+        """The bags of a featurized type (`ember.partitioning.features.FeatureBags`: CSR
+        ``offsets`` and ``features``, and the feature ``names``), read once."""
+        key = ("bags", etype)
+        if key not in self._names_cache:
+            from ember.partitioning.features import read_bags
+
+            if not self.is_featurized(etype):
+                raise KeyError(f"entity type {etype!r} is not featurized")
+            self._names_cache[key] = read_bags(
+                self.root, etype, self.num_entities(etype), self.num_features(etype)
+            )
+        return self._names_cache[key]
+
+    def feature_names(self, etype: str) -> list[str]:
+        """The feature names of a featurized type (row = feature id)."""
+        return self.bags(etype).names.to_pylist()
+
     @property
     def relation_names(self) -> list[str]:
         return self._relations().column("name").to_pylist()

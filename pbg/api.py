@@ -303,17 +303,77 @@ class EmbeddingModel:
         """The (n, dim) embeddings of one partition, read from disk (not cached): the
         checkpoint's rows plus the type's global embedding when the model has one
         (``global_emb``, as PyTorch-BigGraph's exporter adds it)."""
+        emb = self._read_table(entity_type, part)
+        g = self.global_embeddings.get(entity_type)
+        if self.workspace.is_featurized(entity_type):
+            from ember.pbg.featurized import featurized_vectors
+
+            return featurized_vectors(self.workspace, entity_type, emb, g)
+        if g is not None:
+            emb += g
+        return emb
+
+    def _read_table(self, entity_type: str, part: int) -> np.ndarray:
+        """A partition's table as the checkpoint holds it (a featurized type: its features)."""
         emb = _read_embeddings(self._partition_path(entity_type, part))
-        n = self.partition_sizes(entity_type)[part]
+        n = self.workspace.table_sizes(entity_type)[part]
         if emb.shape != (n, self.dim):
             raise InputFileError(
                 f"{self._partition_path(entity_type, part)}: embeddings of "
                 f"shape {emb.shape}, the workspace needs ({n}, {self.dim})"
             )
-        g = self.global_embeddings.get(entity_type)
-        if g is not None:
-            emb += g
         return emb
+
+    # -- featurized types ------------------------------------------------------------
+    def is_featurized(self, entity_type: str | None = None) -> bool:
+        """Whether the entities of a type are bags of features (``--features``): their
+        embeddings are the mean of their features' rows plus the type's global embedding."""
+        return self.workspace.is_featurized(self._type(entity_type))
+
+    def feature_names(self, entity_type: str | None = None) -> list[str]:
+        """A featurized type's feature names: row i of `feature_table`."""
+        return self.workspace.feature_names(self._featurized(entity_type))
+
+    def feature_table(self, entity_type: str | None = None) -> np.ndarray:
+        """A featurized type's trained feature table, (num_features, dim), as the
+        checkpoint holds it (without the global embedding)."""
+        return self._read_table(self._featurized(entity_type), 0)
+
+    def embed_features(self, features, entity_type: str | None = None, *, tensor: bool = False):
+        """The (dim,) embedding an entity with these features gets, as training computes it
+        (mean of the features' rows, plus the global embedding): also for an entity the
+        graph never had (cold start). Unknown feature names raise.
+
+        >>> m.embed_features(["word:graph", "word:embedding"], "doc")   # doctest: +SKIP
+        """
+        t = self._featurized(entity_type)
+        names = [features] if isinstance(features, str) else list(features)
+        if not names:
+            raise UserError("embed_features(): give at least one feature")
+        index = self.__dict__.setdefault("_feature_index", {})
+        if t not in index:
+            index[t] = {n: i for i, n in enumerate(self.feature_names(t))}
+        ids = [index[t].get(n, -1) for n in names]
+        if -1 in ids:
+            bad = names[ids.index(-1)]
+            raise UserError(f"unknown feature {bad!r} of featurized type {t!r}")
+        from ember.pbg.featurized import entity_vectors
+
+        offsets = np.array([0, len(ids)], np.int64)
+        out = entity_vectors(
+            self.feature_table(t), offsets, np.asarray(ids, np.int64), self.global_embeddings.get(t)
+        )[0]
+        if tensor:
+            import ember
+
+            return ember.tensor(out)
+        return out
+
+    def _featurized(self, entity_type):
+        t = self._type(entity_type)
+        if not self.workspace.is_featurized(t):
+            raise UserError(f"entity type {t!r} is not featurized (imported without --features {t}=FILE)")
+        return t
 
     def partition(self, entity_type: str, part: int) -> np.ndarray:
         """One partition's embeddings through the LRU cache."""

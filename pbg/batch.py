@@ -40,7 +40,11 @@ _M64 = (1 << 64) - 1
 
 
 class Partition:
-    """One resident (entity type, partition): its table and the table's optimizer."""
+    """One resident (entity type, partition): its table and the table's optimizer.
+    ``bags`` (`ember.pbg.featurized.DeviceBags`, set by the trainer): the table is a
+    featurized type's feature table, and an entity's row is the mean of its bag's rows."""
+
+    bags = None
 
     def __init__(self, etype, part, emb, state, lr):
         self.etype, self.part = etype, part
@@ -59,6 +63,19 @@ class Partition:
     @property
     def nbytes(self) -> int:
         return int(self.emb.nbytes + self.state.nbytes)
+
+    @property
+    def num_entities(self) -> int:
+        """Entities of the partition (what negatives are drawn from): the table's rows, or
+        the number of bags of a featurized type."""
+        return len(self.emb) if self.bags is None else self.bags.num_entities
+
+    def rows(self, leaf, ids):
+        """Entity rows of ``ids`` from ``leaf`` (a per-step leaf sharing the table's data):
+        a gather, or bag means; the gradient is one coalesced `RowSparseGrad` of the table."""
+        if self.bags is not None:
+            return self.bags.rows(leaf, ids)
+        return sparse.embedding(leaf, ids, sparse=True)
 
 
 class SharedParams:
@@ -214,17 +231,17 @@ class BatchTrainer:
         # are compared across partitions too (else each partition's scores drift apart)
         mixed = cfg.negative_partitions == "bucket" and lp is not rp and lp.etype == rp.etype and u > 1
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
-            cl_ids = xp.arange(len(lp.emb))[None]
-            cr_ids = xp.arange(len(rp.emb))[None]
+            cl_ids = xp.arange(lp.num_entities)[None]
+            cr_ids = xp.arange(rp.num_entities)[None]
         elif u:  # drawn on the device (see Sampler)
-            cl_ids = rng.integers(len(lp.emb), (c, u - u // 2 if mixed else u))
-            cr_ids = rng.integers(len(rp.emb), (c, u - u // 2 if mixed else u))
+            cl_ids = rng.integers(lp.num_entities, (c, u - u // 2 if mixed else u))
+            cr_ids = rng.integers(rp.num_entities, (c, u - u // 2 if mixed else u))
         else:
             cl_ids = cr_ids = None
         if mixed:  # the borrowed halves: lhs candidates from rp, rhs candidates from lp
-            cl_other = rng.integers(len(rp.emb), (c, u // 2))
-            cr_other = rng.integers(len(lp.emb), (c, u // 2))
-            nl = len(lp.emb)  # ids of rp's rows are offset by nl where they are compared
+            cl_other = rng.integers(rp.num_entities, (c, u // 2))
+            cr_other = rng.integers(lp.num_entities, (c, u // 2))
+            nl = lp.num_entities  # ids of rp's entities are offset by nl where compared
             mask_ids = (
                 lhs,
                 rhs + nl,
@@ -242,11 +259,11 @@ class BatchTrainer:
             weight=weight,
             disabled=disabled,
         )
-        # One gather per table, ember.sparse.embedding(sparse=True): the table's gradient
-        # is one coalesced RowSparseGrad of the touched rows, which RowAdagrad applies to
-        # those rows only. plan.layout says which slice of the rows each part is.
-        # Each part is one or more segments (table, start, stop, shape), concatenated along
-        # the candidates' axis when a part draws on both tables.
+        # One gather per table, ember.sparse.embedding(sparse=True) (a featurized type's: one
+        # BagMean of the entities' bags): the table's gradient is one coalesced RowSparseGrad
+        # of the touched rows, which RowAdagrad applies to those rows only. plan.layout says
+        # which slice of the rows each part is: one or more segments (table, start, stop,
+        # shape), concatenated along the candidates' axis when a part draws on both tables.
         tables = [lp] if lp is rp else [lp, rp]
         last = len(tables) - 1
         wanted = [[(0, lhs)], [(last, rhs)], [(0, cl_ids)], [(last, cr_ids)]]  # lhs, rhs, lhs cand, rhs cand
@@ -270,8 +287,8 @@ class BatchTrainer:
         glob = params.glob
         globs = [_wrap(glob[p.etype]._data, True) if glob else None for p in tables]
         rows = []
-        for leaf, i, g in zip(leaves, ids, globs):
-            r = sparse.embedding(leaf, i[0] if len(i) == 1 else xp.concatenate(i), sparse=True)
+        for part, leaf, i, g in zip(tables, leaves, ids, globs):
+            r = part.rows(leaf, i[0] if len(i) == 1 else xp.concatenate(i))
             if r.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
                 r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb

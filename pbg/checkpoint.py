@@ -35,7 +35,7 @@ MANIFEST = "checkpoint.json"
 STATS = "training_stats.jsonl"
 
 # config keys that must match for a checkpoint to be resumed (the model's shape)
-MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_relations", "dtype")
+MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_relations", "dtype", "featurized")
 
 _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 

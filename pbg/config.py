@@ -206,16 +206,20 @@ class EntitySchema:
         lo=1,
     )
     featurized: bool = key(
-        """Whether the entities of this type are sets of features (PBG). Not supported by
-        Ember: must be false.""",
+        """Whether an entity of this type is a bag of features (PyTorch-BigGraph's
+        meaning): its embedding is the mean of its features' embeddings (plus the type's
+        global embedding), and the features, not the entities, are what is trained: the
+        type's table in the checkpoint is the feature table. Needs the features at import
+        (`pbg import --features TYPE=FILE`) and num_partitions = 1.""",
         False,
         type=bool,
     )
     dimension: int | None = key(
-        """The embedding dimension of this entity type, if given. Ember trains one
-        dimension for all entity types: a value other than the global `dimension` is
-        refused (PyTorch-BigGraph allows it only with operators that map one dimension to
-        another).""",
+        """The embedding dimension of this entity type, if given. Must equal the global
+        `dimension`: per-type dimensions are not supported (Ember's operators are square,
+        d x d, and its fused batch loss scores both sides and their negatives in one
+        dimension; PyTorch-BigGraph allows differing dimensions only with the linear
+        operator, a d_rhs x d_lhs matrix per relation).""",
         None,
         type=int,
         optional=True,
@@ -225,10 +229,13 @@ class EntitySchema:
 
     def __post_init__(self):
         _check_fields(self, self._where)
-        if self.featurized:
+        if self.featurized and self.num_partitions > 1:
             raise ConfigError(
-                f"{self._where}.featurized: featurized entities are not supported by Ember; "
-                "set it to false (or remove it)"
+                f"{self._where}.featurized: a featurized entity type is not partitioned "
+                f"(num_partitions = {self.num_partitions}): PyTorch-BigGraph needs all of an "
+                "entity's features in its partition, and a feature shared by entities of two "
+                "partitions would have to live in both; set num_partitions = 1 (other types "
+                "may stay partitioned)"
             )
 
 
@@ -676,8 +683,10 @@ class ConfigSchema:
             if ent.dimension is not None and ent.dimension != self.dimension:
                 raise ConfigError(
                     f"entities.{name}.dimension: {ent.dimension} differs from dimension = "
-                    f"{self.dimension}; Ember trains one dimension for all entity types: remove "
-                    "the per-type dimension"
+                    f"{self.dimension}; per-type dimensions are not supported: Ember's operators "
+                    "are square (d x d) and its fused batch loss scores both sides and their "
+                    "negatives in one dimension (PyTorch-BigGraph allows differing dimensions "
+                    f"only with the linear operator); set it to {self.dimension} or remove it"
                 )
         for i, rel in enumerate(self.relations):
             for side in ("lhs", "rhs"):

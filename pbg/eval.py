@@ -36,11 +36,12 @@ HITS = (1, 3, 10, 50)
 
 
 class _Tables:
-    """A tiny LRU of partition embeddings read from the checkpoint (bounded memory)."""
+    """A tiny LRU of partition embeddings read from the checkpoint (bounded memory); a
+    featurized type's are its entity vectors, derived from its feature table (``ws``)."""
 
-    def __init__(self, ckpt, glob, size=3, dev=np.asarray):
+    def __init__(self, ckpt, glob, size=3, dev=np.asarray, ws=None):
         self.ckpt, self.glob, self.size, self.cache = ckpt, glob, size, OrderedDict()
-        self.dev = dev
+        self.dev, self.ws = dev, ws
 
     def get(self, etype, part):
         key = (etype, part)
@@ -51,7 +52,12 @@ class _Tables:
                 )
             emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
             g = self.glob.get(f"global_{etype}")
-            self.cache[key] = self.dev(emb + g if g is not None else emb)
+            if self.ws is not None and self.ws.is_featurized(etype):
+                from ember.pbg.featurized import featurized_vectors  # the bag means' one home
+
+                self.cache[key] = featurized_vectors(self.ws, etype, self.dev(emb), g, self.dev)
+            else:
+                self.cache[key] = self.dev(emb + g if g is not None else emb)
             while len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
@@ -206,7 +212,7 @@ def evaluate(
     R = model.num_relations
     # raw ranking (no filter) removes only the positive itself from its candidates
     flts = _filters(ws, split, edges, R, whole) if filtered else {"rhs": None, "lhs": None}
-    tables = _Tables(ckpt, rel_d, dev=dev)
+    tables = _Tables(ckpt, rel_d, dev=dev, ws=ws)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     for side in ("rhs", "lhs"):

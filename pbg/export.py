@@ -20,6 +20,14 @@ Formats (files under the output folder):
   ``\r``, ``\n``, so rows never misalign) and ``projector_config.pbtxt`` naming both. No
   relation parameters (the projector shows entities only).
 
+A featurized type's (``pbg import --features``) entity vectors are exported as any
+type's (each the mean of its features' rows plus the type's global embedding, as training
+computes them); its feature vectors come beside them, each a feature table row plus the
+global embedding (so an entity's exported vector is the mean of its features' exported
+vectors): ``feature_embeddings_<type>.tsv`` (tsv), ``features_<type>.parquet`` /
+``.h5`` / ``.npy`` with ``features_<type>.names.txt``, or ``features_<type>.tensors.tsv``
+and ``features_<type>.metadata.tsv`` (projector, a second entry of its config).
+
 Every non-TSV format writes ``entities_<type>.names.txt`` (one name per line, row i of
 the matrix) and ``export.json``, which says what was exported from which checkpoint
 (operator, comparator, dimension, types, counts, files). Files are written under a
@@ -36,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ember._io import AtomicFiles
+from ember._io import AtomicFiles, tmp_name
 from ember.errors import UserError
 
 FORMATS = ("tsv", "hdf5", "parquet", "npy")  # embeddings and relation parameters
@@ -103,6 +111,10 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
             "projector": _export_projector,
         }[fmt]
         writer(model, types, out, atomic, files, counts, log)
+        featurized = {}
+        for t in types:
+            if model.workspace.is_featurized(t):
+                featurized[t] = _export_features(model, t, fmt, out, atomic, files, log)
         if fmt != "tsv":
             manifest = {
                 "format": "ember-export",
@@ -115,6 +127,7 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
                 "comparator": model.comparator,
                 "dimension": model.dim,
                 "entity_counts": counts,
+                **({"feature_counts": featurized} if featurized else {}),
                 "relations": model.relation_names,
                 "relation_sides": {
                     "rhs": "applied to the lhs to predict the rhs",
@@ -132,10 +145,76 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
         "format": fmt,
         "out": str(out),
         "entities": counts,
+        **({"features": featurized} if featurized else {}),
         "relations": len(model.relation_names),
         "version": model.version,
         "files": sorted(set(files["entities"] + files["relations"] + files["names"])),
     }
+
+
+def _export_features(model, t, fmt, out, atomic, files, log) -> int:
+    """A featurized type's feature vectors (feature rows plus the global embedding) with
+    their names, in ``fmt``; returns their number."""
+    names = model.feature_names(t)
+    emb = model.feature_table(t)
+    g = model.global_embeddings.get(t)
+    if g is not None:
+        emb += g
+    log(f"{t} features: {len(names):,}")
+    if fmt == "tsv":
+        path = out / f"feature_embeddings_{t}.tsv"
+        with open(atomic.path(path), "w", encoding="utf-8") as f:
+            f.write(_fmt_rows(names, emb))
+        files["entities"].append(path.name)
+        return len(names)
+    if fmt == "projector":
+        tensors, meta = out / f"features_{t}.tensors.tsv", out / f"features_{t}.metadata.tsv"
+        with open(atomic.path(tensors), "w", encoding="utf-8") as f:
+            for s in range(0, len(emb), _TSV_ROWS):
+                f.write(
+                    "".join("\t".join(r) + "\n" for r in np.char.mod("%.9g", emb[s : s + _TSV_ROWS]).tolist())
+                )
+        with open(atomic.path(meta), "w", encoding="utf-8") as f:
+            et = tsv_escape(f"{t} feature")
+            f.write("name\ttype\n" + "".join(f"{tsv_escape(n)}\t{et}\n" for n in names))
+        config = tmp_name(out / "projector_config.pbtxt")  # registered by _export_projector
+        label = tsv_escape(f"{t} features").replace("\\", "\\\\").replace('"', '\\"')
+        with open(config, "a", encoding="utf-8") as f:
+            f.write(
+                "embeddings {\n"
+                f'  tensor_name: "ember:{label}"\n'
+                f'  tensor_path: "{tensors.name}"\n'
+                f'  metadata_path: "{meta.name}"\n'
+                "}\n"
+            )
+        files["entities"] += [tensors.name, meta.name]
+        return len(names)
+    names_path = out / f"features_{t}.names.txt"
+    atomic.path(names_path).write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+    files["names"].append(names_path.name)
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = out / f"features_{t}.parquet"
+        vec = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), model.dim)
+        pq.write_table(pa.table({"name": pa.array(names, pa.string()), "embedding": vec}), atomic.path(path))
+    elif fmt == "hdf5":
+        import h5py
+
+        path = out / f"features_{t}.h5"
+        with h5py.File(atomic.path(path), "w") as f:
+            f.attrs["format"] = "ember-export"
+            f.attrs["entity_type"] = t
+            f.attrs["features"] = True
+            f.create_dataset("embeddings", data=emb)
+            f.create_dataset("names", data=names, dtype=h5py.string_dtype("utf-8"))
+    else:
+        path = out / f"features_{t}.npy"
+        with open(atomic.path(path), "wb") as f:  # a file: np.save would add ".npy" to the name
+            np.save(f, emb)
+    files["entities"].append(path.name)
+    return len(names)
 
 
 def _write_names(path: Path, names):
@@ -333,10 +412,13 @@ def _export_projector(model, types, out, atomic, files, counts, log):
     files["entities"] += [tensors.name, meta.name, config.name]
 
 
-def read_export(out, entity_type: str):
+def read_export(out, entity_type: str, *, features: bool = False):
     """(names, embeddings) of one entity type from an export folder of any format
-    (loads it whole: for downstream use and tests)."""
+    (loads it whole: for downstream use and tests); ``features``: a featurized type's
+    feature vectors instead of its entity vectors."""
     out = Path(out)
+    if features:
+        return _read_features(out, entity_type)
     if (out / "entity_embeddings.tsv").is_file() and not (out / EXPORT_MANIFEST).is_file():
         names, rows = [], []
         with open(out / "entity_embeddings.tsv", encoding="utf-8") as f:
@@ -367,3 +449,34 @@ def read_export(out, entity_type: str):
         with h5py.File(out / f"entities_{entity_type}.h5", "r") as f:
             return names, f["embeddings"][()]
     return names, np.load(out / f"entities_{entity_type}.npy")
+
+
+def _read_features(out: Path, t: str):
+    if (out / f"feature_embeddings_{t}.tsv").is_file() and not (out / EXPORT_MANIFEST).is_file():
+        names, rows = [], []
+        with open(out / f"feature_embeddings_{t}.tsv", encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                names.append(parts[0])
+                rows.append(np.array(parts[1:], np.float32))
+        return names, np.stack(rows)
+    if not (out / EXPORT_MANIFEST).is_file():
+        raise UserError(f"{out}: not an export folder (no {EXPORT_MANIFEST} or feature_embeddings_{t}.tsv)")
+    fmt = json.loads((out / EXPORT_MANIFEST).read_text())["export_format"]
+    if fmt == "projector":
+        with open(out / f"features_{t}.metadata.tsv", encoding="utf-8") as f:
+            names = [tsv_unescape(line.rstrip("\n").split("\t")[0]) for line in f][1:]
+        return names, np.loadtxt(out / f"features_{t}.tensors.tsv", np.float32, delimiter="\t", ndmin=2)
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        tab = pq.read_table(out / f"features_{t}.parquet")
+        emb = tab.column("embedding").combine_chunks().flatten().to_numpy()
+        return tab.column("name").to_pylist(), emb.reshape(tab.num_rows, -1)
+    names = (out / f"features_{t}.names.txt").read_text(encoding="utf-8").splitlines()
+    if fmt == "hdf5":
+        import h5py
+
+        with h5py.File(out / f"features_{t}.h5", "r") as f:
+            return names, f["embeddings"][()]
+    return names, np.load(out / f"features_{t}.npy")

@@ -277,6 +277,8 @@ def _rows(model, etype, parts, offs):
     a whole partition."""
     import h5py
 
+    if model.workspace.is_featurized(etype):  # bag means: from the derived vectors
+        return model.partition(etype, 0)[offs]
     out = np.empty((len(parts), model.dim), np.float32)
     g = model.global_embeddings.get(etype)
     for j, (p, o) in enumerate(zip(parts.tolist(), offs.tolist())):

@@ -47,6 +47,7 @@ from ember.pbg.batch import BatchTrainer, Sampler, SharedParams
 from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.device import storage_dtype
 from ember.pbg.eval import held_out_metrics
+from ember.pbg.featurized import DeviceBags, entity_vectors
 from ember.pbg.placement import DevicePlacement, HostPlacement, Piece, bucket_units, to_training_device
 from ember.pbg.schedule import BucketScheduler, BucketTask, Position, num_edge_chunks
 from ember.pbg.workspace import (
@@ -99,9 +100,14 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     itemsize = storage_dtype(config.dtype).itemsize  # the tables; the state stays float32
     emb = 0
     for t in ws.entity_types:
-        sizes = ws.partition_sizes(t)
+        sizes = ws.table_sizes(t)  # a featurized type: its feature rows
         held = min(2, len(sizes))
         emb += held * max(sizes, default=0) * (d * itemsize + 4)
+    bag_len = 1.0  # the mean bag size of featurized types: rows gathered per entity row
+    for t in filter(ws.is_featurized, ws.entity_types):
+        entries = ws.manifest["features"][t]["bag_entries"]
+        emb += 8 * (ws.num_entities(t) + 1 + entries)  # its bags, resident (int64)
+        bag_len = max(bag_len, entries / max(ws.num_entities(t), 1))
     max_bucket = max(ws.buckets(edge_split(config)).values(), default=0)
     edges = 2 * math.ceil(max_bucket / num_edge_chunks(config, ws)) * (4 * 4 + 8)
     bs = config.batch_size
@@ -114,6 +120,8 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     else:
         negs = bs * (config.num_batch_negs + config.num_uniform_negs) * 4 * 5 * 2
         negs += bs * d * 4 * 8 + 2 * bs * config.num_uniform_negs * d * 4
+    if bag_len > 1:  # a step's bag entries: their ids, rows and gradient rows
+        negs = int(negs * bag_len)
     rel = 2 * 2 * model.num_relations * model.width * 4
     return MemoryPlan(emb, edges, negs, rel, _mem_available())
 
@@ -126,7 +134,7 @@ def check_memory(config, ws, plan: MemoryPlan) -> None:
     if plan.available > rest:
         # embeddings of all entities, if every type were held whole
         whole = sum(ws.num_entities(t) for t in ws.entity_types)
-        held = sum(min(2, ws.num_partitions(t)) * max(ws.partition_sizes(t)) for t in ws.entity_types)
+        held = sum(min(2, ws.num_partitions(t)) * max(ws.table_sizes(t)) for t in ws.entity_types)
         per_entity = plan.embeddings / max(held, 1)
         p = max(2, math.ceil(2 * whole * per_entity / (plan.available - rest)))
         hint = f"re-import with --partitions {p} (num_partitions = {p})"
@@ -185,6 +193,12 @@ class Trainer:
         self.groups = sorted(set(types))
         self.rel_group = np.array([self.groups.index(t) for t in types], np.int64)
         self.scheduler = BucketScheduler(self.ws, config)
+        # featurized types: their bags, on the training device for the whole run
+        self.bags = {
+            t: DeviceBags(self.ws.bags(t), self._dev_ints)
+            for t in self.ws.entity_types
+            if self.ws.is_featurized(t)
+        }
         if self.device.type == "cpu":
             # unpartitioned types stay resident throughout (saved when a bucket trains them)
             keep = [self._part_key(t, 0) for t in self.ws.entity_types if self.ws.num_partitions(t) == 1]
@@ -218,6 +232,9 @@ class Trainer:
     # -- parameters ---------------------------------------------------------------
     def _dev(self, a, dtype=np.float32):
         return to_training_device(a, self.device, dtype)
+
+    def _dev_ints(self, a):
+        return to_training_device(a, self.device, np.int64)
 
     def _load_shared(self) -> SharedParams:
         """Relation parameters and global embeddings: from the checkpoint, the warm start,
@@ -259,7 +276,7 @@ class Trainer:
     def _load_arrays(self, etype, part):
         """(embeddings, row-Adagrad state) of a partition as float32 host arrays in the
         trainer's layout: from the checkpoint, the init checkpoint, or fresh."""
-        n = self.ws.partition_sizes(etype)[part]
+        n = self.ws.table_sizes(etype)[part]  # a featurized type: its feature rows
         emb, state = self._fresh(etype, part, n)
         for src in (self.ckpt, self.init_ckpt):
             if src is not None and src.exists and src.has_partition(etype, part):
@@ -360,12 +377,35 @@ class Trainer:
                     h = held_groups.get((lt, rt))
                     lk, rk = self._part_key(lt, task.bucket[0]), self._part_key(rt, task.bucket[1])
                     pieces.append(Piece(lk, rk, e, h if h is not None and len(h["lhs"]) else None))
-                rows = {k: ws.partition_sizes(k[0])[k[1]] for p in pieces for k in (p.lhs, p.rhs)}
-                yield from bucket_units(task, pieces, rows, row_bytes=row, budget=budget, log=self.log)
+                rows = {k: ws.table_sizes(k[0])[k[1]] for p in pieces for k in (p.lhs, p.rhs)}
+                units = bucket_units(task, pieces, rows, row_bytes=row, budget=budget, log=self.log)
+                self._check_unsplit(units)
+                yield from units
                 if not ahead:  # the next bucket is asked for once this one is done
                     nxt = next(tasks, None)
                     fut = reader.submit(self._read_edges, nxt) if nxt is not None else None
                 task = nxt
+
+    def _check_unsplit(self, units) -> None:
+        """Sub-buckets cut tables into row ranges, and a featurized type's entities are
+        bags of any of its rows: its feature table must fit the device budget whole."""
+        for u in units:
+            cut = sorted({k[0] for k in u.parts if u.split and k[0] in self.bags})
+            if cut:
+                raise UserError(
+                    f"bucket {u.task.bucket}: the feature table of featurized type {cut[0]!r} "
+                    f"({self.ws.num_features(cut[0]):,} rows) and the bucket exceed the device "
+                    f"budget of {self.placement.budget:,} bytes; sub-buckets split tables by "
+                    "rows, which a featurized type (each entity a bag of any rows) cannot be: "
+                    "raise the budget, lower dimension, or train on the CPU"
+                )
+
+    def _vectors(self, p):
+        """A resident partition's entity vectors (without global_emb): its table, or for a
+        featurized type the mean rows of its bags."""
+        if p.bags is None:
+            return p.emb
+        return entity_vectors(p.emb, p.bags.offsets, p.bags.features)
 
     # -- the loop -------------------------------------------------------------------------
     def train(self) -> dict:
@@ -439,6 +479,8 @@ class Trainer:
             if cur.first:
                 rec = _BucketRecord(time.perf_counter(), pl.stats().get("wait_seconds", 0.0))
             tables, pieces = pl.acquire()
+            for key, table in tables.items():  # featurized types' tables: their bags
+                table.bags = self.bags.get(key[0])
             tb, te = pl.resident_bytes()
             self.peak_table_bytes = max(self.peak_table_bytes, tb)
             self.peak_embedding_bytes = max(self.peak_embedding_bytes, te)
@@ -477,7 +519,7 @@ class Trainer:
         return held_out_metrics(
             self.model,
             [t._data for t in self.params.theta],
-            (lp.emb, rp.emb),
+            (self._vectors(lp), self._vectors(rp)),
             (glob[lp.etype]._data if glob else 0, glob[rp.etype]._data if glob else 0),
             edges,
             sampler=sampler,

@@ -29,6 +29,14 @@ def open_workspace(config):
     for t, e in config.entities.items():
         if t not in ws.entity_types:
             raise ConfigError(f"entities.{t}: no such entity type in workspace {root}")
+        if e.featurized != ws.is_featurized(t):
+            raise ConfigError(
+                f"entities.{t}.featurized: {str(e.featurized).lower()} in the config, but the "
+                f"workspace {root} was imported "
+                + ("with" if ws.is_featurized(t) else "without")
+                + f" --features {t}=FILE; re-import, or set featurized = "
+                + str(ws.is_featurized(t)).lower()
+            )
         if e.num_partitions != ws.num_partitions(t):
             raise ConfigError(
                 f"entities.{t}.num_partitions: {e.num_partitions} in the config, but the "
@@ -96,4 +104,10 @@ def model_description(config, ws, model) -> dict:
         "entity_counts": {t: ws.partition_sizes(t) for t in sorted(ws.entity_types)},
         "num_relations": model.num_relations,
         "dtype": config.dtype,
+        # featurized types' feature counts (their checkpoint tables' rows); absent when none
+        **(
+            {"featurized": {t: ws.num_features(t) for t in sorted(ws.entity_types) if ws.is_featurized(t)}}
+            if any(ws.is_featurized(t) for t in ws.entity_types)
+            else {}
+        ),
     }

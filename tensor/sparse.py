@@ -24,12 +24,12 @@ import numpy as np
 # pure-numpy one (benchmarks/sparse_update.py); numpy's add.at stays for other dtypes
 import scipy.sparse as _scipy_sparse
 
-from ember._backend import array_module, device_of
+from ember._backend import array_module, device_of, to_host
 from ember._tensor import Tensor, _wrap
 from ember.autograd.function import Function
 from ember.autograd.grad_mode import _state
 
-__all__ = ["RowSparseGrad", "embedding", "coalesce_rows"]
+__all__ = ["BagMean", "RowSparseGrad", "bag_mean", "embedding", "coalesce_rows"]
 
 _USE_CSR = True  # the tests switch it off to check the add.at path against it
 
@@ -314,3 +314,113 @@ def _renorm_rows(weight, idx, max_norm, norm_type):
         scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
         w[rows[big]] = sub[big] * scale[:, None]
         weight._bump_version()
+
+
+# ---- the mean of bags of rows ----------------------------------------------------------
+
+
+def _bag_segments(xp, offsets, total):
+    """The bag of every entry of a bags' flat index array: ``offsets`` (n+1) are where
+    each bag starts (and the end); a search, not ``repeat``, so cupy needs no host copy
+    of the lengths."""
+    return xp.searchsorted(offsets[1:], xp.arange(total, dtype=offsets.dtype), side="right")
+
+
+def bag_mean_array(weight, indices, offsets, *, seg=None, inv=None):
+    """`bag_mean`'s forward on raw arrays (numpy, cupy, the stand-in), no autograd: what
+    code that only reads a trained table calls, so that it computes the very numbers
+    training did. float16 rows are summed in float32 and the means rounded back."""
+    xp = array_module(weight)
+    n = int(offsets.shape[0]) - 1
+    if inv is None:
+        lens = offsets[1:] - offsets[:-1]
+        inv = (1.0 / xp.maximum(lens, 1)).astype(weight.dtype)
+    if seg is None:
+        seg = _bag_segments(xp, offsets, int(indices.shape[0]))
+    tail = weight.shape[1:]
+    if xp is np and weight.dtype in (np.float32, np.float64):
+        # rows of the (bags x table rows) CSR matrix are the bags: one product that reads
+        # only the rows the bags name, no gathered copy of them
+        mat = _scipy_sparse.csr_matrix((inv[seg], indices, offsets), shape=(n, weight.shape[0]))
+        flat = weight.reshape(weight.shape[0], -1)
+        return np.asarray(mat @ flat, dtype=weight.dtype).reshape((n,) + tail)
+    acc = np.float32 if weight.dtype == np.float16 else weight.dtype
+    out = xp.zeros((n,) + tail, dtype=acc)
+    _index_add(xp, out, seg, xp.take(weight, indices, axis=0).astype(acc, copy=False))
+    out *= inv.astype(acc).reshape((n,) + (1,) * len(tail))
+    return out.astype(weight.dtype, copy=False)
+
+
+class BagMean(Function):
+    """Row ``b`` of the result is the mean of ``weight[indices[offsets[b]:offsets[b+1]]]``
+    (an empty bag gives zeros). Backward sends ``g[b] / |bag b|`` to every occurrence of
+    a row in bag ``b``: with ``sparse`` (and a leaf weight) as one coalesced
+    `RowSparseGrad` over the touched rows, else as a dense, differentiable index-add.
+
+    One node for a whole batch of bags: on numpy (float32/float64) the forward is one
+    sparse (bags x rows) @ weight product, which reads only the referenced rows."""
+
+    raw = True
+
+    def forward(ctx, weight, indices, offsets, sparse):
+        xp = array_module(weight)
+        total = int(indices.shape[0])
+        lens = offsets[1:] - offsets[:-1]
+        inv = (1.0 / xp.maximum(lens, 1)).astype(weight.dtype)
+        seg = _bag_segments(xp, offsets, total)
+        ctx.indices, ctx.seg, ctx.inv, ctx.wshape = indices, seg, inv, weight.shape
+        ctx.sparse = sparse
+        return bag_mean_array(weight, indices, offsets, seg=seg, inv=inv)
+
+    def backward(ctx, g):
+        xp = array_module(g._data)
+        inv = ctx.inv.astype(g.dtype, copy=False).reshape((-1,) + (1,) * (g.ndim - 1))
+        if ctx.sparse and not _state.enabled:
+            vals = xp.take(g._data * inv, ctx.seg, axis=0)
+            return RowSparseGrad(ctx.indices, vals, ctx.wshape).coalesce(), None, None, None
+        # create_graph (or a dense weight): ember ops, so that it differentiates again
+        per_entry = _Embedding.apply(g * _wrap(inv), ctx.seg, None, False)
+        return _RowsAdd.apply(per_entry, ctx.indices, ctx.wshape), None, None, None
+
+
+def bag_mean(weight, indices, offsets, *, sparse=False):
+    """The mean of each bag of ``weight``'s rows: bag ``b`` is
+    ``indices[offsets[b]:offsets[b + 1]]`` (``offsets``: n+1 non-decreasing integers from
+    0 to ``len(indices)``, as ``include_last_offset=True`` in PyTorch's
+    ``embedding_bag``); the result has shape ``(n,) + weight.shape[1:]``. A row listed
+    twice in a bag counts twice. With ``sparse=True`` and a leaf ``weight``, the gradient
+    is a coalesced :class:`RowSparseGrad` of the rows the bags touch.
+
+    >>> w = ember.randn(10, 4, requires_grad=True)
+    >>> bag_mean(w, ember.tensor([1, 2, 7]), ember.tensor([0, 2, 3]), sparse=True).shape
+    (2, 4)
+    """
+    if type(weight) is not Tensor:
+        raise TypeError(f"bag_mean(): weight must be a Tensor, got {type(weight).__name__}")
+    xp = array_module(weight._data)
+    idx = indices._data if type(indices) is Tensor else xp.asarray(indices)
+    off = offsets._data if type(offsets) is Tensor else xp.asarray(offsets)
+    if idx.dtype.kind not in "iu" or off.dtype.kind not in "iu":
+        raise TypeError(
+            f"bag_mean(): indices and offsets must be integers, got dtypes {idx.dtype} and {off.dtype}"
+        )
+    if idx.ndim != 1 or off.ndim != 1 or off.shape[0] < 1:
+        raise ValueError(
+            f"bag_mean(): indices must be 1-D and offsets 1-D with at least one entry, got shapes "
+            f"{tuple(idx.shape)} and {tuple(off.shape)}"
+        )
+    if weight.ndim < 1:
+        raise ValueError("bag_mean(): weight must have at least one dimension")
+    ends = to_host(off[-1:] if off.shape[0] else off)
+    first = to_host(off[:1])
+    if int(first[0]) != 0 or int(ends[0]) != idx.shape[0]:
+        raise ValueError(
+            f"bag_mean(): offsets must run from 0 to len(indices) = {idx.shape[0]}, got "
+            f"{int(first[0])} .. {int(ends[0])}"
+        )
+    return BagMean.apply(
+        weight,
+        idx.astype(xp.int64, copy=False),
+        off.astype(xp.int64, copy=False),
+        bool(sparse) and weight.grad_fn is None,
+    )

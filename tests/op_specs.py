@@ -389,6 +389,22 @@ SPECS: dict[str, list[Spec]] = {
         S(lambda a: _sign_free_svd(a), rn(2, 4), id="wide"),
         S(lambda a: LA.svdvals(a), rn(2, 3, 2), id="svdvals"),
     ],
+    "BagMean": [
+        # bags [1, 2], [] (zeros, no gradient), [2, 5, 0], [5, 5] (a row twice counts twice)
+        S(
+            lambda w, i, o: ember.sparse.bag_mean(w, i, o),
+            rn(6, 3),
+            np.array([1, 2, 2, 5, 0, 5, 5]),
+            np.array([0, 2, 2, 5, 7]),
+        ),
+        S(
+            lambda w, i, o: ember.sparse.bag_mean(w * w, i, o),
+            rn(4, 2),
+            np.array([3, 1, 3]),
+            np.array([0, 2, 3]),
+            id="non-leaf",
+        ),
+    ],
     # ---- dtype, device, copies
     "Cast": [S(lambda a: a.float().double(), rn(2, 3), eps=1e-3, atol=1e-3)],
     "ToDevice": [S(lambda a: (a.to("standin") * 2).to(a.device), rn(2, 3))],

@@ -312,11 +312,24 @@ def test_relations_must_use_defined_entity_types():
     assert "'user', 'item'" in msg
 
 
-def test_featurized_entities_are_refused_clearly():
+def test_a_featurized_type_is_accepted_unpartitioned_and_refused_partitioned_with_the_reason():
     raw = config()
     raw["entities"]["item"]["featurized"] = True
+    assert parse_config(raw).entities["item"].featurized is True
+    raw["entities"]["item"]["num_partitions"] = 4
     msg = error_of(raw)
-    assert msg.startswith("entities.item.featurized:") and "not supported" in msg
+    assert msg.startswith("entities.item.featurized: a featurized entity type is not partitioned")
+    assert "would have to live in both" in msg and "set num_partitions = 1" in msg
+
+
+def test_a_per_type_dimension_is_refused_with_the_exact_reason():
+    raw = config()
+    raw["entities"]["item"]["dimension"] = 50
+    msg = error_of(raw)
+    assert msg.startswith("entities.item.dimension: 50 differs from dimension = 100")
+    assert "operators are square" in msg and "set it to 100 or remove it" in msg
+    raw["entities"]["item"]["dimension"] = 100  # the same value is fine
+    assert parse_config(raw).entity_dimension("item") == 100
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,9 @@ def test_filter_keeps_only_the_edges_matching_a_small_split(tmp_path):
 def test_eval_on_a_seeded_sample_is_reproducible_and_equals_the_full_evaluation_on_those_edges(tmp_path):
     g = real_graph("kinships")
     out = tmp_path / "ws"
-    assert pbg(["import", str(g.train), "--valid", str(g.valid), "--test", str(g.test), "--out", str(out)]) == 0
+    assert (
+        pbg(["import", str(g.train), "--valid", str(g.valid), "--test", str(g.test), "--out", str(out)]) == 0
+    )
     cfg = load_config(out / "config.toml", ["num_epochs=2", "dimension=16", "workers=1"])
     train(cfg, log=lambda m: None)
     full_ranks = {}

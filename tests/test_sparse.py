@@ -186,3 +186,63 @@ def test_row_sparse_grad_addition_and_dense_conversion():
         a + RowSparseGrad(np.array([0]), np.ones((1, 2)), (7, 2))
     with pytest.raises(ValueError, match="do not match"):
         RowSparseGrad(np.array([0, 1]), np.ones((3, 2)), (6, 2))
+
+
+# ---- bag_mean: the mean of bags of rows (featurized entities) ---------------------------
+_BAG_IDX = np.array([3, 1, 3, 7, 0, 7, 7, 2])
+_BAG_OFF = np.array([0, 3, 3, 4, 8])  # bags [3, 1, 3], [], [7], [0, 7, 7, 2]
+
+
+def _bag_reference(w, idx, off):
+    return np.stack(
+        [w[idx[a:b]].mean(0) if b > a else np.zeros(w.shape[1], w.dtype) for a, b in zip(off, off[1:])]
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_bag_mean_is_the_mean_of_each_bag_a_repeated_row_counting_twice(rng, dtype):
+    w = rng.standard_normal((9, 4)).astype(dtype)
+    out = ember.sparse.bag_mean(ember.tensor(w), _BAG_IDX, _BAG_OFF)
+    assert out.shape == (4, 4) and out.dtype == dtype
+    tol = 1e-3 if dtype == np.float16 else 1e-6
+    np.testing.assert_allclose(out.numpy(), _bag_reference(w, _BAG_IDX, _BAG_OFF), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("device", ["cpu", "standin"])
+def test_bag_mean_sparse_gradient_is_g_over_bag_size_per_occurrence(rng, device):
+    w0 = rng.standard_normal((9, 4))
+    g = rng.standard_normal((4, 4))
+    dense = ember.tensor(w0, device=device, requires_grad=True)
+    out = ember.sparse.bag_mean(
+        dense, ember.tensor(_BAG_IDX, device=device), ember.tensor(_BAG_OFF, device=device)
+    )
+    (out * ember.tensor(g, device=device)).sum().backward()
+    sp = ember.tensor(w0, device=device, requires_grad=True)
+    out = ember.sparse.bag_mean(
+        sp, ember.tensor(_BAG_IDX, device=device), ember.tensor(_BAG_OFF, device=device), sparse=True
+    )
+    assert out.device == device
+    (out * ember.tensor(g, device=device)).sum().backward()
+    grad = sp.grad
+    assert isinstance(grad, RowSparseGrad) and grad.coalesced and grad.device == device
+    np.testing.assert_array_equal(ember.tensor(grad.indices).cpu().numpy(), [0, 1, 2, 3, 7])
+    # by hand: row 3 gets 2 * g[0] / 3, row 7 gets g[2] / 1 + 2 * g[3] / 4
+    expect = np.zeros_like(w0)
+    expect[3] = 2 * g[0] / 3
+    expect[1] = g[0] / 3
+    expect[7] = g[2] + 2 * g[3] / 4
+    expect[0] = expect[2] = g[3] / 4
+    np.testing.assert_allclose(grad.to_dense().cpu().numpy(), expect, atol=1e-12)
+    np.testing.assert_allclose(dense.grad.cpu().numpy(), expect, atol=1e-12)
+
+
+def test_bag_mean_refuses_bad_offsets_and_indices():
+    w = ember.randn(5, 2)
+    with pytest.raises(ValueError, match="offsets must run from 0 to len"):
+        ember.sparse.bag_mean(w, np.array([1, 2]), np.array([0, 1]))
+    with pytest.raises(TypeError, match="must be integers"):
+        ember.sparse.bag_mean(w, np.array([1.0]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="indices must be 1-D"):
+        ember.sparse.bag_mean(w, np.array([[1]]), np.array([0, 1]))
+    with pytest.raises(TypeError, match="weight must be a Tensor"):
+        ember.sparse.bag_mean(np.zeros((5, 2)), np.array([1]), np.array([0, 1]))
