@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -31,17 +30,27 @@ TARGET = 1.3  # pbg --help within 1.3x of the floor
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument(
+        "--baseline",
+        metavar="PYTHON",
+        help="another install's python (e.g. an older checkout's venv), timed in turn",
+    )
     args = ap.parse_args()
-    py = sys.executable
-    pbg = shutil.which("pbg") or str(Path(py).parent / "pbg")
-    cmds = {
-        "floor: import numpy, pyarrow, click": [py, "-c", "import numpy, pyarrow, click"],
-        "pbg --help": [pbg, "--help"],
-        "pbg import --help": [pbg, "import", "--help"],
-        "import ember": [py, "-c", "import ember"],
-        "import ember.partitioning": [py, "-c", "import ember.partitioning"],
-        "engine: ember.tensor([0.])": [py, "-c", "import ember; ember.tensor([0.0])"],
-    }
+
+    def commands(py, tag=""):
+        pbg = str(Path(py).parent / "pbg")
+        return {
+            f"{tag}floor: import numpy, pyarrow, click": [py, "-c", "import numpy, pyarrow, click"],
+            f"{tag}pbg --help": [pbg, "--help"],
+            f"{tag}pbg import --help": [pbg, "import", "--help"],
+            f"{tag}import ember": [py, "-c", "import ember"],
+            f"{tag}import ember.partitioning": [py, "-c", "import ember.partitioning"],
+            f"{tag}engine: ember.tensor([0.])": [py, "-c", "import ember; ember.tensor([0.0])"],
+        }
+
+    cmds = commands(sys.executable)
+    if args.baseline:
+        cmds.update(commands(args.baseline, "baseline "))
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     for cmd in cmds.values():  # warm the file cache and the bytecode once
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
@@ -64,7 +73,14 @@ def main():
         print(f"other processes used {noise:.0%} of the busy CPU time{flag}")
     ratio = summary(times["pbg --help"])[0] / floor
     verdict = "met" if ratio <= TARGET else "missed"
-    print(f"verdict: pbg --help {ratio:.2f}x the floor (target <= {TARGET}x): {verdict}")
+    extra = ""
+    if args.baseline:
+        b = (
+            summary(times["baseline pbg --help"])[0]
+            / summary(times["baseline floor: import numpy, pyarrow, click"])[0]
+        )
+        extra = f" (baseline install: {b:.2f}x)"
+    print(f"verdict: pbg --help {ratio:.2f}x the floor (target <= {TARGET}x): {verdict}{extra}")
 
 
 if __name__ == "__main__":
