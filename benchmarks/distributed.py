@@ -144,7 +144,7 @@ def main():
             per_cpu = r["edges"] / r["cpu"]
             line = f"{n:>5}{r['wall']:9.1f}{r['cpu']:9.1f}{per_cpu:13,.0f}{r['mrr']:8.4f}"
             if n > 1:
-                per = lambda b: b / 2**20 / args.epochs / n
+                per = lambda b, n=n: b / 2**20 / args.epochs / n
                 line += f"{per(r['moved']):19.2f}{per(r['bound']):8.2f}{r['params'] / 2**20:12.1f}"
                 line += f"{r['lock_wait']:12.2f}{r['part_wait']:12.2f}"
             print(line)

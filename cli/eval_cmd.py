@@ -61,6 +61,12 @@ def eval_cmd(config, params, split, filtered, negatives, num_negs, per_relation,
         num_negs=num_negs,
         device=device,
     )
+    if m["nonfinite_scores"]:
+        click.echo(
+            f"warning: {m['nonfinite_scores']:,} scores were not finite (NaN or inf): the "
+            "checkpoint is damaged or its training diverged (a positive scored NaN ranks last)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(m))
         return

@@ -44,6 +44,7 @@ from ember.partitioning.datamodel import (
 )
 from ember.partitioning.dictionary import (
     EntityDictionary,
+    HashCollision,
     local_encode,
     name_hashes,
 )
@@ -107,8 +108,12 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
     try:
         if user is not None:  # a bad training key fails now, not after the whole import
             _config_text(model, out, fmt, opts.seed, user, where)
-        imp = _Importer(stage, model, opts, layout.new_workspace_id(), fmt, opts.seed, user=user, target=out)
-        summary = imp.run(_sources(inputs, opts))
+        ws_id = layout.new_workspace_id()
+        summary = _run_importer(
+            lambda: _Importer(stage, model, opts, ws_id, fmt, opts.seed, user=user, target=out),
+            stage,
+            _sources(inputs, opts),
+        )
         _replace_dir(stage, out)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -144,10 +149,13 @@ def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> di
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     try:
-        imp = _Importer(
-            stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"], previous=(workspace, m)
+        summary = _run_importer(
+            lambda: _Importer(
+                stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"], previous=(workspace, m)
+            ),
+            stage,
+            _sources(inputs, opts),
         )
-        summary = imp.run(_sources(inputs, opts))
         # everything is complete under the staging folder: move it in, manifest last
         staged = sorted(p for p in stage.rglob("*") if p.is_file())
         for p in staged:
@@ -161,6 +169,25 @@ def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> di
         shutil.rmtree(stage, ignore_errors=True)
     summary["workspace"] = str(workspace)
     return summary
+
+
+def _run_importer(make, stage: Path, sources) -> dict:
+    """``make().run(sources)``; if two names turn out to share a 64-bit hash (found by the
+    checks that run behind the dictionary, see ``dictionary``), once more from the start
+    with every check made as the dictionary grows, where a collision is told apart by
+    comparing names: a collision costs time, never the import."""
+    try:
+        return make().run(sources)
+    except HashCollision as e:
+        print(f"note: {e}; importing again, comparing names where hashes collide", file=sys.stderr)
+    for p in list(stage.iterdir()):
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    imp = make()
+    imp.defer_checks = False
+    return imp.run(sources)
 
 
 def _sources(inputs, opts):
@@ -248,6 +275,7 @@ class _Importer:
         self.user, self.target = user, target  # the user's --config, the final folder
         self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
         self.previous = previous
+        self.defer_checks = True  # name checks run in the routing stage (see _run_importer)
         self.t0 = time.time()
         self.bad = BadLines(skip=opts.skip_bad_lines)
         self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0, "unseen": {"valid": 0, "test": 0}}
@@ -403,7 +431,8 @@ class _Importer:
             d = self.dicts[types[0]]
             if "names" in pre:
                 uniq, local, h = pre["names"]
-                (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, checks)
+                later = checks if self.defer_checks else None
+                (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, later)
             else:
                 (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs])
             sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]

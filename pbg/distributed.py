@@ -608,6 +608,7 @@ def _trainer_class():
 
         def _finish_bucket(self, task, rec, arrays):
             stats = self._bucket_stats(task, rec)
+            self._check_finite(task, stats)
             stats["rank"] = self.rank
             self.counters["buckets"] += 1
             self.sync.sync()

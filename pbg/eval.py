@@ -186,6 +186,7 @@ def evaluate(
     tables = _Tables(ckpt, rel_d, dev=dev)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
+    bad = [0]  # scores that were not finite (NaN or inf): a broken checkpoint
     for side in ("rhs", "lhs"):
         keep_key, other_key = ("lhs", "rhs") if side == "rhs" else ("rhs", "lhs")
         flt = flts[side]
@@ -224,10 +225,13 @@ def evaluate(
                     rng,
                     xp,
                     dev,
+                    bad,
                 )
                 r_all[ii], n_all[ii] = rk, ro
         ranks[side], cands[side] = r_all, n_all
-    return _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)
+    out = _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)
+    out["nonfinite_scores"] = bad[0]
+    return out
 
 
 def _locate(g, bases):
@@ -253,10 +257,13 @@ def _rank_block(
     rng,
     xp=np,
     dev=np.asarray,
+    bad=None,
 ):
     """Realistic ranks of one block of edges, and the number of candidates of each.
     Index bookkeeping on the host; gathers and scores with ``xp`` (indices copied by
-    ``dev``)."""
+    ``dev``). ``bad[0]`` counts the scores that were not finite (candidates and
+    positives: a positive's score is also a candidate's, in the full ranking)."""
+    bad = [0] if bad is None else bad
     n = len(keep)
     kp, ko = _locate(keep, kb)
     keep_emb = xp.empty((n, model.dim), np.float32)
@@ -280,17 +287,20 @@ def _rank_block(
             ids = rng.integers(0, len(tab), num_negs)
             md = dev(m)
             S = model.score_candidates(keep_emb[md], rel_d[md], theta, tab[dev(ids)], side)
+            bad[0] += nonfinite(S)
             S[dev(ids[None, :] == oo[m][:, None])] = xp.nan
             g, e = tally(S, pos[md])
             gt[md] += g
             ge[md] += e
-        return to_host(realistic_rank(gt, ge)), ncand
+        bad[0] += nonfinite(pos)
+        return to_host(realistic_rank(gt, ge, pos, dev(ncand))), ncand
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
     for p in [p0] + [q for q in range(len(ob) - 1) if q != p0]:
         tab = tables.get(other_t, p)
         S = model.score_candidates(keep_emb, rel_d, theta, tab, side)
+        bad[0] += nonfinite(S)
         if p == p0:
             pos = S[xp.arange(n), dev(oo)].copy()
         m = tp == p
@@ -301,21 +311,37 @@ def _rank_block(
         ge += e
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    return to_host(realistic_rank(gt, ge)), ncand
+    return to_host(realistic_rank(gt, ge, pos, dev(ncand))), ncand
 
 
 # ------------------------------------------------------------------ ranking, in one place
 def tally(S, pos):
     """Per row of candidate scores ``S`` (n, m): how many beat the positive's score
     ``pos`` (n,) and how many beat or tie it. Candidates taken out (filtered known edges,
-    the positive itself) are NaN in ``S`` and count in neither."""
+    the positive itself) are NaN in ``S`` and count in neither; so does a candidate whose
+    own score is NaN (the worst score there is: it beats nothing)."""
     return (S > pos[:, None]).sum(1), (S >= pos[:, None]).sum(1)
 
 
-def realistic_rank(gt, ge):
+def realistic_rank(gt, ge, pos=None, last=None):
     """The rank of a positive that ``gt`` candidates beat and ``ge`` beat or tie: the mean
-    of the optimistic (1 + gt) and pessimistic (1 + ge) ranks, so ties cost half."""
-    return 1 + (gt + ge) / 2
+    of the optimistic (1 + gt) and pessimistic (1 + ge) ranks, so ties cost half.
+
+    A positive whose score ``pos`` is NaN has the worst score there is: it ranks
+    ``last`` (the number of candidates, itself included), never first, so that a broken
+    model can never look perfect (every comparison with NaN is false, so ``gt = ge = 0``
+    would otherwise make it rank 1)."""
+    r = 1 + (gt + ge) / 2
+    if pos is None:
+        return r
+    xp = array_module(r)
+    return xp.where(xp.isnan(pos), xp.asarray(last, dtype=r.dtype), r)
+
+
+def nonfinite(a) -> int:
+    """How many values of ``a`` are NaN or infinite (one count for the report)."""
+    xp = array_module(a)
+    return int((~xp.isfinite(a)).sum())
 
 
 def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform, num_batch, block=10000):
@@ -355,7 +381,7 @@ def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform
                 gt[sl] += g
                 ge[sl] += e
                 count[sl] += (~xp.isnan(S)).sum(1)
-            ranks.append(to_host(realistic_rank(gt, ge)))
+            ranks.append(to_host(realistic_rank(gt, ge, pos, count + 1)))
             ncands.append(to_host(count))
     r, nc = np.concatenate(ranks), np.concatenate(ncands)
     return {

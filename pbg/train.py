@@ -488,10 +488,23 @@ class Trainer:
     def _finish_bucket(self, task: BucketTask, rec: _BucketRecord, arrays: dict):
         """A bucket's stats line, then its checkpoint."""
         stats = self._bucket_stats(task, rec)
+        self._check_finite(task, stats)
         # the stats line first: a kill between the two repeats one line, never loses one
         self.ckpt.append_stats(stats)
         self._save(arrays, task.after, epoch_done=task.epoch_done)
         self.scheduler.done(task)
+
+    def _check_finite(self, task: BucketTask, stats: dict) -> None:
+        """Stop at the first bucket whose loss is NaN or infinite (checked once per
+        bucket, on the sums already on the host), before its checkpoint is written."""
+        if np.isfinite(stats["loss"]):
+            return
+        have = f"version {self.ckpt.version}" if self.ckpt.exists else "none yet"
+        raise UserError(
+            f"training diverged: the loss of bucket {tuple(task.bucket)} in epoch "
+            f"{task.position.epoch + 1} is {stats['loss']} (is lr = {self.config.lr} too large?); "
+            f"stopped before writing its checkpoint: {self.ckpt.path} keeps the last good one ({have})"
+        )
 
     def _bucket_stats(self, task: BucketTask, rec: _BucketRecord) -> dict:
         """A bucket's line of ``training_stats.jsonl`` (also logged with ``verbose``, and
