@@ -44,7 +44,7 @@ import ember
 from ember._backend import Device, module_for, to_host
 from ember.errors import UserError
 from ember.pbg.batch import BatchTrainer, Sampler, SharedParams
-from ember.pbg.checkpoint import Checkpoint
+from ember.pbg.checkpoint import MANIFEST, Checkpoint, lock_folder
 from ember.pbg.device import storage_dtype
 from ember.pbg.eval import held_out_metrics
 from ember.pbg.placement import DevicePlacement, HostPlacement, Piece, bucket_units, to_training_device
@@ -158,10 +158,19 @@ class Trainer:
     splitting larger buckets."""
 
     def __init__(
-        self, config, *, device: str | None = None, log=None, progress=None, device_memory: int | None = None
+        self,
+        config,
+        *,
+        device: str | None = None,
+        log=None,
+        progress=None,
+        device_memory: int | None = None,
+        lock: bool = True,
     ):
         self.config = config
         self.ws = open_workspace(config)
+        # one writer per checkpoint folder (an OS lock: a killed trainer leaves none behind)
+        self._lock = lock_folder(config.checkpoint_path) if lock else None
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
         self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
@@ -171,7 +180,15 @@ class Trainer:
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.ckpt = Checkpoint(config.checkpoint_path)
-        self.ckpt.check_compatible(self.desc)
+        self.ckpt.check_compatible(self.desc, self.ws.id)
+        orphans = self.ckpt.orphans()
+        if orphans:
+            raise UserError(
+                f"{self.ckpt.path}: holds checkpoint files ({', '.join(orphans[:3])}"
+                f"{', ...' if len(orphans) > 3 else ''}) but no {MANIFEST}: run `pbg checkpoint "
+                f"recover {self.ckpt.path}` to resume from the last complete version, or delete "
+                "them to start over"
+            )
         self.init_ckpt = None
         if not self.ckpt.exists and config.init_path:
             self.init_ckpt = Checkpoint(config.init_path)
@@ -298,11 +315,12 @@ class Trainer:
             st = p.state_of(g)
             rel[f"global_{t}"] = pub(host(g.data))
             rel[f"global_state_{t}"] = pub(host(st)) if st is not None else np.zeros_like(host(g.data))
-        ck.save_relations(rel)
         ck.commit(
             config=self.config.to_dict(),
             model=self.desc,
             position=position.to_dict(),
+            relations=rel,
+            workspace_id=self.ws.id,
             extra={"relation_names": self.ws.relation_names},
         )
         interval = self.config.checkpoint_preservation_interval
@@ -384,12 +402,14 @@ class Trainer:
         with threadpool_limits(1, user_api="blas"):
             try:
                 trained = self._run(self.scheduler.tasks(start))
+                if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
+                    self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
             finally:
                 self.batches.close()
+                if self._lock is not None:
+                    self._lock.release()
         if self.progress:
             sys.stderr.write("\n")
-        if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
         wall = time.perf_counter() - t0
         st = self.placement.stats()
         return {
