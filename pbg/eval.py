@@ -29,7 +29,7 @@ import numpy as np
 from ember._backend import Device, array_module, module_for, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
-from ember.pbg.workspace import build_model, open_workspace
+from ember.pbg.workspace import build_model, check_checkpoint, open_workspace
 
 SPLITS = ("train", "valid", "test")
 HITS = (1, 3, 10, 50)
@@ -167,12 +167,16 @@ def evaluate(
 ) -> dict:
     """Metrics of the trained checkpoint on ``split``: overall, per side, per relation.
     ``device``: where the scores are computed (default: the config's ``device``)."""
+    from ember.pbg.api import _trained_config
+
     xp, dev = _mover(device or config.device)
     ws = open_workspace(config)
-    model = build_model(config, ws)
     ckpt = Checkpoint(checkpoint or config.checkpoint_path)
     if not ckpt.exists:
         raise UserError(f"{ckpt.path}: no checkpoint; run `pbg train` first")
+    # the model's shape is the one the checkpoint was trained with (as `load` reads it)
+    model = build_model(_trained_config(config, ckpt), ws)
+    check_checkpoint(_trained_config(config, ckpt), ws, model, ckpt)
     rel_d = ckpt.load_relations()
     theta = [dev(rel_d["theta_r"].astype(np.float32)), dev(rel_d["theta_l"].astype(np.float32))]
     if split not in SPLITS:

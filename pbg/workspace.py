@@ -12,7 +12,14 @@ from ember.errors import ConfigError, UserError
 from ember.pbg.device import storage_dtype
 from ember.pbg.model import Model
 
-__all__ = ["build_model", "edge_split", "model_description", "open_workspace", "relation_specs"]
+__all__ = [
+    "build_model",
+    "check_checkpoint",
+    "edge_split",
+    "model_description",
+    "open_workspace",
+    "relation_specs",
+]
 
 
 def open_workspace(config):
@@ -97,3 +104,18 @@ def model_description(config, ws, model) -> dict:
         "num_relations": model.num_relations,
         "dtype": config.dtype,
     }
+
+
+def check_checkpoint(config, ws, model, ckpt) -> None:
+    """The checks a resume makes, for every reader of a checkpoint (eval, export,
+    predict, neighbors): the model's shape and the workspace it was trained on; and,
+    since a reader has no fresh rows for entities added later, the same entity counts."""
+    ckpt.check_compatible(model_description(config, ws, model), ws.id)
+    counts = ((ckpt.manifest or {}).get("model") or {}).get("entity_counts") or {}
+    for t in ws.entity_types:
+        if t in counts and list(counts[t]) != ws.partition_sizes(t):
+            raise UserError(
+                f"{Path(ckpt.path) / 'checkpoint.json'}: the checkpoint was trained on "
+                f"{sum(counts[t])} entities of type {t!r}, the workspace has {ws.num_entities(t)} "
+                "(`pbg import --append` added some): train again to give them embeddings"
+            )
