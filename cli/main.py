@@ -27,6 +27,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("ember.cli.index_cmd", "index_cmd"),
     "report": ("ember.cli.report_cmd", "report_cmd"),
     "quickstart": ("ember.cli.quickstart_cmd", "quickstart_cmd"),
+    "checkpoint": ("ember.cli.checkpoint_cmd", "checkpoint_cmd"),
+    "config": ("ember.cli.config_cmd", "config_cmd"),
 }
 
 
@@ -84,7 +86,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
+    except OSError as e:
+        # the environment said no (a full disk, a read-only or missing folder, a
+        # permission): what and where, in one line; a bug still shows its traceback
+        if debug or e.errno is None:
+            raise
+        click.echo(f"error: {_os_error(e)}", err=True)
+        return 2
     return 0
+
+
+def _os_error(e: OSError) -> str:
+    import errno
+
+    why = {errno.ENOSPC: "no space left on device"}.get(e.errno, e.strerror or str(e))
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    hint = "; free space and run again" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}: {why}{hint}" if where else f"{why}{hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ember.errors import InputFileError
+from ember.errors import InputFileError, UserError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import DataModel
 from ember.partitioning.dictionary import EntityDictionary
@@ -109,7 +109,7 @@ class Workspace:
 
     def _check_split(self, split: str):
         if split not in self._buckets:
-            raise KeyError(f"unknown split {split!r}; choose one of {layout.SPLITS}")
+            raise UserError(f"unknown split {split!r}; choose one of {', '.join(layout.SPLITS)}")
         return self._buckets[split]
 
     # -- names ------------------------------------------------------------------

@@ -140,13 +140,12 @@ class EmbeddingModel:
     """
 
     def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None, device: str | None = None):
-        from ember._backend import Device, module_for, to_device
-        from ember.pbg.workspace import build_model, check_checkpoint, open_workspace
+        from ember._backend import to_device
+        from ember.pbg.workspace import array_module_of, build_model, check_checkpoint, open_workspace
 
         # predict/neighbors score candidates on this device (tables copied there once,
         # cached); embeddings(), partition() and export always give host arrays
-        self.device = Device(device or "cpu")
-        self._xp = module_for(self.device)
+        self.device, self._xp = array_module_of(device or "cpu")
         self._to_device = (
             np.asarray if self.device.type == "cpu" else lambda a: to_device(np.array(a), self.device)
         )

@@ -157,8 +157,8 @@ def _check_value(where: str, value: Any, meta) -> Any:
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{extra}")
     if t in (int, float):
-        if isinstance(value, float) and math.isnan(value):
-            raise ConfigError(f"{where}: must be a number, got nan")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value}")
         lo, hi = meta["lo"], meta["hi"]
         if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
             raise ConfigError(f"{where}: must be {'>' if meta['lo_open'] else '>='} {lo}, got {value!r}")

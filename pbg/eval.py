@@ -26,7 +26,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ember._backend import Device, array_module, module_for, to_device, to_host
+from ember._backend import array_module, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.workspace import build_model, check_checkpoint, open_workspace
@@ -148,10 +148,12 @@ class _Filter:
 
 def _mover(device):
     """``(xp, dev)``: the device's array module and an explicit host->device copy."""
-    device = Device(device)
+    from ember.pbg.workspace import array_module_of
+
+    device, xp = array_module_of(device)
     if device.type == "cpu":
         return np, np.asarray
-    return module_for(device), lambda a: to_device(np.array(a), device)
+    return xp, lambda a: to_device(np.array(a), device)
 
 
 def evaluate(

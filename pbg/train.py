@@ -41,8 +41,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import ember
-from ember._backend import Device, module_for, to_host
-from ember.errors import UserError
+from ember._backend import to_host
+from ember.errors import ConfigError, UserError
 from ember.pbg.batch import BatchTrainer, Sampler, SharedParams
 from ember.pbg.checkpoint import MANIFEST, Checkpoint, lock_folder
 from ember.pbg.device import storage_dtype
@@ -50,7 +50,9 @@ from ember.pbg.eval import held_out_metrics
 from ember.pbg.placement import DevicePlacement, HostPlacement, Piece, bucket_units, to_training_device
 from ember.pbg.schedule import BucketScheduler, BucketTask, Position, num_edge_chunks
 from ember.pbg.workspace import (
+    array_module_of,
     build_model,
+    check_edge_split,
     edge_split,
     model_description,
     open_workspace,
@@ -130,6 +132,8 @@ def check_memory(config, ws, plan: MemoryPlan) -> None:
         per_entity = plan.embeddings / max(held, 1)
         p = max(2, math.ceil(2 * whole * per_entity / (plan.available - rest)))
         hint = f"re-import with --partitions {p} (num_partitions = {p})"
+    elif config.dimension > 4096:
+        hint = f"lower dimension ({config.dimension}): every part of the plan grows with it"
     else:
         hint = "lower batch_size, num_batch_negs or num_uniform_negs (or reciprocal = false)"
     raise UserError(
@@ -174,8 +178,18 @@ class Trainer:
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
         self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
-        self.device = Device(device or config.device)
-        self.xp = module_for(self.device)  # numpy, cupy, or the stand-in's module
+        # the plan refuses a run that cannot fit before anything of its size is allocated
+        self.plan = memory_plan(config, self.ws, self.model)
+        check_memory(config, self.ws, self.plan)
+        cpus = os.cpu_count() or 1
+        if config.workers is not None and config.workers > 4 * cpus:
+            raise ConfigError(
+                f"workers: {config.workers} Hogwild workers on {cpus} CPUs would only contend for "
+                f"them (each holds its own batch buffers); use at most {4 * cpus}, or leave it unset"
+            )
+        check_edge_split(config, self.ws)
+        # numpy, cupy, or the stand-in's module
+        self.device, self.xp = array_module_of(device or config.device)
         self.store = storage_dtype(config.dtype)  # embedding tables (float32 or float16)
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = sys.stderr.isatty() if progress is None else progress
@@ -196,7 +210,6 @@ class Trainer:
                 raise UserError(f"init_path = {config.init_path}: no checkpoint there")
         self.lr = config.lr
         self.params = self._load_shared()
-        self.plan = memory_plan(config, self.ws, self.model)
         # relation id -> (lhs type, rhs type) group; most workspaces have one group
         types = [self.ws.relation_types(r) for r in range(self.model.num_relations)]
         self.groups = sorted(set(types))

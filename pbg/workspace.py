@@ -13,6 +13,7 @@ from ember.pbg.device import storage_dtype
 from ember.pbg.model import Model
 
 __all__ = [
+    "array_module_of",
     "build_model",
     "check_checkpoint",
     "edge_split",
@@ -119,3 +120,29 @@ def check_checkpoint(config, ws, model, ckpt) -> None:
                 f"{sum(counts[t])} entities of type {t!r}, the workspace has {ws.num_entities(t)} "
                 "(`pbg import --append` added some): train again to give them embeddings"
             )
+
+
+def array_module_of(device):
+    """(Device, its array module) for a command's ``device``; a device this machine does
+    not have (no cupy, no GPU, a bad name) is one error naming it, not a traceback."""
+    from ember._backend import Device, module_for
+
+    try:
+        d = Device(device)
+        return d, module_for(d)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"device {device!r}: {e}") from None
+
+
+def check_edge_split(config, ws) -> str:
+    """The split ``edge_paths`` names, refused unless the workspace has it."""
+    from ember.partitioning import layout
+
+    path = Path(config.edge_paths[0])
+    if path.name not in layout.SPLITS:
+        raise ConfigError(
+            f"edge_paths: {path} is not a split folder of workspace {ws.root} (its splits: "
+            + ", ".join(str(ws.root / "edges" / s) for s in layout.SPLITS)
+            + ")"
+        )
+    return path.name
