@@ -24,6 +24,7 @@ from pathlib import Path
 from ember._io import atomic_path as atomic_path
 from ember._io import tmp_name as tmp_name
 from ember._io import write_json_atomic as write_json_atomic
+from ember._names import check_path_name as check_path_name
 from ember.errors import InputFileError
 
 WORKSPACE_VERSION = 1
@@ -40,7 +41,7 @@ def new_workspace_id() -> str:
 
 
 def entity_names_path(root: Path, etype: str, part: int) -> Path:
-    return Path(root) / "entities" / etype / f"names_{part}.parquet"
+    return Path(root) / "entities" / check_path_name(etype, "entity type") / f"names_{part}.parquet"
 
 
 def relations_path(root: Path) -> Path:

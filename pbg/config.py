@@ -28,6 +28,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember._names import check_path_name
 from ember.errors import ConfigError
 from ember.partitioning.ordering import ORDERS as BUCKET_ORDERS
 from ember.pbg.model import COMPARATORS, LOSSES, OPERATORS
@@ -645,8 +646,7 @@ class ConfigSchema:
         out = {}
         for name, spec in raw.items():
             where = f"entities.{name}"
-            if not isinstance(name, str) or not name:
-                raise ConfigError(f"{where}: an entity type name must be a non-empty string")
+            check_path_name(name, where)
             out[name] = spec if isinstance(spec, EntitySchema) else _build(EntitySchema, spec, where)
         return out
 
