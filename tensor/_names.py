@@ -31,7 +31,7 @@ def check_path_name(name, where: str) -> str:
     if not _NAME_OK.fullmatch(name) or ".." in name or name.split(".")[0].lower() in _RESERVED:
         raise ConfigError(
             f"{where}: entity type name {shown} cannot be used: it becomes part of file names, so it "
-            "may hold only letters, digits, _ . + - and inner spaces (not first), no '..', and not a reserved "
-            "device name (con, nul, com1, ...)"
+            "may hold only letters, digits, _ . + - and inner spaces (not first), no '..', and "
+            "not a reserved device name (con, nul, com1, ...)"
         )
     return name
