@@ -74,7 +74,7 @@ class Workspace:
 
     @lru_cache(maxsize=1)  # noqa: B019 - one small table per workspace
     def _relations(self) -> pa.Table:
-        return pq.read_table(layout.relations_path(self.root))
+        return pq.read_table(layout.resolved(self.root, self.manifest, layout.relations_path(self.root)))
 
     # -- edges ------------------------------------------------------------------
     def buckets(self, split: str = "train") -> dict[tuple[int, int], int]:
@@ -85,7 +85,8 @@ class Workspace:
         return int(self.manifest["edges"][split])
 
     def bucket_path(self, split: str, lhs_part: int, rhs_part: int) -> Path:
-        return layout.shard_path(self.root, split, lhs_part, rhs_part, self.shard_format)
+        path = layout.shard_path(self.root, split, lhs_part, rhs_part, self.shard_format)
+        return layout.resolved(self.root, self.manifest, path)
 
     def read_bucket(self, split: str, lhs_part: int, rhs_part: int) -> dict[str, np.ndarray]:
         """Edges of one bucket: ``lhs``, ``rhs`` (offsets within their partitions),
@@ -117,7 +118,7 @@ class Workspace:
         """Columns name, count, train_count of one partition (row = offset)."""
         key = (etype, part)
         if key not in self._names_cache:
-            path = layout.entity_names_path(self.root, etype, part)
+            path = self.entity_names_path(etype, part)
             if not path.is_file():
                 raise InputFileError(f"{path}: entity names are missing")
             t = pq.read_table(path)
@@ -128,6 +129,11 @@ class Workspace:
                 )
             self._names_cache[key] = t
         return self._names_cache[key]
+
+    def entity_names_path(self, etype: str, part: int) -> Path:
+        """The Parquet file of one partition's names."""
+        path = layout.entity_names_path(self.root, etype, part)
+        return layout.resolved(self.root, self.manifest, path)
 
     def entity_names(self, etype: str, part: int) -> list[str]:
         return self.entity_table(etype, part).column("name").to_pylist()

@@ -49,9 +49,7 @@ def _names(model, etype, part) -> list[str]:
     # straight from the Parquet file, so that exporting holds one partition's names
     import pyarrow.parquet as pq
 
-    from ember.partitioning import layout
-
-    path = layout.entity_names_path(model.workspace.root, etype, part)
+    path = model.workspace.entity_names_path(etype, part)
     return pq.read_table(path, columns=["name"]).column("name").to_pylist()
 
 

@@ -27,6 +27,8 @@ __all__ = [
     "fsync_dir",
     "fsync_file",
     "process_alive",
+    "remove_stale",
+    "rename_exchange",
     "tmp_name",
     "write_json_atomic",
 ]
@@ -232,3 +234,44 @@ def process_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def remove_stale(folder, pattern) -> list[str]:
+    """Remove the entries of ``folder`` whose names match ``pattern`` (a compiled regex
+    with a ``pid`` group) and whose process is gone: what earlier runs killed before
+    they could clean up left behind (staging folders, temporary files). Returns the
+    names removed. Entries of live processes, and every other name, are left alone."""
+    import shutil
+
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        m = pattern.fullmatch(e.name)
+        if not m or process_alive(int(m.group("pid"))):
+            continue
+        if e.is_dir(follow_symlinks=False):
+            shutil.rmtree(e.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+        removed.append(e.name)
+    return removed
+
+
+def rename_exchange(a, b) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the system cannot (then nothing was changed)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, exchange = -100, 2
+    rc = fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), exchange)
+    return rc == 0

@@ -450,21 +450,27 @@ def test_killed_import_leaves_no_shard_a_reader_accepts(tmp_path):
     assert Workspace.open(out).num_edges() == 8544
 
 
-def test_failure_midway_removes_the_half_built_workspace(tmp_path, monkeypatch):
+def test_a_full_disk_midway_is_one_error_line_and_removes_the_half_built_workspace(
+    tmp_path, monkeypatch, capsys
+):
+    import errno
+
     import ember.partitioning.importer as importer
 
     calls = []
     real = importer.write_shard
 
-    def failing(*a, **k):
+    def failing(*a, **k):  # the write path's own OSError, as the kernel gives it
         calls.append(1)
         if len(calls) == 2:
-            raise OSError("disk full")
+            raise OSError(errno.ENOSPC, "No space left on device", str(a[0]))
         return real(*a, **k)
 
     monkeypatch.setattr(importer, "write_shard", failing)
-    with pytest.raises(OSError, match="disk full"):
-        pbg("import", TRAIN, "--out", tmp_path / "ws", "--partitions", 2)
+    assert pbg("import", TRAIN, "--out", tmp_path / "ws", "--partitions", 2) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no space left on device while importing into ")
+    assert "nothing was changed, free space and run again" in err[0]
     assert os.listdir(tmp_path) == []
 
 
