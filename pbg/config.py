@@ -873,8 +873,9 @@ def apply_overrides(raw: dict, overrides, base: str | None = None) -> dict:
     """Apply ``key.sub=value`` overrides (PBG's ``-p``) to a raw config dict, in place.
 
     Dotted keys walk nested tables; an integer part indexes a list
-    (``relations.0.operator=translation``). Values are parsed as TOML (else JSON, else
-    kept as a string); a list-valued key given ``a,b`` gets ``["a", "b"]``, as in PBG.
+    (``relations.0.operator=translation``, or ``relations[0].operator=translation``).
+    Values are parsed as TOML (else JSON, else kept as a string); a list-valued key given
+    ``a,b`` gets ``["a", "b"]``, as in PBG.
     Relative path values are resolved against ``base`` (default: the current folder).
     """
     base = os.getcwd() if base is None else base
@@ -882,6 +883,8 @@ def apply_overrides(raw: dict, overrides, base: str | None = None) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value")
         dotted, _, text = item.partition("=")
+        # relations[0].operator (the README's spelling) is relations.0.operator
+        dotted = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", dotted)
         parts = dotted.strip().split(".")
         if not all(parts):
             raise ConfigError(f"override {item!r}: empty key part in {dotted!r}")
