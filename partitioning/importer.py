@@ -273,6 +273,23 @@ def _clean_stale_inside(workspace: Path, m: dict) -> None:
             _note(f"removed {p}, left by an earlier append that was killed")
 
 
+def need_space(folder: Path, nbytes: int, doing: str) -> None:
+    """Refuse, before writing, when ``folder``'s file system has less free space than
+    ``nbytes`` (a statvfs: cheap); the write itself can still fail, and is handled."""
+    import errno
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < nbytes:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: {doing} needs about {nbytes / 2**20:,.1f} MiB, "
+            f"{free / 2**20:,.1f} MiB are free",
+        )
+
+
 def _note(msg: str) -> None:
     print(f"note: {msg}", file=sys.stderr)
 
@@ -299,6 +316,8 @@ def _write_failed(e: OSError, doing: str) -> UserError:
         errno.EDQUOT: "disk quota exceeded",
         errno.EFBIG: "file too large",
     }.get(e.errno, e.strerror or str(e))
+    if e.strerror and ": " in e.strerror:  # our own early refusal says how much was needed
+        why += " (" + e.strerror.split(": ", 1)[1] + ")"
     where = f" ({e.filename})" if getattr(e, "filename", None) else ""
     hint = "free space and run again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "run again"
     return UserError(f"{why} while {doing}{where}; nothing was changed, {hint}")
@@ -720,6 +739,7 @@ class _Importer:
     def _spill(self) -> None:
         """Append every bucket's buffer to its scratch files (one large write each)."""
         self.spill_dir.mkdir(exist_ok=True)
+        need_space(self.spill_dir, self.buffered, "spilling edge buffers to scratch files")
         for b, parts in self.buffers.items():
             for j in range(len(parts[0])):
                 with open(self.spill_dir / f"{b}_{j}.bin", "ab") as f:
@@ -747,6 +767,11 @@ class _Importer:
         P = self.model.num_partitions
         types, lt, rt = self._types(len(self.rels))
         buckets = {s: [] for s in layout.SPLITS}
+        # the shards hold every edge (4+4+4 bytes, and a weight): refuse now if they cannot fit
+        edges = self.stats["input_edges"] + sum(
+            c for s in getattr(self, "old_buckets", {}).values() for *_, c in s
+        )
+        need_space(self.stage, edges * (16 if self.weighted else 12), "writing the edge shards")
         prog = _Progress(self.opts.progress, "pass 2/2", P * P)
 
         def prepare(b):

@@ -25,9 +25,11 @@ lost or names damaged files can be brought back to its last complete version
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -69,6 +71,10 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
     """Write the arrays atomically; returns the file's ``checksum``. A failed write (a full
     disk) leaves nothing behind and is one error naming ``what`` was being written."""
     try:
+        need = sum(np.asarray(v).nbytes for v in arrays.values()) + (64 << 10)
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else None
+        if free is not None and free < need:  # refused before writing anything (a statvfs)
+            raise OSError(errno.ENOSPC, f"No space left on device ({need:,} bytes needed, {free:,} free)")
         with atomic_path(path, durable=durable) as tmp:
             with h5py.File(tmp, "w") as f:
                 f.attrs["format"] = FORMAT
@@ -86,8 +92,6 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
 def write_error(e: OSError, doing: str, where) -> UserError:
     """A failed write as one line: what was being written where, and why; nothing of it
     is left (every write goes through a temporary name), so the user can fix and rerun."""
-    import errno
-
     why = {
         errno.ENOSPC: "no space left on device",
         errno.EDQUOT: "disk quota exceeded",
@@ -95,6 +99,8 @@ def write_error(e: OSError, doing: str, where) -> UserError:
         errno.EROFS: "read-only file system",
         errno.EACCES: "permission denied",
     }.get(e.errno, e.strerror or str(e))
+    if e.strerror and e.strerror.startswith("No space left on device ("):  # the early refusal
+        why += " " + e.strerror.split(" ", 5)[5]
     hint = (
         "free space and run again"
         if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
