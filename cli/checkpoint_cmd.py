@@ -56,7 +56,7 @@ def verify_cmd(target, as_json):
     if not as_json:
         state = "intact" if not problems else f"{len(problems)} problem(s)"
         click.echo(f"checkpoint  {folder} (version {ck.version}): {state}")
-    raise SystemExit(1 if problems else 0)
+    raise click.exceptions.Exit(1 if problems else 0)
 
 
 @checkpoint_cmd.command("recover")

@@ -69,7 +69,9 @@ def main(argv=None) -> int:
     """Run `pbg`; a `UserError` becomes one ``error:`` line and exit status 2."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="pbg", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="pbg", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):  # a command's ctx.exit(code)
+            return rv
     except UserError as e:
         if debug:
             raise

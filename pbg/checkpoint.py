@@ -36,7 +36,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ember._io import Busy, FileLock, atomic_path
+from ember._io import Busy, FileLock, atomic_path, h5_writer
 from ember._io import write_json_atomic as _write_json
 from ember.errors import InputFileError, UserError
 
@@ -76,7 +76,7 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
         if free is not None and free < need:  # refused before writing anything (a statvfs)
             raise OSError(errno.ENOSPC, f"No space left on device ({need:,} bytes needed, {free:,} free)")
         with atomic_path(path, durable=durable) as tmp:
-            with h5py.File(tmp, "w") as f:
+            with h5_writer(tmp) as f:
                 f.attrs["format"] = FORMAT
                 f.attrs["format_version"] = FORMAT_VERSION
                 for k, v in (attrs or {}).items():

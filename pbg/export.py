@@ -87,6 +87,7 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
+    made = not out.exists()  # a failed export removes the folder it made
     out.mkdir(parents=True, exist_ok=True)
     log = log or (lambda msg: None)
     atomic = AtomicFiles()
@@ -125,6 +126,8 @@ def export(model, fmt: str, out, *, entity_types=None, log=None) -> dict:
         atomic.commit()
     except BaseException:
         atomic.abort()
+        if made and not any(out.iterdir()):
+            out.rmdir()
         raise
     return {
         "format": fmt,

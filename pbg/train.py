@@ -178,6 +178,7 @@ class Trainer:
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
         self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
+        check_edge_split(config, self.ws)
         # the plan refuses a run that cannot fit before anything of its size is allocated
         self.plan = memory_plan(config, self.ws, self.model)
         check_memory(config, self.ws, self.plan)
@@ -187,7 +188,6 @@ class Trainer:
                 f"workers: {config.workers} Hogwild workers on {cpus} CPUs would only contend for "
                 f"them (each holds its own batch buffers); use at most {4 * cpus}, or leave it unset"
             )
-        check_edge_split(config, self.ws)
         # numpy, cupy, or the stand-in's module
         self.device, self.xp = array_module_of(device or config.device)
         self.store = storage_dtype(config.dtype)  # embedding tables (float32 or float16)

@@ -26,6 +26,7 @@ __all__ = [
     "atomic_path",
     "fsync_dir",
     "fsync_file",
+    "h5_writer",
     "process_alive",
     "remove_stale",
     "rename_exchange",
@@ -275,3 +276,42 @@ def rename_exchange(a, b) -> bool:
     at_fdcwd, exchange = -100, 2
     rc = fn(at_fdcwd, os.fsencode(str(a)), at_fdcwd, os.fsencode(str(b)), exchange)
     return rc == 0
+
+
+class _Sink:
+    """A file for h5py to write through that keeps the first OSError of a write."""
+
+    def __init__(self, f):
+        self.f, self.error = f, None
+
+    def write(self, b):
+        try:
+            return self.f.write(b)
+        except OSError as e:
+            self.error = self.error or e
+            raise
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+@contextlib.contextmanager
+def h5_writer(path):
+    """``h5py.File(path, "w")`` written through a Python file object: a write the system
+    refuses (a full disk, a file-size limit) comes back as that OSError, cleanly. Written
+    by HDF5's own driver, such a failure surfaces as RuntimeErrors from h5py's object
+    destructors and can crash the process (measured: a segfault after an EFBIG). As fast
+    as the native driver (1e8 floats: 0.41-0.43 s each way here)."""
+    import h5py
+
+    with open(path, "wb") as raw:
+        sink = _Sink(raw)
+        try:
+            with h5py.File(sink, "w") as f:
+                yield f
+        except BaseException:
+            if sink.error is not None:
+                raise sink.error from None
+            raise
+        if sink.error is not None:
+            raise sink.error
