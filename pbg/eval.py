@@ -376,17 +376,20 @@ def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform
             if num_uniform:
                 ids = sampler.integers(len(tables[t]), (num_uniform,))
                 S = model.score_candidates(keep, rel, theta, rows(t, ids), side)
-                S[ids[None, :] == true[:, None]] = xp.nan
+                out = ids[None, :] == true[:, None]
+                S[out] = xp.nan
                 g, e = tally(S, pos)
-                gt, ge, count = gt + g, ge + e, count + (~xp.isnan(S)).sum(1)
+                # candidates are those not taken out (a NaN score is still a candidate)
+                gt, ge, count = gt + g, ge + e, count + (~out).sum(1)
             for c in range(0, n, num_batch) if num_batch else ():
                 sl = slice(c, min(c + num_batch, n))
                 S = model.score_candidates(keep[sl], rel[sl], theta, rows(t, true[sl]), side)
-                S[true[sl][None, :] == true[sl][:, None]] = xp.nan  # itself, and its twins
+                out = true[sl][None, :] == true[sl][:, None]  # itself, and its twins
+                S[out] = xp.nan
                 g, e = tally(S, pos[sl])
                 gt[sl] += g
                 ge[sl] += e
-                count[sl] += (~xp.isnan(S)).sum(1)
+                count[sl] += (~out).sum(1)
             ranks.append(to_host(realistic_rank(gt, ge, pos, count + 1)))
             ncands.append(to_host(count))
     r, nc = np.concatenate(ranks), np.concatenate(ncands)
