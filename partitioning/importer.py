@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ember._bits import GAMMA, splitmix64
-from ember._io import Busy, FileLock, fsync_dir, remove_stale, rename_exchange
+from ember._io import BAR_FORMAT, Busy, FileLock, fsync_dir, remove_stale, rename_exchange
 from ember.errors import InputFileError, UserError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import (
@@ -404,29 +404,39 @@ def peak_rss_mb() -> float:
 
 
 class _Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr (tqdm), only when stderr is a terminal: pass one over the
+    input's bytes as the parser consumes them (edges/s in the postfix), pass two over
+    the buckets."""
 
-    def __init__(self, enabled: bool, label: str, total: int):
+    def __init__(self, enabled: bool, label: str, total: int, unit: str = "B"):
         self.on = enabled and sys.stderr.isatty()
-        self.label, self.total, self.t0, self.last = label, max(total, 1), time.time(), 0.0
+        self.bar = None
+        if self.on:
+            from tqdm import tqdm
+
+            scale = unit == "B"
+            self.bar = tqdm(
+                total=max(total, 1),
+                desc=label,
+                unit=unit,
+                unit_scale=scale,
+                dynamic_ncols=True,
+                bar_format=BAR_FORMAT,
+            )
+        self.t0 = time.time()
 
     def update(self, done: int, edges: int) -> None:
-        now = time.time()
-        if not self.on or now - self.last < 0.2:
+        if self.bar is None:
             return
-        self.last, dt = now, max(now - self.t0, 1e-9)
-        frac = min(done / self.total, 1.0)
-        eta = dt * (1 - frac) / frac if frac > 0 else 0
-        bar = "#" * int(frac * 24)
-        sys.stderr.write(
-            f"\r{self.label} [{bar:<24}] {frac:4.0%} {done / dt / 1e6:6.1f} MB/s "
-            f"{edges / dt:,.0f} edges/s ETA {eta:4.0f}s "
-        )
-        sys.stderr.flush()
+        self.bar.update(max(0, min(done, self.bar.total) - self.bar.n))
+        if edges:
+            self.bar.set_postfix_str(
+                f"{edges / max(time.time() - self.t0, 1e-9):,.0f} edges/s", refresh=False
+            )
 
     def close(self) -> None:
-        if self.on:
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Importer:
@@ -529,6 +539,7 @@ class _Importer:
                 self._routing.result()
         finally:
             self._route_pool.shutdown(wait=True, cancel_futures=True)
+        prog.update(total, self.stats["input_edges"])
         prog.close()
         if self.stats["input_edges"] == 0 and self.previous is None:
             raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
@@ -772,7 +783,7 @@ class _Importer:
             c for s in getattr(self, "old_buckets", {}).values() for *_, c in s
         )
         need_space(self.stage, edges * (16 if self.weighted else 12), "writing the edge shards")
-        prog = _Progress(self.opts.progress, "pass 2/2", P * P)
+        prog = _Progress(self.opts.progress, "pass 2/2", P * P, unit="bucket")
 
         def prepare(b):
             lp, rp = divmod(b, P)

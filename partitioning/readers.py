@@ -244,6 +244,10 @@ def iter_blocks(
             ),
         )
         pending, rows = [], 0
+        # progress: the bytes the parser has turned into rows (pyarrow reads ahead, so the
+        # file position runs ahead of the work); of a compressed file, its position
+        parsed, plain = 0, stream is raw
+        size = os.path.getsize(path)
         while True:
             try:
                 batch = reader.read_next_batch()
@@ -257,6 +261,10 @@ def iter_blocks(
             if batch is not None:
                 if bad.found:
                     _strict_fail(path, spec, ncols, relations, None)
+                if plain:
+                    cols = batch.columns
+                    parsed += sum(pc.sum(pc.binary_length(c)).as_py() or 0 for c in cols)
+                    parsed += batch.num_rows * (ncols if len(cols) == ncols else ncols + 8)
                 pending.append(batch)
                 rows += batch.num_rows
                 if rows < block_rows():
@@ -264,7 +272,8 @@ def iter_blocks(
             if pending:
                 table = pa.Table.from_batches(pending)
                 pending, rows = [], 0
-                block = _to_block(path, spec, ncols, table, names, bad, relations, raw.tell())
+                at = min(parsed, size) if plain else raw.tell()
+                block = _to_block(path, spec, ncols, table, names, bad, relations, at)
                 if block is not None:
                     yield block
             if batch is None:

@@ -410,6 +410,7 @@ class Trainer:
                 f"{start.edge_chunk}, bucket {start.bucket}"
             )
         t0 = time.perf_counter()
+        self._bar = self._progress_bar(start) if self.progress else None
         # the Hogwild workers are the parallelism: BLAS runs one thread in each (many
         # small products per batch, where BLAS threads only add contention)
         with threadpool_limits(1, user_api="blas"):
@@ -419,10 +420,10 @@ class Trainer:
                     self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
             finally:
                 self.batches.close()
+                if self._bar is not None:
+                    self._bar.close()
                 if self._lock is not None:
                     self._lock.release()
-        if self.progress:
-            sys.stderr.write("\n")
         wall = time.perf_counter() - t0
         st = self.placement.stats()
         return {
@@ -562,13 +563,39 @@ class Trainer:
         stats.update(version=self.ckpt.version + 1, **rec.evals)
         if self.config.verbose:
             self.log(json.dumps(stats))
-        elif self.progress:
-            sys.stderr.write(
-                f"\repoch {pos.epoch + 1}/{self.config.num_epochs} bucket {task.bucket} "
-                f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   "
-            )
-            sys.stderr.flush()
+        if getattr(self, "_bar", None) is not None:
+            bar, per_epoch = self._bar, max(self._epoch_edges, 1)
+            bar.set_description(f"epoch {pos.epoch + 1}/{self.config.num_epochs}", refresh=False)
+            bar.update(n)
+            rate = bar.format_dict.get("rate") or (n / dt if dt else 0)
+            left = per_epoch - (bar.n - self._bar_base) % per_epoch if rate else 0
+            bar.set_postfix_str(f"epoch ETA {left / rate if rate else 0:.0f}s, loss {stats['loss']:.4f}")
         return stats
+
+    def _progress_bar(self, start: Position):
+        """A bar over the run's edges on stderr (tqdm): edges/s, the ETA of the whole run,
+        and of the epoch in its postfix."""
+        from tqdm import tqdm
+
+        from ember._io import BAR_FORMAT
+
+        per_epoch = int(sum(self.scheduler.sizes.values()) * (1 - self.config.eval_fraction))
+        self._epoch_edges = per_epoch
+        # a resumed epoch: the buckets before the start position are done (edge chunks aside)
+        done = 0
+        if start.epoch < self.config.num_epochs:
+            order = self.scheduler.order(start.epoch)[: start.bucket]
+            done = int(sum(self.scheduler.sizes.get(b, 0) for b in order) * (1 - self.config.eval_fraction))
+        total = max(0, (self.config.num_epochs - start.epoch) * per_epoch - int(done))
+        self._bar_base = -int(done)
+        return tqdm(
+            total=total,
+            unit="edge",
+            unit_scale=True,
+            desc=f"epoch {start.epoch + 1}/{self.config.num_epochs}",
+            dynamic_ncols=True,
+            bar_format=BAR_FORMAT,
+        )
 
 
 def _f32(a):

@@ -315,3 +315,9 @@ def h5_writer(path):
             raise
         if sink.error is not None:
             raise sink.error
+
+
+# the progress bars' layout (tqdm): what is done, the rate, and an ETA that says so
+BAR_FORMAT = (
+    "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, ETA {remaining}, {rate_fmt}{postfix}]"
+)

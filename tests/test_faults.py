@@ -489,3 +489,15 @@ def test_overwrite_never_replaces_a_file_nor_deletes_checkpoints_silently(ws, tm
     assert pbg("import", src, "--out", ws, "--overwrite", "--delete-checkpoints") == 0
     assert not (ws / "checkpoints").exists()
     assert sorted(os.listdir(tmp_path)) == ["same.tsv", "ws"]
+
+
+# ------------------------------------------------------------------------- progress
+def test_training_shows_a_bar_with_rate_and_etas_only_on_a_terminal(ws, capsys, monkeypatch):
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert pbg(*_train_args(ws, "num_epochs=3")) == 0
+    err = capsys.readouterr().err
+    assert "epoch 3/3" in err and "edge/s" in err and "ETA" in err and "epoch ETA" in err
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert pbg(*_train_args(ws, "num_epochs=4")) == 0
+    err = capsys.readouterr().err
+    assert "ETA" not in err and "%|" not in err
