@@ -73,6 +73,12 @@ def eval_cmd(
         sample=sample,
         sample_seed=sample_seed,
     )
+    if m["nonfinite_scores"]:
+        click.echo(
+            f"warning: {m['nonfinite_scores']:,} scores were not finite (NaN or inf): the "
+            "checkpoint is damaged or its training diverged (a positive scored NaN ranks last)",
+            err=True,
+        )
     if as_json:
         click.echo(json.dumps(m))
         return

@@ -112,7 +112,22 @@ def _features(values) -> dict[str, Path]:
     "--skip-bad-lines", is_flag=True, help="Skip malformed lines (counted, written to rejected_lines.txt)."
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--overwrite", is_flag=True, help="Replace an existing workspace.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace an existing workspace (a folder with workspace.json only)."
+)
+@click.option(
+    "--delete-checkpoints",
+    is_flag=True,
+    help="With --overwrite: also delete what the old workspace holds besides its data "
+    "(checkpoints/, exports/); without it such a workspace is refused.",
+)
+@click.option(
+    "--max-line-bytes",
+    type=click.IntRange(1 << 10, 1 << 31),
+    default=8 << 20,
+    show_default=True,
+    help="Longest input line accepted; a longer one is an error naming its line.",
+)
 @click.option(
     "--append",
     "append_files",
@@ -146,6 +161,8 @@ def import_cmd(
     skip_bad_lines,
     seed,
     overwrite,
+    delete_checkpoints,
+    max_line_bytes,
     append_files,
     into,
     as_json,
@@ -188,6 +205,8 @@ def import_cmd(
         test=list(test_files),
         seed=seed,
         overwrite=overwrite,
+        delete_checkpoints=delete_checkpoints,
+        read_block_bytes=max_line_bytes,
         skip_bad_lines=skip_bad_lines,
         drop_duplicates=drop_duplicates,
         drop_self_loops=drop_self_loops,

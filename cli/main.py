@@ -27,6 +27,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "index": ("ember.cli.index_cmd", "index_cmd"),
     "report": ("ember.cli.report_cmd", "report_cmd"),
     "quickstart": ("ember.cli.quickstart_cmd", "quickstart_cmd"),
+    "checkpoint": ("ember.cli.checkpoint_cmd", "checkpoint_cmd"),
+    "config": ("ember.cli.config_cmd", "config_cmd"),
 }
 
 
@@ -67,7 +69,9 @@ def main(argv=None) -> int:
     """Run `pbg`; a `UserError` becomes one ``error:`` line and exit status 2."""
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        cli.main(args=argv, prog_name="pbg", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="pbg", standalone_mode=False)
+        if isinstance(rv, int) and not isinstance(rv, bool):  # a command's ctx.exit(code)
+            return rv
     except UserError as e:
         if debug:
             raise
@@ -84,7 +88,23 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
+    except OSError as e:
+        # the environment said no (a full disk, a read-only or missing folder, a
+        # permission): what and where, in one line; a bug still shows its traceback
+        if debug or e.errno is None:
+            raise
+        click.echo(f"error: {_os_error(e)}", err=True)
+        return 2
     return 0
+
+
+def _os_error(e: OSError) -> str:
+    import errno
+
+    why = {errno.ENOSPC: "no space left on device"}.get(e.errno, e.strerror or str(e))
+    where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    hint = "; free space and run again" if e.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+    return f"{where}: {why}{hint}" if where else f"{why}{hint}"
 
 
 if __name__ == "__main__":  # pragma: no cover

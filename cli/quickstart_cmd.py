@@ -105,11 +105,23 @@ def quickstart_cmd(out, epochs, graph, top_k):
         f"{cfg.loss_fn} loss{mode}), dimension {cfg.dimension}, {epochs} epochs, lr {cfg.lr}"
     )
     progress = sys.stderr.isatty()
-    summary = train(cfg, progress=progress, log=lambda m: None)
-    _say(
-        f"           {summary['edges']:,} edges in {summary['seconds']:.1f} s "
-        f"({summary['edges_per_s']:,.0f} edges/s)"
+    # the first epoch alone (a run resumed from its checkpoint ends exactly where an
+    # uninterrupted one does): its measured speed says how long the rest will take
+    first = train(
+        load_config(config_path, overrides=[*overrides, "num_epochs=1"]),
+        progress=progress,
+        log=lambda m: None,
     )
+    rest = epochs - 1
+    if rest > 0:
+        _say(
+            f"           epoch 1: {first['seconds']:.1f} s ({first['edges_per_s']:,.0f} edges/s on this "
+            f"machine); the other {rest} take about {first['seconds'] * rest:.0f} s"
+        )
+    summary = train(cfg, progress=progress, log=lambda m: None) if epochs > 1 else first
+    seconds = first["seconds"] + (summary["seconds"] if epochs > 1 else 0)
+    edges = first["edges"] + (summary["edges"] if epochs > 1 else 0)
+    _say(f"           {edges:,} edges in {seconds:.1f} s ({edges / max(seconds, 1e-9):,.0f} edges/s)")
 
     m = evaluate(cfg, split="test", filtered=True)
     _say(

@@ -41,6 +41,10 @@ def train_cmd(config, params, device, as_json):
     """Train entity and relation embeddings bucket by bucket; resumes from the
     checkpoint in checkpoint_path if there is one.
 
+    CONFIG is TOML (or JSON), or a PyTorch-BigGraph .py config: a .py config is Python
+    and is RUN to read it (as PyTorch-BigGraph does), with your permissions; run only
+    configs you trust, and convert one to TOML once: pbg config convert old.py > config.toml
+
     \b
     pbg train ws/config.toml
     pbg train ws/config.toml -p num_epochs=20 -p lr=0.05

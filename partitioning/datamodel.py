@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ember._names import check_path_name
 from ember.errors import ConfigError
 
 DEFAULT_TYPE = "all"
@@ -73,6 +74,7 @@ def model_from_config(cfg: dict, path="config") -> DataModel:
         raise ConfigError(f"{path}: key 'entities' must be a table of entity types")
     entities, featurized = {}, set()
     for t, v in ents.items():
+        check_path_name(t, f"{path}: key 'entities.{t}'")
         p = (v or {}).get("num_partitions", 1) if isinstance(v, dict) else None
         if not isinstance(p, int) or isinstance(p, bool) or p < 1:
             raise ConfigError(f"{path}: key 'entities.{t}.num_partitions' must be an integer >= 1")

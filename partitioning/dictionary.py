@@ -17,12 +17,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ember._bits import GAMMA, splitmix64
+from ember._bits import GAMMA, mix64_array, splitmix64
 
-_MULT = np.random.default_rng(0x5EED).integers(0, 2**63, 4096, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-
-
+_SEED = 0x243F6A8885A308D3  # the chain's start, mixed with the length (pi's digits: nothing up the sleeve)
 _MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], np.uint64)
+
+
+class HashCollision(RuntimeError):
+    """Two names with one 64-bit hash were found by a deferred check (see
+    ``EntityDictionary.add_distinct``): the caller starts again, checking as it goes."""
 
 
 def type_seed(seed: int, name: str) -> int:
@@ -35,8 +38,9 @@ class EntityDictionary:
     The lookup structure is an open-addressing hash table (linear probing) of the
     names' 64-bit hashes, probed and filled with whole-array numpy operations: a block
     costs O(distinct names in the block), whatever the size of the dictionary. Every
-    hash hit is verified against the stored name, so a collision is an error, never a
-    silent merge.
+    hash hit is verified against the stored name, so a collision never merges two
+    names: names whose hashes collide are told apart by comparing them (a collision
+    costs time, never a wrong id or a failed import).
 
     >>> d = EntityDictionary("all", num_partitions=2, seed=0)
     >>> d.encode(pa.array(["a", "b", "a"])).tolist()
@@ -60,12 +64,22 @@ class EntityDictionary:
         self._lock = threading.Lock()
         self._tab_h = np.zeros(16, np.uint64)  # 0 = empty slot
         self._tab_id = np.zeros(16, np.int32)
+        # hashes shared by several names (a true 64-bit collision): names under such a
+        # hash are found by comparing them, in a dict of their own (slow, and rare)
+        self._shared: dict[int, dict[str, int]] = {}
+        self._shared_keys = np.zeros(0, np.uint64)
         if names is not None and len(names):
-            names = names.combine_chunks() if isinstance(names, pa.ChunkedArray) else names
-            h = _nonzero(hash_strings(names))
-            if len(h) > 1 and (np.diff(np.sort(h)) == 0).any():
-                raise ValueError(f"{name}: repeated names or a hash collision")
-            self._insert(h, np.arange(len(h), dtype=np.int64))
+            names = _one(names)
+            h = name_hashes(names)
+            hu, first = np.unique(h, return_index=True)
+            if len(hu) < len(h):
+                if pc.count_distinct(names).as_py() < len(names):
+                    raise ValueError(f"{name}: repeated names")
+                shared = np.flatnonzero(np.isin(h, h[np.setdiff1d(np.arange(len(h)), first)]))
+                for p, nm in zip(shared.tolist(), names.take(pa.array(shared)).to_pylist()):
+                    self._shared.setdefault(int(h[p]), {})[nm] = p
+                self._shared_keys = np.array(sorted(self._shared), np.uint64)
+            self._insert(hu, first.astype(np.int64))
             self._chunks = [names]
             self._grow(len(names))
             self._n = len(names)
@@ -154,33 +168,75 @@ class EntityDictionary:
             pend = np.concatenate([pend[~free], cand[~won]])
             slot[pend] = (slot[pend] + 1) & mask
 
-    def _verify(self, names: pa.Array, ids: np.ndarray) -> None:
-        """Raise if a name found by its hash is not the name stored under that id."""
-        check = self._verifier(names, ids)
-        if check is not None:
-            check()
+    def _shared_mask(self, h: np.ndarray):
+        """Where ``h`` is a hash shared by several names (None: nowhere, the usual case)."""
+        if not len(self._shared_keys):
+            return None
+        m = np.isin(h, self._shared_keys)
+        return m if m.any() else None
+
+    def _share(self, hv: int, name: str, i: int) -> None:
+        self._shared.setdefault(int(hv), {})[name] = int(i)
+        self._shared_keys = np.array(sorted(self._shared), np.uint64)
 
     def _verifier(self, names: pa.Array, ids: np.ndarray):
-        """A function that does ``_verify(names, ids)`` later, possibly in another
-        thread while the dictionary grows (it holds the names stored so far)."""
+        """A function ``check(raise_=True)`` that verifies that the names found by their
+        hash (``ids >= 0``) are the names stored under those ids, later, possibly in
+        another thread while the dictionary grows (it holds the names stored so far).
+        It raises ``HashCollision``, or with ``raise_=False`` returns the positions of
+        names that only share a hash with the stored one."""
         found = np.flatnonzero(ids >= 0)
         if not len(found):
             return None
         if len(self._chunks) > 8:  # keep the stored names in few chunks (amortised)
             self._chunks = [pa.concat_arrays(self._chunks)]
-        chunks, want = list(self._chunks), ids[found]
+        chunks, want, kind = list(self._chunks), ids[found], self.name
 
-        def check():
+        def check(raise_=True):
             mine = pa.chunked_array(chunks, pa.string()).take(pa.array(want))
             theirs = names.take(pa.array(found)) if len(found) < len(names) else names
-            if not pc.all(pc.equal(mine, theirs)).as_py():
-                raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
+            same = pc.equal(mine, theirs)
+            if pc.all(same).as_py():
+                return found[:0]
+            if raise_:
+                raise HashCollision(f"64-bit hash collision among {kind!r} names")
+            return found[~same.to_numpy(zero_copy_only=False)]
 
         return check
 
+    def _resolve(self, names: pa.Array, h: np.ndarray, ids: np.ndarray, sp):
+        """Ids of names under shared hashes (by name); returns the mask of them."""
+        if sp is not None:
+            where = np.flatnonzero(sp)
+            for p, nm in zip(where.tolist(), names.take(pa.array(where)).to_pylist()):
+                ids[p] = self._shared[int(h[p])].get(nm, -1)
+        return sp
+
+    def _checked(self, names: pa.Array, h: np.ndarray, ids: np.ndarray, deferred: list | None):
+        """``ids`` of a probe made right: names under shared hashes found by name, and
+        the names found by their hash verified (now, or later through ``deferred``); a
+        name that only shares its hash with a stored one becomes unknown (-1) and its
+        hash shared. Returns the mask of names under shared hashes (or None)."""
+        sp = self._resolve(names, h, ids, self._shared_mask(h))
+        check = self._verifier(names, ids if sp is None else np.where(sp, -1, ids))
+        if check is None:
+            return sp
+        if deferred is not None:
+            deferred.append(check)
+            return sp
+        bad = check(raise_=False)
+        if len(bad):
+            stored = self.names.take(pa.array(ids[bad])).to_pylist()
+            for p, nm in zip(bad.tolist(), stored):
+                self._share(h[p], nm, ids[p])
+            ids[bad] = -1
+            sp = np.zeros(len(h), bool) if sp is None else sp
+            sp[bad] = True
+        return sp
+
     def _find(self, names, h) -> np.ndarray:
         ids = self._probe(_nonzero(h))
-        self._verify(names, ids)
+        self._checked(names, h, ids, None)
         return ids
 
     def lookup(self, names) -> np.ndarray:
@@ -211,7 +267,9 @@ class EntityDictionary:
         ``hashes``: ``name_hashes`` of the concatenated names, if already computed.
         ``deferred``: a list to append the verification of the names found by their
         hash to (a function to call later, e.g. in another thread), instead of
-        verifying here; only the hashing and probing then stay in this call.
+        verifying here; only the hashing and probing then stay in this call. A deferred
+        check that finds a collision raises ``HashCollision``: the caller then starts
+        again without ``deferred``, where a collision is resolved by comparing names.
         """
         sizes = [len(u) for u in uniqs]
         if sum(sizes) == 0:
@@ -219,30 +277,48 @@ class EntityDictionary:
         names = pa.concat_arrays([u.cast(pa.string()) for u in uniqs]) if len(uniqs) > 1 else _one(uniqs[0])
         h = name_hashes(names) if hashes is None else hashes
         ids = self._probe(h)
-        check = self._verifier(names, ids)
-        if check is not None:
-            if deferred is None:
-                check()
-            else:
-                deferred.append(check)
+        sp = self._checked(names, h, ids, deferred)
         miss = np.flatnonzero(ids < 0)
         if len(miss):
-            hm = h[miss]
-            hu, first, inv = np.unique(hm, return_index=True, return_inverse=True)
-            rep = miss[first[inv]]  # the first position with the same hash
-            if len(hu) < len(miss):  # a name in several arrays, or a collision
-                same = pc.equal(names.take(pa.array(rep)), names.take(pa.array(miss)))
-                if not pc.all(same).as_py():
-                    raise RuntimeError(f"64-bit hash collision among {self.name!r} names")
-            order = np.argsort(first, kind="stable")  # new ids in order of appearance
-            new_of_u = np.empty(len(hu), np.int64)
-            new_of_u[order] = np.arange(self._n, self._n + len(hu))
-            ids[miss] = new_of_u[inv]
-            self._insert(hu, new_of_u)
-            self._chunks.append(names.take(pa.array(miss[first[order]])))
-            self._grow(self._n + len(hu))
-            self._n += len(hu)
+            self._add_missing(names, h, ids, miss, sp)
         return np.split(ids, np.cumsum(sizes)[:-1])
+
+    def _add_missing(self, names, h, ids, miss, sp) -> None:
+        """New ids for the unknown names at ``miss``, in order of first appearance: one
+        per distinct hash (a name in several arrays is one name), except where different
+        names share a hash, which are told apart by name."""
+        hm = h[miss]
+        exact = sp[miss] if sp is not None else np.zeros(len(miss), bool)
+        hu, first, inv = np.unique(hm, return_index=True, return_inverse=True)
+        if len(hu) < len(miss):  # a name in several arrays, or a collision
+            rep = miss[first[inv]]
+            same = pc.equal(names.take(pa.array(rep)), names.take(pa.array(miss)))
+            differ = ~same.to_numpy(zero_copy_only=False)
+            if differ.any():
+                exact |= np.isin(hm, hm[differ])
+        norm, ex = miss[~exact], miss[exact]
+        hu, first, inv = np.unique(h[norm], return_index=True, return_inverse=True)
+        ex_names = names.take(pa.array(ex)).to_pylist() if len(ex) else []
+        ex_group: dict[str, int] = {}
+        ex_first, ex_inv = [], []
+        for p, nm in zip(ex.tolist(), ex_names):
+            if nm not in ex_group:
+                ex_group[nm] = len(ex_first)
+                ex_first.append(p)
+            ex_inv.append(ex_group[nm])
+        firsts = np.concatenate([norm[first], np.array(ex_first, np.int64)])
+        order = np.argsort(firsts, kind="stable")
+        new_of_g = np.empty(len(firsts), np.int64)
+        new_of_g[order] = np.arange(self._n, self._n + len(firsts))
+        ids[norm] = new_of_g[inv]
+        if len(ex):
+            ids[ex] = new_of_g[len(hu) + np.array(ex_inv, np.int64)]
+        self._insert(hu, new_of_g[: len(hu)])
+        for nm, g in ex_group.items():
+            self._share(h[ex_first[g]], nm, new_of_g[len(hu) + g])
+        self._chunks.append(names.take(pa.array(firsts[order])))
+        self._grow(self._n + len(firsts))
+        self._n += len(firsts)
 
     def encode_parts(self, parts: list, pool=None) -> list[np.ndarray]:
         """``encode`` of several arrays, in order (``pool``: unused, kept for callers)."""
@@ -387,9 +463,15 @@ class EntityDictionary:
 def hash_strings(arr: pa.Array) -> np.ndarray:
     """A 64-bit hash of every string, computed on the Arrow buffers with numpy.
 
-    Strings of up to 16 bytes (most entity names) are read as two unaligned 8-byte
-    words each, masked to their length and mixed: a few whole-array operations per
-    string, not per byte. Longer strings take a per-byte multiply-add hash.
+    Every string is read as 8-byte words (unaligned views of the buffer, masked to its
+    length); its first two are hashed as a chain ``h = mix(h ^ word)`` that starts from
+    its length,
+    where ``mix`` is splitmix64's finalizer (a bijection with full avalanche: each input
+    bit flips each output bit with probability about 1/2). Two names that differ
+    anywhere, in any number of bytes, collide with probability about 2^-64, whatever
+    their length and structure. The first two words are one whole-array pass for all
+    strings (most names have at most 16 bytes); the further words of longer names are
+    mixed with their positions and summed into the hash (``_hash_long``), all at once.
     """
     arr = _one(arr)
     if not pa.types.is_string(arr.type):
@@ -407,37 +489,41 @@ def hash_strings(arr: pa.Array) -> np.ndarray:
         padded[: hi - lo] = np.frombuffer(bufs[2], np.uint8, hi - lo, lo)
     # an 8-byte word starting at every byte (a strided, unaligned view: no copy)
     words = np.ndarray((len(padded) - 7,), np.uint64, padded, 0, (1,))
-    w0 = words[starts] & _MASKS[np.minimum(lens, 8)]
-    w1 = words[starts + 8] & _MASKS[np.clip(lens - 8, 0, 8)]
     with np.errstate(over="ignore"):
-        # two odd multipliers make (w0, w1, length) -> 64 bits; then a xorshift-multiply
-        # finalizer (a bijection) spreads every input bit over the high bits, which
-        # pick the hash table's slot; in place, a few passes in all
-        w0 *= _MULT[1]
-        w1 ^= lens.astype(np.uint64) * _MULT[0]
-        w1 *= _MULT[2]
-        h = w0
-        h ^= w1
-        h ^= h >> np.uint64(32)
-        h *= _MULT[3]
-        h ^= h >> np.uint64(29)
+        h = lens.astype(np.uint64) * np.uint64(GAMMA)
+        h ^= np.uint64(_SEED)
+        h ^= words[starts] & _MASKS[np.minimum(lens, 8)]
+        mix64_array(h)
+        h ^= words[starts + 8] & _MASKS[np.clip(lens - 8, 0, 8)]
+        mix64_array(h)
     long = np.flatnonzero(lens > 16)
     if len(long):
-        h[long] = _hash_long(padded, starts[long], lens[long])
+        h[long] = _hash_long(words, starts[long], lens[long], h[long])
     return h
 
 
-def _hash_long(data: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
-    # byte * a random odd multiplier per position, summed per string: a
-    # multiply-add universal hash, then mixed; a collision is caught by ``_find``
-    total = int(lens.sum())
-    first = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    pos = np.arange(total, dtype=np.int64) - np.repeat(first, lens)
-    byte = data[np.repeat(starts, lens) + pos]
+def _hash_long(words: np.ndarray, starts: np.ndarray, lens: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The words from 2 on of strings over 16 bytes, folded into their hash ``h``: each
+    word is mixed with a key of its position (``mix(word ^ key[k])``, so words cannot
+    trade places), the mixed words of a string are summed (mod 2^64), and the sum is
+    mixed into ``h``. All words of all strings at once, whatever their lengths: a name of
+    a megabyte costs whole-array passes, not a loop of 10^5 steps."""
+    nw = (lens + 7) // 8 - 2  # words after the first two
+    total = int(nw.sum())
+    first = np.concatenate([[0], np.cumsum(nw)[:-1]])
+    k = np.arange(total, dtype=np.int64) - np.repeat(first, nw) + 2  # each word's position
+    at = np.repeat(starts, nw) + 8 * k
+    word = words[at] & _MASKS[np.clip(np.repeat(lens, nw) - 8 * k, 0, 8)]
     with np.errstate(over="ignore"):
-        mixed = _MULT[pos & (len(_MULT) - 1)] * byte
-        sums = np.add.reduceat(mixed, first)
-    return splitmix64(sums ^ (lens.astype(np.uint64) * np.uint64(GAMMA)))
+        key = k.astype(np.uint64) * np.uint64(GAMMA)
+        key ^= np.uint64(_SEED)
+        mix64_array(key)
+        word ^= key
+        mix64_array(word)
+        sums = np.add.reduceat(word, first)
+        h = h ^ sums
+        mix64_array(h)
+    return h
 
 
 def local_encode(parts: list) -> tuple[pa.Array, np.ndarray]:

@@ -18,6 +18,7 @@ everything else is bounded by the block size, the buffer budget and one bucket.
 from __future__ import annotations
 
 import os
+import re
 import resource
 import shutil
 import sys
@@ -31,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ember._bits import GAMMA, splitmix64
+from ember._io import BAR_FORMAT, Busy, FileLock, fsync_dir, remove_stale, rename_exchange
 from ember.errors import InputFileError, UserError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import (
@@ -44,6 +46,7 @@ from ember.partitioning.datamodel import (
 )
 from ember.partitioning.dictionary import (
     EntityDictionary,
+    HashCollision,
     local_encode,
     name_hashes,
 )
@@ -52,6 +55,13 @@ from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks, locate_n
 from ember.partitioning.shards import read_shard, write_shard
 
 _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ember-import")
+MAX_PARTITIONS = 1024  # P^2 buckets: 10^6 shards already; more is a typo, not a plan
+# what a killed run leaves next to a workspace, or inside it (removed once it is gone)
+_STALE_NEXT = r"\.{name}\.(importing|old)-(?P<pid>\d+)"
+_STALE_INSIDE = re.compile(r"\.append-(?P<pid>\d+)")
+# the workspace's own files (a re-import replaces them); anything else is the user's
+_IMPORT_MADE = {layout.MANIFEST, layout.CONFIG, layout.REJECTED, "entities", "edges", "relations.parquet"}
+_after_step = None  # a test hook: called with each step of an append's commit
 _MAX_LISTED_RELATIONS = 100  # more and the config uses dynamic_relations
 _SPLIT_ID = {s: i for i, s in enumerate(layout.SPLITS)}
 
@@ -69,6 +79,7 @@ class ImportOptions:
     test: list[Path] = field(default_factory=list)
     seed: int = 0
     overwrite: bool = False
+    delete_checkpoints: bool = False  # --overwrite may delete what training left in it
     skip_bad_lines: bool = False
     drop_duplicates: bool = False
     drop_self_loops: bool = False
@@ -91,7 +102,18 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
     if not inputs:
         raise UserError("no edge files given")
     out = Path(opts.out) if opts.out else default_workspace_path(inputs[0])
-    _check_target(out, opts.overwrite)
+    if opts.num_partitions > MAX_PARTITIONS:
+        raise UserError(
+            f"--partitions {opts.num_partitions}: at most {MAX_PARTITIONS} ({MAX_PARTITIONS**2:,} buckets); "
+            "a graph needs far fewer (each holds two partitions in memory: see README)"
+        )
+    with _target_lock(out):
+        return _import_locked(inputs, out, opts)
+
+
+def _import_locked(inputs: list[Path], out: Path, opts: ImportOptions) -> dict:
+    _clean_stale_next_to(out)
+    _check_target(out, opts.overwrite, opts.delete_checkpoints)
     _check_fractions(opts)
     # the user's --config is read once: its data model, its shard format, and (validated
     # through the config schema up front, before any edge is read) its training settings
@@ -106,13 +128,23 @@ def import_edges(inputs: list[Path], opts: ImportOptions) -> dict:
         raise UserError(f"unknown shard format {fmt!r} (choose hdf5 or arrow)")
     stage = out.parent / f".{out.name}.importing-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
     try:
+        stage.mkdir(parents=True)
         if user is not None:  # a bad training key fails now, not after the whole import
             _config_text(model, out, fmt, opts.seed, user, where)
-        imp = _Importer(stage, model, opts, layout.new_workspace_id(), fmt, opts.seed, user=user, target=out)
-        summary = imp.run(_sources(inputs, opts))
+        ws_id = layout.new_workspace_id()
+        summary = _run_importer(
+            lambda: _Importer(stage, model, opts, ws_id, fmt, opts.seed, user=user, target=out),
+            stage,
+            _sources(inputs, opts),
+        )
+        _fsync_tree(stage)  # the workspace survives a power loss once its name is there
         _replace_dir(stage, out)
+    except OSError as e:
+        shutil.rmtree(stage, ignore_errors=True)
+        if e.errno is None:  # not the system's refusal: a bug, with its traceback
+            raise
+        raise _write_failed(e, f"importing into {out}") from None
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
@@ -175,8 +207,15 @@ def _config_text(model: DataModel, folder: Path, fmt: str, seed: int, user, wher
 def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> dict:
     """Add edges (and new entities) to a workspace without renumbering anything."""
     workspace = Path(workspace)
+    with _target_lock(workspace):
+        return _append_locked(inputs, workspace, opts)
+
+
+def _append_locked(inputs: list[Path], workspace: Path, opts: ImportOptions) -> dict:
+    _clean_stale_next_to(workspace)
     m = layout.read_manifest(workspace)
     _check_fractions(opts)
+    _clean_stale_inside(workspace, m)
     model = DataModel.from_json(m["model"])
     model.from_config = m["from_config"]
     if model.featurized or opts.features:
@@ -188,25 +227,165 @@ def append_edges(inputs: list[Path], workspace: Path, opts: ImportOptions) -> di
         )
     stage = workspace / f".append-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir()
     try:
-        imp = _Importer(
-            stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"], previous=(workspace, m)
+        stage.mkdir()
+        summary = _run_importer(
+            lambda: _Importer(
+                stage, model, opts, m["workspace_id"], m["shard_format"], m["seed"], previous=(workspace, m)
+            ),
+            stage,
+            _sources(inputs, opts),
         )
-        summary = imp.run(_sources(inputs, opts))
-        # everything is complete under the staging folder: move it in, manifest last
-        staged = sorted(p for p in stage.rglob("*") if p.is_file())
-        for p in staged:
-            rel = p.relative_to(stage)
-            if rel.name == layout.MANIFEST:
-                continue
-            (workspace / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(p, workspace / rel)
-        os.replace(stage / layout.MANIFEST, workspace / layout.MANIFEST)
+        _commit_append(stage, workspace, m)
+    except OSError as e:
+        if e.errno is None:
+            raise
+        raise _write_failed(e, f"appending to {workspace}") from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     summary["workspace"] = str(workspace)
     return summary
+
+
+def _commit_append(stage: Path, workspace: Path, old: dict) -> None:
+    """Put an append's files in place so that a kill at any moment leaves the old or the
+    new workspace, never a mix: every new file goes in under a new name (its generation's:
+    ``edges_0_1.g3.h5``), which no manifest names yet; then one atomic rename of the
+    manifest, which names them (``files``), switches the workspace over; only then are
+    the files it no longer names removed (a kill before that leaves unnamed files, which
+    the next append removes)."""
+    new = layout.read_manifest(stage)
+    gen = new["generation"]
+    files = dict(old.get("files", {}))
+    step = 0
+    for p in sorted(q for q in stage.rglob("*") if q.is_file() and q.name != layout.MANIFEST):
+        logical = p.relative_to(stage).as_posix()
+        actual = layout.generation_name(logical, gen)
+        (workspace / actual).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, workspace / actual)
+        files[logical] = actual
+        step += 1
+        if _after_step is not None:
+            _after_step(step)
+    _fsync_tree(workspace, only={files[k] for k in files})
+    superseded = {layout.resolve_name(old, k) for k in files} - set(files.values())
+    new["files"] = files
+    layout.write_json_atomic(workspace / layout.MANIFEST, new, durable=True)  # the switch
+    step += 1
+    if _after_step is not None:
+        _after_step(step)
+    for name in sorted(superseded):
+        (workspace / name).unlink(missing_ok=True)
+
+
+def _target_lock(out: Path) -> FileLock:
+    """The exclusive lock of an import target (a file next to it, ``.NAME.lock``): two
+    imports into one workspace (or an import and an append) never run at once."""
+    out = Path(out)
+    lock = FileLock(out.parent / f".{out.name}.lock")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return lock.acquire()
+    except Busy as e:
+        raise UserError(
+            f"{out}: another `pbg import` (PID {e.pid or 'unknown'}) is writing this workspace; wait "
+            "for it to end (or stop it)"
+        ) from None
+    except OSError as e:
+        raise _write_failed(e, f"importing into {out}") from None
+
+
+def _clean_stale_next_to(out: Path) -> None:
+    pattern = re.compile(_STALE_NEXT.format(name=re.escape(out.name)))
+    for name in remove_stale(out.parent, pattern):
+        print(
+            f"note: removed {out.parent / name}, left by an earlier import that was killed", file=sys.stderr
+        )
+
+
+def _clean_stale_inside(workspace: Path, m: dict) -> None:
+    """An append's staging folder and files of generations no manifest names (both left
+    by an append killed before it finished)."""
+    for name in remove_stale(workspace, _STALE_INSIDE):
+        _note(f"removed {workspace / name}, left by an earlier append that was killed")
+    named = set(m.get("files", {}).values())
+    for p in workspace.rglob("*"):
+        if (
+            p.is_file()
+            and layout.is_generation_name(p.name)
+            and p.relative_to(workspace).as_posix() not in named
+        ):
+            p.unlink(missing_ok=True)
+            _note(f"removed {p}, left by an earlier append that was killed")
+
+
+def need_space(folder: Path, nbytes: int, doing: str) -> None:
+    """Refuse, before writing, when ``folder``'s file system has less free space than
+    ``nbytes`` (a statvfs: cheap); the write itself can still fail, and is handled."""
+    import errno
+
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if free < nbytes:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device: {doing} needs about {nbytes / 2**20:,.1f} MiB, "
+            f"{free / 2**20:,.1f} MiB are free",
+        )
+
+
+def _note(msg: str) -> None:
+    print(f"note: {msg}", file=sys.stderr)
+
+
+def _fsync_tree(root: Path, only=None) -> None:
+    """fsync every file (``only``: these, relative to root) and folder under ``root``."""
+    from ember._io import fsync_file
+
+    for dirpath, _dirs, names in os.walk(root):
+        for n in names:
+            p = Path(dirpath) / n
+            if only is None or p.relative_to(root).as_posix() in only:
+                fsync_file(p)
+        fsync_dir(dirpath)
+
+
+def _write_failed(e: OSError, doing: str) -> UserError:
+    """A write the system refused (a full disk, a read-only folder) as one error line;
+    the staging files are removed, the workspace is as it was."""
+    import errno
+
+    why = {
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large",
+    }.get(e.errno, e.strerror or str(e))
+    if e.strerror and ": " in e.strerror:  # our own early refusal says how much was needed
+        why += " (" + e.strerror.split(": ", 1)[1] + ")"
+    where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    hint = "free space and run again" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else "run again"
+    return UserError(f"{why} while {doing}{where}; nothing was changed, {hint}")
+
+
+def _run_importer(make, stage: Path, sources) -> dict:
+    """``make().run(sources)``; if two names turn out to share a 64-bit hash (found by the
+    checks that run behind the dictionary, see ``dictionary``), once more from the start
+    with every check made as the dictionary grows, where a collision is told apart by
+    comparing names: a collision costs time, never the import."""
+    try:
+        return make().run(sources)
+    except HashCollision as e:
+        print(f"note: {e}; importing again, comparing names where hashes collide", file=sys.stderr)
+    for p in list(stage.iterdir()):
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    imp = make()
+    imp.defer_checks = False
+    return imp.run(sources)
 
 
 def _sources(inputs, opts):
@@ -224,26 +403,45 @@ def _check_fractions(opts):
         raise UserError("give either --valid-fraction/--test-fraction or --valid/--test files")
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
-    if not out.exists():
+def _check_target(out: Path, overwrite: bool, delete_checkpoints: bool = False) -> None:
+    """--overwrite replaces a workspace and nothing else: never a file or a foreign
+    folder, and never trained results inside a workspace unless asked explicitly."""
+    if not out.exists() and not out.is_symlink():
         return
+    if not out.is_dir() or out.is_symlink():
+        raise UserError(f"{out}: exists and is not a workspace folder; refusing to replace it")
     if not overwrite:
         raise UserError(
             f"{out}: workspace already exists (add --overwrite to replace it, "
             f"or use --append EDGES --into {out} to add edges)"
         )
-    if out.is_dir() and any(out.iterdir()) and not (out / layout.MANIFEST).is_file():
+    if any(out.iterdir()) and not (out / layout.MANIFEST).is_file():
         raise UserError(f"{out}: exists and is not an ember workspace; refusing to replace it")
+    theirs = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.name not in _IMPORT_MADE)
+    if theirs and not delete_checkpoints:
+        raise UserError(
+            f"{out}: holds {', '.join(theirs[:4])}{', ...' if len(theirs) > 4 else ''} besides the "
+            "imported data (trained checkpoints, exports): --overwrite would delete them; move them "
+            "out first, or add --delete-checkpoints"
+        )
 
 
 def _replace_dir(stage: Path, out: Path) -> None:
+    """Put the staged workspace at ``out``: one atomic exchange where the system has it
+    (a kill at any moment leaves the old workspace or the new one at ``out``), else two
+    renames."""
     if out.exists():
+        if rename_exchange(stage, out):
+            fsync_dir(out.parent)
+            shutil.rmtree(stage, ignore_errors=True)  # the old workspace, now under the stage's name
+            return
         trash = out.parent / f".{out.name}.old-{os.getpid()}"
         os.replace(out, trash)
         os.replace(stage, out)
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(stage, out)
+    fsync_dir(out.parent)
 
 
 def peak_rss_mb() -> float:
@@ -252,29 +450,39 @@ def peak_rss_mb() -> float:
 
 
 class _Progress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
+    """A progress bar on stderr (tqdm), only when stderr is a terminal: pass one over the
+    input's bytes as the parser consumes them (edges/s in the postfix), pass two over
+    the buckets."""
 
-    def __init__(self, enabled: bool, label: str, total: int):
+    def __init__(self, enabled: bool, label: str, total: int, unit: str = "B"):
         self.on = enabled and sys.stderr.isatty()
-        self.label, self.total, self.t0, self.last = label, max(total, 1), time.time(), 0.0
+        self.bar = None
+        if self.on:
+            from tqdm import tqdm
+
+            scale = unit == "B"
+            self.bar = tqdm(
+                total=max(total, 1),
+                desc=label,
+                unit=unit,
+                unit_scale=scale,
+                dynamic_ncols=True,
+                bar_format=BAR_FORMAT,
+            )
+        self.t0 = time.time()
 
     def update(self, done: int, edges: int) -> None:
-        now = time.time()
-        if not self.on or now - self.last < 0.2:
+        if self.bar is None:
             return
-        self.last, dt = now, max(now - self.t0, 1e-9)
-        frac = min(done / self.total, 1.0)
-        eta = dt * (1 - frac) / frac if frac > 0 else 0
-        bar = "#" * int(frac * 24)
-        sys.stderr.write(
-            f"\r{self.label} [{bar:<24}] {frac:4.0%} {done / dt / 1e6:6.1f} MB/s "
-            f"{edges / dt:,.0f} edges/s ETA {eta:4.0f}s "
-        )
-        sys.stderr.flush()
+        self.bar.update(max(0, min(done, self.bar.total) - self.bar.n))
+        if edges:
+            self.bar.set_postfix_str(
+                f"{edges / max(time.time() - self.t0, 1e-9):,.0f} edges/s", refresh=False
+            )
 
     def close(self) -> None:
-        if self.on:
-            sys.stderr.write("\n")
+        if self.bar is not None:
+            self.bar.close()
 
 
 class _Importer:
@@ -294,6 +502,7 @@ class _Importer:
         self.user, self.target = user, target  # the user's --config, the final folder
         self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
         self.previous = previous
+        self.defer_checks = True  # name checks run in the routing stage (see _run_importer)
         self.t0 = time.time()
         self.bad = BadLines(skip=opts.skip_bad_lines)
         self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0, "unseen": {"valid": 0, "test": 0}}
@@ -322,9 +531,12 @@ class _Importer:
     def _load_previous(self, root: Path, m: dict) -> None:
         self.dicts = {}
         for t, p in self.model.entities.items():
-            tables = [pq.read_table(layout.entity_names_path(root, t, i)) for i in range(p)]
+            tables = [
+                pq.read_table(layout.resolved(root, m, layout.entity_names_path(root, t, i)))
+                for i in range(p)
+            ]
             self.dicts[t] = EntityDictionary.from_partition_tables(t, p, self.seed, tables)
-        rt = pq.read_table(layout.relations_path(root))
+        rt = pq.read_table(layout.resolved(root, m, layout.relations_path(root)))
         self.rels = EntityDictionary(
             "__relations__",
             1,
@@ -378,6 +590,7 @@ class _Importer:
                 self._routing.result()
         finally:
             self._route_pool.shutdown(wait=True, cancel_futures=True)
+        prog.update(total, self.stats["input_edges"])
         prog.close()
         if self.stats["input_edges"] == 0 and self.previous is None:
             raise InputFileError(f"{sources[0][0]}: no edges (every line was rejected)")
@@ -476,7 +689,8 @@ class _Importer:
             d = self.dicts[types[0]]
             if "names" in pre:
                 uniq, local, h = pre["names"]
-                (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, checks)
+                later = checks if self.defer_checks else None
+                (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, later)
             else:
                 (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs])
             sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]
@@ -609,6 +823,7 @@ class _Importer:
     def _spill(self) -> None:
         """Append every bucket's buffer to its scratch files (one large write each)."""
         self.spill_dir.mkdir(exist_ok=True)
+        need_space(self.spill_dir, self.buffered, "spilling edge buffers to scratch files")
         for b, parts in self.buffers.items():
             for j in range(len(parts[0])):
                 with open(self.spill_dir / f"{b}_{j}.bin", "ab") as f:
@@ -636,7 +851,12 @@ class _Importer:
         P = self.model.num_partitions
         types, lt, rt = self._types(len(self.rels))
         buckets = {s: [] for s in layout.SPLITS}
-        prog = _Progress(self.opts.progress, "pass 2/2", P * P)
+        # the shards hold every edge (4+4+4 bytes, and a weight): refuse now if they cannot fit
+        edges = self.stats["input_edges"] + sum(
+            c for s in getattr(self, "old_buckets", {}).values() for *_, c in s
+        )
+        need_space(self.stage, edges * (16 if self.weighted else 12), "writing the edge shards")
+        prog = _Progress(self.opts.progress, "pass 2/2", P * P, unit="bucket")
 
         def prepare(b):
             lp, rp = divmod(b, P)
@@ -701,18 +921,16 @@ class _Importer:
             for blp, brp, cnt in m["buckets"][s]:
                 if (blp, brp) != (lp, rp):
                     continue
+                path = layout.resolved(root, m, layout.shard_path(root, s, lp, rp, self.fmt))
                 d = read_shard(
-                    layout.shard_path(root, s, lp, rp, self.fmt),
+                    path,
                     workspace_id=self.ws_id,
                     split=s,
                     lhs_part=lp,
                     rhs_part=rp,
                 )
                 if len(d["lhs"]) != cnt:
-                    raise InputFileError(
-                        f"{layout.shard_path(root, s, lp, rp, self.fmt)}: "
-                        f"holds {len(d['lhs'])} edges, manifest says {cnt}"
-                    )
+                    raise InputFileError(f"{path}: holds {len(d['lhs'])} edges, manifest says {cnt}")
                 parts[0].append(d["lhs"])
                 parts[1].append(d["rhs"])
                 parts[2].append(d["rel"])
@@ -801,7 +1019,9 @@ class _Importer:
                 names = ["all_relations"]
             m.relations = [RelationSpec(n, DEFAULT_TYPE, DEFAULT_TYPE) for n in names]
         if self.bad.lines:
-            prev = (self.previous[0] / layout.REJECTED) if self.previous else None
+            prev = None
+            if self.previous:
+                prev = layout.resolved(self.previous[0], self.previous[1], self.previous[0] / layout.REJECTED)
             with layout.atomic_path(st / layout.REJECTED) as tmp:
                 if prev is not None and prev.is_file():
                     shutil.copyfile(prev, tmp)

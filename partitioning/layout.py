@@ -19,6 +19,7 @@ with its final name is always complete.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from ember._io import atomic_path as atomic_path
 from ember._io import tmp_name as tmp_name
 from ember._io import write_json_atomic as write_json_atomic
+from ember._names import check_path_name as check_path_name
 from ember.errors import InputFileError
 
 WORKSPACE_VERSION = 1
@@ -42,7 +44,7 @@ def new_workspace_id() -> str:
 
 
 def entity_names_path(root: Path, etype: str, part: int) -> Path:
-    return Path(root) / "entities" / etype / f"names_{part}.parquet"
+    return Path(root) / "entities" / check_path_name(etype, "entity type") / f"names_{part}.parquet"
 
 
 def feature_names_path(root: Path, etype: str) -> Path:
@@ -59,6 +61,34 @@ def relations_path(root: Path) -> Path:
 
 def shard_path(root: Path, split: str, lhs: int, rhs: int, fmt: str) -> Path:
     return Path(root) / "edges" / split / f"edges_{lhs}_{rhs}{SHARD_SUFFIX[fmt]}"
+
+
+# An append writes its files under its generation's names (``edges_0_1.g3.h5``); the
+# manifest's ``files`` maps each default name (relative to the root) to the file that
+# holds it, so one rename of the manifest switches the whole workspace (see importer).
+_GENERATION = re.compile(r"^(?P<stem>[^.]+)\.g(?P<gen>\d+)(?P<suffix>\..+)$")
+
+
+def generation_name(logical: str, gen: int) -> str:
+    """``edges/train/edges_0_1.h5`` written by generation 3: ``edges/train/edges_0_1.g3.h5``."""
+    head, _, name = logical.rpartition("/")
+    stem, dot, suffix = name.partition(".")
+    return f"{head + '/' if head else ''}{stem}.g{gen}{dot}{suffix}"
+
+
+def is_generation_name(name: str) -> bool:
+    return _GENERATION.match(name) is not None
+
+
+def resolve_name(manifest: dict, logical: str) -> str:
+    """The file (relative to the root) that holds ``logical`` in this manifest."""
+    return (manifest.get("files") or {}).get(logical, logical)
+
+
+def resolved(root: Path, manifest: dict, path: Path) -> Path:
+    """``path`` (a default name under ``root``) as the manifest places it."""
+    root = Path(root)
+    return root / resolve_name(manifest, Path(path).relative_to(root).as_posix())
 
 
 def read_manifest(root: Path) -> dict:

@@ -111,11 +111,17 @@ def _split(line: str, delim: str) -> list[str]:
     return line.split(delim)
 
 
-def _sniff(path: Path, spec: EdgeSpec) -> tuple[int, int]:
+def _sniff(path: Path, spec: EdgeSpec, max_line: int = 8 << 20) -> tuple[int, int]:
     """(number of columns, physical lines before the data) from the first lines."""
     _, stream = _open_text_stream(path)
     try:
         head = stream.read(1 << 20)
+        more = len(head) == 1 << 20
+        # the first data line may be long: read on until a line ends (within the limit)
+        while more and b"\n" not in head and len(head) <= max_line:
+            chunk = stream.read(1 << 20)
+            head += chunk
+            more = len(chunk) == 1 << 20
     except OSError as e:
         raise InputFileError(f"{path}: cannot read ({e})") from None
     finally:
@@ -123,8 +129,10 @@ def _sniff(path: Path, spec: EdgeSpec) -> tuple[int, int]:
     if not head.strip():
         raise InputFileError(f"{path}: file is empty")
     lines = head.split(b"\n")
-    if len(head) == 1 << 20:
+    if more:
         lines = lines[:-1]  # the last one may be cut
+        if not lines:
+            raise InputFileError(f"{path}:1: {_too_long(max_line)}")
     for i, raw in enumerate(lines):
         s = raw.rstrip(b"\r")
         if not s.strip() or s.startswith(b"#"):
@@ -137,17 +145,44 @@ def _sniff(path: Path, spec: EdgeSpec) -> tuple[int, int]:
     raise InputFileError(f"{path}: file is empty (only comments or blank lines)")
 
 
+def _too_long(limit: int) -> str:
+    return (
+        f"line longer than {limit:,} bytes, the longest accepted (--max-line-bytes N raises the "
+        "limit; the importer's memory grows with it)"
+    )
+
+
+def first_long_line(path: Path, limit: int) -> int | None:
+    """The number of the first line longer than ``limit`` bytes, read in 1 MiB blocks (a
+    long line is never held whole: memory stays bounded)."""
+    _, stream = _open_text_stream(path)
+    lineno, cur = 1, 0
+    try:
+        while block := stream.read(1 << 20):
+            start = 0
+            while (i := block.find(b"\n", start)) >= 0:
+                if cur + i - start > limit:
+                    return lineno
+                lineno, cur, start = lineno + 1, 0, i + 1
+            cur += len(block) - start
+            if cur > limit:
+                return lineno
+    finally:
+        stream.close()
+    return None
+
+
 def _utf8_msg(e: UnicodeDecodeError) -> str:
     return f"not valid UTF-8 (byte 0x{e.object[e.start]:02x} at position {e.start + 1})"
 
 
-def resolve_spec(path: Path, spec: EdgeSpec) -> tuple[EdgeSpec, int, int]:
+def resolve_spec(path: Path, spec: EdgeSpec, max_line: int = 8 << 20) -> tuple[EdgeSpec, int, int]:
     """Fill in delimiter and default columns; returns (spec, n_cols, skip_rows)."""
     _check_exists(path)
     spec = EdgeSpec(**vars(spec))
     if spec.delimiter is None:
         spec.delimiter = default_delimiter(path)
-    ncols, skip = _sniff(path, spec)
+    ncols, skip = _sniff(path, spec, max_line)
     if not spec.explicit:
         if ncols == 2 and spec.weight_col is None:
             spec.lhs_col, spec.rel_col, spec.rhs_col = 0, None, 1
@@ -179,7 +214,7 @@ def iter_blocks(
     if is_parquet(path):
         yield from _iter_parquet(path, spec, bad, relations, block_rows)
         return
-    spec, ncols, skip = resolve_spec(path, spec)
+    spec, ncols, skip = resolve_spec(path, spec, block_bytes)
     roles = spec.roles()
     names = [f"c{i}" for i in range(ncols)]
     need = sorted(set(roles.values()) | {0})
@@ -209,16 +244,27 @@ def iter_blocks(
             ),
         )
         pending, rows = [], 0
+        # progress: the bytes the parser has turned into rows (pyarrow reads ahead, so the
+        # file position runs ahead of the work); of a compressed file, its position
+        parsed, plain = 0, stream is raw
+        size = os.path.getsize(path)
         while True:
             try:
                 batch = reader.read_next_batch()
             except StopIteration:
                 batch = None
             except pa.ArrowInvalid as e:
+                if "straddl" in str(e) or "block size" in str(e):  # a line longer than a block
+                    line = first_long_line(path, block_bytes)
+                    raise InputFileError(f"{path}:{line or '?'}: {_too_long(block_bytes)}") from None
                 _strict_fail(path, spec, ncols, relations, str(e))
             if batch is not None:
                 if bad.found:
                     _strict_fail(path, spec, ncols, relations, None)
+                if plain:
+                    cols = batch.columns
+                    parsed += sum(pc.sum(pc.binary_length(c)).as_py() or 0 for c in cols)
+                    parsed += batch.num_rows * (ncols if len(cols) == ncols else ncols + 8)
                 pending.append(batch)
                 rows += batch.num_rows
                 if rows < block_rows():
@@ -226,7 +272,8 @@ def iter_blocks(
             if pending:
                 table = pa.Table.from_batches(pending)
                 pending, rows = [], 0
-                block = _to_block(path, spec, ncols, table, names, bad, relations, raw.tell())
+                at = min(parsed, size) if plain else raw.tell()
+                block = _to_block(path, spec, ncols, table, names, bad, relations, at)
                 if block is not None:
                     yield block
             if batch is None:
@@ -255,6 +302,10 @@ def _to_block(path, spec, ncols, table, names, bad, relations, progress):
                     _strict_fail(path, spec, ncols, relations, "utf8")
                 ok = _utf8_mask(cols[k])  # bad ones become "" and are rejected below
                 strs[k] = pc.cast(pc.if_else(ok, cols[k], pa.scalar(b"", pa.binary())), pa.string())
+    if spec.delimiter != "\t":  # a quoted CSV value may hold a TAB (a TSV one cannot)
+        for k in ("lhs", "rel", "rhs"):
+            if k in strs and _first_separator(strs[k]) is not None:
+                _strict_fail(path, spec, ncols, relations, "separator")
     good = keep
     for k in ("lhs", "rel", "rhs"):
         if k in strs and _has_empty(strs[k]):  # masks only when needed (rare)
@@ -371,6 +422,8 @@ def locate_bad_line(path, spec: EdgeSpec, ncols: int, relations=None):
             for role in ("lhs", "rel", "rhs"):
                 if role in roles and fields[roles[role]] == "":
                     return lineno, f"empty name in column {roles[role]} ({role})"
+                if role in roles and any(c in fields[roles[role]] for c in "\t\n\r"):
+                    return lineno, _separator_msg(fields[roles[role]], roles[role], role)
             if rels is not None and "rel" in roles and fields[roles["rel"]] not in rels:
                 return lineno, (
                     f"unknown relation {fields[roles['rel']]!r} (the config lists: {', '.join(sorted(rels))})"
@@ -469,11 +522,27 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
             f"{path}: expected at least {max(roles.values()) + 1} columns, found {len(schema_names)}"
         )
     cols = [schema_names[i] for i in sorted(set(roles.values()))]
+    types = {c: pf.schema_arrow.field(c).type for c in cols}
+    for role, i in roles.items():
+        t = types[schema_names[i]]
+        ok = pa.types.is_floating(t) or pa.types.is_integer(t) if role == "weight" else _name_type(t)
+        if not ok:
+            want = "numbers" if role == "weight" else "names (strings or integers)"
+            raise InputFileError(
+                f"{path}: column {i} ({schema_names[i]!r}, {role}) has type {t}, expected {want}"
+            )
     row0 = 0
-    for batch in pf.iter_batches(batch_size=max(block_rows(), 1 << 16), columns=cols):
-        lhs = pc.cast(batch.column(schema_names[roles["lhs"]]), pa.string())
-        rhs = pc.cast(batch.column(schema_names[roles["rhs"]]), pa.string())
-        rel = pc.cast(batch.column(schema_names[roles["rel"]]), pa.string()) if "rel" in roles else None
+    batches = pf.iter_batches(batch_size=max(block_rows(), 1 << 16), columns=cols)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            break
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as e:
+            raise InputFileError(f"{path}: not a readable Parquet file after row {row0} ({e})") from None
+
+        lhs, rhs = (_parquet_names(path, batch, schema_names, roles, r, row0) for r in ("lhs", "rhs"))
+        rel = _parquet_names(path, batch, schema_names, roles, "rel", row0) if "rel" in roles else None
         good = pc.and_(
             pc.fill_null(pc.greater(pc.binary_length(lhs), 0), False),
             pc.fill_null(pc.greater(pc.binary_length(rhs), 0), False),
@@ -486,6 +555,11 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
         if "weight" in roles:
             weight = pc.cast(batch.column(schema_names[roles["weight"]]), pa.float32())
             good = pc.and_(good, pc.is_valid(weight))
+        for role, col in (("lhs", lhs), ("rhs", rhs), ("rel", rel)):
+            if col is not None and (i := _first_separator(col)) is not None:
+                raise InputFileError(
+                    f"{path}:{row0 + i + 1}: {_separator_msg(col[i].as_py(), roles[role], role)}"
+                )
         ok = np.asarray(good.to_numpy(zero_copy_only=False), bool)
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
@@ -506,6 +580,48 @@ def _iter_parquet(path, spec, bad, relations, block_rows):
                 None if weight is None else np.asarray(weight.to_numpy(zero_copy_only=False), np.float32),
                 os.path.getsize(path) * row0 // max(pf.metadata.num_rows, 1),
             )
+
+
+def _parquet_names(path, batch, schema_names, roles, role, row0):
+    """A batch's names of one role as strings; binary that is not UTF-8 is an error
+    naming its row."""
+    col = batch.column(schema_names[roles[role]])
+    try:
+        return pc.cast(col, pa.string())
+    except pa.ArrowInvalid:
+        bad_row = int(np.flatnonzero(~np.asarray(_utf8_mask(col)))[0])
+        raise InputFileError(
+            f"{path}:{row0 + bad_row + 1}: {role} (column {roles[role]}) is not valid UTF-8"
+        ) from None
+
+
+def _name_type(t) -> bool:
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_binary(t)
+        or pa.types.is_integer(t)
+    )
+
+
+_SEPARATORS = "[\t\n\r]"
+
+
+def _first_separator(col) -> int | None:
+    """The first value holding a TAB, newline or carriage return (None: none does). The
+    exports and names.txt are text, a name per line and fields split by TAB: such a name
+    would shift every row after it, so it is refused at import."""
+    hit = pc.fill_null(pc.match_substring_regex(col, _SEPARATORS), False)
+    if not pc.any(hit).as_py():
+        return None
+    return int(np.flatnonzero(np.asarray(hit.to_numpy(zero_copy_only=False), bool))[0])
+
+
+def _separator_msg(name: str, col: int, role: str) -> str:
+    return (
+        f"name {name[:40]!r} in column {col} ({role}) holds a TAB, newline or carriage return; "
+        "names may not (exports are tab-separated, one name per line)"
+    )
 
 
 def _parquet_msg(row, roles, relations):

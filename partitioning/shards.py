@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 import pyarrow as pa
 
+from ember._io import h5_writer
 from ember.errors import InputFileError
 from ember.partitioning.layout import SHARD_VERSION, atomic_path
 
@@ -55,7 +56,7 @@ def write_shard(
 
 def _write_hdf5(tmp: Path, cols, meta) -> None:
     n = len(cols["lhs"])
-    with h5py.File(tmp, "w") as f:
+    with h5_writer(tmp) as f:
         for k, v in meta.items():
             f.attrs[k] = v
         for name in COLUMNS:

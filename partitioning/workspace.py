@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ember.errors import InputFileError
+from ember.errors import InputFileError, UserError
 from ember.partitioning import layout
 from ember.partitioning.datamodel import DataModel
 from ember.partitioning.dictionary import EntityDictionary
@@ -107,7 +107,7 @@ class Workspace:
 
     @lru_cache(maxsize=1)  # noqa: B019 - one small table per workspace
     def _relations(self) -> pa.Table:
-        return pq.read_table(layout.relations_path(self.root))
+        return pq.read_table(layout.resolved(self.root, self.manifest, layout.relations_path(self.root)))
 
     # -- edges ------------------------------------------------------------------
     def buckets(self, split: str = "train") -> dict[tuple[int, int], int]:
@@ -118,7 +118,8 @@ class Workspace:
         return int(self.manifest["edges"][split])
 
     def bucket_path(self, split: str, lhs_part: int, rhs_part: int) -> Path:
-        return layout.shard_path(self.root, split, lhs_part, rhs_part, self.shard_format)
+        path = layout.shard_path(self.root, split, lhs_part, rhs_part, self.shard_format)
+        return layout.resolved(self.root, self.manifest, path)
 
     def read_bucket(self, split: str, lhs_part: int, rhs_part: int) -> dict[str, np.ndarray]:
         """Edges of one bucket: ``lhs``, ``rhs`` (offsets within their partitions),
@@ -142,7 +143,7 @@ class Workspace:
 
     def _check_split(self, split: str):
         if split not in self._buckets:
-            raise KeyError(f"unknown split {split!r}; choose one of {layout.SPLITS}")
+            raise UserError(f"unknown split {split!r}; choose one of {', '.join(layout.SPLITS)}")
         return self._buckets[split]
 
     # -- names ------------------------------------------------------------------
@@ -150,7 +151,7 @@ class Workspace:
         """Columns name, count, train_count of one partition (row = offset)."""
         key = (etype, part)
         if key not in self._names_cache:
-            path = layout.entity_names_path(self.root, etype, part)
+            path = self.entity_names_path(etype, part)
             if not path.is_file():
                 raise InputFileError(f"{path}: entity names are missing")
             t = pq.read_table(path)
@@ -161,6 +162,11 @@ class Workspace:
                 )
             self._names_cache[key] = t
         return self._names_cache[key]
+
+    def entity_names_path(self, etype: str, part: int) -> Path:
+        """The Parquet file of one partition's names."""
+        path = layout.entity_names_path(self.root, etype, part)
+        return layout.resolved(self.root, self.manifest, path)
 
     def entity_names(self, etype: str, part: int) -> list[str]:
         return self.entity_table(etype, part).column("name").to_pylist()

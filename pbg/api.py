@@ -140,13 +140,12 @@ class EmbeddingModel:
     """
 
     def __init__(self, config, *, checkpoint=None, cache_bytes: int | None = None, device: str | None = None):
-        from ember._backend import Device, module_for, to_device
-        from ember.pbg.workspace import build_model, open_workspace
+        from ember._backend import to_device
+        from ember.pbg.workspace import array_module_of, build_model, check_checkpoint, open_workspace
 
         # predict/neighbors score candidates on this device (tables copied there once,
         # cached); embeddings(), partition() and export always give host arrays
-        self.device = Device(device or "cpu")
-        self._xp = module_for(self.device)
+        self.device, self._xp = array_module_of(device or "cpu")
         self._to_device = (
             np.asarray if self.device.type == "cpu" else lambda a: to_device(np.array(a), self.device)
         )
@@ -158,15 +157,8 @@ class EmbeddingModel:
         self.config = _trained_config(config, self.checkpoint)
         self.model = build_model(self.config, self.workspace)
         self.version = self.checkpoint.version
+        check_checkpoint(self.config, self.workspace, self.model, self.checkpoint)
         m = self.checkpoint.manifest or {}
-        counts = (m.get("model") or {}).get("entity_counts")
-        for t in self.entity_types:
-            if counts is not None and t in counts and list(counts[t]) != self.workspace.partition_sizes(t):
-                raise UserError(
-                    f"{self.checkpoint.path / MANIFEST}: the checkpoint was trained "
-                    f"on {sum(counts[t])} entities of type {t!r}, the workspace "
-                    f"has {self.workspace.num_entities(t)}; train again"
-                )
         if not self.checkpoint.has_relations():
             raise InputFileError(f"{self.checkpoint.path / MANIFEST}: names no relation file")
         rel = self.checkpoint.load_relations()
@@ -291,13 +283,12 @@ class EmbeddingModel:
 
     # -- embeddings --------------------------------------------------------------
     def _partition_path(self, entity_type: str, part: int) -> Path:
-        files = (self.checkpoint.manifest or {}).get("files", {})
         key = f"embeddings/{entity_type}/{part}"
-        if key not in files:
+        if not self.checkpoint.has_partition(entity_type, part):
             raise InputFileError(
                 f"{self.checkpoint.path / MANIFEST}: no embeddings for partition {part} of {entity_type!r}"
             )
-        return self.checkpoint.path / files[key]
+        return self.checkpoint.file_path(key)  # verified against the manifest's checksum
 
     def read_partition(self, entity_type: str, part: int) -> np.ndarray:
         """The (n, dim) embeddings of one partition, read from disk (not cached): the
@@ -308,9 +299,18 @@ class EmbeddingModel:
         if self.workspace.is_featurized(entity_type):
             from ember.pbg.featurized import featurized_vectors
 
-            return featurized_vectors(self.workspace, entity_type, emb, g)
-        if g is not None:
+            emb = featurized_vectors(self.workspace, entity_type, emb, g)
+        elif g is not None:
             emb += g
+        # a NaN or inf anywhere makes the sum non-finite (no temporary array in the usual
+        # case; float64: finite float32 values cannot overflow it)
+        bad = 0 if np.isfinite(emb.sum(dtype=np.float64)) else int(emb.size - np.isfinite(emb).sum())
+        if bad:  # NaN scores nothing: every ranking would come back empty or arbitrary
+            raise InputFileError(
+                f"{self._partition_path(entity_type, part)}: partition {part} of {entity_type!r} holds "
+                f"{bad:,} embedding values that are not finite (NaN or inf): its training diverged or "
+                "the file is damaged; train again (a lower lr) or use an earlier checkpoint"
+            )
         return emb
 
     def _read_table(self, entity_type: str, part: int) -> np.ndarray:

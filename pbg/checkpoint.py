@@ -12,20 +12,31 @@ Every file is written under a temporary name, flushed and renamed into place; th
 manifest is written last, the same way, and names the exact file of every partition.
 So the manifest always describes a complete checkpoint: a file it names is never
 rewritten (a newer save gets a new version number), and files no manifest names are
-deleted only after the new manifest is in place.
+deleted only after the new manifest is in place. One writer at a time: a trainer holds
+an exclusive lock on the folder (``.lock``, an OS lock that dies with its process).
+
+The manifest records the CRC-32 and size of every file it names (verified on every
+read: a damaged file is refused, never trained on or evaluated) and the id of the
+workspace the checkpoint was trained on. Each version's relations file also embeds
+that version's manifest (its ``manifest`` dataset), so that a folder whose manifest is
+lost or names damaged files can be brought back to its last complete version
+(``recover``, `pbg checkpoint recover`).
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import shutil
+import zlib
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ember._io import atomic_path
+from ember._io import Busy, FileLock, atomic_path, h5_writer
 from ember._io import write_json_atomic as _write_json
 from ember.errors import InputFileError, UserError
 
@@ -33,6 +44,7 @@ FORMAT = "ember-checkpoint"
 FORMAT_VERSION = 1
 MANIFEST = "checkpoint.json"
 STATS = "training_stats.jsonl"
+LOCK = ".lock"
 
 # config keys that must match for a checkpoint to be resumed (the model's shape)
 MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_relations", "dtype", "featurized")
@@ -40,18 +52,69 @@ MODEL_KEYS = ("dimension", "comparator", "operators", "entity_counts", "num_rela
 _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 
 
-def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True) -> None:
-    with atomic_path(path, durable=durable) as tmp:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["format_version"] = FORMAT_VERSION
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = v
-            for k, v in arrays.items():
-                f.create_dataset(k, data=np.asarray(v))
+def checksum(path: Path) -> dict:
+    """CRC-32 and size of a file, read in 1 MiB blocks into one buffer (zlib's CRC runs at
+    GB/s: a small cost next to h5py's read of the same bytes, which the page cache then
+    serves; benchmarks/checkpoint_checksum.py measures it)."""
+    crc, size = 0, 0
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(buf):
+            block = view[:n]
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return {"crc32": f"{crc:08x}", "bytes": size}
 
 
-def read_h5(path: Path) -> dict:
+def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, what="checkpoint") -> dict:
+    """Write the arrays atomically; returns the file's ``checksum``. A failed write (a full
+    disk) leaves nothing behind and is one error naming ``what`` was being written."""
+    try:
+        need = sum(np.asarray(v).nbytes for v in arrays.values()) + (64 << 10)
+        free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else None
+        if free is not None and free < need:  # refused before writing anything (a statvfs)
+            raise OSError(errno.ENOSPC, f"No space left on device ({need:,} bytes needed, {free:,} free)")
+        with atomic_path(path, durable=durable) as tmp:
+            with h5_writer(tmp) as f:
+                f.attrs["format"] = FORMAT
+                f.attrs["format_version"] = FORMAT_VERSION
+                for k, v in (attrs or {}).items():
+                    f.attrs[k] = v
+                for k, v in arrays.items():
+                    f.create_dataset(k, data=np.asarray(v))
+            sums = checksum(tmp)
+    except OSError as e:
+        raise write_error(e, f"writing {what} ({path.name})", path.parent) from None
+    _remember(path, sums)
+    return sums
+
+
+def write_error(e: OSError, doing: str, where) -> UserError:
+    """A failed write as one line: what was being written where, and why; nothing of it
+    is left (every write goes through a temporary name), so the user can fix and rerun."""
+    why = {
+        errno.ENOSPC: "no space left on device",
+        errno.EDQUOT: "disk quota exceeded",
+        errno.EFBIG: "file too large",
+        errno.EROFS: "read-only file system",
+        errno.EACCES: "permission denied",
+    }.get(e.errno, e.strerror or str(e))
+    if e.strerror and e.strerror.startswith("No space left on device ("):  # the early refusal
+        why += " " + e.strerror.split(" ", 5)[5]
+    hint = (
+        "free space and run again"
+        if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        else "fix that and run again"
+    )
+    return UserError(f"{where}: {why} while {doing}; nothing was changed, {hint}")
+
+
+def read_h5(path: Path, expect: dict | None = None) -> dict:
+    """The arrays of a checkpoint file; ``expect``: the manifest's checksum of it, verified
+    first (a damaged file is refused, naming it)."""
+    if expect is not None:
+        verify_file(path, expect)
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
@@ -59,6 +122,86 @@ def read_h5(path: Path) -> dict:
             return {k: f[k][()] for k in f.keys()}
     except OSError as e:
         raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
+
+
+# files this process wrote or verified, by path: (inode, size, mtime) -> checksum. A file
+# unchanged since (the trainer reads back its own partitions bucket after bucket) is not
+# read twice to verify; any change of it (a write in place changes its mtime) is.
+_KNOWN: dict[str, tuple] = {}
+
+
+def _stamp(path: Path):
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _remember(path: Path, sums: dict) -> None:
+    try:
+        _KNOWN[str(Path(path).absolute())] = (_stamp(path), sums)
+    except OSError:
+        pass
+
+
+def verify_file(path: Path, expect: dict) -> None:
+    """Refuse a file that is missing or is not the one the manifest recorded."""
+    key = str(Path(path).absolute())
+    known = _KNOWN.get(key)
+    try:
+        if known is not None and known[1] == expect and known[0] == _stamp(path):
+            return
+    except OSError:
+        pass
+    try:
+        got = checksum(path)
+    except FileNotFoundError:
+        raise InputFileError(
+            f"{path}: missing, but the checkpoint manifest names it (run `pbg checkpoint recover` "
+            "to go back to the last complete version)"
+        ) from None
+    except OSError as e:
+        raise InputFileError(f"{path}: unreadable checkpoint file ({e.strerror or e})") from None
+    if got != expect:
+        what = (
+            f"{got['bytes']} bytes, the manifest recorded {expect['bytes']}"
+            if got["bytes"] != expect["bytes"]
+            else f"CRC-32 {got['crc32']}, the manifest recorded {expect['crc32']}"
+        )
+        raise InputFileError(
+            f"{path}: damaged checkpoint file ({what}); it is refused rather than used "
+            "(`pbg checkpoint recover` goes back to the last complete version, if one is intact)"
+        )
+    _remember(path, got)
+
+
+def _check_manifest(m, mpath: Path) -> dict:
+    """The manifest's fields with the types the code relies on, or one error naming the
+    file and the field (a hand-edited or foreign file is refused, never half-read)."""
+    if not isinstance(m, dict):
+        raise InputFileError(f"{mpath}: not an ember checkpoint manifest (a JSON {type(m).__name__})")
+    if m.get("format") != FORMAT:
+        raise InputFileError(f"{mpath}: not an ember checkpoint manifest")
+    want = {"version": int, "files": dict, "position": dict, "model": dict, "config": dict}
+    for k, t in want.items():
+        v = m.get(k)
+        if k in ("position", "model", "config") and v is None:
+            continue
+        if not isinstance(v, t) or isinstance(v, bool):
+            expected = "an integer" if t is int else "an object"
+            raise InputFileError(f"{mpath}: field {k!r} is {json.dumps(v)[:40]}, expected {expected}")
+    if m["version"] < 0:
+        raise InputFileError(f"{mpath}: field 'version' is {m['version']}, expected >= 0")
+    for k, v in m["files"].items():
+        if not isinstance(v, str) or not _FILE.match(v):
+            raise InputFileError(
+                f"{mpath}: files[{k!r}] = {json.dumps(v)[:60]} is not a checkpoint file name"
+            )
+    sums = m.get("checksums", {})
+    if not isinstance(sums, dict) or not all(
+        isinstance(c, dict) and isinstance(c.get("crc32"), str) and isinstance(c.get("bytes"), int)
+        for c in sums.values()
+    ):
+        raise InputFileError(f"{mpath}: field 'checksums' is malformed")
+    return m
 
 
 def write_json_atomic(path: Path, obj, durable=True) -> None:
@@ -90,6 +233,25 @@ def _check_operators(where, theirs, ours) -> None:
             )
 
 
+def lock_folder(path, who: str = "pbg train") -> FileLock:
+    """The exclusive lock of a checkpoint folder (created if need be), held until
+    released or until the process ends, however it ends; refused at once, naming the
+    holder's PID, while another process holds it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"checkpoint_path = {path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return FileLock(path / LOCK).acquire()
+    except Busy as e:
+        raise UserError(
+            f"{path}: in use by another {who} (PID {e.pid or 'unknown'}); two writers would "
+            "overwrite each other's files: wait for it to end (or stop it)"
+        ) from None
+    except OSError as e:
+        raise write_error(e, "creating the checkpoint folder", path) from None
+
+
 class Checkpoint:
     """The checkpoint folder of one training run.
 
@@ -101,28 +263,56 @@ class Checkpoint:
     def __init__(self, path):
         self.path = Path(path)
         self.manifest: dict | None = None
+        if self.path.exists() and not self.path.is_dir():
+            raise UserError(f"checkpoint_path = {self.path}: is a file, not a folder")
         mpath = self.path / MANIFEST
         if mpath.is_file():
             try:
-                self.manifest = json.loads(mpath.read_text())
+                m = json.loads(mpath.read_text())
             except (OSError, ValueError) as e:
                 raise InputFileError(f"{mpath}: unreadable checkpoint manifest ({e})") from None
-            if self.manifest.get("format") != FORMAT:
-                raise InputFileError(f"{mpath}: not an ember checkpoint manifest")
+            self.manifest = _check_manifest(m, mpath)
         self._files: dict[str, str] = dict(self.manifest["files"]) if self.manifest else {}
+        self._sums: dict[str, dict] = dict(self.manifest.get("checksums", {})) if self.manifest else {}
         self.version = self.manifest["version"] if self.manifest else 0
         self.durable = True
+        self._lock: FileLock | None = None
 
     @property
     def exists(self) -> bool:
         return self.manifest is not None
 
+    # -- one writer ---------------------------------------------------------------
+    def lock(self, who: str = "pbg train") -> Checkpoint:
+        """Take the folder's exclusive lock (``lock_folder``) until ``unlock``."""
+        self._lock = lock_folder(self.path, who)
+        return self
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def orphans(self) -> list[str]:
+        """Checkpoint files in a folder that has no manifest (it was deleted or lost)."""
+        if self.exists or not self.path.is_dir():
+            return []
+        return sorted(p.name for p in self.path.iterdir() if _FILE.match(p.name))
+
     # -- compatibility ----------------------------------------------------------
-    def check_compatible(self, model_desc: dict) -> None:
-        """Refuse a checkpoint whose model shape differs, naming what differs."""
+    def check_compatible(self, model_desc: dict, workspace_id: str | None = None) -> None:
+        """Refuse a checkpoint whose model shape differs, or that was trained on another
+        workspace, naming what differs."""
         if not self.manifest:
             return
-        theirs = self.manifest.get("model", {})
+        theirs_ws = self.manifest.get("workspace_id")
+        if workspace_id is not None and theirs_ws is not None and theirs_ws != workspace_id:
+            raise UserError(
+                f"{self.path / MANIFEST}: the checkpoint was trained on workspace {theirs_ws}, "
+                f"this config's workspace is {workspace_id} (another import, or a re-import: "
+                "its entity ids need not line up); use a new checkpoint_path, or delete this one"
+            )
+        theirs = self.manifest.get("model") or {}
         for k in MODEL_KEYS:
             if k == "entity_counts" and _grown(theirs.get(k), model_desc.get(k)):
                 continue  # `pbg import --append` added entities: they start fresh
@@ -139,16 +329,27 @@ class Checkpoint:
     def has_partition(self, etype: str, part: int) -> bool:
         return f"embeddings/{etype}/{part}" in self._files
 
+    def file_path(self, key: str) -> Path:
+        """The file the manifest names for ``key`` (``embeddings/TYPE/PART``, ``relations``),
+        verified against its checksum (when the manifest has one)."""
+        name = self._files[key]
+        path = self.path / name
+        if name in self._sums:
+            verify_file(path, self._sums[name])
+        return path
+
     def load_partition(self, etype: str, part: int):
         """(embeddings, optimizer state) of one partition, as numpy arrays."""
-        d = read_h5(self.path / self._files[f"embeddings/{etype}/{part}"])
+        d = read_h5(self.file_path(f"embeddings/{etype}/{part}"))
         return d["embeddings"], d["state"]
 
     def has_relations(self) -> bool:
         return "relations" in self._files
 
     def load_relations(self) -> dict:
-        return read_h5(self.path / self._files["relations"])
+        d = read_h5(self.file_path("relations"))
+        d.pop("manifest", None)
+        return d
 
     # -- writing ----------------------------------------------------------------
     def begin(self, durable: bool = True) -> int:
@@ -163,40 +364,75 @@ class Checkpoint:
 
     def save_partition(self, etype: str, part: int, emb, state) -> None:
         name = f"embeddings_{etype}_{part}.v{self.version}.h5"
-        write_h5(
+        self._sums[name] = write_h5(
             self.path / name,
             {"embeddings": emb, "state": state},
             {"entity_type": etype, "partition": part},
             durable=self.durable,
+            what=f"checkpoint partition {part} of {etype!r}",
         )
         self._files[f"embeddings/{etype}/{part}"] = name
 
-    def save_relations(self, arrays: dict) -> None:
+    def commit(
+        self,
+        *,
+        config: dict,
+        model: dict,
+        position: dict,
+        relations: dict,
+        workspace_id: str | None = None,
+        extra: dict | None = None,
+    ):
+        """Write the relation parameters (with this version's manifest embedded), then
+        the manifest (the checkpoint is complete from here on), then delete files that no
+        manifest names any more."""
         name = f"relations.v{self.version}.h5"
-        write_h5(self.path / name, arrays, durable=self.durable)
         self._files["relations"] = name
-
-    def commit(self, *, config: dict, model: dict, position: dict, extra: dict | None = None):
-        """Write the manifest (the checkpoint is complete from here on), then delete
-        files that no manifest names any more."""
-        self.manifest = {
+        files = dict(self._files)
+        manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "version": self.version,
             "complete": True,
+            "workspace_id": workspace_id,
             "config": config,
             "model": model,
             "position": position,
-            "files": dict(self._files),
+            "files": files,
             **(extra or {}),
         }
-        write_json_atomic(self.path / MANIFEST, self.manifest, durable=self.durable)
+        sums = {n: self._sums[n] for n in files.values() if n in self._sums}
+        embedded = json.dumps({**manifest, "checksums": sums}, sort_keys=True).encode()
+        arrays = {**relations, "manifest": np.frombuffer(embedded, np.uint8)}
+        self._sums[name] = write_h5(
+            self.path / name, arrays, durable=self.durable, what="checkpoint relations"
+        )
+        self._sums = {n: self._sums[n] for n in files.values() if n in self._sums}
+        self.manifest = {**manifest, "checksums": dict(self._sums)}
+        try:
+            write_json_atomic(self.path / MANIFEST, self.manifest, durable=self.durable)
+        except OSError as e:
+            raise write_error(e, "writing the checkpoint manifest", self.path) from None
         keep = set(self._files.values())
         for p in self.path.iterdir():
             if p.is_file() and _FILE.match(p.name) and p.name not in keep:
                 p.unlink(missing_ok=True)
             elif p.is_file() and p.name.startswith(".") and ".tmp" in p.name:
                 p.unlink(missing_ok=True)  # a temp file of a killed writer
+
+    def verify(self) -> list[str]:
+        """Every file the manifest names, checked against its checksum; returns the
+        problems (empty: the checkpoint is intact)."""
+        problems = []
+        for name in sorted(set(self._files.values())):
+            try:
+                if name in self._sums:
+                    verify_file(self.path / name, self._sums[name])
+                elif not (self.path / name).is_file():
+                    problems.append(f"{self.path / name}: missing, but the manifest names it")
+            except InputFileError as e:
+                problems.append(str(e))
+        return problems
 
     def preserve(self, epoch: int) -> Path:
         """Keep a snapshot of the current checkpoint in ``epoch_<E>/`` (hard links)."""
@@ -216,3 +452,92 @@ class Checkpoint:
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / STATS, "a") as f:
             f.write(json.dumps(row) + "\n")
+
+
+def _version_of(name: str) -> int:
+    m = _FILE.match(name)
+    return int(m.group(2)) if m else -1
+
+
+def _embedded_manifest(path: Path) -> dict | None:
+    """The manifest a relations file embeds (None: unreadable, or an older file)."""
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT or "manifest" not in f:
+                return None
+            return json.loads(bytes(f["manifest"][()]).decode())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def recover(path) -> dict:
+    """Bring a checkpoint folder back to its last complete, intact version: the
+    manifest's own if every file it names is intact; else the newest version whose
+    relations file (which embeds that version's manifest) and every file named there
+    are intact; else the newest intact ``epoch_<E>`` snapshot (its files linked back).
+    Returns what was done (``status``: intact, recovered or restored, and ``version``);
+    refuses with an error when nothing intact is left."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path}: no such checkpoint folder")
+    ck = None
+    try:
+        ck = Checkpoint(path)
+    except InputFileError:
+        pass
+    if ck is not None:
+        ck.lock("pbg train or pbg checkpoint recover")
+    try:
+        if ck is not None and ck.exists and not ck.verify():
+            return {"status": "intact", "version": ck.version, "checkpoint": str(path)}
+        rels = sorted(
+            (p for p in path.iterdir() if p.name.startswith("relations.v")),
+            key=lambda p: -_version_of(p.name),
+        )
+        for rel in rels:
+            m = _embedded_manifest(rel)
+            if m is None or m.get("files", {}).get("relations") != rel.name:
+                continue
+            sums = dict(m.get("checksums", {}))
+            sums[rel.name] = checksum(rel)
+            m["checksums"] = sums
+            try:
+                cand = _check_manifest(m, rel)
+            except InputFileError:
+                continue
+            probe = Checkpoint.__new__(Checkpoint)
+            probe.path, probe._files, probe._sums = path, dict(cand["files"]), sums
+            if probe.verify():
+                continue
+            write_json_atomic(path / MANIFEST, cand)
+            return {
+                "status": "recovered",
+                "version": cand["version"],
+                "from": rel.name,
+                "checkpoint": str(path),
+            }
+        snaps = sorted(path.glob("epoch_*"), key=lambda p: -int(p.name[6:]) if p.name[6:].isdigit() else 0)
+        for snap in snaps:
+            try:
+                s = Checkpoint(snap)
+            except (InputFileError, UserError):
+                continue
+            if not s.exists or s.verify():
+                continue
+            for name in set(s._files.values()):
+                tmp = path / f".{name}.tmp-{os.getpid()}"
+                tmp.unlink(missing_ok=True)
+                try:
+                    os.link(snap / name, tmp)
+                except OSError:
+                    tmp.write_bytes((snap / name).read_bytes())
+                os.replace(tmp, path / name)
+            write_json_atomic(path / MANIFEST, s.manifest)
+            return {"status": "restored", "version": s.version, "from": snap.name, "checkpoint": str(path)}
+        raise UserError(
+            f"{path}: no intact checkpoint version left to go back to (no intact manifest, relations "
+            "file or epoch snapshot); delete the folder's files to start over"
+        )
+    finally:
+        if ck is not None:
+            ck.unlock()

@@ -28,6 +28,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from ember._names import check_path_name
 from ember.errors import ConfigError
 from ember.partitioning.ordering import ORDERS as BUCKET_ORDERS
 from ember.pbg.model import COMPARATORS, LOSSES, OPERATORS
@@ -157,8 +158,8 @@ def _check_value(where: str, value: Any, meta) -> Any:
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, choices))}{extra}")
     if t in (int, float):
-        if isinstance(value, float) and math.isnan(value):
-            raise ConfigError(f"{where}: must be a number, got nan")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value}")
         lo, hi = meta["lo"], meta["hi"]
         if lo is not None and (value <= lo if meta["lo_open"] else value < lo):
             raise ConfigError(f"{where}: must be {'>' if meta['lo_open'] else '>='} {lo}, got {value!r}")
@@ -662,8 +663,7 @@ class ConfigSchema:
         out = {}
         for name, spec in raw.items():
             where = f"entities.{name}"
-            if not isinstance(name, str) or not name:
-                raise ConfigError(f"{where}: an entity type name must be a non-empty string")
+            check_path_name(name, where)
             out[name] = spec if isinstance(spec, EntitySchema) else _build(EntitySchema, spec, where)
         return out
 
@@ -892,8 +892,9 @@ def apply_overrides(raw: dict, overrides, base: str | None = None) -> dict:
     """Apply ``key.sub=value`` overrides (PBG's ``-p``) to a raw config dict, in place.
 
     Dotted keys walk nested tables; an integer part indexes a list
-    (``relations.0.operator=translation``). Values are parsed as TOML (else JSON, else
-    kept as a string); a list-valued key given ``a,b`` gets ``["a", "b"]``, as in PBG.
+    (``relations.0.operator=translation``, or ``relations[0].operator=translation``).
+    Values are parsed as TOML (else JSON, else kept as a string); a list-valued key given
+    ``a,b`` gets ``["a", "b"]``, as in PBG.
     Relative path values are resolved against ``base`` (default: the current folder).
     """
     base = os.getcwd() if base is None else base
@@ -901,6 +902,8 @@ def apply_overrides(raw: dict, overrides, base: str | None = None) -> dict:
         if "=" not in item:
             raise ConfigError(f"override {item!r}: expected key=value")
         dotted, _, text = item.partition("=")
+        # relations[0].operator (the README's spelling) is relations.0.operator
+        dotted = re.sub(r"\[\s*(-?\d+)\s*\]", r".\1", dotted)
         parts = dotted.strip().split(".")
         if not all(parts):
             raise ConfigError(f"override {item!r}: empty key part in {dotted!r}")

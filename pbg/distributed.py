@@ -534,7 +534,7 @@ def _trainer_class():
         """`Trainer` with the cluster's scheduler, placement and checkpoints."""
 
         def __init__(self, config, comm, **kw):
-            super().__init__(config, **kw)
+            super().__init__(config, lock=False, **kw)  # rank 0 holds the lock for the job
             MPI = _mpi()
             self.comm, self.rank, self.size = comm, comm.Get_rank(), comm.Get_size()
             self.lock_comm, self.part_comm, self.param_comm = comm.Dup(), comm.Dup(), comm.Dup()
@@ -608,6 +608,7 @@ def _trainer_class():
 
         def _finish_bucket(self, task, rec, arrays):
             stats = self._bucket_stats(task, rec)
+            self._check_finite(task, stats)
             stats["rank"] = self.rank
             self.counters["buckets"] += 1
             self.sync.sync()
@@ -623,13 +624,14 @@ def _trainer_class():
             ck = self.ckpt
             ck.version = version - 1
             ck.begin(durable=True)
-            mine = {}
+            mine, sums = {}, {}
             with self.server.cond:
                 items = sorted(self.server.store.items())
             for key, (emb, state) in items:
                 ck.save_partition(key[0], key[1], self.model.to_public(np.asarray(emb, np.float32)), state)
-                mine[f"embeddings/{key[0]}/{key[1]}"] = ck._files[f"embeddings/{key[0]}/{key[1]}"]
-            files = self.comm.gather(mine, root=0)
+                name = ck._files[f"embeddings/{key[0]}/{key[1]}"]
+                mine[f"embeddings/{key[0]}/{key[1]}"], sums[name] = name, ck._sums[name]
+            files = self.comm.gather((mine, sums), root=0)  # the manifest records every rank's checksums
             if self.rank == 0:
                 master = self.param_server.snapshot()
                 off = 0
@@ -640,8 +642,9 @@ def _trainer_class():
                     ck.save_partition(
                         key[0], key[1], self.model.to_public(np.asarray(part.emb, np.float32)), part.state
                     )
-                for f in files:
+                for f, c in files:
                     ck._files.update(f)
+                    ck._sums.update(c)
                 self._commit(after, epoch_done=after.epoch if after.edge_chunk == 0 else None)
             _barrier(self.comm)  # the manifest is in place before anyone goes on
             if self.rank != 0:
@@ -745,7 +748,11 @@ def train_distributed(config, *, log=None, progress=None) -> dict:
     info = check_setup(config, comm, size)
     abort_job.collective = False
     say = (log or (lambda msg: print(msg, file=sys.stderr, flush=True))) if rank == 0 else (lambda msg: None)
+    lock = None
     if rank == 0:
+        from ember.pbg.checkpoint import lock_folder
+
+        lock = lock_folder(config.checkpoint_path, "pbg train")  # refused: abort_job stops every rank
         table = ", ".join(f"rank {r}: pid {m['pid']} on {m['host']}" for r, m in enumerate(info["ranks"]))
         say(f"training across {size} ranks ({table})")
         from ember._io import write_json_atomic
@@ -760,6 +767,8 @@ def train_distributed(config, *, log=None, progress=None) -> dict:
     t = _trainer_class()(config, comm, log=say, progress=False if rank else progress)
     summary = t.train()
     t.stop()
+    if lock is not None:
+        lock.release()
     if watcher is not None:
         watcher.finished()
     every = comm.gather({"rank": rank, **t.counters, "edges": summary["edges"]}, root=0)

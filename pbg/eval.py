@@ -26,10 +26,10 @@ from collections import OrderedDict
 
 import numpy as np
 
-from ember._backend import Device, array_module, module_for, to_device, to_host
+from ember._backend import array_module, to_device, to_host
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
-from ember.pbg.workspace import build_model, open_workspace
+from ember.pbg.workspace import build_model, check_checkpoint, open_workspace
 
 SPLITS = ("train", "valid", "test")
 HITS = (1, 3, 10, 50)
@@ -160,10 +160,12 @@ class _Filter:
 
 def _mover(device):
     """``(xp, dev)``: the device's array module and an explicit host->device copy."""
-    device = Device(device)
+    from ember.pbg.workspace import array_module_of
+
+    device, xp = array_module_of(device)
     if device.type == "cpu":
         return np, np.asarray
-    return module_for(device), lambda a: to_device(np.array(a), device)
+    return xp, lambda a: to_device(np.array(a), device)
 
 
 def evaluate(
@@ -189,12 +191,16 @@ def evaluate(
     entities, and a few thousand queries give the MRR to about +-0.01. ``ranks_out``: a
     dict that receives each evaluated edge's ranks (``"rhs"``, ``"lhs"``) and its index in
     the split (``"edges"``)."""
+    from ember.pbg.api import _trained_config
+
     xp, dev = _mover(device or config.device)
     ws = open_workspace(config)
-    model = build_model(config, ws)
     ckpt = Checkpoint(checkpoint or config.checkpoint_path)
     if not ckpt.exists:
         raise UserError(f"{ckpt.path}: no checkpoint; run `pbg train` first")
+    # the model's shape is the one the checkpoint was trained with (as `load` reads it)
+    model = build_model(_trained_config(config, ckpt), ws)
+    check_checkpoint(_trained_config(config, ckpt), ws, model, ckpt)
     rel_d = ckpt.load_relations()
     theta = [dev(rel_d["theta_r"].astype(np.float32)), dev(rel_d["theta_l"].astype(np.float32))]
     if split not in SPLITS:
@@ -215,6 +221,7 @@ def evaluate(
     tables = _Tables(ckpt, rel_d, dev=dev, ws=ws)
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
+    bad = [0]  # scores that were not finite (NaN or inf): a broken checkpoint
     for side in ("rhs", "lhs"):
         keep_key, other_key = ("lhs", "rhs") if side == "rhs" else ("rhs", "lhs")
         flt = flts[side]
@@ -253,12 +260,14 @@ def evaluate(
                     rng,
                     xp,
                     dev,
+                    bad,
                 )
                 r_all[ii], n_all[ii] = rk, ro
         ranks[side], cands[side] = r_all, n_all
     if ranks_out is not None:
         ranks_out.update(rhs=ranks["rhs"], lhs=ranks["lhs"], edges=picked)
     out = _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)
+    out["nonfinite_scores"] = bad[0]
     if sample is not None:
         out["sample"] = {"edges": int(len(picked)), "seed": int(sample_seed)}
     return out
@@ -287,10 +296,13 @@ def _rank_block(
     rng,
     xp=np,
     dev=np.asarray,
+    bad=None,
 ):
     """Realistic ranks of one block of edges, and the number of candidates of each.
     Index bookkeeping on the host; gathers and scores with ``xp`` (indices copied by
-    ``dev``)."""
+    ``dev``). ``bad[0]`` counts the scores that were not finite (candidates and
+    positives: a positive's score is also a candidate's, in the full ranking)."""
+    bad = [0] if bad is None else bad
     n = len(keep)
     kp, ko = _locate(keep, kb)
     keep_emb = xp.empty((n, model.dim), np.float32)
@@ -314,17 +326,20 @@ def _rank_block(
             ids = rng.integers(0, len(tab), num_negs)
             md = dev(m)
             S = model.score_candidates(keep_emb[md], rel_d[md], theta, tab[dev(ids)], side)
+            bad[0] += nonfinite(S)
             S[dev(ids[None, :] == oo[m][:, None])] = xp.nan
             g, e = tally(S, pos[md])
             gt[md] += g
             ge[md] += e
-        return to_host(realistic_rank(gt, ge)), ncand
+        bad[0] += nonfinite(pos)
+        return to_host(realistic_rank(gt, ge, pos, dev(ncand))), ncand
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     p0 = int(op_[0])  # all positives of a block are in one partition (see evaluate)
     for p in [p0] + [q for q in range(len(ob) - 1) if q != p0]:
         tab = tables.get(other_t, p)
         S = model.score_candidates(keep_emb, rel_d, theta, tab, side)
+        bad[0] += nonfinite(S)
         if p == p0:
             pos = S[xp.arange(n), dev(oo)].copy()
         m = tp == p
@@ -335,21 +350,37 @@ def _rank_block(
         ge += e
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    return to_host(realistic_rank(gt, ge)), ncand
+    return to_host(realistic_rank(gt, ge, pos, dev(ncand))), ncand
 
 
 # ------------------------------------------------------------------ ranking, in one place
 def tally(S, pos):
     """Per row of candidate scores ``S`` (n, m): how many beat the positive's score
     ``pos`` (n,) and how many beat or tie it. Candidates taken out (filtered known edges,
-    the positive itself) are NaN in ``S`` and count in neither."""
+    the positive itself) are NaN in ``S`` and count in neither; so does a candidate whose
+    own score is NaN (the worst score there is: it beats nothing)."""
     return (S > pos[:, None]).sum(1), (S >= pos[:, None]).sum(1)
 
 
-def realistic_rank(gt, ge):
+def realistic_rank(gt, ge, pos=None, last=None):
     """The rank of a positive that ``gt`` candidates beat and ``ge`` beat or tie: the mean
-    of the optimistic (1 + gt) and pessimistic (1 + ge) ranks, so ties cost half."""
-    return 1 + (gt + ge) / 2
+    of the optimistic (1 + gt) and pessimistic (1 + ge) ranks, so ties cost half.
+
+    A positive whose score ``pos`` is NaN has the worst score there is: it ranks
+    ``last`` (the number of candidates, itself included), never first, so that a broken
+    model can never look perfect (every comparison with NaN is false, so ``gt = ge = 0``
+    would otherwise make it rank 1)."""
+    r = 1 + (gt + ge) / 2
+    if pos is None:
+        return r
+    xp = array_module(r)
+    return xp.where(xp.isnan(pos), xp.asarray(last, dtype=r.dtype), r)
+
+
+def nonfinite(a) -> int:
+    """How many values of ``a`` are NaN or infinite (one count for the report)."""
+    xp = array_module(a)
+    return int((~xp.isfinite(a)).sum())
 
 
 def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform, num_batch, block=10000):
@@ -378,18 +409,21 @@ def held_out_metrics(model, theta, tables, globs, edges, *, sampler, num_uniform
             if num_uniform:
                 ids = sampler.integers(len(tables[t]), (num_uniform,))
                 S = model.score_candidates(keep, rel, theta, rows(t, ids), side)
-                S[ids[None, :] == true[:, None]] = xp.nan
+                out = ids[None, :] == true[:, None]
+                S[out] = xp.nan
                 g, e = tally(S, pos)
-                gt, ge, count = gt + g, ge + e, count + (~xp.isnan(S)).sum(1)
+                # candidates are those not taken out (a NaN score is still a candidate)
+                gt, ge, count = gt + g, ge + e, count + (~out).sum(1)
             for c in range(0, n, num_batch) if num_batch else ():
                 sl = slice(c, min(c + num_batch, n))
                 S = model.score_candidates(keep[sl], rel[sl], theta, rows(t, true[sl]), side)
-                S[true[sl][None, :] == true[sl][:, None]] = xp.nan  # itself, and its twins
+                out = true[sl][None, :] == true[sl][:, None]  # itself, and its twins
+                S[out] = xp.nan
                 g, e = tally(S, pos[sl])
                 gt[sl] += g
                 ge[sl] += e
-                count[sl] += (~xp.isnan(S)).sum(1)
-            ranks.append(to_host(realistic_rank(gt, ge)))
+                count[sl] += (~out).sum(1)
+            ranks.append(to_host(realistic_rank(gt, ge, pos, count + 1)))
             ncands.append(to_host(count))
     r, nc = np.concatenate(ranks), np.concatenate(ncands)
     return {

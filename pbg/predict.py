@@ -16,6 +16,7 @@ row norms, so no normalised copy of a partition is ever made.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +305,13 @@ def read_query_file(path) -> list[tuple[str | None, str, str | None]]:
     if not path.is_file():
         raise InputFileError(f"{path}: no such query file")
     out = []
-    with open(path, newline="", encoding="utf-8") as f:
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InputFileError(f"{path}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x})") from None
+    with io.StringIO(text, newline="") as f:
         for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), 1):
             if not row or not "".join(row).strip() or row[0].startswith("#"):
                 continue

@@ -41,17 +41,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import ember
-from ember._backend import Device, module_for, to_host
-from ember.errors import UserError
+from ember._backend import to_host
+from ember.errors import ConfigError, UserError
 from ember.pbg.batch import BatchTrainer, Sampler, SharedParams
-from ember.pbg.checkpoint import Checkpoint
+from ember.pbg.checkpoint import MANIFEST, Checkpoint, lock_folder
 from ember.pbg.device import storage_dtype
 from ember.pbg.eval import held_out_metrics
 from ember.pbg.featurized import DeviceBags, entity_vectors
 from ember.pbg.placement import DevicePlacement, HostPlacement, Piece, bucket_units, to_training_device
 from ember.pbg.schedule import BucketScheduler, BucketTask, Position, num_edge_chunks
 from ember.pbg.workspace import (
+    array_module_of,
     build_model,
+    check_edge_split,
     edge_split,
     model_description,
     open_workspace,
@@ -138,6 +140,8 @@ def check_memory(config, ws, plan: MemoryPlan) -> None:
         per_entity = plan.embeddings / max(held, 1)
         p = max(2, math.ceil(2 * whole * per_entity / (plan.available - rest)))
         hint = f"re-import with --partitions {p} (num_partitions = {p})"
+    elif config.dimension > 4096:
+        hint = f"lower dimension ({config.dimension}): every part of the plan grows with it"
     else:
         hint = "lower batch_size, num_batch_negs or num_uniform_negs (or reciprocal = false)"
     raise UserError(
@@ -166,20 +170,47 @@ class Trainer:
     splitting larger buckets."""
 
     def __init__(
-        self, config, *, device: str | None = None, log=None, progress=None, device_memory: int | None = None
+        self,
+        config,
+        *,
+        device: str | None = None,
+        log=None,
+        progress=None,
+        device_memory: int | None = None,
+        lock: bool = True,
     ):
         self.config = config
         self.ws = open_workspace(config)
+        # one writer per checkpoint folder (an OS lock: a killed trainer leaves none behind)
+        self._lock = lock_folder(config.checkpoint_path) if lock else None
         # the trainer's own layout (interleaved complex numbers); checkpoints stay PBG's
         self.model = build_model(config, self.ws, fast_layout=True)
         self.desc = model_description(config, self.ws, self.model)
-        self.device = Device(device or config.device)
-        self.xp = module_for(self.device)  # numpy, cupy, or the stand-in's module
+        check_edge_split(config, self.ws)
+        # the plan refuses a run that cannot fit before anything of its size is allocated
+        self.plan = memory_plan(config, self.ws, self.model)
+        check_memory(config, self.ws, self.plan)
+        cpus = os.cpu_count() or 1
+        if config.workers is not None and config.workers > 4 * cpus:
+            raise ConfigError(
+                f"workers: {config.workers} Hogwild workers on {cpus} CPUs would only contend for "
+                f"them (each holds its own batch buffers); use at most {4 * cpus}, or leave it unset"
+            )
+        # numpy, cupy, or the stand-in's module
+        self.device, self.xp = array_module_of(device or config.device)
         self.store = storage_dtype(config.dtype)  # embedding tables (float32 or float16)
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.progress = sys.stderr.isatty() if progress is None else progress
         self.ckpt = Checkpoint(config.checkpoint_path)
-        self.ckpt.check_compatible(self.desc)
+        self.ckpt.check_compatible(self.desc, self.ws.id)
+        orphans = self.ckpt.orphans()
+        if orphans:
+            raise UserError(
+                f"{self.ckpt.path}: holds checkpoint files ({', '.join(orphans[:3])}"
+                f"{', ...' if len(orphans) > 3 else ''}) but no {MANIFEST}: run `pbg checkpoint "
+                f"recover {self.ckpt.path}` to resume from the last complete version, or delete "
+                "them to start over"
+            )
         self.init_ckpt = None
         if not self.ckpt.exists and config.init_path:
             self.init_ckpt = Checkpoint(config.init_path)
@@ -187,7 +218,6 @@ class Trainer:
                 raise UserError(f"init_path = {config.init_path}: no checkpoint there")
         self.lr = config.lr
         self.params = self._load_shared()
-        self.plan = memory_plan(config, self.ws, self.model)
         # relation id -> (lhs type, rhs type) group; most workspaces have one group
         types = [self.ws.relation_types(r) for r in range(self.model.num_relations)]
         self.groups = sorted(set(types))
@@ -315,11 +345,12 @@ class Trainer:
             st = p.state_of(g)
             rel[f"global_{t}"] = pub(host(g._data))
             rel[f"global_state_{t}"] = pub(host(st)) if st is not None else np.zeros_like(host(g._data))
-        ck.save_relations(rel)
         ck.commit(
             config=self.config.to_dict(),
             model=self.desc,
             position=position.to_dict(),
+            relations=rel,
+            workspace_id=self.ws.id,
             extra={"relation_names": self.ws.relation_names},
         )
         interval = self.config.checkpoint_preservation_interval
@@ -419,17 +450,20 @@ class Trainer:
                 f"{start.edge_chunk}, bucket {start.bucket}"
             )
         t0 = time.perf_counter()
+        self._bar = self._progress_bar(start) if self.progress else None
         # the Hogwild workers are the parallelism: BLAS runs one thread in each (many
         # small products per batch, where BLAS threads only add contention)
         with threadpool_limits(1, user_api="blas"):
             try:
                 trained = self._run(self.scheduler.tasks(start))
+                if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
+                    self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
             finally:
                 self.batches.close()
-        if self.progress:
-            sys.stderr.write("\n")
-        if not self.ckpt.exists:  # nothing to train (0 epochs): still leave a checkpoint
-            self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
+                if self._bar is not None:
+                    self._bar.close()
+                if self._lock is not None:
+                    self._lock.release()
         wall = time.perf_counter() - t0
         st = self.placement.stats()
         return {
@@ -530,10 +564,23 @@ class Trainer:
     def _finish_bucket(self, task: BucketTask, rec: _BucketRecord, arrays: dict):
         """A bucket's stats line, then its checkpoint."""
         stats = self._bucket_stats(task, rec)
+        self._check_finite(task, stats)
         # the stats line first: a kill between the two repeats one line, never loses one
         self.ckpt.append_stats(stats)
         self._save(arrays, task.after, epoch_done=task.epoch_done)
         self.scheduler.done(task)
+
+    def _check_finite(self, task: BucketTask, stats: dict) -> None:
+        """Stop at the first bucket whose loss is NaN or infinite (checked once per
+        bucket, on the sums already on the host), before its checkpoint is written."""
+        if np.isfinite(stats["loss"]):
+            return
+        have = f"version {self.ckpt.version}" if self.ckpt.exists else "none yet"
+        raise UserError(
+            f"training diverged: the loss of bucket {tuple(task.bucket)} in epoch "
+            f"{task.position.epoch + 1} is {stats['loss']} (is lr = {self.config.lr} too large?); "
+            f"stopped before writing its checkpoint: {self.ckpt.path} keeps the last good one ({have})"
+        )
 
     def _bucket_stats(self, task: BucketTask, rec: _BucketRecord) -> dict:
         """A bucket's line of ``training_stats.jsonl`` (also logged with ``verbose``, and
@@ -558,13 +605,39 @@ class Trainer:
         stats.update(version=self.ckpt.version + 1, **rec.evals)
         if self.config.verbose:
             self.log(json.dumps(stats))
-        elif self.progress:
-            sys.stderr.write(
-                f"\repoch {pos.epoch + 1}/{self.config.num_epochs} bucket {task.bucket} "
-                f"loss {stats['loss']:.4f} {n / dt:,.0f} edges/s   "
-            )
-            sys.stderr.flush()
+        if getattr(self, "_bar", None) is not None:
+            bar, per_epoch = self._bar, max(self._epoch_edges, 1)
+            bar.set_description(f"epoch {pos.epoch + 1}/{self.config.num_epochs}", refresh=False)
+            bar.update(n)
+            rate = bar.format_dict.get("rate") or (n / dt if dt else 0)
+            left = per_epoch - (bar.n - self._bar_base) % per_epoch if rate else 0
+            bar.set_postfix_str(f"epoch ETA {left / rate if rate else 0:.0f}s, loss {stats['loss']:.4f}")
         return stats
+
+    def _progress_bar(self, start: Position):
+        """A bar over the run's edges on stderr (tqdm): edges/s, the ETA of the whole run,
+        and of the epoch in its postfix."""
+        from tqdm import tqdm
+
+        from ember._io import BAR_FORMAT
+
+        per_epoch = int(sum(self.scheduler.sizes.values()) * (1 - self.config.eval_fraction))
+        self._epoch_edges = per_epoch
+        # a resumed epoch: the buckets before the start position are done (edge chunks aside)
+        done = 0
+        if start.epoch < self.config.num_epochs:
+            order = self.scheduler.order(start.epoch)[: start.bucket]
+            done = int(sum(self.scheduler.sizes.get(b, 0) for b in order) * (1 - self.config.eval_fraction))
+        total = max(0, (self.config.num_epochs - start.epoch) * per_epoch - int(done))
+        self._bar_base = -int(done)
+        return tqdm(
+            total=total,
+            unit="edge",
+            unit_scale=True,
+            desc=f"epoch {start.epoch + 1}/{self.config.num_epochs}",
+            dynamic_ncols=True,
+            bar_format=BAR_FORMAT,
+        )
 
 
 def _f32(a):

@@ -12,7 +12,15 @@ from ember.errors import ConfigError, UserError
 from ember.pbg.device import storage_dtype
 from ember.pbg.model import Model
 
-__all__ = ["build_model", "edge_split", "model_description", "open_workspace", "relation_specs"]
+__all__ = [
+    "array_module_of",
+    "build_model",
+    "check_checkpoint",
+    "edge_split",
+    "model_description",
+    "open_workspace",
+    "relation_specs",
+]
 
 
 def open_workspace(config):
@@ -111,3 +119,44 @@ def model_description(config, ws, model) -> dict:
             else {}
         ),
     }
+
+
+def check_checkpoint(config, ws, model, ckpt) -> None:
+    """The checks a resume makes, for every reader of a checkpoint (eval, export,
+    predict, neighbors): the model's shape and the workspace it was trained on; and,
+    since a reader has no fresh rows for entities added later, the same entity counts."""
+    ckpt.check_compatible(model_description(config, ws, model), ws.id)
+    counts = ((ckpt.manifest or {}).get("model") or {}).get("entity_counts") or {}
+    for t in ws.entity_types:
+        if t in counts and list(counts[t]) != ws.partition_sizes(t):
+            raise UserError(
+                f"{Path(ckpt.path) / 'checkpoint.json'}: the checkpoint was trained on "
+                f"{sum(counts[t])} entities of type {t!r}, the workspace has {ws.num_entities(t)} "
+                "(`pbg import --append` added some): train again to give them embeddings"
+            )
+
+
+def array_module_of(device):
+    """(Device, its array module) for a command's ``device``; a device this machine does
+    not have (no cupy, no GPU, a bad name) is one error naming it, not a traceback."""
+    from ember._backend import Device, module_for
+
+    try:
+        d = Device(device)
+        return d, module_for(d)
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"device {device!r}: {e}") from None
+
+
+def check_edge_split(config, ws) -> str:
+    """The split ``edge_paths`` names, refused unless the workspace has it."""
+    from ember.partitioning import layout
+
+    path = Path(config.edge_paths[0])
+    if path.name not in layout.SPLITS:
+        raise ConfigError(
+            f"edge_paths: {path} is not a split folder of workspace {ws.root} (its splits: "
+            + ", ".join(str(ws.root / "edges" / s) for s in layout.SPLITS)
+            + ")"
+        )
+    return path.name

@@ -71,12 +71,14 @@ def _cfg(cfg_path: Path, name: str, extra=()):
 
 
 def _checkpoint(cfg) -> dict:
-    """Every dataset of the latest checkpoint's HDF5 files, by file stem and name."""
+    """Every parameter of the latest checkpoint's HDF5 files, by file stem and name (not
+    the manifest a relations file embeds)."""
     out = {}
     for f in sorted(Path(cfg.checkpoint_path).glob("*.h5")):
         with h5py.File(f, "r") as h:
             for k in h:
-                out[(f.name.split(".")[0], k)] = h[k][()]
+                if k != "manifest":
+                    out[(f.name.split(".")[0], k)] = h[k][()]
     return out
 
 

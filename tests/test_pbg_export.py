@@ -211,3 +211,24 @@ def test_multi_partition_export_holds_one_partition_at_a_time(tmp_path):
         assert peak < 2 * part_bytes < total, (fmt, peak, part_bytes, total)
         names, emb = read_export(tmp_path / fmt, "all")
         assert len(set(names)) == len(emb) == sum(m.partition_sizes("all"))
+
+
+def test_tsv_rows_are_byte_for_byte_pythons_percent_9f_in_whole_array_blocks():
+    """The block formatter against one Python format per value, on values that test the
+    rounding: exact ties at the 9th decimal, -0.0, subnormals, negatives that round to
+    zero, every exponent a float32 has below 2^33, non-ASCII and empty names."""
+    from ember.pbg.export import _fmt_rows, _tsv_bytes
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 7)).astype(np.float32)
+    a[0] = [0.0, -0.0, 1e-12, -1e-12, 5e-10, -5e-10, 1.5e-9]
+    a[1] = [8.5e9, -8.5e9, 1e-45, -1e-45, 123456789.123, 2.5e-9, -3.5e-9]
+    a[2:] *= rng.choice([1e-9, 1e-6, 1e-3, 1, 1e3, 1e6, 1e9], size=(498, 7)).astype(np.float32)
+    bits = rng.integers(0, 2**32, size=(4000, 7), dtype=np.uint64).astype(np.uint32).view(np.float32)
+    bits = bits[np.isfinite(bits).all(1) & (np.abs(bits) < 2**33).all(1)]
+    x = np.concatenate([a, bits])
+    names = [f"e{i}" if i % 3 else f"näme {i}" for i in range(len(x))]
+    names[4] = ""
+    assert _tsv_bytes(names, x) == _fmt_rows(names, x).encode()
+    odd = np.array([[np.nan, 1.0], [np.inf, -np.inf], [1e10, 2.0]], np.float32)  # the reference path
+    assert _tsv_bytes(["a", "b", "c"], odd) == _fmt_rows(["a", "b", "c"], odd).encode()

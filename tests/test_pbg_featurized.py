@@ -347,7 +347,8 @@ def _checkpoint(cfg) -> dict:
     for f in sorted(Path(cfg.checkpoint_path).glob("*.h5")):
         with h5py.File(f, "r") as h:
             for k in h:
-                out[(f.name.split(".")[0], k)] = h[k][()]
+                if k != "manifest":  # the version's manifest (paths, checksums): not parameters
+                    out[(f.name.split(".")[0], k)] = h[k][()]
     return out
 
 

@@ -446,7 +446,10 @@ def test_projector_export_rows_names_and_config(cfg, tmp_path, capsys):
 
 
 def test_projector_names_with_tabs_and_newlines_stay_aligned(tmp_path):
-    from ember.pbg.export import export, read_export
+    """Names holding a TAB, newline or CR are refused at import (the TSV export and
+    names.txt are line- and tab-separated); the projector's escaping still keeps any
+    name, backslashes included, on its own row, and reads back exactly."""
+    from ember.pbg.export import export, read_export, tsv_escape, tsv_unescape
 
     src = tmp_path / "edges.parquet"
     import pyarrow as pa
@@ -454,6 +457,13 @@ def test_projector_names_with_tabs_and_newlines_stay_aligned(tmp_path):
 
     odd = ["tab\there", "new\nline", "back\\slash", "cr\rx", "plain"]
     pq.write_table(pa.table({"h": odd, "r": ["r"] * 5, "t": odd[1:] + odd[:1]}), src)
+    assert main(["import", str(src), "--out", str(tmp_path / "bad")]) == 2
+    assert not (tmp_path / "bad").exists()
+    for name in odd:
+        assert "\t" not in tsv_escape(name) and "\n" not in tsv_escape(name)
+        assert tsv_unescape(tsv_escape(name)) == name
+    ok = ["back\\slash", "a\\tb", "plain", "x\\\\", "sp ace"]
+    pq.write_table(pa.table({"h": ok, "r": ["r"] * 5, "t": ok[1:] + ok[:1]}), src)
     assert main(["import", str(src), "--out", str(tmp_path / "ws")]) == 0
     c = load_config(tmp_path / "ws" / "config.toml", overrides=["num_epochs=1", "dimension=4", "workers=1"])
     train(c, progress=False, log=lambda m: None)
@@ -462,6 +472,6 @@ def test_projector_names_with_tabs_and_newlines_stay_aligned(tmp_path):
     lines = (tmp_path / "p" / "metadata.tsv").read_text().split("\n")
     assert len(lines) == 1 + 5 + 1 and lines[-1] == ""  # header, 5 rows, final newline
     assert all(len(line.split("\t")) == 2 for line in lines[:-1])
-    assert "tab\\there\tall" in lines and "new\\nline\tall" in lines and "back\\\\slash\tall" in lines
+    assert "back\\\\slash\tall" in lines and "a\\\\tb\tall" in lines
     names, emb = read_export(tmp_path / "p", "all")
-    assert names == m.entities() and sorted(names) == sorted(odd) and emb.shape == (5, 4)
+    assert names == m.entities() and sorted(names) == sorted(ok) and emb.shape == (5, 4)

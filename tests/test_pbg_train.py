@@ -335,6 +335,10 @@ def test_eval_ties_are_ranked_realistically_and_raw_is_never_better_than_filtere
     # in which a BLAS sums it (0.125^2 * 64 is a sum of powers of two): every score ties
     with h5py.File(ck / name, "r+") as f:
         f["embeddings"][...] = 0.125
+    from ember.pbg.checkpoint import checksum
+
+    man["checksums"][name] = checksum(ck / name)  # an edit the manifest knows of
+    (ck / "checkpoint.json").write_text(json.dumps(man))
     m = evaluate(cfg, filtered=False)
     # each positive ties with the 103 other entities: rank (1 + 104) / 2
     assert m["mr"] == pytest.approx(52.5)

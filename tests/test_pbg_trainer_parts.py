@@ -52,7 +52,8 @@ def _checkpoint(folder: Path) -> dict:
     for f in sorted(folder.glob("*.h5")):
         with h5py.File(f, "r") as h:
             for k in h:
-                out[(f.name.split(".")[0], k)] = h[k][()]
+                if k != "manifest":  # the version's manifest (paths, times): not parameters
+                    out[(f.name.split(".")[0], k)] = h[k][()]
     return out
 
 
