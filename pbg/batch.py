@@ -229,7 +229,10 @@ class BatchTrainer:
         # negative_partitions = "bucket": a bucket (i, j) of one entity type draws half of
         # each side's uniform negatives from the other side's partition, so that scores
         # are compared across partitions too (else each partition's scores drift apart)
-        mixed = cfg.negative_partitions == "bucket" and lp is not rp and lp.etype == rp.etype and u > 1
+        where = cfg.negative_partitions
+        if where == "auto":
+            where = "bucket" if cfg.global_emb else "side"
+        mixed = where == "bucket" and lp is not rp and lp.etype == rp.etype and u > 1
         if one_vs_all:  # every entity of the partition is a candidate: 1-vs-all
             cl_ids = xp.arange(lp.num_entities)[None]
             cr_ids = xp.arange(rp.num_entities)[None]

@@ -313,15 +313,26 @@ def test_wordnet_reciprocal_mode_reaches_the_quality_target(tmp_path):
 
 
 @pytest.mark.slow
-def test_wordnet_one_vs_four_partitions_same_quality_half_the_memory(tmp_path):
+@pytest.mark.parametrize(
+    "extra,tolerance",
+    [
+        # PyTorch-BigGraph's own config (no global embedding): measured 0.234 / 0.235 over
+        # 3 seeds, PyTorch-BigGraph 1.0 0.234 / 0.236 on the same data
+        (["global_emb=false"], 0.01),
+        # Ember's default: measured 0.295 / 0.285 (negative_partitions = auto -> bucket;
+        # 0.275 with PBG's partition-local negatives)
+        ([], 0.015),
+    ],
+)
+def test_wordnet_one_vs_four_partitions_same_quality_half_the_memory(tmp_path, extra, tolerance):
     res = {}
     for p in (1, 4):
-        cfg = load_config(_wn_import(tmp_path / f"ws{p}", p), ["num_epochs=10"])
+        cfg = load_config(_wn_import(tmp_path / f"ws{p}", p), ["num_epochs=10", *extra])
         s = train(cfg, log=lambda m: None)
         res[p] = (evaluate(cfg)["mrr"], s["peak_embedding_bytes"])
     print(f"WordNet MRR, peak embedding bytes by partitions: {res}")
     assert res[1][0] > 10 * WN_TRIVIAL_FLOOR
-    assert abs(res[1][0] - res[4][0]) < 0.05, res
+    assert res[1][0] - res[4][0] < tolerance, res
     assert 0.4 < res[4][1] / res[1][1] < 0.6, res
 
 
