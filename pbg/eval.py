@@ -27,6 +27,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ember._backend import array_module, to_device, to_host
+from ember._io import progress_bar
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
 from ember.pbg.workspace import build_model, check_checkpoint, open_workspace
@@ -222,6 +223,7 @@ def evaluate(
     rng = np.random.default_rng(config.seed)
     ranks, cands = {}, {}
     bad = [0]  # scores that were not finite (NaN or inf): a broken checkpoint
+    bar = progress_bar(2 * len(edges["lhs"]), f"eval {split}", "query")
     for side in ("rhs", "lhs"):
         keep_key, other_key = ("lhs", "rhs") if side == "rhs" else ("rhs", "lhs")
         flt = flts[side]
@@ -263,7 +265,9 @@ def evaluate(
                     bad,
                 )
                 r_all[ii], n_all[ii] = rk, ro
+                bar.update(len(ii))
         ranks[side], cands[side] = r_all, n_all
+    bar.close()
     if ranks_out is not None:
         ranks_out.update(rhs=ranks["rhs"], lhs=ranks["lhs"], edges=picked)
     out = _metrics(ranks, cands, edges["rel"], ws.relation_names, split, filtered, negatives)

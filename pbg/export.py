@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ember._io import AtomicFiles, tmp_name
+from ember._io import AtomicFiles, progress_bar, tmp_name
 from ember.errors import UserError
 
 FORMATS = ("tsv", "hdf5", "parquet", "npy")  # embeddings and relation parameters
@@ -64,6 +64,7 @@ def _names(model, etype, part) -> list[str]:
 def _partitions(model, etype):
     """(partition, names, embeddings) of each partition in turn; nothing is cached, and
     no reference outlives its turn (not even in an ``enumerate`` result tuple)."""
+    bar = progress_bar(sum(model.partition_sizes(etype)), f"export {etype}", "entity")
     for p in range(model.num_partitions(etype)):
         emb = model.read_partition(etype, p)
         names = _names(model, etype, p)
@@ -72,7 +73,9 @@ def _partitions(model, etype):
                 f"partition {p} of {etype!r}: {len(names)} names but {len(emb)} embeddings in the checkpoint"
             )
         yield p, names, emb
+        bar.update(len(emb))
         del names, emb  # the caller holds the only reference while it writes
+    bar.close()
 
 
 def _fmt_rows(names, emb) -> str:

@@ -320,3 +320,23 @@ def h5_writer(path):
 BAR_FORMAT = (
     "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}, ETA {remaining}, {rate_fmt}{postfix}]"
 )
+
+
+class _NoBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(total: int, desc: str, unit: str, enabled=None):
+    """A tqdm bar on stderr (rate, ETA) when stderr is a terminal (or ``enabled``), else an
+    object that ignores ``update``/``close``: long work shows it moves, logs stay clean."""
+    import sys
+
+    if not (sys.stderr.isatty() if enabled is None else enabled):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, dynamic_ncols=True, bar_format=BAR_FORMAT)
