@@ -319,18 +319,24 @@ def test_wordnet_reciprocal_mode_reaches_the_quality_target(tmp_path):
         # PyTorch-BigGraph's own config (no global embedding): measured 0.234 / 0.235 over
         # 3 seeds, PyTorch-BigGraph 1.0 0.234 / 0.236 on the same data
         (["global_emb=false"], 0.01),
-        # Ember's default: measured 0.295 / 0.285 (negative_partitions = auto -> bucket;
-        # 0.275 with PBG's partition-local negatives)
-        ([], 0.015),
+        # Ember's default: measured 0.295 / 0.282 over 4 seeds (negative_partitions = auto ->
+        # bucket; 0.275 with PBG's partition-local negatives)
+        ([], 0.02),
     ],
 )
 def test_wordnet_one_vs_four_partitions_same_quality_half_the_memory(tmp_path, extra, tolerance):
+    """Mean filtered MRR over three seeds (a 4-partition run's spread is about +-0.007)."""
     res = {}
     for p in (1, 4):
-        cfg = load_config(_wn_import(tmp_path / f"ws{p}", p), ["num_epochs=10", *extra])
-        s = train(cfg, log=lambda m: None)
-        res[p] = (evaluate(cfg)["mrr"], s["peak_embedding_bytes"])
-    print(f"WordNet MRR, peak embedding bytes by partitions: {res}")
+        ws = _wn_import(tmp_path / f"ws{p}", p)
+        mrrs = []
+        for seed in (1, 2, 3):
+            ck = tmp_path / f"ck{p}_{seed}"
+            cfg = load_config(ws, ["num_epochs=10", f"seed={seed}", f"checkpoint_path={ck}", *extra])
+            s = train(cfg, log=lambda m: None)
+            mrrs.append(evaluate(cfg)["mrr"])
+        res[p] = (float(np.mean(mrrs)), s["peak_embedding_bytes"])
+    print(f"WordNet MRR (mean of 3 seeds), peak embedding bytes by partitions: {res}")
     assert res[1][0] > 10 * WN_TRIVIAL_FLOOR
     assert res[1][0] - res[4][0] < tolerance, res
     assert 0.4 < res[4][1] / res[1][1] < 0.6, res
