@@ -67,11 +67,36 @@ def checksum(path: Path) -> dict:
     return {"crc32": f"{crc:08x}", "bytes": size}
 
 
+# rows a converted copy is made of at a time, when a table is written or read (8 MiB of a
+# 100-wide float32 table): a partition's converted copy never exists whole
+BLOCK_BYTES = 8 << 20
+
+
+def _block_rows(row_bytes: int) -> int:
+    return max(1, BLOCK_BYTES // max(row_bytes, 1))
+
+
+class RowMap:
+    """``fn(array[rows])``, block of rows by block of rows, for ``write_h5``: the table as
+    it is to be stored (another layout, another dtype) without a whole copy of it."""
+
+    def __init__(self, array, fn, dtype=np.float32):
+        self.array, self.fn, self.dtype = array, fn, np.dtype(dtype)
+        self.shape = tuple(array.shape)
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def write(self, ds) -> None:
+        step = _block_rows(self.nbytes // max(self.shape[0], 1))
+        for s in range(0, self.shape[0], step):
+            ds[s : s + step] = np.asarray(self.fn(self.array[s : s + step]), self.dtype)
+
+
 def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, what="checkpoint") -> dict:
     """Write the arrays atomically; returns the file's ``checksum``. A failed write (a full
     disk) leaves nothing behind and is one error naming ``what`` was being written."""
     try:
-        need = sum(np.asarray(v).nbytes for v in arrays.values()) + (64 << 10)
+        need = sum(v.nbytes if isinstance(v, RowMap) else np.asarray(v).nbytes for v in arrays.values())
+        need += 64 << 10
         free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else None
         if free is not None and free < need:  # refused before writing anything (a statvfs)
             raise OSError(errno.ENOSPC, f"No space left on device ({need:,} bytes needed, {free:,} free)")
@@ -82,7 +107,10 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
                 for k, v in (attrs or {}).items():
                     f.attrs[k] = v
                 for k, v in arrays.items():
-                    f.create_dataset(k, data=np.asarray(v))
+                    if isinstance(v, RowMap):
+                        v.write(f.create_dataset(k, shape=v.shape, dtype=v.dtype))
+                    else:
+                        f.create_dataset(k, data=np.asarray(v))
             sums = checksum(tmp)
     except OSError as e:
         raise write_error(e, f"writing {what} ({path.name})", path.parent) from None
@@ -342,6 +370,32 @@ class Checkpoint:
         """(embeddings, optimizer state) of one partition, as numpy arrays."""
         d = read_h5(self.file_path(f"embeddings/{etype}/{part}"))
         return d["embeddings"], d["state"]
+
+    def read_partition_into(self, etype: str, part: int, emb, state, fn=None) -> int:
+        """Read one partition into the leading rows of ``emb`` and ``state`` (preallocated;
+        the dtype of ``emb`` is the table's), ``fn`` (a layout change) applied block by
+        block: no whole copy of the table is made. Returns the rows read; a partition
+        with more rows than ``emb`` is refused."""
+        path = self.file_path(f"embeddings/{etype}/{part}")
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise InputFileError(f"{path}: not an ember checkpoint file")
+                ds, st = f["embeddings"], f["state"]
+                n = ds.shape[0]
+                if n > len(emb) or ds.shape[1:] != emb.shape[1:] or st.shape != (n,):
+                    raise UserError(
+                        f"{path}: partition {part} of {etype!r} holds {n} entities of shape "
+                        f"{ds.shape[1:]}, the workspace has {len(emb)} of shape {emb.shape[1:]}"
+                    )
+                step = _block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
+                for s in range(0, n, step):
+                    block = ds[s : s + step]
+                    emb[s : s + len(block)] = fn(block) if fn is not None else block
+                st.read_direct(state, np.s_[:], np.s_[:n])
+        except OSError as e:
+            raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
+        return n
 
     def has_relations(self) -> bool:
         return "relations" in self._files

@@ -129,8 +129,8 @@ class HostPlacement:
                 del self.resident[key]
         for key in [*unit.parts, *self.keep]:
             if key not in self.resident:
-                emb, state = self.load(*key)
-                self.resident[key] = Partition(*key, emb.astype(self.store, copy=False), state, self.lr)
+                emb, state = self.load(*key, self.store)  # read as stored: no float32 copy
+                self.resident[key] = Partition(*key, emb, state, self.lr)
         return dict(self.resident), unit.pieces
 
     def release(self, unit: Unit) -> dict | None:

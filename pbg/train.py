@@ -44,7 +44,7 @@ import ember
 from ember._backend import to_host
 from ember.errors import ConfigError, UserError
 from ember.pbg.batch import BatchTrainer, Sampler, SharedParams
-from ember.pbg.checkpoint import MANIFEST, Checkpoint, lock_folder
+from ember.pbg.checkpoint import BLOCK_BYTES, MANIFEST, Checkpoint, RowMap, lock_folder
 from ember.pbg.device import storage_dtype
 from ember.pbg.eval import held_out_metrics
 from ember.pbg.featurized import DeviceBags, entity_vectors
@@ -78,26 +78,28 @@ def _mem_available() -> int | None:
 @dataclass
 class MemoryPlan:
     embeddings: int  # resident partitions: embeddings + row-Adagrad state
-    edges: int  # the current bucket and the prefetched one
-    negatives: int  # one batch's scores, gradients and gathered rows
+    edges: int  # the current bucket, the prefetched one, and the raw shard being read
+    negatives: int  # each Hogwild worker's batch: scores, gradients and gathered rows
     relations: int
+    io: int  # the checkpoint's read and write blocks (a partition moves in blocks)
     available: int | None
 
     @property
     def total(self) -> int:
-        return self.embeddings + self.edges + self.negatives + self.relations
+        return self.embeddings + self.edges + self.negatives + self.relations + self.io
 
     def describe(self) -> str:
         g = lambda b: f"{b / 2**20:,.1f} MiB"
         return (
             f"memory plan: {g(self.total)} (embeddings+optimizer {g(self.embeddings)}, "
             f"edges {g(self.edges)}, negatives {g(self.negatives)}, relations "
-            f"{g(self.relations)}); available {g(self.available) if self.available else '?'}"
+            f"{g(self.relations)}, checkpoint blocks {g(self.io)}); available {g(self.available) if self.available else '?'}"
         )
 
 
-def memory_plan(config, ws, model) -> MemoryPlan:
-    """Bytes the run needs, computed before it starts."""
+def memory_plan(config, ws, model, *, workers: int = 1) -> MemoryPlan:
+    """Bytes the run holds at its peak, computed before it starts, with ``workers``
+    Hogwild threads. The interpreter and its libraries (about 100 MiB) come on top."""
     d = model.dim
     itemsize = storage_dtype(config.dtype).itemsize  # the tables; the state stays float32
     emb = 0
@@ -111,7 +113,10 @@ def memory_plan(config, ws, model) -> MemoryPlan:
         emb += 8 * (ws.num_entities(t) + 1 + entries)  # its bags, resident (int64)
         bag_len = max(bag_len, entries / max(ws.num_entities(t), 1))
     max_bucket = max(ws.buckets(edge_split(config)).values(), default=0)
-    edges = 2 * math.ceil(max_bucket / num_edge_chunks(config, ws)) * (4 * 4 + 8)
+    chunk = math.ceil(max_bucket / num_edge_chunks(config, ws))
+    # two chunks held (lhs, rhs, rel as int64, weight), plus, while the next is read,
+    # the whole shard as stored (int32 ids and a weight) and the chunk's permutation
+    edges = 2 * chunk * (3 * 8 + 4) + max_bucket * 4 * 4 + chunk * 8
     bs = config.batch_size
     if any(r.all_negs for r in config.relations):  # 1-vs-all batches
         cands = max((max(ws.partition_sizes(t), default=0) for t in ws.entity_types), default=0)
@@ -125,7 +130,8 @@ def memory_plan(config, ws, model) -> MemoryPlan:
     if bag_len > 1:  # a step's bag entries: their ids, rows and gradient rows
         negs = int(negs * bag_len)
     rel = 2 * 2 * model.num_relations * model.width * 4
-    return MemoryPlan(emb, edges, negs, rel, _mem_available())
+    io = 2 * BLOCK_BYTES
+    return MemoryPlan(emb, edges, workers * negs, rel, io, _mem_available())
 
 
 def check_memory(config, ws, plan: MemoryPlan) -> None:
@@ -188,7 +194,9 @@ class Trainer:
         self.desc = model_description(config, self.ws, self.model)
         check_edge_split(config, self.ws)
         # the plan refuses a run that cannot fit before anything of its size is allocated
-        self.plan = memory_plan(config, self.ws, self.model)
+        on_host = (device or config.device or "cpu").startswith("cpu")
+        workers = (config.workers or os.cpu_count() or 1) if on_host else 1
+        self.plan = memory_plan(config, self.ws, self.model, workers=workers)
         check_memory(config, self.ws, self.plan)
         cpus = os.cpu_count() or 1
         if config.workers is not None and config.workers > 4 * cpus:
@@ -303,23 +311,21 @@ class Trainer:
         emb *= self.config.init_scale
         return emb, np.zeros(n, np.float32)
 
-    def _load_arrays(self, etype, part):
-        """(embeddings, row-Adagrad state) of a partition as float32 host arrays in the
-        trainer's layout: from the checkpoint, the init checkpoint, or fresh."""
+    def _load_arrays(self, etype, part, dtype=np.float32):
+        """(embeddings, row-Adagrad state) of a partition as host arrays in the trainer's
+        layout, the embeddings of ``dtype`` (the state float32): from the checkpoint, the
+        init checkpoint, or fresh. Read into the table itself, block by block: a load
+        holds the table and one block, never a second copy."""
         n = self.ws.table_sizes(etype)[part]  # a featurized type: its feature rows
-        emb, state = self._fresh(etype, part, n)
         for src in (self.ckpt, self.init_ckpt):
             if src is not None and src.exists and src.has_partition(etype, part):
-                e, s = src.load_partition(etype, part)
-                if len(e) > n:
-                    raise UserError(
-                        f"{src.path}: partition {part} of {etype!r} holds {len(e)} "
-                        f"entities, the workspace has {n}"
-                    )
-                emb[: len(e)] = self.model.to_internal(e)  # new entities (append) stay fresh
-                state[: len(s)] = s
-                break
-        return emb, state
+                emb, state = np.empty((n, self.model.dim), dtype), np.zeros(n, np.float32)
+                m = src.read_partition_into(etype, part, emb, state, self.model.to_internal)
+                if m < n:  # entities `pbg import --append` added start fresh
+                    emb[m:] = self._fresh(etype, part, n)[0][m:]
+                return emb, state
+        emb, state = self._fresh(etype, part, n)
+        return emb.astype(dtype, copy=False), state
 
     # -- checkpoints ----------------------------------------------------------------------
     def _save(self, arrays: dict, position: Position, epoch_done=None):
@@ -327,8 +333,8 @@ class Trainer:
         parameters, in PyTorch-BigGraph's layout and float32 whatever the trainer's."""
         ck, pub = self.ckpt, self.model.to_public
         ck.begin(durable=epoch_done is not None)
-        for key, (emb, state) in arrays.items():
-            ck.save_partition(key[0], key[1], pub(_f32(emb)), _f32(state))
+        for key, (emb, state) in arrays.items():  # converted block by block as written
+            ck.save_partition(key[0], key[1], RowMap(emb, lambda b: pub(_f32(b))), _f32(state))
         self._commit(position, epoch_done)
 
     def _commit(self, position: Position, epoch_done=None):
@@ -542,6 +548,9 @@ class Trainer:
                     nxt = next(units, None)
             if nxt is not None and not early:
                 pl.prefetch(nxt)
+            # no reference to this unit's partitions may outlive it: acquire() drops those
+            # the next one does not need before it loads its own (at most two of a type)
+            tables = lp = rp = arrays = None
         pl.close()
         return trained
 

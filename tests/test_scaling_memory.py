@@ -81,6 +81,9 @@ def test_training_holds_two_partitions_and_a_bucket_whatever_the_edge_count(grap
     assert s_big["peak_embedding_bytes"] <= 0.55 * s_small["peak_embedding_bytes"]
     # ... and the rest (a bucket's edges, one batch) does not grow with the graph
     assert big < 1.3 * small, (small, big)
+    # and what the plan states before the run is what the run holds at its peak
+    for summary, peak in ((s_small, small), (s_big, big)):
+        assert peak < summary["memory_plan_bytes"], (peak, summary["memory_plan_bytes"])
 
 
 def test_evaluating_a_sample_holds_what_it_states(graphs, tmp_path):
