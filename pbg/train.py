@@ -93,7 +93,8 @@ class MemoryPlan:
         return (
             f"memory plan: {g(self.total)} (embeddings+optimizer {g(self.embeddings)}, "
             f"edges {g(self.edges)}, negatives {g(self.negatives)}, relations "
-            f"{g(self.relations)}, checkpoint blocks {g(self.io)}); available {g(self.available) if self.available else '?'}"
+            f"{g(self.relations)}, checkpoint blocks {g(self.io)}); "
+            f"available {g(self.available) if self.available else '?'}"
         )
 
 
