@@ -10,12 +10,41 @@ for composing by hand.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function
 from ember.pbg.model import COMPARATORS, LOSSES, OPERATORS, _scatter_rows, batch_loss
+from ember.sparse import RowSparseGrad
 
-__all__ = ["ChunkedLoss", "ChunkedLossRows", "apply_operator", "compare", "loss_of"]
+__all__ = ["ChunkedLoss", "ChunkedLossRows", "GatherRows", "apply_operator", "compare", "loss_of"]
+
+
+class GatherRows(Function):
+    """``table[ids]`` (float32 rows, upcast from a float16 table) plus the type's global
+    embedding ``glob`` (or None): the trainer's lookup of a step's rows, as one node.
+
+    Its table gradient is an *uncoalesced* `RowSparseGrad` (the rows' gradient as the step
+    made it, repeated ids and all): `ember.optim.RowAdagrad` sums the repeats inside the
+    pass that applies them, so no sort, no CSR product and no coalesced copy come between
+    the backward and the update. ``glob`` gets the sum of the rows' gradients."""
+
+    raw = True
+
+    def forward(ctx, table, glob, ids):
+        xp = array_module(table)
+        rows = xp.take(table, ids, axis=0)
+        if rows.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
+            rows = rows.astype(np.float32)
+        if glob is not None:
+            rows += glob
+        ctx.ids, ctx.shape = ids, table.shape
+        return rows
+
+    def backward(ctx, g):
+        gglob = _wrap(g._data.sum(0)) if ctx.needs_input_grad[1] else None
+        return RowSparseGrad(ctx.ids, g._data, ctx.shape), gglob, None
 
 
 class ChunkedLoss(Function):

@@ -1,0 +1,84 @@
+"""Compiled CPU kernels for the graph trainer's hot path (C++ through `ember.utils.cpp_extension`).
+
+Why: after the batched score products, a training step's largest cost was the sparse
+update of the embedding tables: coalescing the gathered rows' gradients (a sort and a
+CSR product) and then RowAdagrad's gather, four (rows, dim) passes and scatter, a dozen
+numpy calls over arrays that fall out of cache between them. One compiled pass reads each
+gradient row once and each table row once (``benchmarks/train_step.py`` has the numbers).
+
+Each kernel has a numpy twin, the code that runs where the kernel cannot (cupy, the
+stand-in device, float16 tables, no compiler or no pybind11, ``EMBER_CPU_KERNELS=0``); the
+tests hold the two equal. The kernels are built on first use (about 10 s, once: the build
+is cached, see `ember.utils.cpp_extension`); a failed build is remembered, and the numpy
+path runs (`status()` says why).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["get", "status", "row_adagrad_rows_"]
+
+_SOURCE = Path(__file__).with_name("_cpu_kernels.cpp")
+_FLAGS = ["-ffp-contract=off"]  # no fused multiply-adds: numpy's rounding, on every CPU
+ENABLED = os.environ.get("EMBER_CPU_KERNELS", "1") != "0"  # the tests switch it to compare twins
+_lock = threading.Lock()
+_module = None
+_failure: str | None = None
+
+
+def get():
+    """The compiled module, building it on first use; None where it cannot be had."""
+    global _module, _failure
+    if not ENABLED:
+        return None
+    if _module is not None or _failure is not None:
+        return _module
+    with _lock:
+        if _module is None and _failure is None:
+            try:
+                from ember.utils.cpp_extension import load
+
+                _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS)
+            except Exception as e:  # no compiler, no pybind11, a read-only cache: numpy
+                _failure = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    return _module
+
+
+def status() -> str:
+    """'compiled', or why the numpy path runs."""
+    if not ENABLED:
+        return "numpy (EMBER_CPU_KERNELS=0)"
+    return "compiled" if get() is not None else f"numpy ({_failure})"
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _plain(a, dtype, ndim) -> bool:
+    return type(a) is np.ndarray and a.dtype == dtype and a.ndim == ndim and a.flags.c_contiguous
+
+
+def row_adagrad_rows_(w, s, idx, g, clr: float, eps: float, maximize: bool = False) -> bool:
+    """RowAdagrad on rows ``idx`` of ``w`` (N, d) and ``s`` (N,) from gradient rows ``g``
+    (n, d), repeated rows summed first; in place. Returns False (nothing done) unless all
+    are float32 host arrays the kernel takes and it is built: the caller then coalesces and
+    takes the numpy path (`ember.optim.RowAdagrad`)."""
+    if not (
+        _plain(w, _F32, 2)
+        and _plain(s, _F32, 1)
+        and _plain(g, _F32, 2)
+        and type(idx) is np.ndarray
+        and idx.dtype == np.int64
+        and idx.ndim == 1
+    ):
+        return False
+    k = get()
+    if k is None:
+        return False
+    k.row_adagrad_rows(w, s, np.ascontiguousarray(idx), g, float(clr), float(eps), bool(maximize))
+    return True
