@@ -22,20 +22,22 @@ __all__ = ["ChunkedLoss", "ChunkedLossRows", "GatherRows", "apply_operator", "co
 
 
 class GatherRows(Function):
-    """``table[ids]`` (float32 rows, upcast from a float16 table) plus the type's global
+    """``table[ids]`` (float16 rows upcast to float32) plus the type's global
     embedding ``glob`` (or None): the trainer's lookup of a step's rows, as one node.
 
     Its table gradient is an *uncoalesced* `RowSparseGrad` (the rows' gradient as the step
     made it, repeated ids and all): `ember.optim.RowAdagrad` sums the repeats inside the
     pass that applies them, so no sort, no CSR product and no coalesced copy come between
-    the backward and the update. ``glob`` gets the sum of the rows' gradients."""
+    the backward and the update. ``glob`` gets the sum of the rows' gradients. ``table``
+    is a leaf (a sparse gradient cannot flow into another node), as the trainer's per-step
+    leaves are."""
 
     raw = True
 
     def forward(ctx, table, glob, ids):
         xp = array_module(table)
         rows = xp.take(table, ids, axis=0)
-        if rows.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
+        if rows.dtype == np.float16:  # float16 tables: float32 arithmetic and gradients
             rows = rows.astype(np.float32)
         if glob is not None:
             rows += glob
@@ -43,8 +45,9 @@ class GatherRows(Function):
         return rows
 
     def backward(ctx, g):
-        gglob = _wrap(g._data.sum(0)) if ctx.needs_input_grad[1] else None
-        return RowSparseGrad(ctx.ids, g._data, ctx.shape), gglob, None
+        need_table, need_glob = ctx.needs_input_grad[:2]
+        gtable = RowSparseGrad(ctx.ids, g._data, ctx.shape) if need_table else None
+        return gtable, _wrap(g._data.sum(0)) if need_glob else None, None
 
 
 class ChunkedLoss(Function):
@@ -104,6 +107,9 @@ class ChunkedLossRows(Function):
         return total
 
     def backward(ctx, g):
+        if type(g._data) is np.ndarray and g._data.shape == () and g._data == 1:
+            # loss.backward(): the gradients as computed, not a (rows, dim) pass multiplying by 1
+            return tuple(None if gi is None else _wrap(gi) for gi in ctx.grads) + (None,)
         return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
 
 

@@ -938,17 +938,23 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     gother = cmp.prepare_backward(co, go)
     gtheta = None
     if gth is not None and theta.shape[1]:
-        gtheta = _scatter_rows(xp, theta, plan.rel, gth)
+        gtheta = _scatter_rows(xp, theta, plan.rel, gth, plan.__dict__)
     return loss, gkeep, gother, gcand, gtheta
 
 
-def _scatter_rows(xp, like, rows, vals):
+def _scatter_rows(xp, like, rows, vals, cache=None):
     """A table shaped ``like`` with ``vals`` summed into ``rows`` (a coalescing sort and a
-    CSR product, several times faster than ``add.at`` on repeated rows)."""
+    CSR product, several times faster than ``add.at`` on repeated rows). ``cache`` (a
+    dict): where both sides of a batch share the one-hot matrix of its relations."""
     from ember.sparse import coalesce_rows
 
     if len(like) <= 64:  # few relations: a one-hot (R, N) @ (N, p) product is cheaper still
-        onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
+        key = ("_onehot", len(like), vals.dtype)
+        onehot = cache.get(key) if cache is not None else None
+        if onehot is None:
+            onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
+            if cache is not None:
+                cache[key] = onehot
         return onehot @ vals
     out = xp.zeros_like(like)
     r, v = coalesce_rows(rows, vals)
