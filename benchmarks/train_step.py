@@ -144,10 +144,11 @@ def breakdown(steps: Steps, n: int) -> tuple[list, float]:
     parts = [  # (owner, attribute, label); nested parts are subtracted from their parent
         (autodiff.GatherRows, "forward", "gather rows (+ global embedding)"),
         (batch.Sampler, "integers", "uniform negatives drawn"),
-        (batch, "BatchPlan", "plan: masks of the negatives"),
+        (batch, "BatchPlan", "plan: the negatives' ids"),
         (model.Comparator, "neg", "products: scores"),
         (model.Comparator, "neg_backward", "products: gradients"),
-        (model.Softmax, "__call__", "softmax loss and its gradient"),
+        (model.Softmax, "__call__", "softmax loss, its gradient, the masking"),
+        (model.Softmax, "masked", "softmax loss, its gradient, the masking"),
         (model.Model, "_op_forward", "operator forward (ComplEx)"),
         (model.Model, "_op_backward", "operator backward"),
         (model, "_scatter_rows", "relation gradients (one-hot product)"),
@@ -155,7 +156,7 @@ def breakdown(steps: Steps, n: int) -> tuple[list, float]:
         (adagrad.RowAdagrad, "_sparse_update", "table update (coalesce + row Adagrad)"),
         (adagrad.Adagrad, "_update", "Adagrad of relations and global embeddings"),
     ]
-    inner_of_node = {label for _, _, label in parts[3:9]}
+    inner_of_node = {label for _, _, label in parts[3:10]}
     cur: dict = defaultdict(float)
     saved = []
     for owner, attr, label in parts:
@@ -182,7 +183,7 @@ def breakdown(steps: Steps, n: int) -> tuple[list, float]:
             node = cur["fused loss node: the rest of it"] - sum(cur[x] for x in inner_of_node)
             cur["fused loss node: the rest of it"] = node
             known = sum(cur.values())
-            for _, _, label in parts:
+            for label in dict.fromkeys(label for _, _, label in parts):
                 per[label].append(cur[label])
             per["autograd engine, Python between the parts"].append(total - known)
     finally:

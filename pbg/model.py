@@ -557,6 +557,25 @@ class Softmax(Loss):
         eneg /= z[:, None]
         return _weighted(xp, loss_rows, epos / z - 1, eneg, weight)
 
+    def masked(self, pos, neg, pos_ids, neg_ids, chunk, diag, weight=None):
+        """`__call__` on chunked scores ``neg`` (N, k, overwritten with their gradient)
+        whose masked negatives are named by ids (as `BatchPlan` names them): the compiled
+        masking and max-shift, numpy's exp, the compiled normalisation, the same numbers
+        as masking ``neg`` and calling. None where the kernels do not run (then do that).
+
+        Why: the loss is a handful of passes over (N, k) scores, and the mask another
+        array built and applied; two compiled passes around exp replace them."""
+        from ember import _cpu_kernels
+
+        m = _cpu_kernels.softmax_shift_(neg, pos, pos_ids, neg_ids, chunk, diag)
+        if m is None:
+            return None
+        epos = np.exp(pos - m)
+        np.exp(neg, out=neg)
+        z = _cpu_kernels.softmax_normalize_(neg, epos)
+        loss_rows = np.log(z) + m - pos
+        return _weighted(np, loss_rows, epos / z - 1, neg, weight)
+
 
 @register_loss
 class Ranking(Loss):
@@ -916,9 +935,16 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
         n3 = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
         a3 = a.reshape(c, b, d)
         neg = cmp.neg(a3, n3)
-        xp.putmask(neg, plan.masks[side], -math.inf)
         k = neg.shape[2]
-        loss, gpos, gneg = model.loss(pos, neg.reshape(n, k), plan.weight)
+        out = None
+        if type(model.loss) is Softmax:  # the masking fused into the loss (CPU, compiled)
+            out = model.loss.masked(
+                pos, neg.reshape(n, k), *plan.mask_ids[side], b, plan.batch_negs, plan.weight
+            )
+        if out is None:
+            xp.putmask(neg, plan.masks[side], -math.inf)
+            out = model.loss(pos, neg.reshape(n, k), plan.weight)
+        loss, gpos, gneg = out
         gneg = gneg.reshape(c, b, k)
         ga3, gn3 = cmp.neg_backward(a3, n3, gneg)
     else:
@@ -994,17 +1020,30 @@ class BatchPlan:
         self.pos_sum = {}
         n = len(rel)
         c = n // chunk
-        self.masks = {}
+        # side -> (the positives' ids (N,), their chunk's negatives' ids (C, k))
+        self.mask_ids = {}
         for side, ids, cand in (("rhs", rhs_ids, rhs_cand_ids), ("lhs", lhs_ids, lhs_cand_ids)):
-            pos3 = ids.reshape(c, chunk, 1)
             parts = []
             if batch_negs:
-                parts.append(ids.reshape(c, 1, chunk))
+                parts.append(ids.reshape(c, chunk))
             if cand is not None:
-                parts.append(cand[:, None, :])
+                parts.append(cand)
             if parts:
-                neg_ids = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=2)
-                mask = pos3 == neg_ids
-                if batch_negs:  # the diagonal, even where the ids differ (no duplicates)
+                neg_ids = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
+                self.mask_ids[side] = (ids, neg_ids)
+        self._masks = None
+
+    @property
+    def masks(self) -> dict:
+        """side -> the (C, chunk, k) boolean mask of the negatives that are the positive's own
+        entity (-inf in the scores); made on first use (the compiled softmax needs none)."""
+        if self._masks is None:
+            xp = array_module(self.rel)
+            chunk, self._masks = self.chunk, {}
+            for side, (ids, neg_ids) in self.mask_ids.items():
+                c = len(neg_ids)
+                mask = ids.reshape(c, chunk, 1) == neg_ids[:, None, :]
+                if self.batch_negs:  # the diagonal, even where the ids differ (no duplicates)
                     mask[:, xp.arange(chunk), xp.arange(chunk)] = True
-                self.masks[side] = mask
+                self._masks[side] = mask
+        return self._masks

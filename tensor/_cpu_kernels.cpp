@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -129,8 +130,71 @@ void row_adagrad_rows(carray<float> w, carray<float> s, carray<int64_t> idx, car
     }
 }
 
+// The masking and the max-shift of softmax scores, in one pass over them (the loss's
+// first half; numpy's exp runs next, then `softmax_normalize_`):
+//
+//   masked(i, j) = neg_ids[i / chunk, j] == pos_ids[i]  or  (diag and j == i % chunk)
+//   m[i] = max(pos[i], x[i, j] for j not masked)          (NaN propagates, as numpy's)
+//   x[i, j] = (masked(i, j) ? -inf : x[i, j]) - m[i]
+//
+// Returns m. The mask never exists as an array: it is the ids' comparison, made where it
+// is used (the batch negatives' diagonal is the positive itself, always masked).
+carray<float> softmax_shift_(carray<float> x, carray<float> pos, carray<int64_t> pos_ids,
+                             carray<int64_t> neg_ids, int64_t chunk, bool diag) {
+    if (x.ndim() != 2 || pos.ndim() != 1 || pos_ids.ndim() != 1 || neg_ids.ndim() != 2)
+        throw std::invalid_argument("softmax_shift_: expected x (n, k), pos (n,), pos_ids (n,), neg_ids (c, k)");
+    const int64_t n = x.shape(0), k = x.shape(1);
+    if (chunk <= 0 || n % chunk != 0 || pos.shape(0) != n || pos_ids.shape(0) != n ||
+        neg_ids.shape(0) != n / chunk || neg_ids.shape(1) != k || (diag && chunk > k))
+        throw std::invalid_argument("softmax_shift_: shapes of x, pos, pos_ids, neg_ids and chunk do not match");
+    carray<float> m(n);
+    float* X = x.mutable_data();
+    float* M = m.mutable_data();
+    const float* P = pos.data();
+    const int64_t *PI = pos_ids.data(), *NI = neg_ids.data();
+    py::gil_scoped_release nogil;
+    const float ninf = -std::numeric_limits<float>::infinity();
+    auto maxnan = [](float a, float b) { return (a != a || a > b) ? a : b; };
+    for (int64_t i = 0; i < n; ++i) {
+        float* row = X + i * k;
+        const int64_t* ids = NI + (i / chunk) * k;
+        const int64_t own = PI[i], d = diag ? i % chunk : -1;
+        float mx = ninf;
+        for (int64_t j = 0; j < k; ++j) {
+            if (ids[j] == own || j == d) row[j] = ninf;
+            else mx = maxnan(row[j], mx);
+        }
+        const float mi = maxnan(P[i], mx);
+        M[i] = mi;
+        for (int64_t j = 0; j < k; ++j) row[j] -= mi;
+    }
+    return m;
+}
+
+// The loss's second half, after exp: z[i] = epos[i] + sum_j e[i, j] (summed in numpy's
+// pairwise order), then e[i, :] /= z[i] (the negatives' gradient). Returns z.
+carray<float> softmax_normalize_(carray<float> e, carray<float> epos) {
+    if (e.ndim() != 2 || epos.ndim() != 1 || epos.shape(0) != e.shape(0))
+        throw std::invalid_argument("softmax_normalize_: expected e (n, k) and epos (n,)");
+    const int64_t n = e.shape(0), k = e.shape(1);
+    carray<float> z(n);
+    float* E = e.mutable_data();
+    float* Z = z.mutable_data();
+    const float* EP = epos.data();
+    py::gil_scoped_release nogil;
+    for (int64_t i = 0; i < n; ++i) {
+        float* row = E + i * k;
+        const float zi = EP[i] + pairwise_sum(row, k);
+        Z[i] = zi;
+        for (int64_t j = 0; j < k; ++j) row[j] /= zi;
+    }
+    return z;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(ember_cpu_kernels, m) {
     m.def("row_adagrad_rows", &row_adagrad_rows, "row-wise Adagrad on repeated rows, coalesced on the fly");
+    m.def("softmax_shift_", &softmax_shift_, "mask and max-shift softmax scores in place; returns the max");
+    m.def("softmax_normalize_", &softmax_normalize_, "normalise exp'd softmax scores in place; returns z");
 }

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["get", "status", "row_adagrad_rows_"]
+__all__ = ["get", "status", "row_adagrad_rows_", "softmax_shift_", "softmax_normalize_"]
 
 _SOURCE = Path(__file__).with_name("_cpu_kernels.cpp")
 _FLAGS = ["-ffp-contract=off"]  # no fused multiply-adds: numpy's rounding, on every CPU
@@ -82,3 +82,31 @@ def row_adagrad_rows_(w, s, idx, g, clr: float, eps: float, maximize: bool = Fal
         return False
     k.row_adagrad_rows(w, s, np.ascontiguousarray(idx), g, float(clr), float(eps), bool(maximize))
     return True
+
+
+def _ids(a):
+    """Integer ids as the kernels take them (int64, contiguous), or None."""
+    if type(a) is not np.ndarray or a.dtype.kind not in "iu":
+        return None
+    return np.ascontiguousarray(a, np.int64)
+
+
+def softmax_shift_(x, pos, pos_ids, neg_ids, chunk: int, diag: bool):
+    """Mask and max-shift softmax scores ``x`` (N, k) in place, chunk by chunk: an entry is
+    masked where its negative's id (``neg_ids`` (C, k)) is the positive's own
+    (``pos_ids`` (N,)) or, with ``diag``, where it is the chunk's diagonal; returns the
+    row maxima ``m`` (with ``pos``) after writing ``(masked ? -inf : x) - m``. None
+    (nothing done) where the kernel does not take the arrays (see `ember.pbg.model.Softmax`)."""
+    if not (_plain(x, _F32, 2) and _plain(pos, _F32, 1)):
+        return None
+    pos_ids, neg_ids = _ids(pos_ids), _ids(neg_ids)
+    k = get() if pos_ids is not None and neg_ids is not None else None
+    if k is None:
+        return None
+    return k.softmax_shift_(x, pos, pos_ids, neg_ids.reshape(len(neg_ids), -1), int(chunk), bool(diag))
+
+
+def softmax_normalize_(e, epos):
+    """``z = epos + e.sum(-1)`` and ``e /= z[:, None]`` in place (``e`` (N, k) float32, the
+    exp of `softmax_shift_`'s output); returns ``z``."""
+    return get().softmax_normalize_(e, np.ascontiguousarray(epos, np.float32))

@@ -248,3 +248,82 @@ def test_training_steps_with_the_kernels_equal_the_numpy_twins(monkeypatch):
         for x, y in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
             np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-7)
     assert not np.array_equal(compiled[0], _steps(False, monkeypatch, n_steps=1)[0])  # steps moved it
+
+
+# ---- the softmax loss with its masking fused ------------------------------------------------
+
+
+def _masked_case(rng, c=4, b=5, u=6, batch_negs=True, n_ids=12):
+    ids = rng.integers(0, n_ids, c * b)  # few ids: many negatives equal their positive
+    parts = ([ids.reshape(c, b)] if batch_negs else []) + [rng.integers(0, n_ids, (c, u))]
+    neg_ids = np.concatenate(parts, axis=1)
+    k = neg_ids.shape[1]
+    neg = (rng.standard_normal((c * b, k)) * 3).astype(np.float32)
+    pos = (rng.standard_normal(c * b) * 3).astype(np.float32)
+    return pos, neg, ids, neg_ids, b
+
+
+def _twin(loss, pos, neg, ids, neg_ids, b, batch_negs, weight):
+    from ember.pbg.model import BatchPlan, Model
+
+    model = Model("none", "dot", "softmax", 2, 1)
+    c = len(neg_ids)
+    cand = neg_ids[:, b:] if batch_negs else neg_ids
+    plan = BatchPlan(model, np.zeros(c * b, np.int64), b, ids, ids, cand, cand, batch_negs=batch_negs)
+    x = neg.copy()
+    np.putmask(x.reshape(c, b, -1), plan.masks["rhs"], -np.inf)
+    return loss(pos, x, weight)
+
+
+@needs_kernels
+@pytest.mark.parametrize("batch_negs", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_fused_masked_softmax_equals_masking_then_the_numpy_loss(batch_negs, weighted):
+    from ember.pbg.model import Softmax
+
+    rng = np.random.default_rng(7)
+    pos, neg, ids, neg_ids, b = _masked_case(rng, batch_negs=batch_negs)
+    weight = rng.uniform(0.5, 2, len(pos)).astype(np.float32) if weighted else None
+    loss = Softmax()
+    want = _twin(loss, pos, neg, ids, neg_ids, b, batch_negs, weight)
+    x = neg.copy()
+    got = loss.masked(pos, x, ids, neg_ids, b, batch_negs, weight)
+    assert got is not None
+    assert weighted or got[2] is x  # the scores' array became their gradient (then weighted)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-7)
+    masked = np.isinf(_twin(lambda p, n, w: (n,), pos, neg, ids, neg_ids, b, batch_negs, None)[0])
+    gneg = got[2]
+    assert masked.any() and (gneg[masked] == 0).all()  # masked negatives: no gradient
+    if batch_negs:  # the chunk's diagonal (the positive itself) is always masked
+        assert (gneg.reshape(len(neg_ids), b, -1)[:, np.arange(b), np.arange(b)] == 0).all()
+
+
+@needs_kernels
+def test_fused_masked_softmax_propagates_nan_as_numpy_does():
+    from ember.pbg.model import Softmax
+
+    rng = np.random.default_rng(8)
+    pos, neg, ids, neg_ids, b = _masked_case(rng)
+    neg[3, -1] = np.nan
+    neg_ids[:, -1] = -1  # that negative is not masked
+    loss, gpos, gneg = Softmax().masked(pos, neg.copy(), ids, neg_ids, b, True)
+    assert np.isnan(loss) and np.isnan(gpos[3]) and np.isfinite(np.delete(gpos, 3)).all()
+
+
+def test_fused_masked_softmax_declines_without_the_kernels(numpy_twins):
+    from ember.pbg.model import Softmax
+
+    pos, neg, ids, neg_ids, b = _masked_case(np.random.default_rng(9))
+    x = neg.copy()
+    assert Softmax().masked(pos, x, ids, neg_ids, b, True) is None
+    assert np.array_equal(x, neg)  # untouched: the caller masks and calls the loss
+
+
+@needs_kernels
+def test_fused_masked_softmax_refuses_mismatched_shapes():
+    pos, neg, ids, neg_ids, b = _masked_case(np.random.default_rng(10))
+    with pytest.raises(ValueError, match="do not match"):
+        _cpu_kernels.softmax_shift_(neg, pos, ids, neg_ids[:-1], b, True)
+    with pytest.raises(ValueError, match="do not match"):
+        _cpu_kernels.softmax_shift_(neg, pos, ids, neg_ids, 3, True)  # 20 rows are not chunks of 3
