@@ -88,19 +88,24 @@ class ChunkedLossRows(Function):
             return views[0] if len(views) == 1 else xp.concatenate(views, axis=1)
 
         parts = [None if lay is None else part(lay) for lay in plan.layout]
-        total, grads = batch_loss(plan, *parts, theta_r, theta_l)
         bufs = [None if t is None else xp.empty_like(t) for t in tables]
-        for lay, g in zip(plan.layout, grads[:4]):
-            if lay is None:
+        out = []  # a part that is one slice of one table: batch_loss writes its gradient there
+        for lay in plan.layout:
+            if lay is not None and len(lay) == 1:
+                k, a, b, shape = lay[0]
+                out.append(bufs[k][a:b].reshape(shape))  # a view: contiguous rows
+            else:
+                out.append(None)
+        total, grads = batch_loss(plan, *parts, theta_r, theta_l, out=out)
+        for lay, g, dst in zip(plan.layout, grads[:4], out):
+            if lay is None or dst is not None:
                 continue
-            at = 0
+            at = 0  # candidates from both tables: each segment's slice of their gradient
             for k, a, b, shape in lay:
                 buf = bufs[k][a:b]
                 if g is None:
                     buf[...] = 0
-                elif len(lay) == 1:
-                    buf[...] = g.reshape(buf.shape)
-                else:  # this segment's slice of the concatenated candidates
+                else:
                     buf[...] = g[:, at : at + shape[1]].reshape(buf.shape)
                     at += shape[1]
         ctx.grads = bufs + grads[4:]

@@ -859,7 +859,7 @@ class Model:
         return self.comparator.pos(a, b)
 
 
-def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
+def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l, out=None):
     """The loss of a whole chunked batch, both sides, and its gradient with respect to
     each input (raw arrays): ``(total, [g_lhs, g_rhs, g_lhs_cand, g_rhs_cand, g_theta_r,
     g_theta_l])``, a gradient None where an input gets none.
@@ -870,7 +870,10 @@ def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
     rest: relation ids, chunk size, masks, edge weights. The gradient is computed with
     the loss because training always wants both, at a fraction of the forward's cost.
     Nothing here leaves the arrays' device: the positives' score sums stay there too
-    (``plan.pos_sum``), read by the trainer once per bucket.
+    (``plan.pos_sum``), read by the trainer once per bucket. ``out`` (optional): four
+    arrays shaped like ``lhs``, ``rhs``, ``lhs_cand``, ``rhs_cand`` (or None each) that
+    receive those gradients, the two sides' summed straight into them, and are returned
+    as them: no new array and no copy of it for the caller to make.
     """
     xp = array_module(lhs)
     model: Model = plan.model
@@ -886,13 +889,18 @@ def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
         total = total + loss
         for i, g in ((ki, gkeep), (oi, gother), (ti, gth), (3 - (side == "lhs"), gcand)):
             if g is not None:
-                grads[i] = g if grads[i] is None else grads[i] + g
+                dst = out[i] if out is not None and i < 4 else None
+                grads[i] = g if grads[i] is None else xp.add(grads[i], g, out=dst)
     coef = model.regularization_coef
     if coef:
         for i, x in ((0, lhs), (1, rhs)):
             r, g = _n3(xp, x, model.complex, model.interleaved)
             total = total + coef * r
             grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
+    for i, dst in enumerate(out or ()):
+        if dst is not None and grads[i] is not dst:
+            dst[...] = 0 if grads[i] is None else grads[i]
+            grads[i] = dst
     return total, grads
 
 
