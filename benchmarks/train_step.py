@@ -213,11 +213,11 @@ def main():
     if args.compare_numpy:
 
         def numpy_step():
-            _cpu_kernels.ENABLED = False
+            _cpu_kernels.MODE = "numpy"
             try:
                 steps()
             finally:
-                _cpu_kernels.ENABLED = True
+                _cpu_kernels.MODE = "auto"
 
         fns["step, numpy twins"] = numpy_step
     times = {k: [] for k in fns}

@@ -7,7 +7,7 @@ numpy calls over arrays that fall out of cache between them. One compiled pass r
 gradient row once and each table row once (``benchmarks/train_step.py`` has the numbers).
 
 Each kernel has a numpy twin, the code that runs where the kernel cannot (cupy, the
-stand-in device, float16 tables, no compiler or no pybind11, ``EMBER_CPU_KERNELS=0``); the
+stand-in device, float16 tables, no compiler or no pybind11, ``EMBER_TRAIN_KERNEL=numpy``); the
 tests hold the two equal. The kernels are built on first use (about 10 s, once: the build
 is cached, see `ember.utils.cpp_extension`); a failed build is remembered, and the numpy
 path runs (`status()` says why).
@@ -21,11 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from ember.errors import UserError
+
 __all__ = ["get", "status", "row_adagrad_rows_", "softmax_shift_", "softmax_normalize_"]
 
 _SOURCE = Path(__file__).with_name("_cpu_kernels.cpp")
 _FLAGS = ["-ffp-contract=off"]  # no fused multiply-adds: numpy's rounding, on every CPU
-ENABLED = os.environ.get("EMBER_CPU_KERNELS", "1") != "0"  # the tests switch it to compare twins
+_MODES = ("auto", "cpp", "numpy")
+# EMBER_TRAIN_KERNEL: auto (build on first use, numpy where that fails), cpp (a failed build
+# is an error), numpy (never build). The tests set MODE to compare the twins.
+MODE = os.environ.get("EMBER_TRAIN_KERNEL", "auto").strip().lower() or "auto"
 _lock = threading.Lock()
 _module = None
 _failure: str | None = None
@@ -34,25 +39,28 @@ _failure: str | None = None
 def get():
     """The compiled module, building it on first use; None where it cannot be had."""
     global _module, _failure
-    if not ENABLED:
+    if MODE == "numpy":
         return None
-    if _module is not None or _failure is not None:
-        return _module
-    with _lock:
-        if _module is None and _failure is None:
-            try:
-                from ember.utils.cpp_extension import load
+    if MODE not in _MODES:
+        raise UserError(f"EMBER_TRAIN_KERNEL must be one of {', '.join(_MODES)}, got {MODE!r}")
+    if _module is None and _failure is None:
+        with _lock:
+            if _module is None and _failure is None:
+                try:
+                    from ember.utils.cpp_extension import load
 
-                _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS)
-            except Exception as e:  # no compiler, no pybind11, a read-only cache: numpy
-                _failure = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS)
+                except Exception as e:  # no compiler, no pybind11, a read-only cache: numpy
+                    _failure = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if _module is None and MODE == "cpp":
+        raise UserError(f"EMBER_TRAIN_KERNEL=cpp, but the training kernels could not be built: {_failure}")
     return _module
 
 
 def status() -> str:
     """'compiled', or why the numpy path runs."""
-    if not ENABLED:
-        return "numpy (EMBER_CPU_KERNELS=0)"
+    if MODE == "numpy":
+        return "numpy (EMBER_TRAIN_KERNEL=numpy)"
     return "compiled" if get() is not None else f"numpy ({_failure})"
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import ember
 from ember import _cpu_kernels
+from ember.errors import UserError
 from ember.optim import Adagrad, RowAdagrad
 from ember.pbg.autodiff import GatherRows
 from ember.pbg.batch import BatchTrainer, Partition, Sampler, SharedParams
@@ -36,7 +37,7 @@ needs_kernels = pytest.mark.skipif(
 
 @pytest.fixture
 def numpy_twins(monkeypatch):
-    monkeypatch.setattr(_cpu_kernels, "ENABLED", False)
+    monkeypatch.setattr(_cpu_kernels, "MODE", "numpy")
 
 
 def _reference_row_adagrad(w, s, idx, g, clr, eps, maximize=False):
@@ -93,13 +94,13 @@ def test_row_adagrad_kernel_declines_what_it_does_not_take():
 
 def test_row_adagrad_kernels_off_says_so(numpy_twins):
     assert _cpu_kernels.get() is None
-    assert _cpu_kernels.status() == "numpy (EMBER_CPU_KERNELS=0)"
+    assert _cpu_kernels.status() == "numpy (EMBER_TRAIN_KERNEL=numpy)"
     w, s = np.zeros((2, 2), np.float32), np.zeros(2, np.float32)
     assert not _cpu_kernels.row_adagrad_rows_(w, s, np.array([0]), np.ones((1, 2), np.float32), 0.1, 1e-10)
 
 
 def _sparse_steps(kernels: bool, monkeypatch, coalesced: bool, dtype=np.float32, **opts):
-    monkeypatch.setattr(_cpu_kernels, "ENABLED", kernels)
+    monkeypatch.setattr(_cpu_kernels, "MODE", "auto" if kernels else "numpy")
     rng = np.random.default_rng(3)
     table = ember.tensor(rng.standard_normal((30, 8)).astype(dtype), requires_grad=True)
     opt = RowAdagrad([table], lr=0.2, **opts)
@@ -120,7 +121,7 @@ def test_row_adagrad_takes_uncoalesced_gradients_as_their_coalesced_sum(monkeypa
     np.testing.assert_allclose(w, w_np, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(s, s_np, rtol=1e-6, atol=1e-7)
     # the dense reference: the same gradients as dense tables (untouched rows do not move)
-    monkeypatch.setattr(_cpu_kernels, "ENABLED", False)
+    monkeypatch.setattr(_cpu_kernels, "MODE", "numpy")
     rng = np.random.default_rng(3)
     table = ember.tensor(rng.standard_normal((30, 8)).astype(np.float32), requires_grad=True)
     opt = RowAdagrad([table], lr=0.2, **opts)
@@ -206,7 +207,7 @@ def test_gather_rows_without_a_global_embedding_or_a_table_gradient():
 
 
 def _steps(kernels: bool, monkeypatch, n_steps=6):
-    monkeypatch.setattr(_cpu_kernels, "ENABLED", kernels)
+    monkeypatch.setattr(_cpu_kernels, "MODE", "auto" if kernels else "numpy")
     n, r, dim = 400, 3, 16
     cfg = parse_config(
         {
@@ -327,3 +328,17 @@ def test_fused_masked_softmax_refuses_mismatched_shapes():
         _cpu_kernels.softmax_shift_(neg, pos, ids, neg_ids[:-1], b, True)
     with pytest.raises(ValueError, match="do not match"):
         _cpu_kernels.softmax_shift_(neg, pos, ids, neg_ids, 3, True)  # 20 rows are not chunks of 3
+
+
+def test_train_kernel_mode_is_checked_and_cpp_means_compiled_or_an_error(monkeypatch):
+    monkeypatch.setattr(_cpu_kernels, "MODE", "fast")
+    with pytest.raises(UserError, match="EMBER_TRAIN_KERNEL must be one of auto, cpp, numpy"):
+        _cpu_kernels.get()
+    monkeypatch.setattr(_cpu_kernels, "MODE", "cpp")
+    monkeypatch.setattr(_cpu_kernels, "_module", None)
+    monkeypatch.setattr(_cpu_kernels, "_failure", "CppExtensionError: no compiler")
+    with pytest.raises(UserError, match="could not be built: CppExtensionError: no compiler"):
+        _cpu_kernels.get()
+    monkeypatch.setattr(_cpu_kernels, "MODE", "auto")
+    assert _cpu_kernels.get() is None
+    assert _cpu_kernels.status() == "numpy (CppExtensionError: no compiler)"
