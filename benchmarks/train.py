@@ -29,6 +29,7 @@ Measured here (2 cores shared with other jobs, ~46-48% of the CPU taken by other
     python benchmarks/train.py                              # 1M-edge synthetic graph
     python benchmarks/train.py --data ../shared/data/wordnet30_wn18rr_k3 --epochs 5
     python benchmarks/train.py --edges 1e5 --repeats 1      # smoke check
+    python benchmarks/train.py --skip-pbg --baseline /tmp/old/.venv/bin/pbg  # two ember installs
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def run_child(cmd, env=None) -> tuple[int, str, float, float, float]:
     return p.returncode, out, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
 
 
-def ember_run(cfg: Path, ck: Path, args) -> dict:
+def ember_run(cfg: Path, ck: Path, args, pbg: str = "pbg") -> dict:
     shutil.rmtree(ck, ignore_errors=True)
     p = [
         f"num_epochs={args.epochs}",
@@ -130,11 +131,11 @@ def ember_run(cfg: Path, ck: Path, args) -> dict:
         "eval_fraction=0",
     ]
     params = [x for kv in p for x in ("-p", kv)]
-    rc, out, wall, cpu, rss = run_child(["pbg", "train", str(cfg), *params, "--json"])
+    rc, out, wall, cpu, rss = run_child([pbg, "train", str(cfg), *params, "--json"])
     if rc:
         raise SystemExit(f"pbg train failed (exit {rc})")
     s = json.loads(out.strip().splitlines()[-1])
-    rc, out, *_ = run_child(["pbg", "eval", str(cfg), *params, "--json"])
+    rc, out, *_ = run_child([pbg, "eval", str(cfg), *params, "--json"])
     m = json.loads(out.strip().splitlines()[-1]) if rc == 0 else {}
     return {
         "edges_per_s": s["edges"] / wall,
@@ -211,6 +212,12 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--skip-pbg", action="store_true")
+    ap.add_argument(
+        "--baseline",
+        metavar="PBG",
+        help="the `pbg` command of another ember install (e.g. an older checkout's venv/bin/pbg), "
+        "run interleaved with this one on the same workspace",
+    )
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="ember-bench-train-"))
@@ -246,6 +253,8 @@ def main():
         if not pbg_ok:
             print("note: PBG skipped (--skip-pbg, or the runner is missing)")
         runs = {"pbg": [], "ember": []}
+        if args.baseline:
+            runs["baseline"] = []
         before = cpu_stat()
         for _ in range(args.repeats):
             if pbg_ok:
@@ -256,6 +265,8 @@ def main():
                 else:
                     runs["pbg"].append(r)
             runs["ember"].append(ember_run(ws / "config.toml", tmp / "ck", args))
+            if args.baseline:
+                runs["baseline"].append(ember_run(ws / "config.toml", tmp / "ck", args, args.baseline))
         noise = noise_share(before, cpu_stat())
         print(f"{'run':8}{'edges/s':>12}{'core e/s':>12}{'e/CPU-s':>12}{'RSS MB':>9}{'MRR':>8}{'H@10':>8}")
         for name, rs in runs.items():
@@ -273,6 +284,15 @@ def main():
         )
         best = {k: max(rs, key=lambda r: r["edges_per_s"] or 0) for k, rs in runs.items() if rs}
         e = best["ember"]
+        if "baseline" in best:
+            b = best["baseline"]
+            cpu_best = max(r["edges_per_cpu_s"] for r in runs["ember"])
+            cpu_base = max(r["edges_per_cpu_s"] for r in runs["baseline"])
+            print(
+                f"ember/baseline install ({args.baseline}): {cpu_best / cpu_base:.2f}x edges per "
+                f"CPU-s, {e['edges_per_s'] / b['edges_per_s']:.2f}x edges/s wall (best runs); "
+                f"filtered MRR {e['mrr']:.4f} vs {b['mrr']:.4f}"
+            )
         if "pbg" in best:
             p = best["pbg"]
             wall = e["edges_per_s"] / p["edges_per_s"]
@@ -285,9 +305,14 @@ def main():
                 f"{e['peak_rss_mb']:.0f} vs {p['peak_rss_mb']:.0f} MB"
             )
         else:
+            vs = ""
+            if "baseline" in best:
+                ours = max(r["edges_per_cpu_s"] for r in runs["ember"])
+                base = max(r["edges_per_cpu_s"] for r in runs["baseline"])
+                vs = f"; {ours / base:.2f}x the baseline install per CPU-s"
             print(
                 f"verdict: PBG not run; ember {e['edges_per_s']:,.0f} edges/s wall, "
-                f"{e['edges_per_cpu_s']:,.0f} per CPU-s, filtered MRR {e['mrr']:.4f}"
+                f"{e['edges_per_cpu_s']:,.0f} per CPU-s, filtered MRR {e['mrr']:.4f}{vs}"
             )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -3,15 +3,17 @@
 Both accept sparse row gradients (``embedding(..., sparse=True)``) and then read and
 write only the touched rows: a gather, a few whole-array ops on ``(rows, dim)`` and a
 scatter, so a step costs the same on a 10^5- or a 10^7-row table
-(``benchmarks/sparse_update.py``). The gradient's rows are unique (coalesced), so plain
-fancy-index assignment is exact.
+(``benchmarks/sparse_update.py``). Adagrad coalesces the gradient first (unique rows, so
+plain fancy-index assignment is exact); RowAdagrad takes it as it comes and, on the CPU,
+sums repeated rows inside one compiled pass that also updates them (`ember._cpu_kernels`),
+else coalesces and takes the numpy path.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ember import _kernels
+from ember import _cpu_kernels, _kernels
 from ember._backend import array_module
 from ember.optim.optimizer import Optimizer, _state_tensor
 
@@ -162,15 +164,24 @@ class RowAdagrad(Adagrad):
             return  # cupy: a row reduction and one fused update pass
         w[...] = self._row_step(xp, w, g, state["sum"]._data, clr, group["eps"])
 
+    def _sparse_grad(self, grad):
+        return grad  # repeated rows are summed in `_sparse_update`, fused with the update on CPU
+
     def _sparse_update(self, p, grad, state, group, name):
         w = p._data
         xp = array_module(w)
+        clr = self._clr(state, group)
+        s = state["sum"]._data
+        plain = group["weight_decay"] == 0
+        # CPU (float32): the rows' coalesce, gather, update and scatter in one compiled pass
+        eps, maximize = group["eps"], group["maximize"]
+        if plain and _cpu_kernels.row_adagrad_rows_(w, s, grad.indices, _values(w, grad), clr, eps, maximize):
+            return
+        grad = grad.coalesce()
         idx, g = grad.indices, _values(w, grad)
         if group["maximize"]:
             g = -g
-        clr = self._clr(state, group)
-        s = state["sum"]._data
-        if group["weight_decay"] == 0 and _kernels.row_adagrad_(xp, w, g, s, clr, group["eps"], idx):
+        if plain and _kernels.row_adagrad_(xp, w, g, s, clr, group["eps"], idx):
             return  # cupy: gather, update and scatter of the rows fused in one pass
         w_rows = w[idx]  # the only rows read or written: cost independent of the table size
         if group["weight_decay"] != 0:

@@ -142,7 +142,7 @@ class Optimizer:
                             f"{self._param_name(p, gi, pi)} has one (from an embedding with "
                             "sparse=True); use SGD, Adagrad or RowAdagrad for it, or sparse=False"
                         )
-                    grad = grad.coalesce()
+                    grad = self._sparse_grad(grad)
                 state = self.state.get(p)
                 if state is None:
                     state = self.state[p] = {}
@@ -156,6 +156,11 @@ class Optimizer:
 
     def _init_state(self, p, state, group):  # pragma: no cover - per optimizer
         pass
+
+    def _sparse_grad(self, grad):
+        """The sparse gradient `_sparse_update` is given: coalesced (unique rows), unless
+        the optimizer coalesces as it updates."""
+        return grad.coalesce()
 
     def _update(self, p, g, state, group):  # pragma: no cover - per optimizer
         raise NotImplementedError

@@ -10,12 +10,44 @@ for composing by hand.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ember._backend import array_module
 from ember._tensor import Tensor, _wrap
 from ember.autograd import Function
 from ember.pbg.model import COMPARATORS, LOSSES, OPERATORS, _scatter_rows, batch_loss
+from ember.sparse import RowSparseGrad
 
-__all__ = ["ChunkedLoss", "ChunkedLossRows", "apply_operator", "compare", "loss_of"]
+__all__ = ["ChunkedLoss", "ChunkedLossRows", "GatherRows", "apply_operator", "compare", "loss_of"]
+
+
+class GatherRows(Function):
+    """``table[ids]`` (float16 rows upcast to float32) plus the type's global
+    embedding ``glob`` (or None): the trainer's lookup of a step's rows, as one node.
+
+    Its table gradient is an *uncoalesced* `RowSparseGrad` (the rows' gradient as the step
+    made it, repeated ids and all): `ember.optim.RowAdagrad` sums the repeats inside the
+    pass that applies them, so no sort, no CSR product and no coalesced copy come between
+    the backward and the update. ``glob`` gets the sum of the rows' gradients. ``table``
+    is a leaf (a sparse gradient cannot flow into another node), as the trainer's per-step
+    leaves are."""
+
+    raw = True
+
+    def forward(ctx, table, glob, ids):
+        xp = array_module(table)
+        rows = xp.take(table, ids, axis=0)
+        if rows.dtype == np.float16:  # float16 tables: float32 arithmetic and gradients
+            rows = rows.astype(np.float32)
+        if glob is not None:
+            rows += glob
+        ctx.ids, ctx.shape = ids, table.shape
+        return rows
+
+    def backward(ctx, g):
+        need_table, need_glob = ctx.needs_input_grad[:2]
+        gtable = RowSparseGrad(ctx.ids, g._data, ctx.shape) if need_table else None
+        return gtable, _wrap(g._data.sum(0)) if need_glob else None, None
 
 
 class ChunkedLoss(Function):
@@ -56,25 +88,33 @@ class ChunkedLossRows(Function):
             return views[0] if len(views) == 1 else xp.concatenate(views, axis=1)
 
         parts = [None if lay is None else part(lay) for lay in plan.layout]
-        total, grads = batch_loss(plan, *parts, theta_r, theta_l)
         bufs = [None if t is None else xp.empty_like(t) for t in tables]
-        for lay, g in zip(plan.layout, grads[:4]):
-            if lay is None:
+        out = []  # a part that is one slice of one table: batch_loss writes its gradient there
+        for lay in plan.layout:
+            if lay is not None and len(lay) == 1:
+                k, a, b, shape = lay[0]
+                out.append(bufs[k][a:b].reshape(shape))  # a view: contiguous rows
+            else:
+                out.append(None)
+        total, grads = batch_loss(plan, *parts, theta_r, theta_l, out=out)
+        for lay, g, dst in zip(plan.layout, grads[:4], out):
+            if lay is None or dst is not None:
                 continue
-            at = 0
+            at = 0  # candidates from both tables: each segment's slice of their gradient
             for k, a, b, shape in lay:
                 buf = bufs[k][a:b]
                 if g is None:
                     buf[...] = 0
-                elif len(lay) == 1:
-                    buf[...] = g.reshape(buf.shape)
-                else:  # this segment's slice of the concatenated candidates
+                else:
                     buf[...] = g[:, at : at + shape[1]].reshape(buf.shape)
                     at += shape[1]
         ctx.grads = bufs + grads[4:]
         return total
 
     def backward(ctx, g):
+        if type(g._data) is np.ndarray and g._data.shape == () and g._data == 1:
+            # loss.backward(): the gradients as computed, not a (rows, dim) pass multiplying by 1
+            return tuple(None if gi is None else _wrap(gi) for gi in ctx.grads) + (None,)
         return tuple(None if gi is None else g * _wrap(gi) for gi in ctx.grads) + (None,)
 
 

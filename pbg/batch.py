@@ -31,7 +31,7 @@ from ember._bits import GAMMA, mix64, mix64_array
 from ember._tensor import _wrap
 from ember.autograd import Function
 from ember.optim import Adagrad, RowAdagrad
-from ember.pbg.autodiff import ChunkedLossRows
+from ember.pbg.autodiff import ChunkedLossRows, GatherRows
 from ember.pbg.model import BatchPlan
 
 __all__ = ["BatchTrainer", "Partition", "Sampler", "SharedParams"]
@@ -291,7 +291,11 @@ class BatchTrainer:
         globs = [_wrap(glob[p.etype]._data, True) if glob else None for p in tables]
         rows = []
         for part, leaf, i, g in zip(tables, leaves, ids, globs):
-            r = part.rows(leaf, i[0] if len(i) == 1 else xp.concatenate(i))
+            i = i[0] if len(i) == 1 else xp.concatenate(i)
+            if part.bags is None:  # one node: gather, upcast, + global_emb
+                rows.append(GatherRows.apply(leaf, g, i))
+                continue
+            r = part.rows(leaf, i)
             if r.dtype != np.float32:  # float16 tables: float32 arithmetic and gradients
                 r = _Upcast.apply(r)
             rows.append(r + g if g is not None else r)  # global_emb

@@ -557,6 +557,25 @@ class Softmax(Loss):
         eneg /= z[:, None]
         return _weighted(xp, loss_rows, epos / z - 1, eneg, weight)
 
+    def masked(self, pos, neg, pos_ids, neg_ids, chunk, diag, weight=None):
+        """`__call__` on chunked scores ``neg`` (N, k, overwritten with their gradient)
+        whose masked negatives are named by ids (as `BatchPlan` names them): the compiled
+        masking and max-shift, numpy's exp, the compiled normalisation, the same numbers
+        as masking ``neg`` and calling. None where the kernels do not run (then do that).
+
+        Why: the loss is a handful of passes over (N, k) scores, and the mask another
+        array built and applied; two compiled passes around exp replace them."""
+        from ember import _cpu_kernels
+
+        m = _cpu_kernels.softmax_shift_(neg, pos, pos_ids, neg_ids, chunk, diag)
+        if m is None:
+            return None
+        epos = np.exp(pos - m)
+        np.exp(neg, out=neg)
+        z = _cpu_kernels.softmax_normalize_(neg, epos)
+        loss_rows = np.log(z) + m - pos
+        return _weighted(np, loss_rows, epos / z - 1, neg, weight)
+
 
 @register_loss
 class Ranking(Loss):
@@ -840,7 +859,7 @@ class Model:
         return self.comparator.pos(a, b)
 
 
-def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
+def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l, out=None):
     """The loss of a whole chunked batch, both sides, and its gradient with respect to
     each input (raw arrays): ``(total, [g_lhs, g_rhs, g_lhs_cand, g_rhs_cand, g_theta_r,
     g_theta_l])``, a gradient None where an input gets none.
@@ -851,7 +870,10 @@ def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
     rest: relation ids, chunk size, masks, edge weights. The gradient is computed with
     the loss because training always wants both, at a fraction of the forward's cost.
     Nothing here leaves the arrays' device: the positives' score sums stay there too
-    (``plan.pos_sum``), read by the trainer once per bucket.
+    (``plan.pos_sum``), read by the trainer once per bucket. ``out`` (optional): four
+    arrays shaped like ``lhs``, ``rhs``, ``lhs_cand``, ``rhs_cand`` (or None each) that
+    receive those gradients, the two sides' summed straight into them, and are returned
+    as them: no new array and no copy of it for the caller to make.
     """
     xp = array_module(lhs)
     model: Model = plan.model
@@ -867,13 +889,18 @@ def batch_loss(plan, lhs, rhs, lhs_cand, rhs_cand, theta_r, theta_l):
         total = total + loss
         for i, g in ((ki, gkeep), (oi, gother), (ti, gth), (3 - (side == "lhs"), gcand)):
             if g is not None:
-                grads[i] = g if grads[i] is None else grads[i] + g
+                dst = out[i] if out is not None and i < 4 else None
+                grads[i] = g if grads[i] is None else xp.add(grads[i], g, out=dst)
     coef = model.regularization_coef
     if coef:
         for i, x in ((0, lhs), (1, rhs)):
             r, g = _n3(xp, x, model.complex, model.interleaved)
             total = total + coef * r
             grads[i] = grads[i] + coef * g if grads[i] is not None else coef * g
+    for i, dst in enumerate(out or ()):
+        if dst is not None and grads[i] is not dst:
+            dst[...] = 0 if grads[i] is None else grads[i]
+            grads[i] = dst
     return total, grads
 
 
@@ -916,9 +943,16 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
         n3 = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
         a3 = a.reshape(c, b, d)
         neg = cmp.neg(a3, n3)
-        xp.putmask(neg, plan.masks[side], -math.inf)
         k = neg.shape[2]
-        loss, gpos, gneg = model.loss(pos, neg.reshape(n, k), plan.weight)
+        out = None
+        if type(model.loss) is Softmax:  # the masking fused into the loss (CPU, compiled)
+            out = model.loss.masked(
+                pos, neg.reshape(n, k), *plan.mask_ids[side], b, plan.batch_negs, plan.weight
+            )
+        if out is None:
+            xp.putmask(neg, plan.masks[side], -math.inf)
+            out = model.loss(pos, neg.reshape(n, k), plan.weight)
+        loss, gpos, gneg = out
         gneg = gneg.reshape(c, b, k)
         ga3, gn3 = cmp.neg_backward(a3, n3, gneg)
     else:
@@ -938,17 +972,23 @@ def _side(xp, model, plan, side, keep, other, cand, theta):
     gother = cmp.prepare_backward(co, go)
     gtheta = None
     if gth is not None and theta.shape[1]:
-        gtheta = _scatter_rows(xp, theta, plan.rel, gth)
+        gtheta = _scatter_rows(xp, theta, plan.rel, gth, plan.__dict__)
     return loss, gkeep, gother, gcand, gtheta
 
 
-def _scatter_rows(xp, like, rows, vals):
+def _scatter_rows(xp, like, rows, vals, cache=None):
     """A table shaped ``like`` with ``vals`` summed into ``rows`` (a coalescing sort and a
-    CSR product, several times faster than ``add.at`` on repeated rows)."""
+    CSR product, several times faster than ``add.at`` on repeated rows). ``cache`` (a
+    dict): where both sides of a batch share the one-hot matrix of its relations."""
     from ember.sparse import coalesce_rows
 
     if len(like) <= 64:  # few relations: a one-hot (R, N) @ (N, p) product is cheaper still
-        onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
+        key = ("_onehot", len(like), vals.dtype)
+        onehot = cache.get(key) if cache is not None else None
+        if onehot is None:
+            onehot = (rows[None, :] == xp.arange(len(like))[:, None]).astype(vals.dtype)
+            if cache is not None:
+                cache[key] = onehot
         return onehot @ vals
     out = xp.zeros_like(like)
     r, v = coalesce_rows(rows, vals)
@@ -988,17 +1028,30 @@ class BatchPlan:
         self.pos_sum = {}
         n = len(rel)
         c = n // chunk
-        self.masks = {}
+        # side -> (the positives' ids (N,), their chunk's negatives' ids (C, k))
+        self.mask_ids = {}
         for side, ids, cand in (("rhs", rhs_ids, rhs_cand_ids), ("lhs", lhs_ids, lhs_cand_ids)):
-            pos3 = ids.reshape(c, chunk, 1)
             parts = []
             if batch_negs:
-                parts.append(ids.reshape(c, 1, chunk))
+                parts.append(ids.reshape(c, chunk))
             if cand is not None:
-                parts.append(cand[:, None, :])
+                parts.append(cand)
             if parts:
-                neg_ids = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=2)
-                mask = pos3 == neg_ids
-                if batch_negs:  # the diagonal, even where the ids differ (no duplicates)
+                neg_ids = parts[0] if len(parts) == 1 else xp.concatenate(parts, axis=1)
+                self.mask_ids[side] = (ids, neg_ids)
+        self._masks = None
+
+    @property
+    def masks(self) -> dict:
+        """side -> the (C, chunk, k) boolean mask of the negatives that are the positive's own
+        entity (-inf in the scores); made on first use (the compiled softmax needs none)."""
+        if self._masks is None:
+            xp = array_module(self.rel)
+            chunk, self._masks = self.chunk, {}
+            for side, (ids, neg_ids) in self.mask_ids.items():
+                c = len(neg_ids)
+                mask = ids.reshape(c, chunk, 1) == neg_ids[:, None, :]
+                if self.batch_negs:  # the diagonal, even where the ids differ (no duplicates)
                     mask[:, xp.arange(chunk), xp.arange(chunk)] = True
-                self.masks[side] = mask
+                self._masks[side] = mask
+        return self._masks
