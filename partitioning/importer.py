@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 from ember._bits import GAMMA, splitmix64
 from ember._io import BAR_FORMAT, Busy, FileLock, fsync_dir, remove_stale, rename_exchange
 from ember.errors import InputFileError, UserError
-from ember.partitioning import layout
+from ember.partitioning import layout, native
 from ember.partitioning.datamodel import (
     DEFAULT_RELATION,
     DEFAULT_TYPE,
@@ -47,6 +47,7 @@ from ember.partitioning.datamodel import (
 from ember.partitioning.dictionary import (
     EntityDictionary,
     HashCollision,
+    kernel_hash_is_current,
     local_encode,
     name_hashes,
 )
@@ -503,6 +504,7 @@ class _Importer:
         self.ws_id, self.fmt, self.seed = ws_id, fmt, int(seed)
         self.previous = previous
         self.defer_checks = True  # name checks run in the routing stage (see _run_importer)
+        self.native = None  # the compiled name encoder (see run), or None: the numpy path
         self.t0 = time.time()
         self.bad = BadLines(skip=opts.skip_bad_lines)
         self.stats = {"input_edges": 0, "self_loops": 0, "duplicates": 0, "unseen": {"valid": 0, "test": 0}}
@@ -556,6 +558,9 @@ class _Importer:
         if self.fixed_relations:
             relations = pa.array([r.name for r in self.model.relations], pa.string())
         total = sum(os.path.getsize(p) for p, _ in sources if Path(p).is_file())
+        # the compiled name encoder, or None: numpy (also where the kernel would not
+        # compute this module's hash_strings: a test's stand-in for it, say)
+        self.native = native.kernel(total) if kernel_hash_is_current() else None
         prog = _Progress(self.opts.progress, "pass 1/2", total)
         done = 0
         # a pipeline, one block per stage: this thread parses (pyarrow); a worker
@@ -580,7 +585,7 @@ class _Importer:
                     ):
                         while len(pending) >= 2:  # bounded: two blocks ahead at most
                             pending.pop(0).result()
-                        pre = local_pool.submit(_local_encode, block, one_type)
+                        pre = local_pool.submit(_local_encode, block, one_type and self.native is None)
                         pending.append(pool.submit(self._add_block, path, block, split, pre))
                         prog.update(done + block.progress, self.stats["input_edges"])
                     done += os.path.getsize(path)
@@ -692,7 +697,7 @@ class _Importer:
                 later = checks if self.defer_checks else None
                 (ul, il), (ur, ir) = d.add_encoded(uniq, local, [n, n], h, later)
             else:
-                (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs])
+                (ul, il), (ur, ir) = d.encode_parts_local([block.lhs, block.rhs], native=self.native)
             sides = [(d, ul, il, None, "l"), (d, ur, ir, None, "r")]
         else:
             ltype, rtype = lt[rel], rt[rel]
@@ -704,7 +709,7 @@ class _Importer:
                 d = self.dicts[t]
                 lhs = block.lhs if cl == n else block.lhs.filter(pa.array(ml))
                 rhs = block.rhs if cr == n else block.rhs.filter(pa.array(mr))
-                (ul, il), (ur, ir) = d.encode_parts_local([lhs, rhs], _POOL)
+                (ul, il), (ur, ir) = d.encode_parts_local([lhs, rhs], _POOL, self.native)
                 if cl:
                     sides.append((d, ul, il, None if cl == n else ml, "l"))
                 if cr:
