@@ -40,6 +40,9 @@ SOURCE = r"""
 #error "the name hash reads names as little-endian 8-byte words"
 #endif
 
+template <typename T>
+using Arr = py::array_t<T, py::array::c_style>;  // no forcecast: a wrong dtype is an error, not a copy
+
 namespace {
 
 constexpr uint64_t GAMMA = 0x9E3779B97F4A7C15ULL;  // ember._bits.GAMMA
@@ -92,8 +95,8 @@ struct Strings {  // Arrow string arrays (int32 offsets), one after another
         start.push_back(0);
         for (auto item : chunks) {
             auto t = item.cast<py::tuple>();
-            auto o = t[0].cast<py::array_t<int32_t, py::array::c_style>>();
-            auto d = t[1].cast<py::array_t<uint8_t, py::array::c_style>>();
+            auto o = t[0].cast<Arr<int32_t>>();
+            auto d = t[1].cast<Arr<uint8_t>>();
             if (o.ndim() != 1 || o.size() < 1)
                 throw std::invalid_argument("offsets: want a 1-d array of n + 1");
             offs.push_back(o.data());
@@ -126,7 +129,7 @@ struct Strings {  // Arrow string arrays (int32 offsets), one after another
 };
 
 template <typename T>
-T* writable(py::array_t<T, py::array::c_style>& a, const char* what) {
+T* writable(Arr<T>& a, const char* what) {
     if (!a.writeable()) throw std::invalid_argument(std::string(what) + ": not writeable");
     return a.mutable_data();
 }
@@ -145,12 +148,12 @@ T* writable(py::array_t<T, py::array::c_style>& a, const char* what) {
 //   lidx: per id, its index among the block's distinct ids (-1: not seen in the block);
 //   uids[:k]: those ids in order of first appearance; local[row]: each row's index
 py::tuple encode_rows(py::list chunks, int64_t row, int64_t n, int64_t k, int64_t limit,
-                      py::array_t<uint64_t, py::array::c_style> tab_h,
-                      py::array_t<int32_t, py::array::c_style> tab_id, py::list stored, int64_t n0,
-                      py::array_t<int64_t, py::array::c_style> new_rows,
-                      py::array_t<int32_t, py::array::c_style> lidx,
-                      py::array_t<int64_t, py::array::c_style> uids,
-                      py::array_t<int32_t, py::array::c_style> local, uint64_t mask) {
+                      Arr<uint64_t> tab_h,
+                      Arr<int32_t> tab_id, py::list stored, int64_t n0,
+                      Arr<int64_t> new_rows,
+                      Arr<int32_t> lidx,
+                      Arr<int64_t> uids,
+                      Arr<int32_t> local, uint64_t mask) {
     Strings block(chunks), names(stored);
     const int64_t rows = block.size();
     const int64_t cap = tab_h.size();
@@ -273,6 +276,105 @@ py::tuple encode_rows(py::list chunks, int64_t row, int64_t n, int64_t k, int64_
     return py::make_tuple(status, row, n, k);
 }
 
+// How many entries of `key` (each in [0, 2^63)) repeat an earlier one: an LSD radix sort
+// (11-bit digits, as many as the largest key needs; a digit all keys share is skipped),
+// then a count of equal neighbours. Linear in the keys (numpy's sort is not) and with
+// one scratch copy of them. `key` is scratch: it is left permuted.
+int64_t count_repeats(Arr<int64_t> key) {
+    const int64_t n = key.size();
+    if (n < 2) return 0;
+    uint64_t* a = reinterpret_cast<uint64_t*>(writable(key, "key"));
+    std::vector<uint64_t> tmp(size_t(n), 0);
+    int64_t repeats = 0;
+    {
+        py::gil_scoped_release nogil;
+        constexpr int D = 11;
+        constexpr uint64_t M = (uint64_t(1) << D) - 1;
+        uint64_t any = 0;
+        for (int64_t i = 0; i < n; ++i) any |= a[i];
+        int bits = 0;
+        while (bits < 64 && (any >> bits)) ++bits;
+        const int passes = (bits + D - 1) / D;
+        std::vector<int64_t> hist(size_t(passes) << D, 0);
+        for (int64_t i = 0; i < n; ++i)
+            for (int p = 0; p < passes; ++p) ++hist[(size_t(p) << D) + ((a[i] >> (D * p)) & M)];
+        uint64_t *src = a, *dst = tmp.data();
+        for (int p = 0; p < passes; ++p) {
+            int64_t* h = hist.data() + (size_t(p) << D);
+            if (h[a[0] >> (D * p) & M] == n) continue;  // one digit for all: already in order
+            int64_t sum = 0;
+            for (uint64_t d = 0; d <= M; ++d) {
+                const int64_t c = h[d];
+                h[d] = sum;
+                sum += c;
+            }
+            for (int64_t i = 0; i < n; ++i) dst[h[(src[i] >> (D * p)) & M]++] = src[i];
+            std::swap(src, dst);
+        }
+        for (int64_t i = 1; i < n; ++i) repeats += src[i] == src[i - 1];
+    }
+    return repeats;
+}
+
+// The import's routing of one block of edges (one entity type, both sides whole): each
+// row's partitions and offsets gathered from the per-name arrays (il, ir: each row's
+// index into them), its bucket lpart * P + rpart, and the columns (lhs offset, rhs
+// offset, relation, split) grouped by bucket in input order (a counting sort: what a
+// stable argsort by bucket and four gathers give, in two passes). Returns (bounds: each
+// bucket's first row and the total at the end, lhs, rhs, rel, split, self-loops).
+py::tuple route_rows(Arr<int32_t> il, Arr<int32_t> ir,
+                     Arr<int32_t> lpart,
+                     Arr<int32_t> loff,
+                     Arr<int32_t> rpart,
+                     Arr<int32_t> roff, Arr<int64_t> rel,
+                     Arr<int8_t> split, int64_t P) {
+    const int64_t n = il.size(), nl = lpart.size(), nr = rpart.size();
+    if (ir.size() != n || rel.size() != n || (split.size() != 0 && split.size() != n) || loff.size() != nl ||
+        roff.size() != nr || P < 1 || P > 65535)
+        throw std::invalid_argument("route_rows: inconsistent sizes");
+    const int64_t nb = P * P;
+    py::array_t<int64_t> bounds(nb + 1);
+    py::array_t<int32_t> lo(n), ro(n), re(n);
+    py::array_t<int8_t> sp(split.size());
+    const int32_t *a = il.data(), *b = ir.data(), *lp = lpart.data(), *lf = loff.data(), *rp = rpart.data(),
+                  *rf = roff.data();
+    const int64_t* rl = rel.data();
+    const int8_t* si = split.size() ? split.data() : nullptr;
+    int64_t* bd = bounds.mutable_data();
+    int32_t *o1 = lo.mutable_data(), *o2 = ro.mutable_data(), *o3 = re.mutable_data();
+    int8_t* o4 = split.size() ? sp.mutable_data() : nullptr;
+    int64_t loops = 0;
+    bool bad = false;
+    {
+        py::gil_scoped_release nogil;
+        std::vector<int32_t> key(static_cast<size_t>(n));
+        std::vector<int64_t> pos(size_t(nb) + 1, 0);
+        for (int64_t r = 0; r < n; ++r) {
+            const int32_t x = a[r], y = b[r];
+            if (x < 0 || x >= nl || y < 0 || y >= nr) { bad = true; break; }
+            const int32_t px = lp[x], py_ = rp[y];
+            if (px < 0 || px >= P || py_ < 0 || py_ >= P) { bad = true; break; }
+            const int32_t k = int32_t(px * P + py_);
+            key[size_t(r)] = k;
+            ++pos[size_t(k) + 1];
+            loops += (px == py_) & (lf[x] == rf[y]);
+        }
+        if (!bad) {
+            for (int64_t k = 0; k < nb; ++k) pos[size_t(k) + 1] += pos[size_t(k)];
+            for (int64_t k = 0; k <= nb; ++k) bd[k] = pos[size_t(k)];
+            for (int64_t r = 0; r < n; ++r) {
+                const int64_t q = pos[size_t(key[size_t(r)])]++;
+                o1[q] = lf[a[r]];
+                o2[q] = rf[b[r]];
+                o3[q] = int32_t(rl[r]);
+                if (o4) o4[q] = si[r];
+            }
+        }
+    }
+    if (bad) throw std::invalid_argument("route_rows: an index or a partition out of range");
+    return py::make_tuple(bounds, lo, ro, re, sp, loops);
+}
+
 // dictionary.hash_strings (before the 0 -> 1 of the table keys) of rows of `chunks`
 py::array_t<uint64_t> hash_rows(py::list chunks) {
     Strings s(chunks);
@@ -297,7 +399,8 @@ _cached: dict = {}
 def _load(build: bool):
     from ember.utils.cpp_extension import load_inline
 
-    return load_inline(_NAME, SOURCE, functions=["encode_rows", "hash_rows"], build=build)
+    functions = ["encode_rows", "hash_rows", "count_repeats", "route_rows"]
+    return load_inline(_NAME, SOURCE, functions=functions, build=build)
 
 
 def kernel(input_bytes: int = 0):
