@@ -378,12 +378,12 @@ class EntityDictionary:
             )  # fmt: skip
             if status == 0:
                 break
-            if status == 1:  # the table (and the per-id scratch) grow
-                self._reserve(n + 1)
-                self._grow_lidx(n + 1)
-            else:
+            if status == 2:
                 n, k = self._collided(chunks, row, n, k, n0, new_rows, uids, local, mask)
                 row += 1
+            # room for the next new id: in the table and the per-id scratch
+            self._reserve(n + 1)
+            self._grow_lidx(n + 1)
         self._lidx[uids[:k]] = -1
         if n > n0:
             self._chunks.append(pa.chunked_array(chunks).take(pa.array(new_rows[: n - n0])).combine_chunks())

@@ -415,7 +415,12 @@ def kernel(input_bytes: int = 0):
     from ember.utils.cpp_extension import CppExtensionError
 
     if mode == "cpp":
-        return _memo(True)
+        try:
+            return _memo(True)
+        except CppExtensionError as e:
+            from ember.errors import UserError
+
+            raise UserError(f"{_ENV}=cpp: the import's kernel cannot be built: {e}") from None
     try:
         return _memo(False)
     except CppExtensionError:
