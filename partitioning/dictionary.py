@@ -68,6 +68,8 @@ class EntityDictionary:
         # hash are found by comparing them, in a dict of their own (slow, and rare)
         self._shared: dict[int, dict[str, int]] = {}
         self._shared_keys = np.zeros(0, np.uint64)
+        # the native path's scratch: per id, its index among a block's distinct ids (-1)
+        self._lidx = np.zeros(0, np.int32)
         if names is not None and len(names):
             names = _one(names)
             h = name_hashes(names)
@@ -140,8 +142,12 @@ class EntityDictionary:
 
     def _insert(self, h: np.ndarray, ids: np.ndarray) -> None:
         """Add distinct hashes (not yet in the table) with their ids."""
-        used = self._n + len(h)
-        if 2 * used > len(self._tab_h):  # keep the load at most 1/2
+        self._reserve(self._n + len(h))
+        self._place(h, ids)
+
+    def _reserve(self, used: int) -> None:
+        """Room in the table for ``used`` entries (the load stays at most 1/2)."""
+        if 2 * used > len(self._tab_h):
             old_h, old_id = self._tab_h, self._tab_id
             keep = old_h != 0
             cap = len(old_h)
@@ -152,7 +158,6 @@ class EntityDictionary:
             self._tab_id = np.zeros(cap, np.int32 if cap <= 2**31 else np.int64)
             if keep.any():
                 self._place(old_h[keep], old_id[keep])
-        self._place(h, ids)
 
     def _place(self, h: np.ndarray, ids: np.ndarray) -> None:
         mask = len(self._tab_h) - 1
@@ -316,22 +321,109 @@ class EntityDictionary:
         self._insert(hu, new_of_g[: len(hu)])
         for nm, g in ex_group.items():
             self._share(h[ex_first[g]], nm, new_of_g[len(hu) + g])
+        if ex_first:  # every shared hash has an entry in the table (the native path needs it)
+            eh, eg = np.unique(h[np.array(ex_first, np.int64)], return_index=True)
+            absent = self._probe(eh.copy()) < 0
+            if absent.any():
+                self._insert(eh[absent], new_of_g[len(hu) + eg[absent]])
         self._chunks.append(names.take(pa.array(firsts[order])))
         self._grow(self._n + len(firsts))
         self._n += len(firsts)
 
-    def encode_parts(self, parts: list, pool=None) -> list[np.ndarray]:
+    def encode_parts(self, parts: list, pool=None, native=None) -> list[np.ndarray]:
         """``encode`` of several arrays, in order (``pool``: unused, kept for callers)."""
-        return [u[loc] for u, loc in self.encode_parts_local(parts, pool)]
+        return [u[loc] for u, loc in self.encode_parts_local(parts, pool, native)]
 
-    def encode_parts_local(self, parts: list, pool=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def encode_parts_local(self, parts: list, pool=None, native=None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Like ``encode_parts``, but per part (ids of its distinct names, index of each
         value into them): per-row work can then gather from the small per-name arrays.
 
         The parts are hashed together, in one dictionary_encode (a name on both sides
-        of a block is looked up once); every part gets the same ids array.
+        of a block is looked up once); every part gets the same ids array. ``native``:
+        the compiled kernel (``ember.partitioning.native.kernel()``), which gives the same
+        result in one pass over the rows; None, or where it cannot (another
+        ``hash_strings`` than this module's, which the kernel does not compute; null
+        names; tables beyond 2^31 slots), the numpy path.
         """
+        if native is not None and kernel_hash_is_current() and self._tab_id.dtype == np.int32:
+            chunks = _string_chunks(parts)
+            if chunks is not None:
+                return self._encode_native(native, chunks, [len(p) for p in parts])
         return self.add_encoded(*local_encode(parts), [len(p) for p in parts])
+
+    def _encode_native(self, mod, chunks: list, sizes: list[int], mask: int = 2**64 - 1):
+        """``encode_parts_local`` through the kernel (``native``): each row's name hashed
+        (``mask``: of the hash's bits, only these, so that a test can make names collide),
+        probed, verified against the stored name and, when unseen, added, in one pass;
+        a row whose hash is stored under another name is resolved here, by name."""
+        rows = sum(sizes)
+        n0 = n = self._n
+        if rows == 0:
+            return [(np.zeros(0, np.int64), np.zeros(0, np.int32)) for _ in sizes]
+        if len(self._chunks) > 8:  # few chunks of stored names (amortised)
+            self._chunks = [pa.concat_arrays(self._chunks)]
+        stored = [_buffers(c if pa.types.is_string(c.type) else c.cast(pa.string())) for c in self._chunks]
+        block = [_buffers(c) for c in chunks]
+        new_rows = np.empty(rows, np.int64)
+        uids = np.empty(rows, np.int64)
+        local = np.empty(rows, np.int32)
+        row = k = 0
+        self._reserve(n + 1)
+        self._grow_lidx(n + 1)
+        while True:
+            limit = min(len(self._tab_h) // 2, len(self._lidx))
+            status, row, n, k = mod.encode_rows(
+                block, row, n, k, limit, self._tab_h, self._tab_id, stored, n0, new_rows, self._lidx, uids,
+                local, mask,
+            )  # fmt: skip
+            if status == 0:
+                break
+            if status == 2:
+                n, k = self._collided(chunks, row, n, k, n0, new_rows, uids, local, mask)
+                row += 1
+            # room for the next new id: in the table and the per-id scratch
+            self._reserve(n + 1)
+            self._grow_lidx(n + 1)
+        self._lidx[uids[:k]] = -1
+        if n > n0:
+            self._chunks.append(pa.chunked_array(chunks).take(pa.array(new_rows[: n - n0])).combine_chunks())
+            self._grow(n)
+            self._n = n
+        uid = uids[:k].copy()
+        return [(uid, loc) for loc in np.split(local, np.cumsum(sizes)[:-1])]
+
+    def _grow_lidx(self, n: int) -> None:
+        if n > len(self._lidx):
+            new = np.full(max(n, 2 * len(self._lidx), 1024), -1, np.int32)
+            new[: len(self._lidx)] = self._lidx
+            self._lidx = new
+
+    def _collided(self, chunks, row, n, k, n0, new_rows, uids, local, mask):
+        """The kernel's row ``row``, whose hash the table holds under another name: its id
+        by name (``_shared``), a new one if it is new (the slow, rare path)."""
+        block = pa.chunked_array(chunks)
+        name = block[row].as_py()
+        hv = int(hash_strings(pa.array([name]))[0]) & mask or 1
+        if hv not in self._shared:  # the first collision on this hash: share the stored name
+            sid = int(self._probe(np.array([hv], np.uint64))[0])
+            held = self._chunks_name(sid) if sid < n0 else block[int(new_rows[sid - n0])].as_py()
+            self._share(hv, held, sid)
+        i = self._shared[hv].get(name)
+        if i is None:
+            i = n
+            n += 1
+            self._grow_lidx(n)
+            new_rows[i - n0] = row
+            self._share(hv, name, i)
+        if self._lidx[i] < 0:
+            self._lidx[i] = k
+            uids[k] = i
+            k += 1
+        local[row] = self._lidx[i]
+        return n, k
+
+    def _chunks_name(self, i: int) -> str:
+        return pa.chunked_array(self._chunks, pa.string())[i].as_py()
 
     def add_encoded(
         self,
@@ -524,6 +616,34 @@ def _hash_long(words: np.ndarray, starts: np.ndarray, lens: np.ndarray, h: np.nd
         h = h ^ sums
         mix64_array(h)
     return h
+
+
+_HASH_STRINGS = hash_strings  # what the native kernel computes
+
+
+def kernel_hash_is_current() -> bool:
+    """Whether ``hash_strings`` is still the hash the native kernel computes (a test may
+    stand another in for it, to make names collide: then only the numpy path can run)."""
+    return hash_strings is _HASH_STRINGS
+
+
+def _buffers(a: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, data) of a string array, as numpy views of its buffers (no copy)."""
+    bufs = a.buffers()
+    offs = np.frombuffer(bufs[1], np.int32, len(a) + 1, a.offset * 4) if len(a) else np.zeros(1, np.int32)
+    data = np.frombuffer(bufs[2], np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    return offs, data
+
+
+def _string_chunks(parts: list):
+    """The parts' chunks, one after another, as string arrays; None if any holds a null."""
+    out = []
+    for p in parts:
+        for c in p.chunks if isinstance(p, pa.ChunkedArray) else [p]:
+            if c.null_count:
+                return None
+            out.append(c if pa.types.is_string(c.type) else c.cast(pa.string()))
+    return out
 
 
 def local_encode(parts: list) -> tuple[pa.Array, np.ndarray]:

@@ -141,6 +141,7 @@ def load_inline(
     with_cuda=None,
     cuda_sources=None,
     keep_intermediates: bool = True,
+    build: bool = True,
 ):
     """Compile C++ source strings into a module and import it.
 
@@ -149,7 +150,9 @@ def load_inline(
     ``PYBIND11_MODULE`` block is generated. ``extra_cflags`` / ``extra_ldflags`` /
     ``extra_include_paths``: lists passed to the compiler (the default flags are
     ``-O3 -std=c++17 -fPIC -shared``). Returns the module; a second call with the same
-    code returns it from the cache without compiling.
+    code returns it from the cache without compiling. ``build=False``: only the cached
+    build, without compiling (``CppExtensionError`` if there is none yet), for a caller
+    that has a slower fallback and compiles only where the build pays.
     """
     if with_cuda or cuda_sources:
         raise CppExtensionError(
@@ -170,6 +173,7 @@ def load_inline(
         extra_include_paths,
         build_directory,
         verbose,
+        build,
     )
 
 
@@ -234,7 +238,9 @@ def _digest(cxx, name, files, cflags, ldflags) -> str:
     return key.hexdigest()[:16]
 
 
-def _build_and_load(name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose):
+def _build_and_load(
+    name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose, build=True
+):
     cxx = _compiler()
     cflags = _flags(extra_cflags, extra_include_paths)
     ldflags = ["-shared", *(extra_ldflags or [])]
@@ -243,8 +249,10 @@ def _build_and_load(name, files, extra_cflags, extra_ldflags, extra_include_path
     if digest in _LOADED:
         return _LOADED[digest]
     root = Path(build_directory) if build_directory else Path(get_default_build_root()) / f"{name}_{digest}"
-    root.mkdir(parents=True, exist_ok=True)
     target = root / f"{name}{suffix}"
+    if not build and not target.exists():
+        raise CppExtensionError(f"ember.utils.cpp_extension: {name!r} is not built yet (in {root})")
+    root.mkdir(parents=True, exist_ok=True)
     with _FileLock(root / ".lock"):
         if not target.exists():
             _compile(cxx, name, root, files, cflags, ldflags, target, verbose)
