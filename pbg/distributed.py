@@ -673,10 +673,11 @@ class _Watcher:
     killer, a lost machine), the launcher stops all the others at once (MPICH's Hydra
     sends them SIGKILL), so no rank can say anything. A small forked process per host, in
     a session of its own (the launcher does not stop it), waits on the host's ranks'
-    process descriptors (``pidfd_open``): the first one that ends before the job has
-    finished is named on stderr, which the launcher shows with its own message (the PID
-    and host of the lost process). A rank ending normally tells its watcher through a
-    pipe, and the watcher leaves silently."""
+    process descriptors (``pidfd_open``): the first one seen to end before the job has
+    finished is named on stderr, beside the launcher's own message (the PID and host of
+    the lost process). That is normally the lost rank; but an end is reported when the
+    process's last thread is gone, so a rank stopped after it can be seen first. A rank
+    ending normally tells its watcher through a pipe, and the watcher leaves silently."""
 
     def __init__(self, local: dict, host: str):
         self.write_fd = None

@@ -358,10 +358,13 @@ def _export_parquet(model, types, out, atomic, files, counts, log):
             for p, names, emb in _partitions(model, t):
                 log(f"{t} partition {p}: {len(names):,} entities")
                 vec = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1)), d)
-                w.write_table(pa.table([pa.array(names, pa.string()), vec], schema=schema))
+                # row groups of about 16 MiB: the writer encodes (and holds) one at a time
+                rows = max(1, (16 << 20) // (4 * d + 32))
+                table = pa.table([pa.array(names, pa.string()), vec], schema=schema)
+                w.write_table(table, row_group_size=rows)
                 _write_names(names_tmp, names)
                 counts[t] += len(names)
-                del names, emb  # before the next partition is read
+                del names, emb, vec, table  # before the next partition is read
         files["entities"].append(path.name)
     rows = list(model.relation_parameters())
     table = pa.table(
