@@ -551,7 +551,7 @@ class Trainer:
                 pl.prefetch(nxt)
             # no reference to this unit's partitions may outlive it: acquire() drops those
             # the next one does not need before it loads its own (at most two of a type)
-            tables = lp = rp = arrays = None
+            tables = table = lp = rp = arrays = None
         pl.close()
         return trained
 

@@ -119,3 +119,36 @@ def test_export_holds_one_partition(graphs, tmp_path):
     one_partition_2 = ENTITIES / 2 * DIM * 4
     # 4 partitions instead of 2: a partition of the big graph is half the small one's
     assert peaks[1] < peaks[0] and peaks[0] < 6 * one_partition_2 + (1 << 20), peaks
+
+
+def test_no_third_partition_of_a_type_is_alive_when_one_is_loaded(graphs, monkeypatch):
+    """The promise behind the plan: when a partition is read, at most one other of its
+    type is still referenced anywhere (the one the next bucket shares)."""
+
+    import weakref
+
+    from ember.pbg.train import Trainer
+
+    loaded, alive_at_load = [], []
+    real = Trainer._load_arrays
+
+    def load(self, etype, part, dtype=None):
+        # (no gc.collect(): a partition kept only by a reference cycle would count too)
+        alive_at_load.append(sum(1 for t, ref in loaded if t == etype and ref() is not None))
+        emb, state = real(self, etype, part) if dtype is None else real(self, etype, part, dtype)
+        loaded.append((etype, weakref.ref(emb)))
+        return emb, state
+
+    monkeypatch.setattr(Trainer, "_load_arrays", load)
+    cfg = load_config(
+        graphs[240_000][0],
+        [
+            f"dimension={DIM}",
+            "num_epochs=2",
+            "workers=2",
+            f"checkpoint_path={graphs[240_000][0].parent / 'ck3'}",
+        ],
+    )
+    train(cfg, log=lambda m: None)
+    assert len(alive_at_load) > 8  # 4 partitions, two epochs: partitions were swapped
+    assert max(alive_at_load) <= 1, alive_at_load
