@@ -111,8 +111,9 @@ def test_export_holds_one_partition(graphs, tmp_path):
     peaks = []
     for edges in (60_000, 240_000):
         cfg_path = graphs[edges][0]
+        _trained(cfg_path, "ck_export")  # its own checkpoint: tests may run on any worker
         m = EmbeddingModel(
-            load_config(cfg_path, [f"dimension={DIM}", f"checkpoint_path={cfg_path.parent / 'ck'}"])
+            load_config(cfg_path, [f"dimension={DIM}", f"checkpoint_path={cfg_path.parent / 'ck_export'}"])
         )
         _, peak = _peak(lambda m=m, edges=edges: export(m, "npy", tmp_path / f"x{edges}"))
         peaks.append(peak)
