@@ -178,14 +178,19 @@ class Workspace:
     def locate(self, etype: str, names) -> tuple[np.ndarray, np.ndarray]:
         """(partition, offset) arrays of entity names; -1 for unknown names."""
         names = pa.array(list(names) if not isinstance(names, pa.Array) else names, pa.string())
-        parts = np.full(len(names), -1, np.int64)
-        offs = np.full(len(names), -1, np.int64)
+        # each partition's column is scanned once against the (few) distinct names asked
+        # for: hashing the names, not the partition's, keeps a query's cost one pass
+        uniq = pc.unique(names)
+        u_part = np.full(len(uniq), -1, np.int64)
+        u_off = np.full(len(uniq), -1, np.int64)
         for p in range(self.num_partitions(etype)):
-            idx = pc.index_in(names, value_set=self.entity_table(etype, p).column("name").combine_chunks())
-            idx = np.asarray(pc.fill_null(idx, -1).to_numpy(zero_copy_only=False), np.int64)
-            hit = idx >= 0
-            parts[hit], offs[hit] = p, idx[hit]
-        return parts, offs
+            col = self.entity_table(etype, p).column("name")
+            hits = pc.indices_nonzero(pc.is_in(col, value_set=uniq))
+            if len(hits):
+                which = pc.index_in(col.take(hits), value_set=uniq).to_numpy(zero_copy_only=False)
+                u_part[which], u_off[which] = p, hits.to_numpy()
+        at = np.asarray(pc.index_in(names, value_set=uniq).to_numpy(zero_copy_only=False), np.int64)
+        return u_part[at], u_off[at]
 
     def dictionary(self, etype: str) -> EntityDictionary:
         """The whole dictionary of a type (ids in first-appearance order)."""

@@ -644,3 +644,15 @@ def test_a_hash_collision_costs_time_never_the_import(tmp_path, monkeypatch, cap
     src.write_text("a\tr\tc\nc\tr\tb\n")  # both new in one block
     import_edges([src], ImportOptions(out=tmp_path / "ws2"))
     assert Workspace.open(tmp_path / "ws2").entity_names("all", 0) == ["a", "c", "b"]
+
+
+def test_locate_finds_every_name_in_its_partition_with_repeats_and_unknown_names(tmp_path):
+    src = tmp_path / "e.tsv"
+    src.write_text("".join(f"n{i}\tr\tn{(i * 7 + 3) % 500}\n" for i in range(500)))
+    assert pbg("import", src, "--out", tmp_path / "ws", "--partitions", 3) == 0
+    ws = Workspace.open(tmp_path / "ws")
+    where = {n: (p, o) for p in range(3) for o, n in enumerate(ws.entity_names("all", p))}
+    asked = ["n17", "nope", "n17", *(f"n{i}" for i in range(0, 500, 37)), ""]
+    parts, offs = ws.locate("all", asked)
+    assert [(int(p), int(o)) for p, o in zip(parts, offs)] == [where.get(n, (-1, -1)) for n in asked]
+    assert [len(a) for a in ws.locate("all", [])] == [0, 0]
