@@ -134,9 +134,12 @@ def main():
         imp = run([pbg, "import", str(src), "--out", str(ws), "--partitions", str(args.partitions)]
                   + ["--test-fraction", "0.001", "--json"])  # fmt: skip
         summary = json.loads(imp["out"])
-        # the dictionary (hash index + names) grows with the entities; the rest is constant
-        # (bucket buffers 256 MiB, parse blocks, the libraries)
-        rows.append(("import", imp, N * 80 / MiB + 700, du(ws)))
+        # the dictionary grows with the entities: at worst about 180 B a name (its hash
+        # table at load 1/4 while it doubles, per-name counts, partition and scratch ids,
+        # the names); the rest is constant: bucket buffers 256 MiB, the parse | encode |
+        # route pipeline's blocks of 2^20 rows (Arrow and numpy, about 500 MiB), the
+        # interpreter and libraries (about 100 MiB)
+        rows.append(("import", imp, N * 180 / MiB + 900, du(ws)))
         parse = run([sys.executable, "-c", PARSE, str(src)])
         floors["import"] = (imp["cpu"], parse["cpu"])
         cfg = ws / "config.toml"
@@ -145,10 +148,8 @@ def main():
             p += ["-p", f"workers={args.workers}"]
         tr = run([pbg, "train", str(cfg), *p, "--json"])
         ts = json.loads(tr["out"].strip().splitlines()[-1])
-        # what the plan states, plus the interpreter and libraries (about 100 MiB) and the
-        # freed memory the allocator keeps for reuse (`import ember` sets glibc's trim
-        # threshold to 256 MiB; EMBER_MALLOC=default gives it back at once)
-        rows.append(("train (1 epoch)", tr, ts["memory_plan_bytes"] / MiB + 350, du(ws / "checkpoints")))
+        # what the plan states, plus the interpreter and libraries (about 100 MiB)
+        rows.append(("train (1 epoch)", tr, ts["memory_plan_bytes"] / MiB + 128, du(ws / "checkpoints")))
         sizes = summary["entities"]
         largest = -(-sizes["all"] // args.partitions)
         # three partitions (the eval LRU), the score blocks, the sampled queries and filter
