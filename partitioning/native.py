@@ -20,7 +20,7 @@ compiler; about 10 s, once: the build is cached). ``kernel(input_bytes)`` decide
 * unset or ``auto``: the cached build if there is one; else build it when the input
   is large enough for the build to pay for itself (``BUILD_BYTES``); else, and where
   there is no compiler or no pybind11, the numpy path (with a one-line note when the
-  input is large, since the import is then about twice as slow).
+  input is large, since the import then takes about 1.4x the CPU time).
 """
 
 from __future__ import annotations
@@ -28,7 +28,9 @@ from __future__ import annotations
 import os
 import sys
 
-BUILD_BYTES = 64 << 20  # ~3e6 edges: the numpy path costs more than a build beyond this
+# ~2.5e7 edges: from here one import's saving (about 2 CPU-s per 100 MiB of input against
+# the numpy path, benchmarks/import.py) pays for the build (about 11 s, once)
+BUILD_BYTES = 512 << 20
 _ENV = "EMBER_IMPORT_KERNEL"
 _NAME = "ember_import_kernel"
 
@@ -435,7 +437,7 @@ def kernel(input_bytes: int = 0):
         return _memo(True)
     except CppExtensionError as e:
         why = str(e).splitlines()[0]
-        print(f"note: importing with the numpy encoder, about 2x slower ({why})", file=sys.stderr)
+        print(f"note: importing with the numpy encoder, about 1.4x the CPU time ({why})", file=sys.stderr)
         return None
 
 

@@ -280,6 +280,16 @@ def _locate(g, bases):
     return part, g - bases[part]
 
 
+def _rows(tables, etype, bases, ids, dim, xp, dev):
+    """The embeddings of global ids ``ids`` of ``etype``, gathered partition by partition."""
+    part, off = _locate(ids, bases)
+    out = xp.empty((len(ids), dim), np.float32)
+    for p in np.unique(part):
+        m = np.flatnonzero(part == p)
+        out[dev(m)] = tables.get(etype, int(p))[dev(off[m])]
+    return out
+
+
 def _rank_sampled(
     model, theta, tables, side, keep_t, other_t, kb, ob, keep, other, rel, num_negs, rng, xp, dev, bad
 ):
@@ -288,16 +298,9 @@ def _rank_sampled(
     Index bookkeeping on the host; gathers and scores with ``xp`` (indices copied by
     ``dev``). ``bad[0]`` counts the scores that were not finite."""
     n = len(keep)
-    kp, ko = _locate(keep, kb)
-    keep_emb = xp.empty((n, model.dim), np.float32)
-    for p in np.unique(kp):
-        m = np.flatnonzero(kp == p)
-        keep_emb[dev(m)] = tables.get(keep_t, int(p))[dev(ko[m])]
+    keep_emb = _rows(tables, keep_t, kb, keep, model.dim, xp, dev)
     op_, oo = _locate(other, ob)
-    other_emb = xp.empty((n, model.dim), np.float32)
-    for p in np.unique(op_):
-        m = np.flatnonzero(op_ == p)
-        other_emb[dev(m)] = tables.get(other_t, int(p))[dev(oo[m])]
+    other_emb = _rows(tables, other_t, ob, other, model.dim, xp, dev)
     lhs, rhs = (keep_emb, other_emb) if side == "rhs" else (other_emb, keep_emb)
     rel_d = dev(rel)
     pos = model.score_pos(lhs, rhs, rel_d, theta, side)
@@ -336,11 +339,7 @@ def _rank_all(
     each partition is read at most twice whatever the number of blocks (the LRU of
     `_Tables` holds three)."""
     n = len(keep)
-    kp, ko = _locate(keep, kb)
-    keep_emb = xp.empty((n, model.dim), np.float32)
-    for p in np.unique(kp):
-        m = np.flatnonzero(kp == p)
-        keep_emb[dev(m)] = tables.get(keep_t, int(p))[dev(ko[m])]
+    keep_emb = _rows(tables, keep_t, kb, keep, model.dim, xp, dev)
     rel_d = dev(rel)
     op_, oo = _locate(other, ob)
     cuts = np.flatnonzero(np.diff(op_)) + 1
