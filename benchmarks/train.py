@@ -15,16 +15,13 @@ Prints edges/s (wall, and per CPU-second of the process tree), peak RSS, filtere
 the ratios of the best runs, the share of CPU other processes used, and the verdict
 last. Without a usable PBG venv the PBG side is skipped with a note.
 
-Measured here (2 cores shared with other jobs, ~46-48% of the CPU taken by others):
+Measured here (2 cores, 2% of the CPU taken by others; README install, with the compiled
+CPU kernels):
 
     1M-edge synthetic (100k entities), 3 epochs, 1 partition, 2 runs each (best):
-      PBG    80k edges/s wall,  78k per CPU-s, RSS 447 MB, filtered MRR 0.132
-      ember 266k edges/s wall, 153k per CPU-s, RSS 332 MB, filtered MRR 0.151
-      verdict: 3.34x wall, 1.98x per CPU-s (other runs: 2.83x / 2.02x, 1.04x / 1.50x
-      when a quiet moment favoured PBG's run; the machine is shared)
-    same, 4 partitions (1 run): 2.47x wall, 1.93x per CPU-s, MRR 0.162 vs 0.126
-    WordNet 3-core (101k train edges), 10 epochs: 2.69x wall, 2.46x per CPU-s,
-      filtered MRR 0.299 (ember) vs 0.233 (PBG)
+      PBG    91k edges/s wall,  56k per CPU-s, RSS 443 MB, filtered MRR 0.114
+      ember 275k edges/s wall, 166k per CPU-s, RSS 289 MB, filtered MRR 0.141
+      verdict: 3.01x wall, 2.99x per CPU-s
 
     python benchmarks/train.py                              # 1M-edge synthetic graph
     python benchmarks/train.py --data ../shared/data/wordnet30_wn18rr_k3 --epochs 5
