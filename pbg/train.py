@@ -21,9 +21,10 @@ is split the same way):
 CPU and device training differ only in the placement they plug in.
 
 Memory: at most two partitions of each partitioned entity type are resident (plus the
-unpartitioned types), with their row-Adagrad state, plus one bucket of edges and the
-next one being read. Before training, `memory_plan` states the bytes that needs and
-refuses a run that does not fit, suggesting a partition count that does.
+unpartitioned types), with their row-Adagrad state, plus the edges of the bucket that
+trains, of the next one and of the one being read. Before training, `memory_plan`
+states the bytes that needs and refuses a run that does not fit, suggesting a partition
+count that does.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _mem_available() -> int | None:
 @dataclass
 class MemoryPlan:
     embeddings: int  # resident partitions: embeddings + row-Adagrad state
-    edges: int  # the current bucket, the prefetched one, and the raw shard being read
+    edges: int  # the bucket training, the next, and the one being read (and its raw shard)
     negatives: int  # each Hogwild worker's batch: scores, gradients and gathered rows
     relations: int
     io: int  # the checkpoint's read and write blocks (a partition moves in blocks)
@@ -115,9 +116,11 @@ def memory_plan(config, ws, model, *, workers: int = 1) -> MemoryPlan:
         bag_len = max(bag_len, entries / max(ws.num_entities(t), 1))
     max_bucket = max(ws.buckets(edge_split(config)).values(), default=0)
     chunk = math.ceil(max_bucket / num_edge_chunks(config, ws))
-    # two chunks held (lhs, rhs, rel as int64, weight), plus, while the next is read,
-    # the whole shard as stored (int32 ids and a weight) and the chunk's permutation
-    edges = 2 * chunk * (3 * 8 + 4) + max_bucket * 4 * 4 + chunk * 8
+    # three chunks held (lhs, rhs, rel as int64, weight): the one training, the next one
+    # (asked for early, to prefetch it), and the one after, read while this one trains;
+    # plus, while it is read, the whole shard as stored (int32 ids and a weight), the
+    # chunk's permutation and one permuted int32 column
+    edges = 3 * chunk * (3 * 8 + 4) + max_bucket * 4 * 4 + chunk * (8 + 4)
     bs = config.batch_size
     if any(r.all_negs for r in config.relations):  # 1-vs-all batches
         cands = max((max(ws.partition_sizes(t), default=0) for t in ws.entity_types), default=0)
