@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
-from ember.optim.optimizer import Optimizer, _state_tensor
+from ember.optim.optimizer import Optimizer, _check_betas, _grad, _moments, _state_tensor
 
 
 class Adam(Optimizer):
@@ -29,13 +29,11 @@ class Adam(Optimizer):
         *,
         maximize=False,
     ):
-        if not 0.0 <= betas[0] < 1.0 or not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameters: {betas}")
         super().__init__(
             params,
             dict(
                 lr=lr,
-                betas=tuple(betas),
+                betas=_check_betas(betas),
                 eps=eps,
                 weight_decay=weight_decay,
                 amsgrad=amsgrad,
@@ -54,21 +52,12 @@ class Adam(Optimizer):
     def _update(self, p, g, state, group):
         w = p._data
         xp = array_module(w)
-        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if group["maximize"]:
-            g = -g
-        if wd != 0:
-            if self._decoupled:
-                w *= 1 - lr * wd
-            else:
-                g = g + wd * w
+        lr, (b1, b2), eps = group["lr"], group["betas"], group["eps"]
+        g = _grad(g, w, group, decoupled=self._decoupled)
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
+        _moments(m, v, g, b1, b2)
         if group["amsgrad"]:
             if "max_exp_avg_sq" not in state:
                 state["max_exp_avg_sq"] = _state_tensor(xp, w.shape, w.dtype)

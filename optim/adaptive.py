@@ -9,28 +9,7 @@ from __future__ import annotations
 import math
 
 from ember._backend import array_module
-from ember.optim.optimizer import Optimizer, _state_tensor
-
-
-def _check_betas(betas):
-    if not 0.0 <= betas[0] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-    if not 0.0 <= betas[1] < 1.0:
-        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-    return tuple(betas)
-
-
-def _grad(g, w, group, decoupled=False):
-    """The gradient with ``maximize`` and L2 weight decay applied (a new array if changed)."""
-    if group["maximize"]:
-        g = -g
-    wd = group["weight_decay"]
-    if wd != 0:
-        if decoupled:
-            w *= 1 - group["lr"] * wd
-        else:
-            g = g + wd * w
-    return g
+from ember.optim.optimizer import Optimizer, _check_betas, _grad, _moments, _state_tensor
 
 
 class Adadelta(Optimizer):
@@ -175,10 +154,7 @@ class NAdam(Optimizer):
         state["mu_product"] *= mu
         prod = state["mu_product"]
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
+        _moments(m, v, g, b1, b2)
         denom = xp.sqrt(v / (1 - b2**t))
         denom += eps
         w -= (lr * (1.0 - mu) / (1.0 - prod)) * g / denom
@@ -236,10 +212,7 @@ class RAdam(Optimizer):
         state["step"] += 1
         t = state["step"]
         m, v = state["exp_avg"]._data, state["exp_avg_sq"]._data
-        m *= b1
-        m += (1 - b1) * g
-        v *= b2
-        v += (1 - b2) * (g * g)
+        _moments(m, v, g, b1, b2)
         bc1, bc2 = 1 - b1**t, 1 - b2**t
         rho_inf = 2 / (1 - b2) - 1
         rho_t = rho_inf - 2 * t * b2**t / bc2

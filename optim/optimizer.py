@@ -242,3 +242,33 @@ def _state_tensor(xp, shape, dtype, fill=0.0):
     """A state buffer (a Tensor, so that ``opt.state[p]`` reads like PyTorch's)."""
     a = xp.zeros(shape, dtype=dtype) if fill == 0 else xp.full(shape, fill, dtype=dtype)
     return _wrap(a)
+
+
+def _check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    return tuple(betas)
+
+
+def _grad(g, w, group, decoupled=False):
+    """The gradient with ``maximize`` and L2 weight decay applied (a new array if changed);
+    ``decoupled``: the decay shrinks the weights instead (AdamW's)."""
+    if group["maximize"]:
+        g = -g
+    wd = group["weight_decay"]
+    if wd != 0:
+        if decoupled:
+            w *= 1 - group["lr"] * wd
+        else:
+            g = g + wd * w
+    return g
+
+
+def _moments(m, v, g, b1, b2):
+    """Adam's running moments, in place: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2."""
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * (g * g)
