@@ -530,19 +530,24 @@ def read_export(out, entity_type: str, *, features: bool = False):
         keep = np.array([tsv_unescape(r[1]) == entity_type for r in rows], bool)
         emb = np.loadtxt(out / "tensors.tsv", np.float32, delimiter="\t", ndmin=2)
         return [tsv_unescape(r[0]) for r, k in zip(rows, keep) if k], emb[keep]
+    return _read_rows(out, fmt, f"entities_{entity_type}")
+
+
+def _read_rows(out: Path, fmt: str, stem: str):
+    """(names, embeddings) of one table a parquet, hdf5 or npy export wrote as ``stem``."""
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        t = pq.read_table(out / f"entities_{entity_type}.parquet")
+        t = pq.read_table(out / f"{stem}.parquet")
         emb = t.column("embedding").combine_chunks().flatten().to_numpy()
         return t.column("name").to_pylist(), emb.reshape(t.num_rows, -1)
-    names = (out / f"entities_{entity_type}.names.txt").read_text(encoding="utf-8").splitlines()
+    names = (out / f"{stem}.names.txt").read_text(encoding="utf-8").splitlines()
     if fmt == "hdf5":
         import h5py
 
-        with h5py.File(out / f"entities_{entity_type}.h5", "r") as f:
+        with h5py.File(out / f"{stem}.h5", "r") as f:
             return names, f["embeddings"][()]
-    return names, np.load(out / f"entities_{entity_type}.npy")
+    return names, np.load(out / f"{stem}.npy")
 
 
 def _read_features(out: Path, t: str):
@@ -561,16 +566,4 @@ def _read_features(out: Path, t: str):
         with open(out / f"features_{t}.metadata.tsv", encoding="utf-8") as f:
             names = [tsv_unescape(line.rstrip("\n").split("\t")[0]) for line in f][1:]
         return names, np.loadtxt(out / f"features_{t}.tensors.tsv", np.float32, delimiter="\t", ndmin=2)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        tab = pq.read_table(out / f"features_{t}.parquet")
-        emb = tab.column("embedding").combine_chunks().flatten().to_numpy()
-        return tab.column("name").to_pylist(), emb.reshape(tab.num_rows, -1)
-    names = (out / f"features_{t}.names.txt").read_text(encoding="utf-8").splitlines()
-    if fmt == "hdf5":
-        import h5py
-
-        with h5py.File(out / f"features_{t}.h5", "r") as f:
-            return names, f["embeddings"][()]
-    return names, np.load(out / f"features_{t}.npy")
+    return _read_rows(out, fmt, f"features_{t}")
