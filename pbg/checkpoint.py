@@ -25,6 +25,7 @@ lost or names damaged files can be brought back to its last complete version
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -143,11 +144,19 @@ def read_h5(path: Path, expect: dict | None = None) -> dict:
     first (a damaged file is refused, naming it)."""
     if expect is not None:
         verify_file(path, expect)
+    with open_h5(path) as f:
+        return {k: f[k][()] for k in f.keys()}
+
+
+@contextlib.contextmanager
+def open_h5(path: Path):
+    """An ember checkpoint file, open for reading: a foreign file, or one h5py cannot
+    read (then or while it is read), is one error naming it."""
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise InputFileError(f"{path}: not an ember checkpoint file")
-            return {k: f[k][()] for k in f.keys()}
+            yield f
     except OSError as e:
         raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
 
@@ -377,24 +386,19 @@ class Checkpoint:
         block: no whole copy of the table is made. Returns the rows read; a partition
         with more rows than ``emb`` is refused."""
         path = self.file_path(f"embeddings/{etype}/{part}")
-        try:
-            with h5py.File(path, "r") as f:
-                if f.attrs.get("format") != FORMAT:
-                    raise InputFileError(f"{path}: not an ember checkpoint file")
-                ds, st = f["embeddings"], f["state"]
-                n = ds.shape[0]
-                if n > len(emb) or ds.shape[1:] != emb.shape[1:] or st.shape != (n,):
-                    raise UserError(
-                        f"{path}: partition {part} of {etype!r} holds {n} entities of shape "
-                        f"{ds.shape[1:]}, the workspace has {len(emb)} of shape {emb.shape[1:]}"
-                    )
-                step = _block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
-                for s in range(0, n, step):
-                    block = ds[s : s + step]
-                    emb[s : s + len(block)] = fn(block) if fn is not None else block
-                st.read_direct(state, np.s_[:], np.s_[:n])
-        except OSError as e:
-            raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
+        with open_h5(path) as f:
+            ds, st = f["embeddings"], f["state"]
+            n = ds.shape[0]
+            if n > len(emb) or ds.shape[1:] != emb.shape[1:] or st.shape != (n,):
+                raise UserError(
+                    f"{path}: partition {part} of {etype!r} holds {n} entities of shape "
+                    f"{ds.shape[1:]}, the workspace has {len(emb)} of shape {emb.shape[1:]}"
+                )
+            step = _block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
+            for s in range(0, n, step):
+                block = ds[s : s + step]
+                emb[s : s + len(block)] = fn(block) if fn is not None else block
+            st.read_direct(state, np.s_[:], np.s_[:n])
         return n
 
     def has_relations(self) -> bool:

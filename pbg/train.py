@@ -319,7 +319,8 @@ class Trainer:
         """(embeddings, row-Adagrad state) of a partition as host arrays in the trainer's
         layout, the embeddings of ``dtype`` (the state float32): from the checkpoint, the
         init checkpoint, or fresh. Read into the table itself, block by block: a load
-        holds the table and one block, never a second copy."""
+        holds the table and one block (and, where `pbg import --append` added entities,
+        the fresh table their rows are taken from)."""
         n = self.ws.table_sizes(etype)[part]  # a featurized type: its feature rows
         for src in (self.ckpt, self.init_ckpt):
             if src is not None and src.exists and src.has_partition(etype, part):
