@@ -51,14 +51,18 @@ class _Tables:
                 raise UserError(
                     f"{self.ckpt.path}: checkpoint has no embeddings for partition {part} of {etype!r}"
                 )
-            emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32)
+            # as read: no float32 copy of a float32 table, and the global embedding added
+            # in place (the array is this cache's own)
+            emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32, copy=False)
             g = self.glob.get(f"global_{etype}")
             if self.ws is not None and self.ws.is_featurized(etype):
                 from ember.pbg.featurized import featurized_vectors  # the bag means' one home
 
                 self.cache[key] = featurized_vectors(self.ws, etype, self.dev(emb), g, self.dev)
             else:
-                self.cache[key] = self.dev(emb + g if g is not None else emb)
+                if g is not None:
+                    emb += g
+                self.cache[key] = self.dev(emb)
             while len(self.cache) > self.size:
                 self.cache.popitem(last=False)
         self.cache.move_to_end(key)
