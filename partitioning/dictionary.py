@@ -450,14 +450,21 @@ class EntityDictionary:
                 return
             self.train_counts[:] += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
 
-    def add_counts_local(self, uids: np.ndarray, local: np.ndarray, train: np.ndarray | None = None) -> None:
+    def add_counts_local(self, uids: np.ndarray, local, train: np.ndarray | None = None) -> None:
         """``add_counts`` of ``uids[local]`` without forming it (``uids`` distinct);
-        ``train``: a mask per row, or True / False for all rows."""
+        ``local``: an array, or a list of arrays (the parts of one block: one update of
+        the per-id counts for all); ``train``: a mask per row (of the parts joined), or
+        True / False for all rows."""
         k = len(uids)
-        c = np.bincount(local, minlength=k)[:k]
+        parts = local if isinstance(local, list) else [local]
+        c = sum(np.bincount(p, minlength=k)[:k] for p in parts)
         tc = None
         if not (train is None or train is False or (train is not True and not train.any())):
-            tc = c if train is True or train.all() else np.bincount(local[train], minlength=k)[:k]
+            if train is True or train.all():
+                tc = c
+            else:
+                at = np.cumsum([0] + [len(p) for p in parts])
+                tc = sum(np.bincount(p[train[a:b]], minlength=k)[:k] for p, a, b in zip(parts, at, at[1:]))
         with self._lock:
             self._cnt[uids] += c
             if tc is not None:

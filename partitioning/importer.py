@@ -582,6 +582,7 @@ class _Importer:
                         relations=relations,
                         block_rows=self._block_rows,
                         block_bytes=self.opts.read_block_bytes,
+                        tokenizer=self.native,
                     ):
                         while len(pending) >= 2:  # bounded: two blocks ahead at most
                             pending.pop(0).result()
@@ -848,9 +849,11 @@ class _Importer:
             np.ascontiguousarray(rel, np.int64), np.zeros(0, np.int8) if one_split else split, P,
         )  # fmt: skip
         self.stats["self_loops"] += int(nloops)
-        tr = bool(train) if one_split else train
-        d.add_counts_local(u, il, tr)
-        d.add_counts_local(ur, ir, tr)
+        if u is ur:  # one encoding of both sides: one update of the counts
+            d.add_counts_local(u, [il, ir], bool(train) if one_split else np.concatenate([train, train]))
+        else:
+            d.add_counts_local(u, il, bool(train) if one_split else train)
+            d.add_counts_local(ur, ir, bool(train) if one_split else train)
         if one_split:
             self.rels.add_counts(rel, np.ones(1, bool) if train else None)
             split8 = np.full(n, split, np.int8)

@@ -377,6 +377,139 @@ py::tuple route_rows(Arr<int32_t> il, Arr<int32_t> ir,
     return py::make_tuple(bounds, lo, ro, re, sp, loops);
 }
 
+// Whether the n bytes at s are valid UTF-8 (no overlong forms, no surrogates, nothing
+// above U+10FFFF): what pyarrow's cast from binary to string accepts
+inline bool valid_utf8(const uint8_t* s, int64_t n) {
+    int64_t i = 0;
+    while (i < n) {
+        const uint8_t c = s[i];
+        if (c < 0x80) { ++i; continue; }
+        int k;
+        uint8_t lo = 0x80, hi = 0xBF;  // the range of the first continuation byte
+        if (c >= 0xC2 && c <= 0xDF) k = 1;
+        else if (c >= 0xE0 && c <= 0xEF) { k = 2; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+        else if (c >= 0xF0 && c <= 0xF4) { k = 3; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+        else return false;
+        if (i + k >= n) return false;  // cut short
+        if (s[i + 1] < lo || s[i + 1] > hi) return false;
+        for (int j = 2; j <= k; ++j)
+            if ((s[i + j] & 0xC0) != 0x80) return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+// Split `chunk`, whole lines of a TSV file (each ending in "\n" or "\r\n"; the last may
+// end the chunk without one), into the fields `want` (indices among `ncols`), each as
+// the buffers of an Arrow string array: (int32 offsets, bytes, bytes used). Returns None
+// where a line is not plain (blank, a comment, another number of fields, an empty wanted
+// field, a lone '\r', a wanted field that is not valid UTF-8): the caller then parses
+// the chunk with pyarrow, whose rules for such lines (skip, reject, or an error naming
+// the line) apply. A plain chunk's columns are exactly what pyarrow's parse gives.
+py::object split_tsv(py::buffer chunk, int64_t ncols, Arr<int64_t> want_) {
+    py::buffer_info info = chunk.request();
+    const uint8_t* p = static_cast<const uint8_t*>(info.ptr);
+    const int64_t n = info.size * info.itemsize;
+    const int64_t nw = want_.size();
+    const int64_t* want = want_.data();
+    if (ncols < 1 || ncols > 64 || nw < 1 || n > (int64_t(1) << 31) - 1)
+        throw std::invalid_argument("split_tsv: bad sizes");
+    std::vector<int> slot(size_t(ncols), -1);  // field -> its output, or -1
+    for (int64_t j = 0; j < nw; ++j) {
+        if (want[j] < 0 || want[j] >= ncols || slot[size_t(want[j])] >= 0)
+            throw std::invalid_argument("split_tsv: bad column");
+        slot[size_t(want[j])] = int(j);
+    }
+    int64_t rows = std::count(p, p + n, '\n');
+    if (n && p[n - 1] != '\n') ++rows;
+    std::vector<py::array_t<int32_t>> offs;
+    std::vector<py::array_t<uint8_t>> data;
+    std::vector<int32_t*> o;
+    std::vector<uint8_t*> d;
+    for (int64_t j = 0; j < nw; ++j) {  // bytes: room for the whole chunk, touched as used
+        offs.emplace_back(rows + 1);
+        data.emplace_back(n + 8);
+        o.push_back(offs.back().mutable_data());
+        d.push_back(data.back().mutable_data());
+        o.back()[0] = 0;
+    }
+    std::vector<int32_t> used(size_t(nw), 0);
+    bool plain = true;
+    {
+        py::gil_scoped_release nogil;
+        constexpr uint64_t ONES = 0x0101010101010101ULL, HIGH = 0x8080808080808080ULL;
+        // bytes of w equal to a TAB, a '\n' or a '\r' (the lowest flag is exact: a false
+        // flag can only sit above a true one)
+        auto special = [](uint64_t w) {
+            auto zero = [](uint64_t v) { return (v - ONES) & ~v & HIGH; };
+            return zero(w ^ (ONES * '\t')) | zero(w ^ (ONES * '\n')) | zero(w ^ (ONES * '\r'));
+        };
+        const uint8_t* q = p;
+        const uint8_t* const end = p + n;
+        for (int64_t r = 0; r < rows && plain; ++r) {
+            if (q == end || *q == '\n' || *q == '#' || *q == '\r') { plain = false; break; }
+            int64_t f = 0;
+            for (;;) {
+                const uint8_t* s = q;
+                uint64_t high = 0;  // bytes >= 0x80 in the field
+                for (;;) {  // to the field's end, eight bytes at a time
+                    if (q + 8 <= end) {
+                        uint64_t w;
+                        std::memcpy(&w, q, 8);
+                        const uint64_t m = special(w);
+                        if (m) {
+                            const int i = __builtin_ctzll(m) >> 3;
+                            high |= w & ((uint64_t(1) << (8 * i)) - 1) & HIGH;
+                            q += i;
+                            break;
+                        }
+                        high |= w & HIGH;
+                        q += 8;
+                    } else {
+                        while (q < end && *q != '\t' && *q != '\n' && *q != '\r') high |= *q++ & 0x80;
+                        break;
+                    }
+                }
+                const uint8_t c = q < end ? *q : uint8_t('\n');
+                const uint8_t* e = q;
+                if (c == '\r') {  // only as "\r\n"
+                    if (q + 1 >= end || q[1] != '\n') { plain = false; break; }
+                    ++q;
+                }
+                if (f >= ncols) { plain = false; break; }
+                const int k = slot[size_t(f)];
+                if (k >= 0) {
+                    const int64_t L = e - s;
+                    if (L == 0 || (high && !valid_utf8(s, L))) { plain = false; break; }
+                    uint8_t* dst = d[size_t(k)] + used[size_t(k)];
+                    if (s + L + 8 <= end) {  // whole words (the output has 8 spare bytes)
+                        for (int64_t x = 0; x < L; x += 8) {
+                            uint64_t w;
+                            std::memcpy(&w, s + x, 8);
+                            std::memcpy(dst + x, &w, 8);
+                        }
+                    } else {
+                        std::memcpy(dst, s, size_t(L));
+                    }
+                    used[size_t(k)] += int32_t(L);
+                    o[size_t(k)][r + 1] = used[size_t(k)];
+                }
+                ++f;
+                ++q;
+                if (c != '\t') {
+                    if (f != ncols) plain = false;
+                    break;
+                }
+            }
+        }
+    }
+    if (!plain) return py::none();
+    py::list cols;
+    for (int64_t j = 0; j < nw; ++j)
+        cols.append(py::make_tuple(offs[size_t(j)], data[size_t(j)], used[size_t(j)]));
+    return py::make_tuple(rows, cols);
+}
+
 // dictionary.hash_strings (before the 0 -> 1 of the table keys) of rows of `chunks`
 py::array_t<uint64_t> hash_rows(py::list chunks) {
     Strings s(chunks);
@@ -401,7 +534,7 @@ _cached: dict = {}
 def _load(build: bool):
     from ember.utils.cpp_extension import load_inline
 
-    functions = ["encode_rows", "hash_rows", "count_repeats", "route_rows"]
+    functions = ["encode_rows", "hash_rows", "count_repeats", "route_rows", "split_tsv"]
     return load_inline(_NAME, SOURCE, functions=functions, build=build)
 
 

@@ -204,11 +204,16 @@ def iter_blocks(
     relations=None,
     block_rows=lambda: 1 << 20,
     block_bytes: int = 16 << 20,
+    tokenizer=None,
 ) -> Iterator[EdgeBlock]:
     """Stream ``path`` as EdgeBlocks of at least ``block_rows()`` rows (but the last).
 
     ``relations``: the allowed relation names (a fixed config), else None.
     In strict mode (``bad.skip`` False) any bad line raises InputFileError naming it.
+    ``tokenizer``: the import's compiled kernel (``native.kernel()``), or None. A TSV
+    file is read in pieces of ``block_bytes`` cut at line ends; the kernel splits a
+    piece of plain lines into columns itself, and pyarrow parses any other piece (and
+    every piece, without the kernel): the same blocks either way.
     """
     path = Path(path)
     if is_parquet(path):
@@ -229,6 +234,9 @@ def iter_blocks(
             bad.found = True
         return "skip"
 
+    if spec.delimiter == "\t" and "weight" not in roles:
+        yield from _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, tokenizer)
+        return
     raw, stream = _open_text_stream(path)
     try:
         reader = pacsv.open_csv(
@@ -282,6 +290,140 @@ def iter_blocks(
         stream.close()
         if stream is not raw:
             raw.close()
+
+
+def _line_pieces(path: Path, stream, size: int) -> Iterator[memoryview]:
+    """The stream's bytes in pieces of at most about ``size``, each of whole lines (the
+    last may end without a newline), as views of one reused buffer: a piece is valid
+    until the next is asked for. A line longer than ``size`` is an error naming it."""
+    buf = bytearray(2 * size)
+    view = memoryview(buf)
+    have = 0  # bytes in buf: the cut-off line of the last piece, then what was read
+    while True:
+        try:
+            got = stream.readinto(view[have : have + size])
+        except OSError as e:
+            raise InputFileError(f"{path}: cannot read ({e})") from None
+        if not got:
+            if have:
+                yield view[:have]
+            return
+        have += got
+        cut = buf.rfind(b"\n", 0, have)
+        if cut < 0:
+            if have > size:
+                line = first_long_line(path, size)
+                raise InputFileError(f"{path}:{line or '?'}: {_too_long(size)}")
+            continue
+        yield view[: cut + 1]
+        rest = have - cut - 1
+        buf[:rest] = view[cut + 1 : have]
+        have = rest
+
+
+def _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, tokenizer):
+    """``iter_blocks`` of a TSV file (no weights): pieces of whole lines, each split by
+    the kernel where its lines are plain, else parsed by pyarrow (see ``_parse_piece``),
+    gathered into blocks of ``block_rows()`` rows."""
+    roles = spec.roles()
+    want = [k for k in ("lhs", "rel", "rhs") if k in roles]
+    cols = np.array([roles[k] for k in want], np.int64)
+    raw, stream = _open_text_stream(path)
+    plain = stream is raw
+    done = 0  # bytes of the input in the pieces so far
+    parts: dict[str, list] = {k: [] for k in want}
+    rows = 0
+    try:
+        for piece in _line_pieces(path, stream, block_bytes):
+            first = not done
+            done += len(piece)
+            if first and bytes(piece[:3]) == b"\xef\xbb\xbf":  # a UTF-8 BOM: skipped, as pyarrow
+                piece = piece[3:]
+            while skip and len(piece):  # the header's physical lines
+                i = bytes(piece[: block_bytes + 1]).find(b"\n")
+                piece = piece[i + 1 :] if i >= 0 else piece[len(piece) :]
+                skip -= 1
+            if not len(piece):
+                continue
+            got = _split_piece(tokenizer, piece, ncols, cols, want, relations)
+            if got is None:
+                block = _parse_piece(path, spec, ncols, piece, bad, relations)
+                got = None if block is None else {k: getattr(block, k) for k in want}
+            if got is not None:
+                for k in want:
+                    parts[k].append(got[k])
+                rows += len(got["lhs"])
+            if rows >= block_rows():
+                yield _tsv_block(parts, want, done if plain else raw.tell())
+                parts, rows = {k: [] for k in want}, 0
+        if rows:
+            yield _tsv_block(parts, want, done if plain else raw.tell())
+    finally:
+        stream.close()
+        if stream is not raw:
+            raw.close()
+
+
+def _split_piece(tokenizer, piece, ncols, cols, want, relations) -> dict | None:
+    """The kernel's columns of a piece of plain lines (relations all known), or None."""
+    if tokenizer is None:
+        return None
+    res = tokenizer.split_tsv(piece, ncols, cols)
+    if res is None:
+        return None
+    n, bufs = res
+    out = {
+        k: pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offs), pa.py_buffer(data[:used])])
+        for k, (offs, data, used) in zip(want, bufs, strict=True)
+    }
+    known = relations is None or "rel" not in out or pc.all(pc.is_in(out["rel"], value_set=relations)).as_py()
+    if not known:
+        return None  # pyarrow's path rejects the unknown ones (or names the first)
+    return out
+
+
+def _parse_piece(path, spec, ncols, piece, bad, relations) -> EdgeBlock | None:
+    """A piece of whole lines parsed by pyarrow, bad and comment lines handled as the
+    streaming reader handles them (``_to_block``)."""
+    roles = spec.roles()
+    names = [f"c{i}" for i in range(ncols)]
+    need = sorted(set(roles.values()) | {0})
+
+    def on_invalid(row):
+        text = row.text or ""
+        if text.startswith("#") or not text.strip():
+            return "skip"
+        if bad.skip:
+            bad.reject(text)
+        else:
+            bad.found = True
+        return "skip"
+
+    if bytes(piece[:3]) == b"\xef\xbb\xbf":  # pyarrow would skip it: not the file's start
+        piece = b"\n" + bytes(piece)
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(piece),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=len(piece) + 1),
+            parse_options=pacsv.ParseOptions(
+                delimiter="\t", quote_char=False, invalid_row_handler=on_invalid
+            ),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=[names[i] for i in need], column_types={names[i]: pa.binary() for i in need}
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        _strict_fail(path, spec, ncols, relations, str(e))
+    if bad.found:
+        _strict_fail(path, spec, ncols, relations, None)
+    if table.num_rows == 0:
+        return None
+    return _to_block(path, spec, ncols, table, names, bad, relations, 0)
+
+
+def _tsv_block(parts: dict, want: list, progress: int) -> EdgeBlock:
+    col = {k: v[0] if len(v) == 1 else pa.chunked_array(v, pa.string()) for k, v in parts.items()}
+    return EdgeBlock(col["lhs"], col["rhs"], col.get("rel"), None, progress)
 
 
 def _to_block(path, spec, ncols, table, names, bad, relations, progress):

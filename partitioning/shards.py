@@ -62,9 +62,9 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
         for name in COLUMNS:
             if name in cols:
                 v = cols[name]
-                # chunked + shuffle + lzf where a sample says it pays (relation ids,
-                # skewed offsets: 3-4x smaller); uniformly spread offsets barely
-                # compress and would only cost time (gzip costs more than the parse)
+                # chunked + shuffle + lzf where a sample says it pays: relation ids, 4x
+                # smaller; offsets, even skewed ones, are left as they are (lzf made them
+                # ~1.8x smaller for as much CPU as the whole parse; gzip costs more)
                 kw = (
                     {"chunks": (min(n, _CHUNK * 4),), "compression": "lzf", "shuffle": True}
                     if n > _CHUNK and _compresses(v)
@@ -77,7 +77,7 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
 def _compresses(v: np.ndarray) -> bool:
     sample = np.ascontiguousarray(v[: 1 << 14])
     shuffled = np.ascontiguousarray(sample.view(np.uint8).reshape(-1, v.itemsize).T)
-    return len(zlib.compress(shuffled.tobytes(), 1)) < 0.5 * sample.nbytes
+    return len(zlib.compress(shuffled.tobytes(), 1)) < 0.3 * sample.nbytes  # lzf: ~1.4x zlib's
 
 
 def _write_arrow(tmp: Path, cols, meta) -> None:

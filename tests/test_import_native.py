@@ -119,6 +119,88 @@ def test_the_radix_count_of_repeats_is_the_sorts(kernel):
         assert kernel.count_repeats(key.copy()) == want, (n, hi)
 
 
+def _arrow_columns(text: bytes, ncols: int, want: list[int]) -> list[pa.Array]:
+    import pyarrow.csv as pacsv
+
+    names = [f"c{i}" for i in range(ncols)]
+    t = pacsv.read_csv(
+        pa.py_buffer(text),
+        read_options=pacsv.ReadOptions(column_names=names),
+        parse_options=pacsv.ParseOptions(delimiter="\t", quote_char=False),
+        convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}),
+    )
+    return [t.column(names[i]).combine_chunks() for i in want]
+
+
+def _split(kernel, text: bytes, ncols: int, want: list[int]):
+    res = kernel.split_tsv(text, ncols, np.array(want, np.int64))
+    if res is None:
+        return None
+    n, bufs = res
+    string = pa.string()
+    return [
+        pa.Array.from_buffers(string, n, [None, pa.py_buffer(o), pa.py_buffer(d[:u])]) for o, d, u in bufs
+    ]
+
+
+def test_split_tsv_gives_pyarrows_columns_of_plain_lines(kernel):
+    rng = np.random.default_rng(4)
+    rows = [[*_names(rng, 3, 50), "x" * int(rng.integers(1, 30))] for _ in range(3000)]
+    body = "".join("\t".join(r) + ("\r\n" if i % 7 == 0 else "\n") for i, r in enumerate(rows))
+    for text in (body.encode(), body.rstrip("\r\n").encode(), b"a\tb\tc\td"):
+        for want in ([0, 1, 2], [2, 0], [3]):
+            got = _split(kernel, text, 4, want)
+            assert got is not None
+            for g, w in zip(got, _arrow_columns(text, 4, want), strict=True):
+                assert g.equals(w)
+    assert _split(kernel, b"a\t\tc\n", 3, [0, 2])[1].to_pylist() == ["c"]  # an unused field may be empty
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"a\tb\n", b"a\tb\tc\td\n", b"\n", b"#a\tb\tc\n", b"a\t\tc\n", b"a\tb\rc\n", b"a\tb\tc\r",
+     b"\xff\tb\tc\n", b"\xc3\tb\tc\n", b"\xed\xa0\x80\tb\tc\n", b"\xf4\x90\x80\x80\tb\tc\n",
+     b"\xe0\x80\xaf\tb\tc\n", b"a\tb\tc\xe6\x97\n"],
+)  # fmt: skip
+def test_split_tsv_leaves_any_other_line_to_pyarrow(kernel, line):
+    # in the middle of plain lines: the whole piece goes to pyarrow's parse
+    assert _split(kernel, b"x\ty\tz\n" * 50 + line + b"x\ty\tz\n", 3, [0, 1, 2]) is None
+    assert _split(kernel, "é\t日本\t\U0001f600\n".encode(), 3, [0, 1, 2]) is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"a\tr\tb\n" * 400 + b"c\tr\td",  # no newline at the end
+        b"# a comment\nh1\th2\th3\n" + b"a\tr\tb\n" * 300 + b"\n\n# more\n" + b"b\ts\tc\n" * 300,
+        "\ufeffa\tr\tb\r\n".encode() * 500,  # a BOM at the start is skipped, one on another line kept
+        b"a\tr\tb\n" * 200 + b"bad line\n" + b"a\tr\t\n" + b"c\tq\td\n" * 200,
+        b"a\tr\tb\textra\n" * 300 + b"x\tr\ty\tz\n" * 300,
+        b"a\tb\n" * 300 + b"\xff\tb\n" + "c\td\u00e9\n".encode() * 300,
+    ],
+)
+def test_iter_blocks_gives_the_same_blocks_with_and_without_the_kernel(kernel, tmp_path, text):
+    from ember.partitioning.readers import BadLines, EdgeSpec, iter_blocks
+
+    path = tmp_path / "e.tsv"
+    path.write_bytes(text)
+    spec = EdgeSpec(header=b"h1" in text)
+    got = []
+    for tok in (kernel, None):
+        bad = BadLines(skip=True)
+        blocks = iter_blocks(path, spec, bad, block_rows=lambda: 250, block_bytes=1 << 10, tokenizer=tok)
+        blocks = list(blocks)
+        got.append(([(b.lhs, b.rel, b.rhs, b.progress) for b in blocks], bad.count, bad.lines))
+    (a, ca, la), (b, cb, lb) = got
+    assert ca == cb and la == lb
+    assert len(a) == len(b) > 1
+    for x, y in zip(a, b, strict=True):
+        for u, v in zip(x[:3], y[:3], strict=True):
+            assert (u is None and v is None) or pa.chunked_array(u).equals(pa.chunked_array(v))
+        assert x[3] == y[3]
+    assert sum(len(x[0]) for x in a) >= 400
+
+
 def test_route_rows_refuses_an_index_out_of_range(kernel):
     i = np.array([0, 1], np.int32)
     part, off = np.zeros(2, np.int32), np.arange(2, dtype=np.int32)
