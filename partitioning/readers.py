@@ -354,10 +354,10 @@ def _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, 
                     parts[k].append(got[k])
                 rows += len(got["lhs"])
             if rows >= block_rows():
-                yield _tsv_block(parts, want, done if plain else raw.tell())
+                yield _tsv_block(parts, done if plain else raw.tell())
                 parts, rows = {k: [] for k in want}, 0
         if rows:
-            yield _tsv_block(parts, want, done if plain else raw.tell())
+            yield _tsv_block(parts, done if plain else raw.tell())
     finally:
         stream.close()
         if stream is not raw:
@@ -421,8 +421,14 @@ def _parse_piece(path, spec, ncols, piece, bad, relations) -> EdgeBlock | None:
     return _to_block(path, spec, ncols, table, names, bad, relations, 0)
 
 
-def _tsv_block(parts: dict, want: list, progress: int) -> EdgeBlock:
-    col = {k: v[0] if len(v) == 1 else pa.chunked_array(v, pa.string()) for k, v in parts.items()}
+def _tsv_block(parts: dict, progress: int) -> EdgeBlock:
+    def whole(v):
+        if len(v) == 1:
+            return v[0]
+        chunks = [c for a in v for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+        return pa.chunked_array(chunks, pa.string())
+
+    col = {k: whole(v) for k, v in parts.items()}
     return EdgeBlock(col["lhs"], col["rhs"], col.get("rel"), None, progress)
 
 
