@@ -1,8 +1,9 @@
 """Bucket shards: the edges of one (split, lhs partition, rhs partition).
 
-Columns ``lhs``, ``rhs`` (offsets within their partitions, PBG's convention), ``rel``
-(relation id) and optionally ``weight``. Two formats: HDF5 (chunked, compressed int
-datasets, as PyTorch-BigGraph stores them) and Arrow IPC (uncompressed so that it can
+Columns ``lhs``, ``rhs`` (int32 offsets within their partitions, PBG's convention),
+``rel`` (relation id, stored in the smallest unsigned type that holds the shard's, read
+back as int32) and optionally ``weight``. Two formats: HDF5 (a column that a sample
+shows compresses well chunked and compressed) and Arrow IPC (uncompressed so that it can
 be memory-mapped). Each shard records its format version, the workspace id and its
 bucket; a reader refuses any mismatch with a message naming the file.
 """
@@ -45,6 +46,8 @@ def write_shard(
         "rhs_part": int(rhs_part),
         "count": int(len(cols["lhs"])),
     }
+    if "rel" in cols:
+        cols = {**cols, "rel": _narrow(cols["rel"])}
     with atomic_path(path) as tmp:
         if fmt == "hdf5":
             _write_hdf5(tmp, cols, meta)
@@ -62,9 +65,9 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
         for name in COLUMNS:
             if name in cols:
                 v = cols[name]
-                # chunked + shuffle + lzf where a sample says it pays: relation ids, 4x
-                # smaller; offsets, even skewed ones, are left as they are (lzf made them
-                # ~1.8x smaller for as much CPU as the whole parse; gzip costs more)
+                # chunked + shuffle + lzf where a sample says it pays (more than 3x);
+                # offsets, even skewed ones, are left as they are (lzf made them ~1.8x
+                # smaller for as much CPU as the whole parse; gzip costs more)
                 kw = (
                     {"chunks": (min(n, _CHUNK * 4),), "compression": "lzf", "shuffle": True}
                     if n > _CHUNK and _compresses(v)
@@ -72,6 +75,23 @@ def _write_hdf5(tmp: Path, cols, meta) -> None:
                 )
                 f.create_dataset(name, data=v, **kw)
         f.attrs["complete"] = 1  # last: a shard cut short lacks it
+
+
+def _narrow(rel: np.ndarray) -> np.ndarray:
+    """Relation ids in the smallest unsigned type that holds them (most graphs have
+    fewer than 256 relations: a byte an edge, stored as it is, instead of four bytes
+    that lzf would have to squeeze); ``read_shard`` gives them back as int32."""
+    top = int(rel.max()) if len(rel) else 0
+    for dt in (np.uint8, np.uint16):
+        if top <= np.iinfo(dt).max and (not len(rel) or int(rel.min()) >= 0):
+            return rel.astype(dt)
+    return rel
+
+
+def _wide(cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if "rel" in cols and cols["rel"].dtype != np.int32:
+        cols["rel"] = cols["rel"].astype(np.int32)
+    return cols
 
 
 def _compresses(v: np.ndarray) -> bool:
@@ -109,7 +129,7 @@ def read_shard(
             with h5py.File(path, "r") as f:
                 meta = dict(f.attrs)
                 _check(path, meta, workspace_id, split, lhs_part, rhs_part)
-                return {k: f[k][()] for k in COLUMNS if k in f}
+                return _wide({k: f[k][()] for k in COLUMNS if k in f})
         except OSError as e:
             raise InputFileError(f"{path}: not a readable HDF5 shard ({e})") from None
     if not magic.startswith(b"ARROW1"):
@@ -121,7 +141,7 @@ def read_shard(
         raise InputFileError(f"{path}: not a readable Arrow shard ({e})") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     _check(path, meta, workspace_id, split, lhs_part, rhs_part)
-    return {k: _np(table.column(k)) for k in COLUMNS if k in table.column_names}
+    return _wide({k: _np(table.column(k)) for k in COLUMNS if k in table.column_names})
 
 
 def _np(col) -> np.ndarray:

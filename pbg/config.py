@@ -336,7 +336,7 @@ class ConfigSchema:
     edge_format: str = key(
         """Ember's own key (PyTorch-BigGraph has none; it always writes HDF5): the format
         of the edge shards `pbg import --config` writes, hdf5 (as PBG stores them; a
-        column that compresses well, such as relation ids, compressed) or arrow
+        column that compresses well compressed) or arrow
         (uncompressed Arrow IPC, memory-mappable). The import's --format flag overrides
         it; readers take the format from the workspace manifest, whatever this says.""",
         "hdf5",

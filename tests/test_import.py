@@ -381,6 +381,36 @@ def test_append_keeps_every_existing_entity_in_place(tmp_path, fmt):
     assert ws2.manifest["generation"] == 2 and ws2.id == ws.id
 
 
+@pytest.mark.parametrize("fmt", ["hdf5", "arrow"])
+def test_relation_ids_are_stored_narrow_and_read_back_as_int32(tmp_path, fmt):
+    import h5py
+    import pyarrow as pa
+
+    from ember.partitioning import read_shard, write_shard
+
+    rng = np.random.default_rng(0)
+    meta = dict(workspace_id="w", split="train", lhs_part=0, rhs_part=0)
+    for top, stored in [(0, "uint8"), (255, "uint8"), (256, "uint16"), (65_535, "uint16"), (70_000, "int32")]:
+        rel = rng.integers(0, top + 1, 5000).astype(np.int32)
+        rel[0] = top
+        cols = {
+            "lhs": np.arange(5000, dtype=np.int32),
+            "rhs": np.arange(5000, dtype=np.int32)[::-1].copy(),
+            "rel": rel,
+        }
+        path = tmp_path / f"s{top}.{fmt}"
+        write_shard(path, fmt, cols, **meta)
+        if fmt == "hdf5":
+            with h5py.File(path) as f:
+                assert f["rel"].dtype == np.dtype(stored) and f["lhs"].dtype == np.int32
+        else:
+            with pa.memory_map(str(path)) as src:
+                assert pa.ipc.open_file(src).schema.field("rel").type == pa.from_numpy_dtype(np.dtype(stored))
+        back = read_shard(path, **meta)
+        assert back["rel"].dtype == np.int32 and np.array_equal(back["rel"], rel)
+        assert np.array_equal(back["lhs"], cols["lhs"]) and np.array_equal(back["rhs"], cols["rhs"])
+
+
 def test_reader_refuses_a_foreign_or_mismatched_shard_naming_it(tmp_path):
     for name in ("a", "b"):
         assert pbg("import", TRAIN, "--out", tmp_path / name, "--partitions", 2) == 0
