@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -175,6 +176,10 @@ def import_cmd(
     pbg import --append more.tsv --into edges_pbg
     pbg import edges.tsv --config model.toml --features doc=features.tsv
     """
+    if "numpy" not in sys.modules:
+        # the import does no linear algebra: OpenBLAS's threads, started when numpy
+        # loads, would only spin (~0.1 CPU-s a process, measured); the user's setting wins
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from ember.partitioning import EdgeSpec, ImportOptions, append_edges, import_edges
 
     cols = _columns(columns)
