@@ -1,4 +1,5 @@
-"""The import's compiled name encoder: hash, probe and insert fused in one C++ loop.
+"""The import's compiled kernels: a TSV splitter, and the name encoder (hash, probe and
+insert fused in one C++ loop), the bucket routing and the count of repeated edges.
 
 ``EntityDictionary`` keeps its names in an open-addressing table of their 64-bit hashes
 (see ``dictionary``). The numpy path gets there in several whole-array passes: pyarrow's
@@ -10,7 +11,9 @@ compared byte for byte with the name stored under the id it found (so a hash col
 is never a silent merge), and appended when unseen. It returns what the numpy path
 returns: the block's distinct ids in order of first appearance and each row's index
 into them, so the two paths give the same ids and can even take turns on one
-dictionary.
+dictionary. The splitter (``split_tsv``) turns a piece of plain TSV lines into the very
+columns pyarrow's parse gives (and declines any other piece, which pyarrow then parses:
+``readers._iter_tsv``).
 
 It is built on first use with ``ember.utils.cpp_extension`` (pybind11 and a C++
 compiler; about 10 s, once: the build is cached). ``kernel(input_bytes)`` decides:
@@ -20,7 +23,7 @@ compiler; about 10 s, once: the build is cached). ``kernel(input_bytes)`` decide
 * unset or ``auto``: the cached build if there is one; else build it when the input
   is large enough for the build to pay for itself (``BUILD_BYTES``); else, and where
   there is no compiler or no pybind11, the numpy path (with a one-line note when the
-  input is large, since the import then takes about 1.4x the CPU time).
+  input is large, since the import then takes about twice the CPU time).
 """
 
 from __future__ import annotations
@@ -585,7 +588,7 @@ def kernel(input_bytes: int = 0):
         return _memo(True)
     except CppExtensionError as e:
         why = str(e).splitlines()[0]
-        print(f"note: importing with the numpy encoder, about 1.4x the CPU time ({why})", file=sys.stderr)
+        print(f"note: importing without the C++ kernel, about twice the CPU time ({why})", file=sys.stderr)
         return None
 
 

@@ -302,7 +302,7 @@ def test_kernel_modes_and_the_fallback_without_a_compiler(monkeypatch, capsys):
     assert native.kernel(native.BUILD_BYTES) is None  # large: numpy, and one line saying why
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == (
-        "note: importing with the numpy encoder, about 1.4x the CPU time (ember.utils.cpp_extension: "
+        "note: importing without the C++ kernel, about twice the CPU time (ember.utils.cpp_extension: "
         "no C++ compiler found (looked for ...))"
     )
     monkeypatch.setenv("EMBER_IMPORT_KERNEL", "cpp")
