@@ -308,16 +308,17 @@ def _line_pieces(path: Path, stream, size: int) -> Iterator[memoryview]:
             if have:
                 yield view[:have]
             return
-        have += got
+        carried, have = have, have + got
         cut = buf.rfind(b"\n", 0, have)
+        # only the line carried over from the last read can be longer than one read
+        if (cut < 0 and have > size) or (cut >= 0 and carried and buf.find(b"\n", carried, have) > size):
+            line = first_long_line(path, size)
+            raise InputFileError(f"{path}:{line or '?'}: {_too_long(size)}")
         if cut < 0:
-            if have > size:
-                line = first_long_line(path, size)
-                raise InputFileError(f"{path}:{line or '?'}: {_too_long(size)}")
             continue
         yield view[: cut + 1]
-        rest = have - cut - 1
-        buf[:rest] = view[cut + 1 : have]
+        rest = have - cut - 1  # the cut-off line to the front (a copy: the two may overlap)
+        buf[:rest] = bytes(view[cut + 1 : have])
         have = rest
 
 

@@ -686,3 +686,26 @@ def test_locate_finds_every_name_in_its_partition_with_repeats_and_unknown_names
     parts, offs = ws.locate("all", asked)
     assert [(int(p), int(o)) for p, o in zip(parts, offs)] == [where.get(n, (-1, -1)) for n in asked]
     assert [len(a) for a in ws.locate("all", [])] == [0, 0]
+
+
+def test_line_pieces_are_whole_lines_of_the_input_in_order(tmp_path):
+    import io
+
+    from ember.errors import InputFileError
+    from ember.partitioning.readers import _line_pieces
+
+    rng = np.random.default_rng(3)
+    # a short line, then lines nearly as long as a piece: the cut-off rest of one read is
+    # longer than the piece before it (moved to the front over itself)
+    lines = [b"a\n", b"x" * 990 + b"\n", b"b\n", b"y" * 700 + b"\n"]
+    lines += [
+        bytes(rng.integers(97, 123, int(rng.integers(0, 400)), dtype=np.uint8)) + b"\n" for _ in range(300)
+    ]
+    data = b"".join(lines) + b"no newline at the end"
+    pieces = [bytes(p) for p in _line_pieces(tmp_path / "f", io.BytesIO(data), 1000)]
+    assert b"".join(pieces) == data
+    assert all(p.endswith(b"\n") for p in pieces[:-1]) and all(0 < len(p) <= 2000 for p in pieces)
+    long = tmp_path / "long.tsv"
+    long.write_bytes(b"a\tb\n" + b"z" * 1500 + b"\n")
+    with pytest.raises(InputFileError, match=r"long.tsv:2: line longer than 1,000 bytes"):
+        list(_line_pieces(long, io.BytesIO(long.read_bytes()), 1000))
