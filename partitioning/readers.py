@@ -367,7 +367,7 @@ def _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, 
 
 def _split_piece(tokenizer, piece, ncols, cols, want, relations) -> dict | None:
     """The kernel's columns of a piece of plain lines (relations all known), or None."""
-    if tokenizer is None:
+    if tokenizer is None or ncols > 64 or len(piece) >= 1 << 31:  # the kernel's limits
         return None
     res = tokenizer.split_tsv(piece, ncols, cols)
     if res is None:

@@ -177,6 +177,9 @@ def test_split_tsv_leaves_any_other_line_to_pyarrow(kernel, line):
         b"a\tr\tb\n" * 200 + b"bad line\n" + b"a\tr\t\n" + b"c\tq\td\n" * 200,
         b"a\tr\tb\textra\n" * 300 + b"x\tr\ty\tz\n" * 300,
         b"a\tb\n" * 300 + b"\xff\tb\n" + "c\td\u00e9\n".encode() * 300,
+        b"".join(
+            b"\t".join(b"e%d" % (i * j % 97) for j in range(70)) + b"\n" for i in range(400)
+        ),  # 70 columns
     ],
 )
 def test_iter_blocks_gives_the_same_blocks_with_and_without_the_kernel(kernel, tmp_path, text):
