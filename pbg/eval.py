@@ -327,6 +327,8 @@ def _rank_sampled(
 
 # queries ranked together, partition by partition (their rows are held: 26 MiB at d=100)
 _GROUP_QUERIES = 1 << 16
+_SLICE_BYTES = 8 << 20  # a slice of candidate scores: counted while in the last-level cache
+_SLICE_ROWS = 1 << 12  # at least (a product of fewer candidates is slow)
 
 
 def _rank_all(
@@ -357,16 +359,22 @@ def _rank_all(
 
     def score(i, p):
         s, e = blocks[i]
-        S = model.score_candidates(keep_emb[s:e], rel_d[s:e], theta, tables.get(other_t, p), side)
-        bad[0] += nonfinite(S)
-        if pos[i] is None:  # p holds this block's positives
-            pos[i] = S[xp.arange(e - s), dev(oo[s:e])].copy()
+        table = tables.get(other_t, p)
         m = at[i] + np.flatnonzero(tp[at[i] : at[i + 1]] == p)
-        # filtered: other true edges (and the positive) drop out
-        S[dev(rows[m] - s), dev(to[m])] = xp.nan
-        g, eq = tally(S, pos[i])
-        gt[s:e] += g
-        ge[s:e] += eq
+        r, c = rows[m] - s, to[m]  # filtered: other true edges (and the positive) drop out
+        # the partition holding the block's positives is one product (their scores are
+        # read from it: a positive ties exactly with an equal-scoring candidate); another
+        # is scored in slices whose scores stay in cache while they are counted
+        step = max(1, len(table)) if pos[i] is None else max(_SLICE_ROWS, _SLICE_BYTES // (4 * (e - s)))
+        for a in range(0, len(table), step):
+            S = model.score_candidates(keep_emb[s:e], rel_d[s:e], theta, table[a : a + step], side)
+            if pos[i] is None:  # p holds this block's positives
+                pos[i] = S[xp.arange(e - s), dev(oo[s:e])].copy()
+            inside = (c >= a) & (c < a + S.shape[1])
+            g, eq, nf = tally_out(S, pos[i], r[inside], c[inside] - a, dev)
+            bad[0] += nf
+            gt[s:e] += g
+            ge[s:e] += eq
 
     p0 = op_[[s for s, _ in blocks]]  # all positives of a block are in one partition
     for p in np.unique(p0):
@@ -388,6 +396,28 @@ def tally(S, pos):
     the positive itself) are NaN in ``S`` and count in neither; so does a candidate whose
     own score is NaN (the worst score there is: it beats nothing)."""
     return (S > pos[:, None]).sum(1), (S >= pos[:, None]).sum(1)
+
+
+def tally_out(S, pos, r, c, dev=np.asarray):
+    """``tally`` of ``S`` with entries ``(r, c)`` taken out (filtered known edges, the
+    positive itself; a pair may repeat), and how many entries of ``S`` are not finite.
+    On the host, through the compiled one-pass count where it is built: the entries taken
+    out are then subtracted afterwards, S left as it is; else they are set to NaN."""
+    from ember import _cpu_kernels
+
+    got = _cpu_kernels.tally_rows(S, pos)
+    if got is None:
+        nf = nonfinite(S)
+        S[dev(r), dev(c)] = np.nan
+        return (*tally(S, pos), nf)
+    gt, ge, nf = got
+    if len(r):
+        key = np.unique(r.astype(np.int64) * S.shape[1] + c)  # each entry once
+        r, c = np.divmod(key, S.shape[1])
+        v, p = S[r, c], pos[r]
+        np.subtract.at(gt, r, v > p)
+        np.subtract.at(ge, r, v >= p)
+    return gt, ge, int(nf)
 
 
 def realistic_rank(gt, ge, pos=None, last=None):

@@ -217,10 +217,53 @@ EMBER_CLONES carray<float> softmax_normalize_(carray<float> e, carray<float> epo
     return z;
 }
 
+// Evaluation's count of a block of candidate scores, in one pass and no temporaries: per
+// row i of S (n, m), how many entries beat pos[i] (>) and how many beat or tie it (>=)
+// (a NaN entry counts in neither, a NaN pos[i] gets 0 and 0), and how many entries of S
+// are not finite. Returns (gt, ge, nonfinite).
+EMBER_CLONES py::tuple tally_rows(carray<float> S, carray<float> pos) {
+    if (S.ndim() != 2 || pos.ndim() != 1 || pos.shape(0) != S.shape(0))
+        throw std::invalid_argument("tally_rows: expected S (n, m) and pos (n,)");
+    const int64_t n = S.shape(0), m = S.shape(1);
+    py::array_t<int64_t> gt(n), ge(n);
+    int64_t* G = gt.mutable_data();
+    int64_t* E = ge.mutable_data();
+    const float* X = S.data();
+    const float* P = pos.data();
+    int64_t bad = 0;
+    {
+        py::gil_scoped_release nogil;
+        for (int64_t i = 0; i < n; ++i) {
+            const float p = P[i];
+            const float* row = X + i * m;
+            int32_t a = 0, b = 0, c = 0;  // per row in 32 bits: vectorises (m < 2^31)
+            int64_t A = 0, B = 0, C = 0;
+            for (int64_t j0 = 0; j0 < m; j0 += 1 << 30) {
+                const int64_t j1 = std::min(m, j0 + (int64_t(1) << 30));
+                a = b = c = 0;
+                for (int64_t j = j0; j < j1; ++j) {
+                    const float v = row[j];
+                    a += v > p;
+                    b += v >= p;
+                    c += !(v - v == 0.0f);  // inf - inf and NaN - NaN are NaN
+                }
+                A += a;
+                B += b;
+                C += c;
+            }
+            G[i] = A;
+            E[i] = B;
+            bad += C;
+        }
+    }
+    return py::make_tuple(gt, ge, bad);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(ember_cpu_kernels, m) {
     m.def("row_adagrad_rows", &row_adagrad_rows, "row-wise Adagrad on repeated rows, coalesced on the fly");
     m.def("softmax_shift_", &softmax_shift_, "mask and max-shift softmax scores in place; returns the max");
     m.def("softmax_normalize_", &softmax_normalize_, "normalise exp'd softmax scores in place; returns z");
+    m.def("tally_rows", &tally_rows, "per row: entries above, and at or above, the positive; non-finite entries");
 }

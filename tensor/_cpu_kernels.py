@@ -23,7 +23,7 @@ import numpy as np
 
 from ember.errors import UserError
 
-__all__ = ["get", "status", "row_adagrad_rows_", "softmax_shift_", "softmax_normalize_"]
+__all__ = ["get", "status", "row_adagrad_rows_", "softmax_shift_", "softmax_normalize_", "tally_rows"]
 
 _SOURCE = Path(__file__).with_name("_cpu_kernels.cpp")
 _FLAGS = ["-ffp-contract=off"]  # no fused multiply-adds: numpy's rounding, on every CPU
@@ -118,3 +118,13 @@ def softmax_normalize_(e, epos):
     """``z = epos + e.sum(-1)`` and ``e /= z[:, None]`` in place (``e`` (N, k) float32, the
     exp of `softmax_shift_`'s output); returns ``z``."""
     return get().softmax_normalize_(e, np.ascontiguousarray(epos, np.float32))
+
+
+def tally_rows(S, pos):
+    """Per row of candidate scores ``S`` (n, m) float32: how many beat ``pos`` (n,), how
+    many beat or tie it, and how many entries of ``S`` are not finite, in one pass; None
+    where the kernel does not take the arrays (see `ember.pbg.eval.tally`)."""
+    if not (_plain(S, _F32, 2) and _plain(pos, _F32, 1)):
+        return None
+    k = get()
+    return None if k is None else k.tally_rows(S, pos)

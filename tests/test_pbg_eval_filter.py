@@ -191,3 +191,49 @@ def test_ranks_partition_by_partition_are_the_brute_force_ranks_and_read_each_pa
             assert same.mean() > 0.99, (block, side, got[side][~same], brute[side][~same])
         # 2 sides x (queries' rows + positives' partitions + the others, less the 3 cached)
         assert len(reads) <= 2 * 3 * 4, (block, reads)
+    # other partitions scored in slices of 5 candidates, counted by the compiled pass or
+    # by numpy: the same ranks as one product per partition
+    from ember import _cpu_kernels
+
+    whole = {}
+    E.evaluate(cfg, block=3, ranks_out=whole)
+    monkeypatch.setattr(E, "_SLICE_ROWS", 5)
+    monkeypatch.setattr(E, "_SLICE_BYTES", 1)
+    for mode in ("auto", "numpy"):
+        monkeypatch.setattr(_cpu_kernels, "MODE", mode)
+        got = {}
+        E.evaluate(cfg, block=3, ranks_out=got)
+        for side in ("rhs", "lhs"):
+            assert np.isclose(got[side], whole[side], atol=0.5).mean() > 0.99, (mode, side)
+        if mode == "auto":
+            import shutil
+
+            assert _cpu_kernels.get() is not None or not shutil.which("g++"), _cpu_kernels.status()
+            fused = got
+        else:
+            assert all(np.array_equal(fused[k], got[k]) for k in ("rhs", "lhs")), "the two counts differ"
+
+
+def test_the_one_pass_count_equals_numpys_with_entries_taken_out(monkeypatch):
+    import shutil
+
+    from ember import _cpu_kernels
+
+    if not shutil.which("g++") and not shutil.which("c++"):
+        pytest.skip("no C++ compiler: only the numpy count exists")
+    monkeypatch.setattr(_cpu_kernels, "MODE", "cpp")
+    rng = np.random.default_rng(0)
+    S = rng.standard_normal((40, 3001)).astype(np.float32)
+    S[rng.random(S.shape) < 0.3] = 0.25  # many exact ties
+    S[3, 7], S[5, 9], S[6, :] = np.nan, np.inf, -np.inf
+    pos = S[:, 11].copy()
+    pos[8] = np.nan
+    r = rng.integers(0, 40, 300)
+    c = rng.integers(0, 3001, 300)
+    r, c = np.concatenate([r, r[:50], np.arange(40)]), np.concatenate([c, c[:50], np.full(40, 11)])  # repeats
+    gt, ge, nf = E.tally_out(S.copy(), pos, r, c)
+    monkeypatch.setattr(_cpu_kernels, "MODE", "numpy")
+    want = E.tally_out(S.copy(), pos, r, c)
+    assert nf == want[2] == 2 + 3001
+    assert gt.tolist() == want[0].tolist() and ge.tolist() == want[1].tolist()
+    assert gt[8] == ge[8] == 0 and (ge >= gt).all() and (ge > gt).any()
