@@ -196,6 +196,29 @@ def resolve_spec(path: Path, spec: EdgeSpec, max_line: int = 8 << 20) -> tuple[E
     return spec, ncols, skip
 
 
+def _column_names(ncols: int, roles: dict) -> tuple[list[str], list[int]]:
+    """pyarrow's names of the file's columns, and the ones read (the roles', and the
+    first: comment lines are told by it)."""
+    return [f"c{i}" for i in range(ncols)], sorted(set(roles.values()) | {0})
+
+
+def _on_invalid(bad: BadLines):
+    """pyarrow's handler of a line with another number of columns: comment and blank
+    lines are skipped; another is rejected (``--skip-bad-lines``) or marks the block bad."""
+
+    def on_invalid(row):
+        text = row.text or ""
+        if text.startswith("#") or not text.strip():
+            return "skip"
+        if bad.skip:
+            bad.reject(text)
+        else:
+            bad.found = True
+        return "skip"
+
+    return on_invalid
+
+
 def iter_blocks(
     path: Path,
     spec: EdgeSpec,
@@ -221,18 +244,8 @@ def iter_blocks(
         return
     spec, ncols, skip = resolve_spec(path, spec, block_bytes)
     roles = spec.roles()
-    names = [f"c{i}" for i in range(ncols)]
-    need = sorted(set(roles.values()) | {0})
-
-    def on_invalid(row):
-        text = row.text or ""
-        if text.startswith("#") or not text.strip():
-            return "skip"
-        if bad.skip:
-            bad.reject(text)
-        else:
-            bad.found = True
-        return "skip"
+    names, need = _column_names(ncols, roles)
+    on_invalid = _on_invalid(bad)
 
     if spec.delimiter == "\t" and "weight" not in roles:
         yield from _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, tokenizer)
@@ -387,18 +400,8 @@ def _parse_piece(path, spec, ncols, piece, bad, relations) -> EdgeBlock | None:
     """A piece of whole lines parsed by pyarrow, bad and comment lines handled as the
     streaming reader handles them (``_to_block``)."""
     roles = spec.roles()
-    names = [f"c{i}" for i in range(ncols)]
-    need = sorted(set(roles.values()) | {0})
-
-    def on_invalid(row):
-        text = row.text or ""
-        if text.startswith("#") or not text.strip():
-            return "skip"
-        if bad.skip:
-            bad.reject(text)
-        else:
-            bad.found = True
-        return "skip"
+    names, need = _column_names(ncols, roles)
+    on_invalid = _on_invalid(bad)
 
     if bytes(piece[:3]) == b"\xef\xbb\xbf":  # pyarrow would skip it: not the file's start
         piece = b"\n" + bytes(piece)

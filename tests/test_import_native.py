@@ -349,37 +349,38 @@ def test_load_inline_without_build_takes_only_a_cached_build(kernel, tmp_path, m
     assert load_inline("tiny_ext", src, functions=["forty_two"]).forty_two() == 42
 
 
-def test_an_import_through_the_kernel_loads_no_engine(kernel, ext_dir, tmp_path):
+def _import_in_a_child(tmp_path, then: str, env: dict) -> str:
+    """Run `pbg import` of a small file in a fresh interpreter, then the code ``then``;
+    returns what it printed."""
     src = tmp_path / "e.tsv"
     src.write_text("a\tr\tb\nb\tr\tc\nc\ts\ta\n")
     code = (
         "from ember.cli.main import main\n"
         f"try:\n    main(['import', {str(src)!r}, '--out', {str(tmp_path / 'ws')!r}])\n"
-        "except SystemExit:\n    pass\n"
+        "except SystemExit:\n    pass\n" + then
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_an_import_through_the_kernel_loads_no_engine(kernel, ext_dir, tmp_path):
+    then = (
         "from ember.partitioning import native\nassert native._cached.get('mod') is not None\n"
         "import sys\nprint('\\n'.join(sorted(sys.modules)))"
     )
     env = {**os.environ, "EMBER_EXTENSIONS_DIR": str(ext_dir), "EMBER_IMPORT_KERNEL": "cpp"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
+    mods = _import_in_a_child(tmp_path, then, env).split()
     engine = ("ember.nn", "ember.optim", "ember.autograd", "ember._tensor", "scipy")
-    mods = out.stdout.split()
     assert [m for m in mods if any(m == e or m.startswith(e + ".") for e in engine)] == []
 
 
 def test_a_pbg_import_process_starts_no_blas_threads(tmp_path):
     # it does no linear algebra: OpenBLAS's threads would only spin while it works
     pytest.importorskip("threadpoolctl")
-    src = tmp_path / "e.tsv"
-    src.write_text("a\tr\tb\nb\tr\tc\nc\ts\ta\n")
-    code = (
-        "from ember.cli.main import main\n"
-        f"try:\n    main(['import', {str(src)!r}, '--out', {str(tmp_path / 'ws')!r}])\n"
-        "except SystemExit:\n    pass\n"
+    then = (
         "from threadpoolctl import threadpool_info\n"
         "print([i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'])"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[-2] in ("[1]", "[]")
+    assert _import_in_a_child(tmp_path, then, env).split("\n")[-2] in ("[1]", "[]")
