@@ -27,6 +27,7 @@ from collections import OrderedDict
 import numpy as np
 
 from ember._backend import array_module, to_device, to_host
+from ember._bits import GAMMA
 from ember._io import progress_bar
 from ember.errors import UserError
 from ember.pbg.checkpoint import Checkpoint
@@ -38,7 +39,9 @@ HITS = (1, 3, 10, 50)
 
 class _Tables:
     """A tiny LRU of partition embeddings read from the checkpoint (bounded memory); a
-    featurized type's are its entity vectors, derived from its feature table (``ws``)."""
+    featurized type's are its entity vectors, derived from its feature table (``ws``).
+    A table handed out is valid until ``size`` more are asked for: its memory may then
+    hold another partition (each caller here uses one table at a time)."""
 
     def __init__(self, ckpt, glob, size=3, dev=np.asarray, ws=None):
         self.ckpt, self.glob, self.size, self.cache = ckpt, glob, size, OrderedDict()
@@ -51,11 +54,25 @@ class _Tables:
                 raise UserError(
                     f"{self.ckpt.path}: checkpoint has no embeddings for partition {part} of {etype!r}"
                 )
-            # as read: no float32 copy of a float32 table, and the global embedding added
-            # in place (the array is this cache's own)
-            emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32, copy=False)
+            featurized = self.ws is not None and self.ws.is_featurized(etype)
+            spare = None
+            if len(self.cache) >= self.size:  # the oldest goes first; its memory may serve
+                old = self.cache.popitem(last=False)[1]
+                if not featurized and type(old) is np.ndarray and old.dtype == np.float32:
+                    spare = old
+                del old
+            # as read: into the evicted table's memory where it fits (a fresh table of
+            # hundreds of MiB costs its page faults again), no float32 copy of a float32
+            # table, and the global embedding added in place (the array is this cache's own)
+            n = self.ws.partition_sizes(etype)[part] if self.ws is not None else None
+            if spare is not None and n is not None and n <= len(spare) and self.dev is np.asarray:
+                emb = spare[:n]
+                self.ckpt.read_partition_into(etype, part, emb, np.empty(n, np.float32))
+            else:
+                emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32, copy=False)
+            del spare
             g = self.glob.get(f"global_{etype}")
-            if self.ws is not None and self.ws.is_featurized(etype):
+            if featurized:
                 from ember.pbg.featurized import featurized_vectors  # the bag means' one home
 
                 self.cache[key] = featurized_vectors(self.ws, etype, self.dev(emb), g, self.dev)
@@ -63,8 +80,6 @@ class _Tables:
                 if g is not None:
                     emb += g
                 self.cache[key] = self.dev(emb)
-            while len(self.cache) > self.size:
-                self.cache.popitem(last=False)
         self.cache.move_to_end(key)
         return self.cache[key]
 
@@ -132,11 +147,32 @@ def _filters(ws, split, edges, num_rel, split_edges=None):
 
 
 def _member(keys, sorted_unique):
-    """``np.isin(keys, sorted_unique)`` by binary search (the queries are sorted)."""
-    if not len(sorted_unique):
-        return np.zeros(len(keys), bool)
+    """``np.isin(keys, sorted_unique)`` by binary search (the queries are sorted). Many
+    keys against few: a bitmap of the queries' hashed keys (~64 bits a query, in cache)
+    first rules out nearly all keys in three vector passes; only the rest are searched."""
+    out = np.zeros(len(keys), bool)
+    if not len(sorted_unique) or not len(keys):
+        return out
+    if len(keys) < 256 * len(sorted_unique):
+        cand = None
+    else:
+        bits = max(10, int(len(sorted_unique) * 64).bit_length())
+        hit = np.zeros(1 << bits, bool)
+        hit[_slots(sorted_unique, bits)] = True
+        cand = np.flatnonzero(hit[_slots(keys, bits)])
+        keys = keys[cand]
     i = np.minimum(np.searchsorted(sorted_unique, keys), len(sorted_unique) - 1)
-    return sorted_unique[i] == keys
+    found = sorted_unique[i] == keys
+    if cand is None:
+        return found
+    out[cand[found]] = True
+    return out
+
+
+def _slots(keys, bits: int) -> np.ndarray:
+    """A multiplicative hash of int64 ``keys`` to ``bits`` bits."""
+    with np.errstate(over="ignore"):
+        return (keys.astype(np.int64, copy=False).view(np.uint64) * np.uint64(GAMMA)) >> np.uint64(64 - bits)
 
 
 def _bases(ws, etype):

@@ -237,3 +237,13 @@ def test_the_one_pass_count_equals_numpys_with_entries_taken_out(monkeypatch):
     assert nf == want[2] == 2 + 3001
     assert gt.tolist() == want[0].tolist() and ge.tolist() == want[1].tolist()
     assert gt[8] == ge[8] == 0 and (ge >= gt).all() and (ge > gt).any()
+
+
+def test_membership_of_many_keys_in_few_queries_is_isins():
+    rng = np.random.default_rng(1)
+    for nq, nk in [(0, 10), (1, 0), (3, 5000), (2000, 600_000), (50, 10)]:
+        q = np.unique(rng.integers(-(10**12), 10**12, nq))
+        k = rng.integers(-(10**12), 10**12, nk)
+        if nq and nk:
+            k[::7] = rng.choice(q, len(k[::7]))  # many hits, and many misses
+        assert (E._member(k, q) == np.isin(k, q)).all(), (nq, nk)
