@@ -448,7 +448,7 @@ class EntityDictionary:
             self.counts[:] += c
             if train is None or not train.any():
                 return
-            self.train_counts[:] += c if train.all() else np.bincount(ids[train], minlength=n)[:n]
+            self.train_counts[:] += _masked_counts(c, [ids], train)
 
     def add_counts_local(self, uids: np.ndarray, local, train: np.ndarray | None = None) -> None:
         """``add_counts`` of ``uids[local]`` without forming it (``uids`` distinct);
@@ -460,11 +460,7 @@ class EntityDictionary:
         c = sum(np.bincount(p, minlength=k)[:k] for p in parts)
         tc = None
         if not (train is None or train is False or (train is not True and not train.any())):
-            if train is True or train.all():
-                tc = c
-            else:
-                at = np.cumsum([0] + [len(p) for p in parts])
-                tc = sum(np.bincount(p[train[a:b]], minlength=k)[:k] for p, a, b in zip(parts, at, at[1:]))
+            tc = c if train is True else _masked_counts(c, parts, train)
         with self._lock:
             self._cnt[uids] += c
             if tc is not None:
@@ -557,6 +553,19 @@ class EntityDictionary:
             _to_numpy(allt.column("count").take(take), np.int64),
             _to_numpy(allt.column("train_count").take(take), np.int64),
         )
+
+
+def _masked_counts(c: np.ndarray, parts: list, mask: np.ndarray) -> np.ndarray:
+    """The counts ``c`` of the values of ``parts`` (joined) restricted to the rows where
+    ``mask`` holds: from the few rows where it does not (most rows are training edges),
+    so no masked copy of the values is made."""
+    off = np.flatnonzero(~mask)
+    if not len(off):
+        return c
+    at = np.cumsum([0] + [len(p) for p in parts])
+    which = np.searchsorted(at, off, "right") - 1
+    vals = np.concatenate([parts[j][off[which == j] - at[j]] for j in range(len(parts))])
+    return c - np.bincount(vals, minlength=len(c))[: len(c)]
 
 
 def hash_strings(arr: pa.Array) -> np.ndarray:

@@ -709,3 +709,15 @@ def test_line_pieces_are_whole_lines_of_the_input_in_order(tmp_path):
     long.write_bytes(b"a\tb\n" + b"z" * 1500 + b"\n")
     with pytest.raises(InputFileError, match=r"long.tsv:2: line longer than 1,000 bytes"):
         list(_line_pieces(long, io.BytesIO(long.read_bytes()), 1000))
+
+
+def test_training_counts_from_the_rows_left_out_are_the_masked_counts():
+    from ember.partitioning.dictionary import _masked_counts
+
+    rng = np.random.default_rng(2)
+    for sizes, p_out in [([1000, 700], 0.01), ([5, 0, 9], 0.5), ([300], 0.0), ([40, 40], 1.0)]:
+        parts = [rng.integers(0, 50, n) for n in sizes]
+        mask = rng.random(sum(sizes)) >= p_out
+        joined = np.concatenate(parts)
+        c = np.bincount(joined, minlength=50)
+        assert _masked_counts(c, parts, mask).tolist() == np.bincount(joined[mask], minlength=50).tolist()
