@@ -677,7 +677,9 @@ class _Watcher:
     finished is named on stderr, beside the launcher's own message (the PID and host of
     the lost process). That is normally the lost rank; but an end is reported when the
     process's last thread is gone, so a rank stopped after it can be seen first. A rank
-    ending normally tells its watcher through a pipe, and the watcher leaves silently."""
+    ending normally tells its watcher through a pipe, and the watcher leaves silently; a
+    pipe closed unsaid means its writer ended (its descriptors close before its end is
+    seen: the watcher then waits up to 5 s for the process descriptors to say who)."""
 
     def __init__(self, local: dict, host: str):
         self.write_fd = None
@@ -688,6 +690,7 @@ class _Watcher:
         except OSError:
             return
         read_fd, self.write_fd = os.pipe()
+        me = os.getpid()  # the pipe's writer: its end closing unsaid means it ended
         if os.fork() != 0:
             os.close(read_fd)
             for fd in fds:
@@ -701,7 +704,13 @@ class _Watcher:
             ready, _, _ = select.select([read_fd, *fds], [], [])
             if read_fd in ready and os.read(read_fd, 1) == b"x":
                 os._exit(0)
+            if not any(fd in fds for fd in ready):
+                # the pipe closed unsaid: its writer ended, and the file descriptors close
+                # before the process is seen to end: wait (briefly) for who ended
+                ready, _, _ = select.select(list(fds), [], [], 5.0)
             ended = sorted(fds[fd] for fd in ready if fd in fds)
+            if not ended:
+                ended = [(r, p) for r, p in local.items() if p == me] or sorted(local.items())
             if len(ended) == 1:
                 ((rank, pid),) = ended
                 who = f"rank {rank} (pid {pid} on {host})"
