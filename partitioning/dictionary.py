@@ -450,11 +450,12 @@ class EntityDictionary:
                 return
             self.train_counts[:] += _masked_counts(c, [ids], train)
 
-    def add_counts_local(self, uids: np.ndarray, local, train: np.ndarray | None = None) -> None:
+    def add_counts_local(self, uids: np.ndarray, local, train: np.ndarray | None = None, native=None) -> None:
         """``add_counts`` of ``uids[local]`` without forming it (``uids`` distinct);
         ``local``: an array, or a list of arrays (the parts of one block: one update of
         the per-id counts for all); ``train``: a mask per row (of the parts joined), or
-        True / False for all rows."""
+        True / False for all rows; ``native``: the import's kernel, which adds the counts
+        at their ids in one prefetched pass (or None: numpy)."""
         k = len(uids)
         parts = local if isinstance(local, list) else [local]
         c = sum(np.bincount(p, minlength=k)[:k] for p in parts)
@@ -462,6 +463,10 @@ class EntityDictionary:
         if not (train is None or train is False or (train is not True and not train.any())):
             tc = c if train is True else _masked_counts(c, parts, train)
         with self._lock:
+            if native is not None and uids.dtype == np.int64 and c.dtype == np.int64:
+                tc = np.zeros(0, np.int64) if tc is None else tc
+                native.add_at(self._cnt, self._tcnt, np.ascontiguousarray(uids), c, tc)
+                return
             self._cnt[uids] += c
             if tc is not None:
                 self._tcnt[uids] += tc

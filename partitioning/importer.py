@@ -852,7 +852,8 @@ class _Importer:
         )  # fmt: skip
         self.stats["self_loops"] += int(nloops)
         if u is ur:  # one encoding of both sides: one update of the counts
-            d.add_counts_local(u, [il, ir], bool(train) if one_split else np.concatenate([train, train]))
+            tr = bool(train) if one_split else np.concatenate([train, train])
+            d.add_counts_local(u, [il, ir], tr, self.native)
         else:
             d.add_counts_local(u, il, bool(train) if one_split else train)
             d.add_counts_local(ur, ir, bool(train) if one_split else train)

@@ -528,6 +528,34 @@ py::object split_tsv(py::buffer chunk, int64_t ncols, Arr<int64_t> want_) {
     return py::make_tuple(rows, cols);
 }
 
+// cnt[uids[j]] += c[j] (and tcnt[uids[j]] += tc[j], where tc is given: not empty) for
+// distinct uids: the per-id counts of a block's names, added at ids spread over the whole
+// dictionary, with the next ids' rows prefetched (numpy's fancy += gathers, adds and
+// scatters in three passes, each waiting on memory)
+void add_at(Arr<int64_t> cnt, Arr<int64_t> tcnt, Arr<int64_t> uids, Arr<int64_t> c, Arr<int64_t> tc) {
+    const int64_t k = uids.size(), n = cnt.size();
+    const bool train = tc.size() != 0;
+    if (c.size() != k || (train && tc.size() != k) || tcnt.size() != n)
+        throw std::invalid_argument("add_at: inconsistent sizes");
+    const int64_t* u = uids.data();
+    for (int64_t j = 0; j < k; ++j)
+        if (u[j] < 0 || u[j] >= n) throw std::invalid_argument("add_at: an id out of range");
+    int64_t* C = writable(cnt, "cnt");
+    int64_t* T = writable(tcnt, "tcnt");
+    const int64_t* a = c.data();
+    const int64_t* b = train ? tc.data() : nullptr;
+    py::gil_scoped_release nogil;
+    constexpr int64_t D = 16;  // prefetch distance, in ids
+    for (int64_t j = 0; j < k; ++j) {
+        if (j + D < k) {
+            __builtin_prefetch(C + u[j + D], 1);
+            if (b) __builtin_prefetch(T + u[j + D], 1);
+        }
+        C[u[j]] += a[j];
+        if (b) T[u[j]] += b[j];
+    }
+}
+
 // dictionary.hash_strings (before the 0 -> 1 of the table keys) of rows of `chunks`
 py::array_t<uint64_t> hash_rows(py::list chunks) {
     Strings s(chunks);
@@ -552,7 +580,7 @@ _cached: dict = {}
 def _load(build: bool):
     from ember.utils.cpp_extension import load_inline
 
-    functions = ["encode_rows", "hash_rows", "count_repeats", "route_rows", "split_tsv"]
+    functions = ["encode_rows", "hash_rows", "count_repeats", "route_rows", "split_tsv", "add_at"]
     return load_inline(_NAME, SOURCE, functions=functions, build=build)
 
 

@@ -204,6 +204,22 @@ def test_iter_blocks_gives_the_same_blocks_with_and_without_the_kernel(kernel, t
     assert sum(len(x[0]) for x in a) >= 400
 
 
+def test_add_at_is_numpys_fancy_add_and_refuses_an_id_out_of_range(kernel):
+    rng = np.random.default_rng(6)
+    uids = rng.permutation(10_000)[:3000].astype(np.int64)
+    c, tc = rng.integers(0, 9, 3000), rng.integers(0, 9, 3000)
+    cnt, tcnt = rng.integers(0, 5, 10_000), rng.integers(0, 5, 10_000)
+    want_c, want_t = cnt.copy(), tcnt.copy()
+    want_c[uids] += c
+    want_t[uids] += tc
+    kernel.add_at(cnt, tcnt, uids, c, tc)
+    assert cnt.tolist() == want_c.tolist() and tcnt.tolist() == want_t.tolist()
+    kernel.add_at(cnt, tcnt, uids, c, np.zeros(0, np.int64))  # no training counts
+    assert (cnt - want_c)[uids].tolist() == c.tolist() and tcnt.tolist() == want_t.tolist()
+    with pytest.raises(ValueError, match="out of range"):
+        kernel.add_at(cnt, tcnt, np.array([10_000]), c[:1], tc[:1])
+
+
 def test_route_rows_refuses_an_index_out_of_range(kernel):
     i = np.array([0, 1], np.int32)
     part, off = np.zeros(2, np.int32), np.arange(2, dtype=np.int32)
