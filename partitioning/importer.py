@@ -799,7 +799,7 @@ class _Importer:
             else:
                 tr = train if m is None else train[m]
                 tr = tr if sub_keep is None else tr[sub_keep]
-            d.add_counts_local(u, i if sub_keep is None else i[sub_keep], tr)
+            d.add_counts_local(u, i if sub_keep is None else i[sub_keep], tr, self.native)
         if keep is not None:
             rel, loff, roff = rel[keep], loff[keep], roff[keep]
             lpart = lpart[keep] if lpart is not None else None
@@ -851,12 +851,12 @@ class _Importer:
             np.ascontiguousarray(rel, np.int64), np.zeros(0, np.int8) if one_split else split, P,
         )  # fmt: skip
         self.stats["self_loops"] += int(nloops)
+        tr = bool(train) if one_split else train
         if u is ur:  # one encoding of both sides: one update of the counts
-            tr = bool(train) if one_split else np.concatenate([train, train])
-            d.add_counts_local(u, [il, ir], tr, self.native)
+            d.add_counts_local(u, [il, ir], tr if one_split else np.concatenate([tr, tr]), self.native)
         else:
-            d.add_counts_local(u, il, bool(train) if one_split else train)
-            d.add_counts_local(ur, ir, bool(train) if one_split else train)
+            d.add_counts_local(u, il, tr, self.native)
+            d.add_counts_local(ur, ir, tr, self.native)
         if one_split:
             self.rels.add_counts(rel, np.ones(1, bool) if train else None)
             split8 = np.full(n, split, np.int8)

@@ -244,12 +244,11 @@ def iter_blocks(
         return
     spec, ncols, skip = resolve_spec(path, spec, block_bytes)
     roles = spec.roles()
-    names, need = _column_names(ncols, roles)
-    on_invalid = _on_invalid(bad)
-
     if spec.delimiter == "\t" and "weight" not in roles:
         yield from _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, tokenizer)
         return
+    names, need = _column_names(ncols, roles)
+    on_invalid = _on_invalid(bad)
     raw, stream = _open_text_stream(path)
     try:
         reader = pacsv.open_csv(
@@ -342,6 +341,7 @@ def _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, 
     roles = spec.roles()
     want = [k for k in ("lhs", "rel", "rhs") if k in roles]
     cols = np.array([roles[k] for k in want], np.int64)
+    arrow = (*_column_names(ncols, roles), _on_invalid(bad))  # for the pieces pyarrow parses
     raw, stream = _open_text_stream(path)
     plain = stream is raw
     done = 0  # bytes of the input in the pieces so far
@@ -361,7 +361,7 @@ def _iter_tsv(path, spec, ncols, skip, bad, relations, block_rows, block_bytes, 
                 continue
             got = _split_piece(tokenizer, piece, ncols, cols, want, relations)
             if got is None:
-                block = _parse_piece(path, spec, ncols, piece, bad, relations)
+                block = _parse_piece(path, spec, ncols, piece, bad, relations, *arrow)
                 got = None if block is None else {k: getattr(block, k) for k in want}
             if got is not None:
                 for k in want:
@@ -396,13 +396,10 @@ def _split_piece(tokenizer, piece, ncols, cols, want, relations) -> dict | None:
     return out
 
 
-def _parse_piece(path, spec, ncols, piece, bad, relations) -> EdgeBlock | None:
+def _parse_piece(path, spec, ncols, piece, bad, relations, names, need, on_invalid) -> EdgeBlock | None:
     """A piece of whole lines parsed by pyarrow, bad and comment lines handled as the
-    streaming reader handles them (``_to_block``)."""
-    roles = spec.roles()
-    names, need = _column_names(ncols, roles)
-    on_invalid = _on_invalid(bad)
-
+    streaming reader handles them (``_to_block``; ``names``, ``need``: `_column_names`,
+    ``on_invalid``: `_on_invalid`)."""
     if bytes(piece[:3]) == b"\xef\xbb\xbf":  # pyarrow would skip it: not the file's start
         piece = b"\n" + bytes(piece)
     try:

@@ -81,9 +81,11 @@ def _narrow(rel: np.ndarray) -> np.ndarray:
     """Relation ids in the smallest unsigned type that holds them (most graphs have
     fewer than 256 relations: a byte an edge, stored as it is, instead of four bytes
     that lzf would have to squeeze); ``read_shard`` gives them back as int32."""
+    if len(rel) and int(rel.min()) < 0:
+        return rel
     top = int(rel.max()) if len(rel) else 0
     for dt in (np.uint8, np.uint16):
-        if top <= np.iinfo(dt).max and (not len(rel) or int(rel.min()) >= 0):
+        if top <= np.iinfo(dt).max:
             return rel.astype(dt)
     return rel
 
