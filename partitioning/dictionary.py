@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ember._bits import GAMMA, mix64_array, splitmix64
+from ember._malloc import huge_pages
 
 _SEED = 0x243F6A8885A308D3  # the chain's start, mixed with the length (pi's digits: nothing up the sleeve)
 _MASKS = np.array([(1 << (8 * i)) - 1 for i in range(8)] + [2**64 - 1], np.uint64)
@@ -114,7 +115,7 @@ class EntityDictionary:
         with self._lock:
             for attr in ("_cnt", "_tcnt"):
                 old = getattr(self, attr)
-                new = np.zeros(cap, old.dtype)
+                new = huge_pages(np.zeros(cap, old.dtype))
                 new[: len(old)] = old
                 setattr(self, attr, new)
 
@@ -153,9 +154,10 @@ class EntityDictionary:
             cap = len(old_h)
             while 2 * used > cap:
                 cap *= 2
-            self._tab_h = np.zeros(cap, np.uint64)
+            # read at random, one or two lookups a name: huge pages (see ember._malloc)
+            self._tab_h = huge_pages(np.zeros(cap, np.uint64))
             # ids below 2**31 (always, in practice) fit in int32: a third less memory
-            self._tab_id = np.zeros(cap, np.int32 if cap <= 2**31 else np.int64)
+            self._tab_id = huge_pages(np.zeros(cap, np.int32 if cap <= 2**31 else np.int64))
             if keep.any():
                 self._place(old_h[keep], old_id[keep])
 
@@ -394,8 +396,9 @@ class EntityDictionary:
 
     def _grow_lidx(self, n: int) -> None:
         if n > len(self._lidx):
-            new = np.full(max(n, 2 * len(self._lidx), 1024), -1, np.int32)
+            new = huge_pages(np.empty(max(n, 2 * len(self._lidx), 1024), np.int32))
             new[: len(self._lidx)] = self._lidx
+            new[len(self._lidx) :] = -1
             self._lidx = new
 
     def _collided(self, chunks, row, n, k, n0, new_rows, uids, local, mask):
@@ -488,7 +491,7 @@ class EntityDictionary:
             return np.zeros(len(ids), np.int32)
         if self._nparted < self._n:
             if len(self._part) < self._n:
-                grown = np.zeros(max(self._n, 2 * len(self._part)), np.int32)
+                grown = huge_pages(np.zeros(max(self._n, 2 * len(self._part)), np.int32))
                 grown[: self._nparted] = self._part[: self._nparted]
                 self._part = grown
             new = np.arange(self._nparted, self._n, dtype=np.int64)

@@ -400,3 +400,32 @@ def test_a_pbg_import_process_starts_no_blas_threads(tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")}
     assert _import_in_a_child(tmp_path, then, env).split("\n")[-2] in ("[1]", "[]")
+
+
+def _numpy_huge_pages_flag():
+    return (
+        "import numpy as np\n"
+        "core = getattr(np, '_core', None) or np.core\n"
+        "print(core.multiarray._set_madvise_hugepage(True))"  # returns the setting it replaced
+    )
+
+
+@pytest.mark.parametrize("user", [None, "1"])
+def test_a_pbg_import_process_asks_no_huge_pages_for_temporaries(tmp_path, user):
+    # numpy's huge pages for every large temporary cost the import its zeroing (see
+    # ember._malloc); the dictionary's tables ask for them themselves. The user's setting wins.
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if user is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = user
+    got = _import_in_a_child(tmp_path, _numpy_huge_pages_flag(), env).split("\n")[-2]
+    assert got == ("True" if user == "1" else "False")
+
+
+def test_huge_pages_leaves_the_array_as_it_was():
+    from ember._malloc import huge_pages
+
+    for n in (10, 3 << 20):  # under the size it acts on, and over
+        a = np.zeros(n, np.int32)
+        assert huge_pages(a) is a
+        a[:] = 7
+        assert int(a.sum()) == 7 * n
