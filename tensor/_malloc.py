@@ -20,6 +20,7 @@ therefore starts numpy with ``NUMPY_MADVISE_HUGEPAGE=0`` and asks for huge pages
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 
@@ -27,25 +28,35 @@ _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
 
 _MADV_HUGEPAGE = 14  # Linux's value on every architecture
-_HUGE = 2 << 20
+_PAGE = 4096
 
 tuned = False
+
+
+@functools.cache
+def _libc():
+    """The C library's symbols (Linux), or None. The process's own symbols: no
+    ctypes.util.find_library, which runs ldconfig in a subprocess."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None)
+        libc.madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+    except (OSError, AttributeError):
+        return None
+    return libc
 
 
 def tune_malloc(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 << 20) -> bool:
     """Apply the tuning (glibc only); returns whether it took effect."""
     global tuned
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
+    libc = _libc()
     try:
-        # the process's own symbols: glibc's mallopt when glibc is the C library (no
-        # ctypes.util.find_library, which runs ldconfig in a subprocess)
-        libc = ctypes.CDLL(None)
         ok = libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
         ok = ok and libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
-    except (OSError, AttributeError):  # not glibc (musl, ...): nothing to tune
+    except AttributeError:  # no C library, or not glibc (musl, ...): nothing to tune
         return False
     tuned = bool(ok)
     return tuned
@@ -56,25 +67,13 @@ def huge_pages(a):
     huge pages, as numpy does for every large array unless ``NUMPY_MADVISE_HUGEPAGE=0``;
     returns ``a``. Nothing happens for arrays under 4 MiB, off Linux, or where THP is off
     (the advice is then ignored)."""
-    global _madvise
-    if a.nbytes < 2 * _HUGE or not sys.platform.startswith("linux") or _madvise is False:
-        return a
-    if _madvise is None:
-        import ctypes
-
-        try:
-            _madvise = ctypes.CDLL(None).madvise
-            _madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
-        except (OSError, AttributeError):
-            _madvise = False
-            return a
-    start = a.ctypes.data
-    lo, hi = -(-start // 4096) * 4096, (start + a.nbytes) // 4096 * 4096  # whole pages
-    _madvise(lo, hi - lo, _MADV_HUGEPAGE)  # advice: an error (EINVAL without THP) is ignored
+    libc = _libc()
+    if a.nbytes >= 4 << 20 and libc is not None:
+        start = a.ctypes.data
+        lo, hi = -(-start // _PAGE) * _PAGE, (start + a.nbytes) // _PAGE * _PAGE  # whole pages
+        libc.madvise(lo, hi - lo, _MADV_HUGEPAGE)  # advice: an error (EINVAL without THP) is ignored
     return a
 
-
-_madvise = None
 
 if os.environ.get("EMBER_MALLOC", "tuned") != "default":
     tune_malloc()

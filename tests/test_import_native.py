@@ -402,12 +402,11 @@ def test_a_pbg_import_process_starts_no_blas_threads(tmp_path):
     assert _import_in_a_child(tmp_path, then, env).split("\n")[-2] in ("[1]", "[]")
 
 
-def _numpy_huge_pages_flag():
-    return (
-        "import numpy as np\n"
-        "core = getattr(np, '_core', None) or np.core\n"
-        "print(core.multiarray._set_madvise_hugepage(True))"  # returns the setting it replaced
-    )
+_NUMPY_HUGE_PAGES = (
+    "import numpy as np\n"
+    "core = getattr(np, '_core', None) or np.core\n"
+    "print(core.multiarray._set_madvise_hugepage(True))"  # returns the setting it replaced
+)
 
 
 @pytest.mark.parametrize("user", [None, "1"])
@@ -417,7 +416,7 @@ def test_a_pbg_import_process_asks_no_huge_pages_for_temporaries(tmp_path, user)
     env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
     if user is not None:
         env["NUMPY_MADVISE_HUGEPAGE"] = user
-    got = _import_in_a_child(tmp_path, _numpy_huge_pages_flag(), env).split("\n")[-2]
+    got = _import_in_a_child(tmp_path, _NUMPY_HUGE_PAGES, env).split("\n")[-2]
     assert got == ("True" if user == "1" else "False")
 
 
