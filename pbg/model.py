@@ -339,7 +339,8 @@ class Rotate(ComplexDiagonal):
 # =========================================================================== comparators
 class Comparator:
     """Prepare both sides, then compare: ``pos(a, b)`` rowwise (N,), and ``neg(a3, n3)``
-    with a3 (C, b, d) and n3 (C, k, d) as one batched matmul giving (C, b, k)."""
+    with a3 (C, b, d) and n3 (C, k, d) as one batched matmul giving (C, b, k), written
+    into ``out`` (C, b, k) when one is given (evaluation reuses one block of scores)."""
 
     name = ""
 
@@ -355,9 +356,9 @@ class Comparator:
     def pos_backward(self, a, b, g):
         return g[:, None] * b, g[:, None] * a
 
-    def neg(self, a3, n3):
+    def neg(self, a3, n3, out=None):
         xp = array_module(a3)
-        return xp.matmul(a3, n3.transpose(0, 2, 1))
+        return xp.matmul(a3, n3.transpose(0, 2, 1), out=out)
 
     def neg_backward(self, a3, n3, g):
         xp = array_module(a3)
@@ -400,14 +401,14 @@ class SquaredL2(Comparator):
         gd = (-2 * g)[:, None] * (a - b)
         return gd, -gd
 
-    def neg(self, a3, n3):
+    def neg(self, a3, n3, out=None):
         xp = array_module(a3)
-        d2 = xp.matmul(a3, n3.transpose(0, 2, 1))
+        d2 = xp.matmul(a3, n3.transpose(0, 2, 1), out=out)
         d2 *= -2
         d2 += (a3 * a3).sum(-1)[:, :, None]
         d2 += (n3 * n3).sum(-1)[:, None, :]
         xp.maximum(d2, 0, out=d2)
-        return -d2
+        return xp.negative(d2, out=d2)
 
     def neg_backward(self, a3, n3, g):
         xp = array_module(a3)
@@ -434,8 +435,13 @@ class L2(SquaredL2):
         # score = -sqrt(D) with D = -squared_l2: dscore/dsquared = 0.5 / sqrt(D)
         return super().pos_backward(a, b, g * 0.5 / self._dist(super().pos(a, b)))
 
-    def neg(self, a3, n3):
-        return -self._dist(super().neg(a3, n3))
+    def neg(self, a3, n3, out=None):
+        s = super().neg(a3, n3, out)  # -D, in place: -sqrt(max(D, eps)) rounds as _dist
+        xp = array_module(s)
+        xp.negative(s, out=s)
+        xp.maximum(s, self._eps, out=s)
+        xp.sqrt(s, out=s)
+        return xp.negative(s, out=s)
 
     def neg_backward(self, a3, n3, g):
         return super().neg_backward(a3, n3, g * 0.5 / self._dist(super().neg(a3, n3)))
@@ -495,11 +501,11 @@ class Biased(Comparator):
         a1[..., 0] = 1
         return a1
 
-    def neg(self, a3, n3):
+    def neg(self, a3, n3, out=None):
         if self._plain_neg:
-            s = self.base.neg(self._one_first(a3), n3)
+            s = self.base.neg(self._one_first(a3), n3, out)
         else:
-            s = self.base.neg(a3[..., 1:], n3[..., 1:])
+            s = self.base.neg(a3[..., 1:], n3[..., 1:], out)
             s += n3[..., 0][:, None, :]
         s += a3[..., 0][:, :, None]
         return s
@@ -842,13 +848,14 @@ class Model:
         return self._convert(x, what, False)
 
     # -- scoring against candidate sets (evaluation, prediction) -----------------
-    def score_candidates(self, keep, rel, theta, cands, side: str):
+    def score_candidates(self, keep, rel, theta, cands, side: str, out=None):
         """Scores (N, M) of each edge's kept entity ``keep`` (N, d) with relation ``rel``
-        against every candidate (M, d); ``side`` is the side being predicted."""
+        against every candidate (M, d); ``side`` is the side being predicted. ``out``: an
+        (N, M) float32 array to write them into (returned), instead of a new one."""
         th = theta[0 if side == "rhs" else 1]
         a, _ = self.comparator.prepare(self.transform(keep, rel, th))
         c, _ = self.comparator.prepare(cands)
-        return self.comparator.neg(a[None], c[None])[0]
+        return self.comparator.neg(a[None], c[None], None if out is None else out[None])[0]
 
     def score_pos(self, lhs, rhs, rel, theta, side: str):
         """Scores (N,) of the edges themselves, from the given side."""

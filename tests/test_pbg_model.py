@@ -12,6 +12,7 @@ from ember.pbg.model import (
     LOSSES,
     OPERATORS,
     BatchPlan,
+    Biased,
     Model,
 )
 
@@ -101,6 +102,33 @@ def test_comparator_scores_equal_numpy(name):
     got = compare(name, t(a3, False), t(n3, False)).numpy()
     want = _numpy_compare(name, a3[:, :, None, :], n3[:, None, :, :])
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("name", sorted(COMPARATORS))
+def test_comparator_negatives_written_into_out_equal_a_fresh_array(name, bias):
+    """``neg(..., out=)`` (evaluation's reused block of scores) writes into ``out`` and
+    returns it, with the very bits of the scores ``neg`` returns fresh."""
+    cmp = Biased(COMPARATORS[name]()) if bias else COMPARATORS[name]()
+    r = rng()
+    a3 = r.standard_normal((2, 5, D)).astype(np.float32)
+    n3 = r.standard_normal((2, 7, D)).astype(np.float32)
+    a3, _ = cmp.prepare(a3)
+    n3, _ = cmp.prepare(n3)
+    want = cmp.neg(a3, n3)
+    out = np.full((2, 5, 7), np.nan, np.float32)
+    got = cmp.neg(a3, n3, out)
+    assert got is out
+    np.testing.assert_array_equal(out, want)
+    model = Model("none", name, "softmax", D, 1, bias=bias)
+    keep, cands = r.standard_normal((3, D)).astype(np.float32), r.standard_normal((4, D)).astype(np.float32)
+    buf = np.empty(12, np.float32)
+    theta = [np.zeros((1, model.width), np.float32)] * 2
+    got = model.score_candidates(keep, np.zeros(3, np.int64), theta, cands, "rhs", buf.reshape(3, 4))
+    np.testing.assert_array_equal(
+        got, model.score_candidates(keep, np.zeros(3, np.int64), theta, cands, "rhs")
+    )
+    assert np.shares_memory(got, buf)
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
