@@ -12,8 +12,15 @@ Every file is written under a temporary name, flushed and renamed into place; th
 manifest is written last, the same way, and names the exact file of every partition.
 So the manifest always describes a complete checkpoint: a file it names is never
 rewritten (a newer save gets a new version number), and files no manifest names are
-deleted only after the new manifest is in place. One writer at a time: a trainer holds
-an exclusive lock on the folder (``.lock``, an OS lock that dies with its process).
+deleted, or kept as spares, only after the new manifest is in place. A trainer keeps a
+few superseded partition files as spares (hidden temporary names, at most one more than
+a bucket saves) and writes the next versions' partitions over them in place: their pages
+are in the page cache already, and a new file's cost more to allocate than to fill (10^7
+edges, one epoch, one worker: CPU 65.3 -> 59.9 s, of it system 7.2 -> 3.5 s). A file
+that no snapshot links and no manifest names can thus change while an old reader reads
+it; every reader checks the file's mtime when done and refuses a changed one
+(``open_h5``). One writer at a time: a trainer holds an exclusive lock on the folder
+(``.lock``, an OS lock that dies with its process).
 
 The manifest records the CRC-32 and size of every file it names (verified on every
 read: a damaged file is refused, never trained on or evaluated) and the id of the
@@ -92,10 +99,19 @@ class RowMap:
             ds[s : s + step] = np.asarray(self.fn(self.array[s : s + step]), self.dtype)
 
 
-def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, what="checkpoint") -> dict:
+def write_h5(
+    path: Path, arrays: dict, attrs: dict | None = None, durable=True, what="checkpoint", over=None
+) -> dict:
     """Write the arrays atomically; returns the file's ``checksum``. A failed write (a full
-    disk) leaves nothing behind and is one error naming ``what`` was being written."""
+    disk) leaves nothing behind and is one error naming ``what`` was being written.
+
+    ``over``: a file no manifest names any more, holding datasets of the same names,
+    shapes and dtypes (`Checkpoint`'s spares): it is renamed to the temporary name and
+    written over in place, and so is gone whatever happens. Its pages are in the page
+    cache already; a new file's must be allocated, which costs more than the copy."""
     try:
+        if over is not None and (sums := _write_h5_over(Path(over), path, arrays, attrs, durable)):
+            return sums
         need = sum(v.nbytes if isinstance(v, RowMap) else np.asarray(v).nbytes for v in arrays.values())
         need += 64 << 10
         free = shutil.disk_usage(path.parent).free if path.parent.is_dir() else None
@@ -103,10 +119,7 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
             raise OSError(errno.ENOSPC, f"No space left on device ({need:,} bytes needed, {free:,} free)")
         with atomic_path(path, durable=durable) as tmp:
             with h5_writer(tmp) as f:
-                f.attrs["format"] = FORMAT
-                f.attrs["format_version"] = FORMAT_VERSION
-                for k, v in (attrs or {}).items():
-                    f.attrs[k] = v
+                _put_attrs(f, attrs)
                 for k, v in arrays.items():
                     if isinstance(v, RowMap):
                         v.write(f.create_dataset(k, shape=v.shape, dtype=v.dtype))
@@ -115,6 +128,50 @@ def write_h5(path: Path, arrays: dict, attrs: dict | None = None, durable=True, 
             sums = checksum(tmp)
     except OSError as e:
         raise write_error(e, f"writing {what} ({path.name})", path.parent) from None
+    _remember(path, sums)
+    return sums
+
+
+def _put_attrs(f, attrs) -> None:
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = FORMAT_VERSION
+    for k, v in (attrs or {}).items():
+        f.attrs[k] = v
+
+
+def _write_h5_over(old: Path, path: Path, arrays: dict, attrs, durable) -> dict | None:
+    """`write_h5` into the file ``old``, in place (see there); None, and ``old`` removed,
+    where it does not hold the same datasets (then a new file is written)."""
+
+    def same(f) -> bool:
+        if set(f.keys()) != set(arrays):
+            return False
+        for k, v in arrays.items():
+            ds, dtype = f[k], v.dtype if isinstance(v, RowMap) else np.asarray(v).dtype
+            if not isinstance(ds, h5py.Dataset) or ds.shape != tuple(v.shape) or ds.dtype != dtype:
+                return False
+            if ds.chunks is not None or ds.compression is not None:
+                return False
+        return True
+
+    try:
+        with h5py.File(old, "r") as f:
+            fits = same(f)
+    except (OSError, ValueError, KeyError):
+        fits = False
+    if not fits:
+        old.unlink(missing_ok=True)
+        return None
+    with atomic_path(path, durable=durable) as tmp:
+        os.replace(old, tmp)
+        with h5_writer(tmp, "r+") as f:
+            _put_attrs(f, attrs)
+            for k, v in arrays.items():
+                if isinstance(v, RowMap):
+                    v.write(f[k])
+                else:
+                    f[k][...] = np.asarray(v)
+        sums = checksum(tmp)
     _remember(path, sums)
     return sums
 
@@ -151,12 +208,21 @@ def read_h5(path: Path, expect: dict | None = None) -> dict:
 @contextlib.contextmanager
 def open_h5(path: Path):
     """An ember checkpoint file, open for reading: a foreign file, or one h5py cannot
-    read (then or while it is read), is one error naming it."""
+    read (then or while it is read), is one error naming it; so is a file written while
+    it was read (a trainer writes a newer version over files no manifest names any more:
+    a reader of an older version then gets an error, never a mix of two versions)."""
     try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise InputFileError(f"{path}: not an ember checkpoint file")
-            yield f
+        with open(path, "rb") as raw:
+            before = os.fstat(raw.fileno()).st_mtime_ns
+            with h5py.File(raw, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise InputFileError(f"{path}: not an ember checkpoint file")
+                yield f
+            if os.fstat(raw.fileno()).st_mtime_ns != before:
+                raise InputFileError(
+                    f"{path}: written over while it was read (a newer checkpoint version "
+                    "replaced it: is `pbg train` running on this folder?); run again"
+                )
     except OSError as e:
         raise InputFileError(f"{path}: unreadable checkpoint file ({e})") from None
 
@@ -314,6 +380,12 @@ class Checkpoint:
         self.version = self.manifest["version"] if self.manifest else 0
         self.durable = True
         self._lock: FileLock | None = None
+        # partition files this object wrote (name -> entity type, shape), the version
+        # begun's count of them, and spares: files the last commit superseded, to be
+        # written over by the next saves of partitions of the same type and shape
+        self._mine: dict[str, tuple] = {}
+        self._saved = 0
+        self._spares: list[tuple[Path, tuple]] = []
 
     @property
     def exists(self) -> bool:
@@ -421,15 +493,23 @@ class Checkpoint:
         return self.version
 
     def save_partition(self, etype: str, part: int, emb, state) -> None:
+        """Write one partition of the version begun: into a spare of the same type and
+        shape where there is one (a superseded file, written over in place), else into a
+        new file."""
         name = f"embeddings_{etype}_{part}.v{self.version}.h5"
+        kind = (etype, tuple(emb.shape))
+        over = next((i for i, (_, k) in enumerate(self._spares) if k == kind), None)
         self._sums[name] = write_h5(
             self.path / name,
             {"embeddings": emb, "state": state},
             {"entity_type": etype, "partition": part},
             durable=self.durable,
             what=f"checkpoint partition {part} of {etype!r}",
+            over=None if over is None else self._spares.pop(over)[0],
         )
         self._files[f"embeddings/{etype}/{part}"] = name
+        self._mine[name] = kind
+        self._saved += 1
 
     def commit(
         self,
@@ -471,12 +551,46 @@ class Checkpoint:
             write_json_atomic(self.path / MANIFEST, self.manifest, durable=self.durable)
         except OSError as e:
             raise write_error(e, "writing the checkpoint manifest", self.path) from None
-        keep = set(self._files.values())
+        self._retire(set(self._files.values()))
+
+    def _retire(self, keep: set) -> None:
+        """After a commit: files no manifest names are removed, but for one more than the
+        version just written saved (the next one saves about as many), which are kept as
+        spares: partition files this object wrote that no snapshot links, renamed to a
+        temporary name (gone with the process) and written over by the next saves (a new
+        file's pages cost more to allocate than to fill). The files just superseded come
+        first, then the spares not taken (partitions of one type differ in size by a row,
+        and a spare fits only its own size); the rest go."""
+        cap = self._saved + 1 if self._saved else 0
+        fresh = []
         for p in self.path.iterdir():
             if p.is_file() and _FILE.match(p.name) and p.name not in keep:
+                kind = self._mine.pop(p.name, None)
+                if kind is not None and len(fresh) < cap and p.stat().st_nlink == 1:
+                    fresh.append((p, kind))
+                else:
+                    p.unlink(missing_ok=True)
+        spares = []
+        for p, kind in fresh:
+            spare = p.with_name(f".{p.name}.spare.tmp-{os.getpid()}")
+            try:
+                os.replace(p, spare)
+            except OSError:
                 p.unlink(missing_ok=True)
-            elif p.is_file() and p.name.startswith(".") and ".tmp" in p.name:
-                p.unlink(missing_ok=True)  # a temp file of a killed writer
+                continue
+            spares.append((spare, kind))
+        untaken, self._spares, self._saved = self._spares, [], 0
+        self._spares = spares + untaken[: max(0, cap - len(spares))]
+        held = {p.name for p, _ in self._spares}
+        for p in self.path.iterdir():  # spares not kept, temp files of killed writers
+            if p.is_file() and p.name.startswith(".") and ".tmp" in p.name and p.name not in held:
+                p.unlink(missing_ok=True)
+
+    def drop_spares(self) -> None:
+        """Remove the spares (a trainer's last act, however it ends)."""
+        for p, _ in self._spares:
+            p.unlink(missing_ok=True)
+        self._spares = []
 
     def verify(self) -> list[str]:
         """Every file the manifest names, checked against its checksum; returns the

@@ -471,6 +471,7 @@ class Trainer:
                     self._first_checkpoint(Position(cfg.num_epochs, 0, 0))
             finally:
                 self.batches.close()
+                self.ckpt.drop_spares()
                 if self._bar is not None:
                     self._bar.close()
                 if self._lock is not None:

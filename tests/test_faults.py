@@ -329,6 +329,88 @@ def test_a_lost_manifest_is_refused_then_recovered_to_the_last_complete_version(
     assert _manifest(ws)["position"]["epoch"] == 2
 
 
+def _copy_ws(src: Path, out: Path) -> Path:
+    shutil.copytree(src, out)
+    cfg = out / "config.toml"
+    cfg.write_text(cfg.read_text().replace(str(src.resolve()), str(out.resolve())))
+    return out
+
+
+def _arrays(folder: Path) -> dict:
+    man = json.loads((folder / "checkpoint.json").read_text())
+    out = {}
+    for key, name in man["files"].items():
+        with h5py.File(folder / name, "r") as f:
+            out.update({f"{key}/{k}": f[k][()] for k in f.keys() if k != "manifest"})
+    return out
+
+
+def test_new_versions_are_written_over_superseded_files_with_the_same_result(ws, tmp_path, monkeypatch):
+    """A bucket's partitions go into the files the last commit superseded (their pages
+    are allocated already), never into one a manifest or a snapshot names; the run ends
+    with no spare left, every file intact, and the very checkpoint of fresh files."""
+    import ember.pbg.checkpoint as checkpoint
+
+    plain = _copy_ws(ws, tmp_path / "plain")
+    real, used = checkpoint.write_h5, []
+
+    def spy(path, arrays, *a, over=None, **k):
+        if over is not None:
+            assert over.name.startswith(".") and over.stat().st_nlink == 1
+            used.append(over.stat().st_ino)
+        return real(path, arrays, *a, over=over, **k)
+
+    monkeypatch.setattr(checkpoint, "write_h5", spy)
+    assert pbg(*_train_args(ws, "num_epochs=3", "checkpoint_preservation_interval=1")) == 0
+    assert len(used) >= 4  # 2 epochs of 4 buckets of 2 partitions
+    ck = ws / "checkpoints"
+    assert not [p for p in ck.iterdir() if p.name.startswith(".") and p.name != ".lock"]
+    assert pbg("checkpoint", "verify", ws) == 0
+    for snap in ("epoch_2", "epoch_3"):  # hard-linked snapshots were never written over
+        assert not checkpoint.Checkpoint(ck / snap).verify()
+    inodes = {p.stat().st_ino for p in ck.glob("embeddings_*.h5")}
+    assert inodes & set(used)  # the final files are recycled ones
+
+    monkeypatch.setattr(checkpoint, "write_h5", lambda *a, over=None, **k: real(*a, **k))
+    assert pbg(*_train_args(plain, "num_epochs=3", "checkpoint_preservation_interval=1")) == 0
+    got, want = _arrays(ck), _arrays(plain / "checkpoints")
+    assert got.keys() == want.keys()
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+
+
+def test_a_spare_of_another_shape_is_not_written_over(tmp_path):
+    from ember.pbg.checkpoint import read_h5, write_h5
+
+    spare = tmp_path / ".old.h5.spare.tmp-1"
+    write_h5(spare, {"embeddings": np.ones((3, 4), np.float32), "state": np.ones(3, np.float32)})
+    want = {"embeddings": np.arange(20, dtype=np.float32).reshape(5, 4), "state": np.zeros(5, np.float32)}
+    write_h5(tmp_path / "new.h5", want, over=spare)
+    assert not spare.exists()
+    got = read_h5(tmp_path / "new.h5")
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k])
+
+
+def test_a_file_written_over_while_it_is_read_is_refused(tmp_path):
+    """A reader of a superseded version whose file a trainer writes over meanwhile gets
+    one error naming it, not a mix of two versions."""
+    from ember.errors import InputFileError
+    from ember.pbg.checkpoint import open_h5, write_h5
+
+    old = tmp_path / "embeddings_all_0.v1.h5"
+    arrays = {"embeddings": np.ones((6, 4), np.float32), "state": np.ones(6, np.float32)}
+    write_h5(old, arrays)
+    os.utime(old, ns=(10**9, 10**9))  # written long ago (a clock tick can hold both writes)
+    with pytest.raises(InputFileError, match="written over while it was read"):
+        with open_h5(old) as f:
+            f["embeddings"][:3]
+            write_h5(tmp_path / "embeddings_all_0.v3.h5", {k: v * 2 for k, v in arrays.items()}, over=old)
+            f["embeddings"][3:]
+    with open_h5(tmp_path / "embeddings_all_0.v3.h5") as f:  # an untouched file reads as ever
+        np.testing.assert_array_equal(f["embeddings"][()], 2 * arrays["embeddings"])
+
+
 def test_a_damaged_latest_version_is_recovered_to_an_intact_epoch_snapshot(ws, capsys):
     assert pbg(*_train_args(ws, "num_epochs=3", "checkpoint_preservation_interval=1")) == 0
     capsys.readouterr()
