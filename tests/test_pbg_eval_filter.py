@@ -247,3 +247,24 @@ def test_membership_of_many_keys_in_few_queries_is_isins():
         if nq and nk:
             k[::7] = rng.choice(q, len(k[::7]))  # many hits, and many misses
         assert (E._member(k, q) == np.isin(k, q)).all(), (nq, nk)
+
+
+@pytest.mark.parametrize("user", [None, "20"])
+def test_a_pbg_process_lets_idle_blas_threads_sleep_at_once(user):
+    """`pbg` sets OPENBLAS_THREAD_TIMEOUT before numpy (and OpenBLAS, which reads it
+    when it loads) is imported, unless the user set it: eval's idle BLAS thread would
+    otherwise spin between its products."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user
+    code = (
+        "import os, sys\nfrom ember.cli.main import main\nassert 'numpy' not in sys.modules\n"
+        "main(['config', '--help'])\nprint(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1] == (user or "4")
