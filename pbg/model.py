@@ -436,7 +436,7 @@ class L2(SquaredL2):
         return super().pos_backward(a, b, g * 0.5 / self._dist(super().pos(a, b)))
 
     def neg(self, a3, n3, out=None):
-        s = super().neg(a3, n3, out)  # -D, in place: -sqrt(max(D, eps)) rounds as _dist
+        s = super().neg(a3, n3, out)  # -max(D, 0); then -sqrt(max(D, eps)) in place, as _dist
         xp = array_module(s)
         xp.negative(s, out=s)
         xp.maximum(s, self._eps, out=s)
