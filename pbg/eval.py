@@ -43,9 +43,9 @@ class _Tables:
     A table handed out is valid until ``size`` more are asked for: its memory may then
     hold another partition (each caller here uses one table at a time)."""
 
-    def __init__(self, ckpt, glob, size=3, dev=np.asarray, ws=None):
+    def __init__(self, ckpt, glob, size=3, dev=np.asarray, ws=None, dim=None):
         self.ckpt, self.glob, self.size, self.cache = ckpt, glob, size, OrderedDict()
-        self.dev, self.ws = dev, ws
+        self.dev, self.ws, self.dim = dev, ws, dim
 
     def get(self, etype, part):
         key = (etype, part)
@@ -59,13 +59,18 @@ class _Tables:
             if len(self.cache) >= self.size:  # the oldest goes first; its memory may serve
                 old = self.cache.popitem(last=False)[1]
                 if not featurized and type(old) is np.ndarray and old.dtype == np.float32:
-                    spare = old
+                    spare = old if type(old.base) is not np.ndarray else old.base
                 del old
-            # as read: into the evicted table's memory where it fits (a fresh table of
-            # hundreds of MiB costs its page faults again), no float32 copy of a float32
-            # table, and the global embedding added in place (the array is this cache's own)
-            n = self.ws.partition_sizes(etype)[part] if self.ws is not None else None
-            if spare is not None and n is not None and n <= len(spare) and self.dev is np.asarray:
+            # as read: into the memory of an evicted table (a fresh table of hundreds of
+            # MiB costs its page faults again), each made as large as the type's largest
+            # partition (partitions differ by a row: every one then fits every table), no
+            # float32 copy of a float32 table, and the global embedding added in place
+            sizes = self.ws.partition_sizes(etype) if self.ws is not None else None
+            if sizes is not None and self.dim is not None and self.dev is np.asarray and not featurized:
+                n, rows = sizes[part], max(sizes)
+                if spare is None or spare.shape != (rows, self.dim):
+                    spare = None
+                    spare = np.empty((rows, self.dim), np.float32)
                 emb = spare[:n]
                 self.ckpt.read_partition_into(etype, part, emb, np.empty(n, np.float32))
             else:
@@ -259,7 +264,7 @@ def evaluate(
     R = model.num_relations
     # raw ranking (no filter) removes only the positive itself from its candidates
     flts = _filters(ws, split, edges, R, whole) if filtered else {"rhs": None, "lhs": None}
-    tables = _Tables(ckpt, rel_d, dev=dev, ws=ws)
+    tables = _Tables(ckpt, rel_d, dev=dev, ws=ws, dim=model.dim)
     rng = np.random.default_rng(config.seed)
     scratch = _Scores(xp)
     ranks, cands = {}, {}

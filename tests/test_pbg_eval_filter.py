@@ -178,8 +178,13 @@ def test_ranks_partition_by_partition_are_the_brute_force_ranks_and_read_each_pa
     from ember.pbg.checkpoint import Checkpoint
 
     reads = []
-    real = Checkpoint.load_partition
+    real, into = Checkpoint.load_partition, Checkpoint.read_partition_into
     monkeypatch.setattr(Checkpoint, "load_partition", lambda self, t, p: reads.append(p) or real(self, t, p))
+    monkeypatch.setattr(
+        Checkpoint,
+        "read_partition_into",
+        lambda self, t, p, *a, **k: reads.append(p) or into(self, t, p, *a, **k),
+    )
     for block in (1000, 3):  # one block per partition of positives; many blocks
         reads.clear()
         got = {}
@@ -212,6 +217,28 @@ def test_ranks_partition_by_partition_are_the_brute_force_ranks_and_read_each_pa
             fused = got
         else:
             assert all(np.array_equal(fused[k], got[k]) for k in ("rhs", "lhs")), "the two counts differ"
+
+
+def test_partitions_of_unequal_sizes_are_read_into_the_memory_of_evicted_ones(tmp_path):
+    """Eval's LRU reads a partition into an evicted one's memory: each table is made as
+    large as the type's largest partition, so partitions a row apart all fit."""
+    from ember.pbg.checkpoint import Checkpoint
+
+    cfg = _trained(_kinships(tmp_path / "ws", 3))
+    ws = open_workspace(cfg)
+    sizes = ws.partition_sizes("all")
+    assert len(set(sizes)) == 2  # 104 entities: 35, 35, 34
+    ck = Checkpoint(cfg.checkpoint_path)
+    glob = ck.load_relations()
+    tables = E._Tables(ck, glob, size=1, ws=ws, dim=cfg.dimension)
+    order = sorted(range(3), key=lambda p: sizes[p])  # the smallest first, then larger ones
+    first = tables.get("all", order[0])
+    memory = first.base if first.base is not None else first
+    for p in order:
+        got = tables.get("all", p)
+        assert np.shares_memory(got, memory), p
+        want = ck.load_partition("all", p)[0] + glob.get("global_all", 0)
+        np.testing.assert_array_equal(got, want.astype(np.float32))
 
 
 def test_the_one_pass_count_equals_numpys_with_entries_taken_out(monkeypatch):
