@@ -377,6 +377,9 @@ class _Scores:
     def __init__(self, xp):
         self.xp, self.flat = xp, None
 
+    def size(self) -> int:
+        return 0 if self.flat is None else int(self.flat.size)
+
     def block(self, n: int, m: int):
         if self.flat is None or self.flat.size < n * m:
             self.flat = None  # the old one goes before the new one is made
@@ -399,10 +402,15 @@ def _rank_all(
     The queries fall into blocks of at most ``block`` whose positives share a partition;
     each block first scores the partition holding its positives and reads their scores
     from that same product (so a positive ties exactly with an equal-scoring candidate).
-    The work runs partition by partition: first every block against the partition of
-    its positives, then every block against each other partition, latest read first, so
-    each partition is read at most twice whatever the number of blocks (the LRU of
-    `_Tables` holds three). Every block of scores is written into ``scratch``'s buffer."""
+    Against any other partition the queries need not share their positives' partition:
+    those whose positives lie elsewhere (one or two runs of the sorted queries) are
+    scored together in pieces of up to ``block`` (no larger a product than the largest
+    before them), so OpenBLAS packs each slice of candidates once per piece, not once per
+    block (at 10^8 edges a block held ~60 queries). The
+    work runs partition by partition: first every block against the partition of its
+    positives, then each other partition, latest read first, so each partition is read
+    at most twice whatever the number of blocks (the LRU of `_Tables` holds three).
+    Every product is written into ``scratch``'s buffer."""
     n = len(keep)
     keep_emb = _rows(tables, keep_t, kb, keep, model.dim, xp, dev)
     rel_d = dev(rel)
@@ -412,26 +420,25 @@ def _rank_all(
     blocks = list(zip(starts, [*starts[1:], n]))
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
-    # the true pairs of block i are rows[at[i]:at[i + 1]] (rows ascend)
-    at = np.searchsorted(rows, [*starts, n])
-    gt, ge, pos = xp.zeros(n), xp.zeros(n), [None] * len(blocks)
+    gt, ge, pos = xp.zeros(n), xp.zeros(n), xp.empty(n, np.float32)
 
-    def score(i, p):
-        s, e = blocks[i]
+    def score(s, e, p, own, step=None):
+        """Rows s:e against partition p (``own``: p holds their positives, whose scores
+        are read from this product first), in slices of ``step`` candidates."""
         table = tables.get(other_t, p)
-        m = at[i] + np.flatnonzero(tp[at[i] : at[i + 1]] == p)
+        lo, hi = np.searchsorted(rows, [s, e])  # the rows' true pairs (rows ascend)
+        m = lo + np.flatnonzero(tp[lo:hi] == p)
         r, c = rows[m] - s, to[m]  # filtered: other true edges (and the positive) drop out
-        # the partition holding the block's positives is one product (their scores are
-        # read from it: a positive ties exactly with an equal-scoring candidate); another
-        # is scored in slices whose scores stay in cache while they are counted
-        step = max(1, len(table)) if pos[i] is None else max(_SLICE_ROWS, _SLICE_BYTES // (4 * (e - s)))
+        # the partition holding the block's positives is one product; another is scored
+        # in slices whose scores stay in cache while they are counted
+        step = max(1, len(table)) if own else step
         for a in range(0, len(table), step):
             out = scratch.block(e - s, min(step, len(table) - a))
             S = model.score_candidates(keep_emb[s:e], rel_d[s:e], theta, table[a : a + step], side, out)
-            if pos[i] is None:  # p holds this block's positives
-                pos[i] = S[xp.arange(e - s), dev(oo[s:e])].copy()
+            if own:
+                pos[s:e] = S[xp.arange(e - s), dev(oo[s:e])]
             inside = (c >= a) & (c < a + S.shape[1])
-            g, eq, nf = tally_out(S, pos[i], r[inside], c[inside] - a, dev)
+            g, eq, nf = tally_out(S, pos[s:e], r[inside], c[inside] - a, dev)
             bad[0] += nf
             gt[s:e] += g
             ge[s:e] += eq
@@ -439,13 +446,20 @@ def _rank_all(
     p0 = op_[[s for s, _ in blocks]]  # all positives of a block are in one partition
     for p in np.unique(p0):
         for i in np.flatnonzero(p0 == p):
-            score(i, int(p))
+            score(*blocks[i], int(p), True)
+    cap = scratch.size()  # what the products above hold: the pieces below hold no more
     for p in reversed(range(len(ob) - 1)):
-        for i in np.flatnonzero(p0 != p):
-            score(i, p)
+        a, b = np.searchsorted(op_, [p, p + 1])  # the rows whose positives are in p
+        for s0, e0 in ((0, a), (b, n)):
+            r = min(block, e0 - s0)
+            if r <= 0:
+                continue
+            step = max(1, min(int(ob[p + 1] - ob[p]), max(_SLICE_ROWS, _SLICE_BYTES // (4 * r))))
+            r = max(1, min(r, cap // step))
+            for s in range(s0, e0, r):
+                score(s, min(s + r, e0), p, False, step)
     n_true = np.bincount(rows, minlength=n)
     ncand = (ob[-1] - n_true + 1).astype(np.float64)
-    pos = xp.concatenate(pos) if len(pos) else xp.zeros(0, np.float32)
     return to_host(realistic_rank(gt, ge, pos, dev(ncand))), ncand
 
 
