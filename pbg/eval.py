@@ -406,11 +406,11 @@ def _rank_all(
     those whose positives lie elsewhere (one or two runs of the sorted queries) are
     scored together in pieces of up to ``block`` (no larger a product than the largest
     before them), so OpenBLAS packs each slice of candidates once per piece, not once per
-    block (at 10^8 edges a block held ~60 queries). The
-    work runs partition by partition: first every block against the partition of its
-    positives, then each other partition, latest read first, so each partition is read
-    at most twice whatever the number of blocks (the LRU of `_Tables` holds three).
-    Every product is written into ``scratch``'s buffer."""
+    block (at 10^8 edges a block held ~60 queries). The work runs partition by
+    partition: first every block against the partition of its positives, then each other
+    partition, latest read first, so each partition is read at most twice whatever the
+    number of blocks (the LRU of `_Tables` holds three). Every product is written into
+    ``scratch``'s buffer."""
     n = len(keep)
     keep_emb = _rows(tables, keep_t, kb, keep, model.dim, xp, dev)
     rel_d = dev(rel)
