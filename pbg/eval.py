@@ -391,6 +391,7 @@ class _Scores:
 _GROUP_QUERIES = 1 << 16
 _SLICE_BYTES = 8 << 20  # a slice of candidate scores: counted while in the last-level cache
 _SLICE_ROWS = 1 << 12  # at least (a product of fewer candidates is slow)
+_OWN_BYTES, _OWN_ROWS = 256 << 20, 200  # a block's product against its positives' partition
 
 
 def _rank_all(
@@ -416,8 +417,16 @@ def _rank_all(
     rel_d = dev(rel)
     op_, oo = _locate(other, ob)
     cuts = np.flatnonzero(np.diff(op_)) + 1
-    starts = sorted({*range(0, n, block), *cuts.tolist()})
-    blocks = list(zip(starts, [*starts[1:], n]))
+    # a block's product against its positives' partition is held whole, in a buffer whose
+    # first touch costs its page faults: at most _OWN_BYTES of it, unless that leaves
+    # blocks of fewer than _OWN_ROWS queries (each block packs that partition again)
+    largest = max(1, int(np.diff(ob).max(initial=1)))
+    own = max(1, min(block, max(_OWN_ROWS, _OWN_BYTES // (4 * largest))))
+    blocks = []  # each run of one partition's positives, cut into equal blocks of <= own
+    for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), n]):
+        k = -(-(b - a) // own)
+        at = [a + (b - a) * j // k for j in range(k + 1)] if k else []
+        blocks += list(zip(at[:-1], at[1:]))
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)
     tp, to = _locate(true, ob)
     gt, ge, pos = xp.zeros(n), xp.zeros(n), xp.empty(n, np.float32)
