@@ -212,9 +212,9 @@ def open_h5(path: Path):
     it was read (a trainer writes a newer version over files no manifest names any more:
     a reader of an older version then gets an error, never a mix of two versions)."""
     try:
-        with open(path, "rb") as raw:
+        with open(path, "rb") as raw:  # the inode read, to stamp (h5py reads it by its own)
             before = os.fstat(raw.fileno()).st_mtime_ns
-            with h5py.File(raw, "r") as f:
+            with h5py.File(path, "r") as f:
                 if f.attrs.get("format") != FORMAT:
                     raise InputFileError(f"{path}: not an ember checkpoint file")
                 yield f

@@ -400,7 +400,8 @@ def _rank_all(
     """Realistic ranks against every candidate (filtered by ``flt``, or raw) of queries
     sorted by the partition of their positives, and the number of candidates of each.
 
-    The queries fall into blocks of at most ``block`` whose positives share a partition;
+    The queries fall into blocks of at most ``block`` (and of at most 256 MiB of scores
+    against a partition, down to 200 queries) whose positives share a partition;
     each block first scores the partition holding its positives and reads their scores
     from that same product (so a positive ties exactly with an equal-scoring candidate).
     Against any other partition the queries need not share their positives' partition:
@@ -421,10 +422,10 @@ def _rank_all(
     # first touch costs its page faults: at most _OWN_BYTES of it, unless that leaves
     # blocks of fewer than _OWN_ROWS queries (each block packs that partition again)
     largest = max(1, int(np.diff(ob).max(initial=1)))
-    own = max(1, min(block, max(_OWN_ROWS, _OWN_BYTES // (4 * largest))))
-    blocks = []  # each run of one partition's positives, cut into equal blocks of <= own
+    most = max(1, min(block, max(_OWN_ROWS, _OWN_BYTES // (4 * largest))))
+    blocks = []  # each run of one partition's positives, cut into equal blocks of <= most
     for a, b in zip([0, *cuts.tolist()], [*cuts.tolist(), n]):
-        k = -(-(b - a) // own)
+        k = -(-(b - a) // most)
         at = [a + (b - a) * j // k for j in range(k + 1)] if k else []
         blocks += list(zip(at[:-1], at[1:]))
     rows, true = flt.pairs(keep, rel) if flt is not None else (np.arange(n), other)

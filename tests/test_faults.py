@@ -47,14 +47,17 @@ def trained(tmp_path_factory):
     return root / "ws"
 
 
-@pytest.fixture
-def ws(trained, tmp_path):
-    out = tmp_path / "ws"
-    shutil.copytree(trained, out)
+def _copy_ws(src: Path, out: Path) -> Path:
+    shutil.copytree(src, out)
     # the copy's config names the original's folders: point it at the copy
     cfg = out / "config.toml"
-    cfg.write_text(cfg.read_text().replace(str(trained.resolve()), str(out.resolve())))
+    cfg.write_text(cfg.read_text().replace(str(src.resolve()), str(out.resolve())))
     return out
+
+
+@pytest.fixture
+def ws(trained, tmp_path):
+    return _copy_ws(trained, tmp_path / "ws")
 
 
 def _one_error(capsys, code=2) -> str:
@@ -327,13 +330,6 @@ def test_a_lost_manifest_is_refused_then_recovered_to_the_last_complete_version(
     assert after["position"] == before["position"] and after["checksums"] == before["checksums"]
     assert pbg(*_train_args(ws, "num_epochs=2")) == 0  # resumes: epoch 1 -> 2
     assert _manifest(ws)["position"]["epoch"] == 2
-
-
-def _copy_ws(src: Path, out: Path) -> Path:
-    shutil.copytree(src, out)
-    cfg = out / "config.toml"
-    cfg.write_text(cfg.read_text().replace(str(src.resolve()), str(out.resolve())))
-    return out
 
 
 def _arrays(folder: Path) -> dict:
