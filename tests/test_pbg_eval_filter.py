@@ -169,7 +169,7 @@ def _brute_ranks(cfg, ws, split="test"):
     return out
 
 
-def test_ranks_partition_by_partition_are_the_brute_force_ranks_and_each_sweep_reads_only_the_partitions_not_held(
+def test_ranks_by_partition_are_the_brute_force_ranks_and_a_sweep_reads_only_partitions_not_held(
     tmp_path, monkeypatch
 ):
     cfg = _trained(_kinships(tmp_path / "ws", 4))
