@@ -279,11 +279,12 @@ def _twin(loss, pos, neg, ids, neg_ids, b, batch_negs, weight):
 @needs_kernels
 @pytest.mark.parametrize("batch_negs", [True, False])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_fused_masked_softmax_equals_masking_then_the_numpy_loss(batch_negs, weighted):
+@pytest.mark.parametrize("c", [4, 3])  # 20 rows, four at a time; 15: three more alone
+def test_fused_masked_softmax_equals_masking_then_the_numpy_loss(batch_negs, weighted, c):
     from ember.pbg.model import Softmax
 
     rng = np.random.default_rng(7)
-    pos, neg, ids, neg_ids, b = _masked_case(rng, batch_negs=batch_negs)
+    pos, neg, ids, neg_ids, b = _masked_case(rng, c=c, batch_negs=batch_negs)
     weight = rng.uniform(0.5, 2, len(pos)).astype(np.float32) if weighted else None
     loss = Softmax()
     want = _twin(loss, pos, neg, ids, neg_ids, b, batch_negs, weight)
