@@ -29,7 +29,28 @@ namespace {
 template <typename T>
 using carray = py::array_t<T, py::array::c_style>;  // no forcecast: a wrong dtype is an error
 
-// numpy's pairwise summation (FLOAT_pairwise_sum, unit stride): the order in which
+// numpy's pairwise summation (FLOAT_pairwise_sum, unit stride) of R rows at once, in its
+// unrolled base case (rows of 8 to 128 floats; with `Square`, of x * x): eight partial
+// sums a row, combined as a tree, then the tail. One row's sum is a chain of n/8
+// dependent adds that waits on the adder's latency; R rows are R independent chains.
+// Inlined into each caller's clone: with AVX2 a row's 8 partial sums are one register.
+template <int R, bool Square>
+inline void pairwise_base(const float* const* a, int64_t n, float* out) {
+    float r[R][8];
+    for (int q = 0; q < R; ++q)
+        for (int j = 0; j < 8; ++j) r[q][j] = Square ? a[q][j] * a[q][j] : a[q][j];
+    const int64_t end = n - (n % 8);
+    for (int64_t i = 8; i < end; i += 8)
+        for (int q = 0; q < R; ++q)
+            for (int j = 0; j < 8; ++j) r[q][j] += Square ? a[q][i + j] * a[q][i + j] : a[q][i + j];
+    for (int q = 0; q < R; ++q) {
+        float res = ((r[q][0] + r[q][1]) + (r[q][2] + r[q][3])) + ((r[q][4] + r[q][5]) + (r[q][6] + r[q][7]));
+        for (int64_t i = end; i < n; ++i) res += Square ? a[q][i] * a[q][i] : a[q][i];
+        out[q] = res;
+    }
+}
+
+// numpy's pairwise summation of one row, any length: the order in which
 // `x.sum(axis=-1)` adds a row, so that the row means below round as numpy's do.
 float pairwise_sum(const float* a, int64_t n) {
     if (n < 8) {
@@ -38,39 +59,13 @@ float pairwise_sum(const float* a, int64_t n) {
         return res;
     }
     if (n <= 128) {
-        float r[8];
-        for (int j = 0; j < 8; ++j) r[j] = a[j];
-        int64_t i = 8;
-        for (; i < n - (n % 8); i += 8)
-            for (int j = 0; j < 8; ++j) r[j] += a[i + j];
-        float res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
-        for (; i < n; ++i) res += a[i];
+        float res;
+        pairwise_base<1, false>(&a, n, &res);
         return res;
     }
     int64_t n2 = n / 2;
     n2 -= n2 % 8;
     return pairwise_sum(a, n2) + pairwise_sum(a + n2, n - n2);
-}
-
-// Four rows' pairwise sums at once (of x, or with `Square` of x * x), each in numpy's
-// order for rows of 8 to 128 floats (its unrolled base case). One row's sum is a chain of
-// n/8 dependent adds that waits on the adder's latency; four rows are four independent
-// chains. Inlined into each caller's clone: with AVX2 a row's 8 partial sums are one
-// register.
-template <bool Square>
-inline void pairwise_sum4(const float* const* a, int64_t n, float* out) {
-    float r[4][8];
-    for (int q = 0; q < 4; ++q)
-        for (int j = 0; j < 8; ++j) r[q][j] = Square ? a[q][j] * a[q][j] : a[q][j];
-    const int64_t end = n - (n % 8);
-    for (int64_t i = 8; i < end; i += 8)
-        for (int q = 0; q < 4; ++q)
-            for (int j = 0; j < 8; ++j) r[q][j] += Square ? a[q][i + j] * a[q][i + j] : a[q][i + j];
-    for (int q = 0; q < 4; ++q) {
-        float res = ((r[q][0] + r[q][1]) + (r[q][2] + r[q][3])) + ((r[q][4] + r[q][5]) + (r[q][6] + r[q][7]));
-        for (int64_t i = end; i < n; ++i) res += Square ? a[q][i] * a[q][i] : a[q][i];
-        out[q] = res;
-    }
 }
 
 // Row-wise Adagrad on the rows `idx` (repeats allowed) of `w` (N, d) and its per-row
@@ -152,7 +147,7 @@ EMBER_CLONES void row_adagrad_rows(carray<float> w, carray<float> s, carray<int6
         }
         size_t k4 = 0;  // the rows' sums of squares, four rows at a time where d allows
         if (d >= 8 && d <= 128)
-            for (; k4 + 4 <= nb; k4 += 4) pairwise_sum4<true>(&grs[k4], d, &ms[k4]);
+            for (; k4 + 4 <= nb; k4 += 4) pairwise_base<4, true>(&grs[k4], d, &ms[k4]);
         for (; k4 < nb; ++k4) {
             for (int64_t j = 0; j < d; ++j) sq[j] = grs[k4][j] * grs[k4][j];
             ms[k4] = pairwise_sum(sq.data(), d);
@@ -245,7 +240,7 @@ EMBER_CLONES carray<float> softmax_normalize_(carray<float> e, carray<float> epo
         for (; i + 4 <= n; i += 4) {
             const float* rows[4] = {E + i * k, E + (i + 1) * k, E + (i + 2) * k, E + (i + 3) * k};
             float sums[4];
-            pairwise_sum4<false>(rows, k, sums);
+            pairwise_base<4, false>(rows, k, sums);
             for (int q = 0; q < 4; ++q) {
                 float* row = E + (i + q) * k;
                 const float zi = EP[i + q] + sums[q];
