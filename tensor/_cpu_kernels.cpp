@@ -299,11 +299,44 @@ EMBER_CLONES py::tuple tally_rows(carray<float> S, carray<float> pos) {
     return py::make_tuple(gt, ge, bad);
 }
 
+
+// The positives' gradient of a dot comparator added to what the negatives' products gave
+// (the fused loss's last pass over the rows): y[i, :] = base[i, :] + s[i] * x[i, :], with
+// s[i] * x[i, j] rounded first, as numpy's `base + s[:, None] * x` rounds it. `y`, `x`
+// (n, d) and `s` (n,) are contiguous; `base` is y itself (in place) or a (C, B, d) view
+// with C * B == n whose rows have any strides (a slice of the candidates' gradient), so
+// neither the product nor the slice is ever a temporary.
+EMBER_CLONES void addcmul_rows_(carray<float> y, carray<float> s, carray<float> x, py::array_t<float, 0> base) {
+    if (y.ndim() != 2 || s.ndim() != 1 || x.ndim() != 2 || base.ndim() != 3)
+        throw std::invalid_argument("addcmul_rows_: expected y (n, d), s (n,), x (n, d), base (c, b, d)");
+    const int64_t n = y.shape(0), d = y.shape(1), B = base.shape(1);
+    if (s.shape(0) != n || x.shape(0) != n || x.shape(1) != d || base.shape(0) * B != n || base.shape(2) != d ||
+        (d > 1 && base.strides(2) != static_cast<py::ssize_t>(sizeof(float))))
+        throw std::invalid_argument("addcmul_rows_: shapes of y, s, x and base do not match");
+    float* Y = y.mutable_data();
+    const float* S = s.data();
+    const float* X = x.data();
+    const char* base0 = reinterpret_cast<const char*>(base.data());
+    const py::ssize_t s0 = base.strides(0), s1 = base.strides(1);
+    py::gil_scoped_release nogil;
+    for (int64_t i = 0; i < n; ++i) {
+        const float* b = reinterpret_cast<const float*>(base0 + (i / B) * s0 + (i % B) * s1);
+        float* yr = Y + i * d;
+        const float* xr = X + i * d;
+        const float si = S[i];
+        for (int64_t j = 0; j < d; ++j) {
+            const float t = si * xr[j];
+            yr[j] = b[j] + t;
+        }
+    }
+}
+
 }  // namespace
 
 PYBIND11_MODULE(ember_cpu_kernels, m) {
     m.def("row_adagrad_rows", &row_adagrad_rows, "row-wise Adagrad on repeated rows, coalesced on the fly");
     m.def("softmax_shift_", &softmax_shift_, "mask and max-shift softmax scores in place; returns the max");
     m.def("softmax_normalize_", &softmax_normalize_, "normalise exp'd softmax scores in place; returns z");
+    m.def("addcmul_rows_", &addcmul_rows_, "y = base + s[:, None] * x, base a (c, b, d) view of any row strides");
     m.def("tally_rows", &tally_rows, "per row: entries above, and at or above, the positive; non-finite entries");
 }

@@ -23,7 +23,15 @@ import numpy as np
 
 from ember.errors import UserError
 
-__all__ = ["get", "status", "row_adagrad_rows_", "softmax_shift_", "softmax_normalize_", "tally_rows"]
+__all__ = [
+    "get",
+    "status",
+    "row_adagrad_rows_",
+    "softmax_shift_",
+    "softmax_normalize_",
+    "addcmul_rows_",
+    "tally_rows",
+]
 
 _SOURCE = Path(__file__).with_name("_cpu_kernels.cpp")
 _FLAGS = ["-ffp-contract=off"]  # no fused multiply-adds: numpy's rounding, on every CPU
@@ -118,6 +126,31 @@ def softmax_normalize_(e, epos):
     """``z = epos + e.sum(-1)`` and ``e /= z[:, None]`` in place (``e`` (N, k) float32, the
     exp of `softmax_shift_`'s output); returns ``z``."""
     return get().softmax_normalize_(e, np.ascontiguousarray(epos, np.float32))
+
+
+def addcmul_rows_(y, s, x, base) -> bool:
+    """``y[i] = base[i] + s[i] * x[i]`` for the rows of ``y`` and ``x`` (n, d) float32, the
+    product rounded first as numpy's ``base + s[:, None] * x`` rounds it. ``base`` is (n, d)
+    or (C, B, d) with C * B == n, its rows of any strides (a slice of a larger gradient), or
+    ``y`` itself: no temporary for the product or the slice. Returns False (nothing done)
+    where the kernel does not take the arrays (see `ember.pbg.model.Dot`)."""
+    if not (
+        _plain(y, _F32, 2)
+        and _plain(s, _F32, 1)
+        and _plain(x, _F32, 2)
+        and type(base) is np.ndarray
+        and base.dtype == _F32
+        and base.ndim in (2, 3)
+    ):
+        return False
+    base = base[None] if base.ndim == 2 else base
+    if base.shape[2] > 1 and base.strides[2] != _F32.itemsize:
+        return False
+    k = get()
+    if k is None:
+        return False
+    k.addcmul_rows_(y, s, x, base)
+    return True
 
 
 def tally_rows(S, pos):

@@ -331,6 +331,70 @@ def test_fused_masked_softmax_refuses_mismatched_shapes():
         _cpu_kernels.softmax_shift_(neg, pos, ids, neg_ids, 3, True)  # 20 rows are not chunks of 3
 
 
+# ---- the positives' gradient added to the negatives' ------------------------------------------
+
+
+def _addcmul_case(rng, n, d, c):
+    s = rng.standard_normal(n).astype(np.float32)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    wide = rng.standard_normal((c, n // c + 3, d)).astype(np.float32)
+    return s, x, wide[:, 1 : 1 + n // c]  # rows of a wider array: strided, not contiguous
+
+
+@needs_kernels
+@pytest.mark.parametrize("d", [1, 7, 100])
+@pytest.mark.parametrize("base_kind", ["strided", "flat", "in place"])
+def test_addcmul_rows_equals_numpys_product_then_sum(d, base_kind):
+    rng = np.random.default_rng(11)
+    n, c = 12, 3
+    s, x, base = _addcmul_case(rng, n, d, c)
+    y = np.full((n, d), np.nan, np.float32)
+    if base_kind == "flat":
+        base = np.ascontiguousarray(base.reshape(n, d))
+    elif base_kind == "in place":
+        y[...] = base.reshape(n, d)
+        base = y
+    want = base.reshape(n, d) + s[:, None] * x  # numpy's rounding: the product, then the sum
+    assert _cpu_kernels.addcmul_rows_(y, s, x, base)
+    assert np.array_equal(y, want)  # IEEE products and sums, no fused multiply-add: exact
+
+
+@needs_kernels
+def test_addcmul_rows_declines_what_it_does_not_take_and_refuses_mismatched_shapes():
+    rng = np.random.default_rng(12)
+    s, x, base = _addcmul_case(rng, 12, 5, 3)
+    y = np.zeros((12, 5), np.float32)
+    assert not _cpu_kernels.addcmul_rows_(y, s, x.astype(np.float64), base)
+    assert not _cpu_kernels.addcmul_rows_(y, s, x[:, ::-1], base)  # x not contiguous
+    assert not _cpu_kernels.addcmul_rows_(y, s, x, base[..., ::-1])  # row not contiguous
+    assert (y == 0).all()  # nothing written
+    with pytest.raises(ValueError, match="do not match"):
+        _cpu_kernels.addcmul_rows_(y, s[:-1], x, base)
+    with pytest.raises(ValueError, match="do not match"):
+        _cpu_kernels.addcmul_rows_(y, s, x, base[:2])  # 8 base rows for 12
+
+
+@pytest.mark.parametrize("kernels", [True, False])
+@pytest.mark.parametrize("with_gb3", [True, False])
+def test_dot_positives_gradient_added_equals_the_generic_comparators(monkeypatch, kernels, with_gb3):
+    from ember.pbg.model import Comparator, Dot
+
+    if kernels and not (HAVE_CXX and HAVE_PYBIND11):
+        pytest.skip("no C++ compiler or no pybind11 (the ext extra)")
+    monkeypatch.setattr(_cpu_kernels, "MODE", "auto" if kernels else "numpy")
+    rng = np.random.default_rng(13)
+    n, d, c = 20, 6, 4
+    a, b = (rng.standard_normal((n, d)).astype(np.float32) for _ in range(2))
+    g, _, gb3 = _addcmul_case(rng, n, d, c)
+    ga = rng.standard_normal((n, d)).astype(np.float32)
+    gb3 = gb3 if with_gb3 else None
+    want = (ga + g[:, None] * b, g[:, None] * a + (gb3.reshape(n, d) if with_gb3 else 0))
+    generic = Comparator.pos_backward_add(Dot(), a, b, g, ga.copy(), gb3)
+    got = Dot().pos_backward_add(a, b, g, ga.copy(), gb3)
+    for x, y, z in zip(got, generic, want):
+        assert np.array_equal(x, y) and np.array_equal(x, z)
+
+
 def test_train_kernel_mode_is_checked_and_cpp_means_compiled_or_an_error(monkeypatch):
     monkeypatch.setattr(_cpu_kernels, "MODE", "fast")
     with pytest.raises(UserError, match="EMBER_TRAIN_KERNEL must be one of auto, cpp, numpy"):
