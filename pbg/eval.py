@@ -451,9 +451,10 @@ def _rank_all(
         # the partition holding the block's positives is one product; another is scored
         # in slices whose scores stay in cache while they are counted
         step = max(1, len(table)) if own else step
+        q = model.queries(keep_emb[s:e], rel_d[s:e], theta, side)  # once for all slices
         for a in range(0, len(table), step):
             out = scratch.block(e - s, min(step, len(table) - a))
-            S = model.score_candidates(keep_emb[s:e], rel_d[s:e], theta, table[a : a + step], side, out)
+            S = model.score_queries(q, table[a : a + step], out)
             if own:
                 pos[s:e] = S[xp.arange(e - s), dev(oo[s:e])]
             inside = (c >= a) & (c < a + S.shape[1])

@@ -877,10 +877,18 @@ class Model:
         """Scores (N, M) of each edge's kept entity ``keep`` (N, d) with relation ``rel``
         against every candidate (M, d); ``side`` is the side being predicted. ``out``: an
         (N, M) float32 array to write them into (returned), instead of a new one."""
+        return self.score_queries(self.queries(keep, rel, theta, side), cands, out)
+
+    def queries(self, keep, rel, theta, side: str):
+        """The queries of `score_candidates`, operator applied and prepared (N, d): made
+        once for queries scored against many slices of candidates."""
         th = theta[0 if side == "rhs" else 1]
-        a, _ = self.comparator.prepare(self.transform(keep, rel, th))
+        return self.comparator.prepare(self.transform(keep, rel, th))[0]
+
+    def score_queries(self, q, cands, out=None):
+        """`score_candidates` of prepared queries ``q`` (`queries`)."""
         c, _ = self.comparator.prepare(cands)
-        return self.comparator.neg(a[None], c[None], None if out is None else out[None])[0]
+        return self.comparator.neg(q[None], c[None], None if out is None else out[None])[0]
 
     def score_pos(self, lhs, rhs, rel, theta, side: str):
         """Scores (N,) of the edges themselves, from the given side."""
