@@ -106,7 +106,7 @@ class ChunkedLossRows(Function):
                 if g is None:
                     buf[...] = 0
                 else:
-                    buf[...] = g[:, at : at + shape[1]].reshape(buf.shape)
+                    buf.reshape(shape)[...] = g[:, at : at + shape[1]]  # no copy of the strided slice first
                     at += shape[1]
         ctx.grads = bufs + grads[4:]
         return total
