@@ -847,11 +847,20 @@ class Model:
     def _convert(self, x, what, public_to_internal):
         if not self.interleaved:
             return x
+        xp = array_module(x)
+        if what != "theta" and x.shape[-1] % 2 == 0:
+            # two strided copies of halves: ~9x faster than x[..., perm], whose result is
+            # not even C-ordered (8 MiB of rows: 0.8 against 7.2 ms with its C copy)
+            h, out = x.shape[-1] // 2, xp.empty(x.shape, x.dtype)
+            if public_to_internal:  # internal (re0, im0, re1, im1, ...) <- public (re..., im...)
+                out[..., 0::2], out[..., 1::2] = x[..., :h], x[..., h:]
+            else:
+                out[..., :h], out[..., h:] = x[..., 0::2], x[..., 1::2]
+            return out
         perm = self._perm(public_to_internal)
         if what != "theta":
             return x[..., perm]
         # relation parameters: each operator kind permutes its own columns of its rows
-        xp = array_module(x)
         out = x.copy()
         for k, op in self.ops.items():
             p = op.num_params()

@@ -141,6 +141,21 @@ def test_interleaved_layout_round_trips_a_complex_diagonal_and_rotate_mix():
     np.testing.assert_array_equal(fast.to_public(fast.to_internal(th, "theta"), "theta"), th)
 
 
+@pytest.mark.parametrize("shape", [(5, D), (D,), (2, 3, D)])
+def test_interleaved_layout_pairs_each_real_part_with_its_imaginary_part(shape):
+    """Internal coordinates 2i and 2i + 1 are public coordinates i and d/2 + i (rows, a
+    global embedding's one vector, any leading axes); the results are C-ordered."""
+    fast = Model(["complex_diagonal"], "dot", "softmax", D, 1, fast_layout=True)
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    inner = fast.to_internal(x)
+    h = D // 2
+    np.testing.assert_array_equal(inner[..., 0::2], x[..., :h])
+    np.testing.assert_array_equal(inner[..., 1::2], x[..., h:])
+    back = fast.to_public(inner)
+    np.testing.assert_array_equal(back, x)
+    assert inner.flags.c_contiguous and back.flags.c_contiguous
+
+
 @pytest.mark.parametrize("real", ["none", "translation", "diagonal", "linear", "affine"])
 def test_real_operators_mixed_with_complex_ones_train_on_the_interleaved_layout(real):
     """The trainer's interleaved layout permutes embedding coordinates; a real operator
