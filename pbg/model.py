@@ -385,7 +385,7 @@ class Dot(Comparator):
         from ember import _cpu_kernels
 
         if _cpu_kernels.addcmul_rows_(ga, g, b, ga):
-            gb = array_module(a).empty_like(a)
+            gb = np.empty(a.shape, np.float32)  # the kernel took ga: host float32 arrays
             if gb3 is None:
                 np.multiply(g[:, None], a, out=gb)
             elif not _cpu_kernels.addcmul_rows_(gb, g, a, gb3):
