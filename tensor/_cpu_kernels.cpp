@@ -331,6 +331,41 @@ EMBER_CLONES void addcmul_rows_(carray<float> y, carray<float> s, carray<float> 
     }
 }
 
+// Which edges' keys `keep[i] * num_rel + rel[i]` are among the sorted, unique `queries`:
+// eval's filter, matching every known edge of the graph against a sample's few queries.
+// A bitmap of the queries' hashes (64 bits a query, in L1 for a thousand) rules out
+// nearly every key in the same pass that makes it; only the rest are searched.
+EMBER_CLONES py::array_t<bool> member_keys(carray<int64_t> keep, carray<int64_t> rel, int64_t num_rel,
+                                           carray<int64_t> queries) {
+    if (keep.ndim() != 1 || rel.ndim() != 1 || queries.ndim() != 1 || rel.shape(0) != keep.shape(0))
+        throw std::invalid_argument("member_keys: shapes of keep, rel and queries do not match");
+    const int64_t n = keep.shape(0), m = queries.shape(0);
+    py::array_t<bool> out(n);
+    bool* O = out.mutable_data();
+    const int64_t *K = keep.data(), *R = rel.data(), *Q = queries.data();
+    py::gil_scoped_release nogil;
+    if (m == 0) {
+        std::fill(O, O + n, false);
+        return out;
+    }
+    int bits = 10;
+    while (bits < 30 && (int64_t{1} << bits) < 64 * m) ++bits;
+    const int shift = 64 - bits;
+    std::vector<uint64_t> hit(((size_t{1} << bits) + 63) / 64, 0);
+    constexpr uint64_t gamma = 0x9E3779B97F4A7C15ull;
+    for (int64_t j = 0; j < m; ++j) {
+        const uint64_t h = (static_cast<uint64_t>(Q[j]) * gamma) >> shift;
+        hit[h >> 6] |= uint64_t{1} << (h & 63);
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        const int64_t key = static_cast<int64_t>(static_cast<uint64_t>(K[i]) * static_cast<uint64_t>(num_rel) +
+                                                 static_cast<uint64_t>(R[i]));  // numpy's wrap-around
+        const uint64_t h = (static_cast<uint64_t>(key) * gamma) >> shift;
+        O[i] = ((hit[h >> 6] >> (h & 63)) & 1) && std::binary_search(Q, Q + m, key);
+    }
+    return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(ember_cpu_kernels, m) {
@@ -338,5 +373,6 @@ PYBIND11_MODULE(ember_cpu_kernels, m) {
     m.def("softmax_shift_", &softmax_shift_, "mask and max-shift softmax scores in place; returns the max");
     m.def("softmax_normalize_", &softmax_normalize_, "normalise exp'd softmax scores in place; returns z");
     m.def("addcmul_rows_", &addcmul_rows_, "y = base + s[:, None] * x, base a (c, b, d) view of any row strides");
+    m.def("member_keys", &member_keys, "per edge: is keep * num_rel + rel among the sorted unique queries");
     m.def("tally_rows", &tally_rows, "per row: entries above, and at or above, the positive; non-finite entries");
 }

@@ -30,6 +30,7 @@ __all__ = [
     "softmax_shift_",
     "softmax_normalize_",
     "addcmul_rows_",
+    "member_keys",
     "tally_rows",
 ]
 
@@ -151,6 +152,17 @@ def addcmul_rows_(y, s, x, base) -> bool:
         return False
     k.addcmul_rows_(y, s, x, base)
     return True
+
+
+def member_keys(keep, rel, num_rel: int, queries):
+    """Per edge, whether its key ``keep * num_rel + rel`` is among ``queries`` (sorted,
+    unique int64), in one pass: a bool array, or None where the kernel does not take the
+    arrays (see `ember.pbg.eval._matches`)."""
+    keep, rel, queries = _ids(keep), _ids(rel), _ids(queries)
+    if keep is None or rel is None or queries is None or keep.ndim != 1:
+        return None
+    k = get()
+    return None if k is None else k.member_keys(keep, rel, int(num_rel), queries)
 
 
 def tally_rows(S, pos):
