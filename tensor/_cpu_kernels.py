@@ -5,6 +5,8 @@ update of the embedding tables: coalescing the gathered rows' gradients (a sort 
 CSR product) and then RowAdagrad's gather, four (rows, dim) passes and scatter, a dozen
 numpy calls over arrays that fall out of cache between them. One compiled pass reads each
 gradient row once and each table row once (``benchmarks/train_step.py`` has the numbers).
+The same module holds the fused softmax loss's passes, the dot comparator's positives'
+gradient, and eval's one-pass counting and filter matching (`tally_rows`, `member_keys`).
 
 Each kernel has a numpy twin, the code that runs where the kernel cannot (cupy, the
 stand-in device, float16 tables, no compiler or no pybind11, ``EMBER_TRAIN_KERNEL=numpy``); the
