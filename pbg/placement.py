@@ -124,13 +124,22 @@ class HostPlacement:
         bucket ended, and is dropped first: at most two per type); (tables, pieces)."""
         unit, self._next = self._next, None
         needed = set(unit.parts) | set(self.keep)
-        for key in list(self.resident):
-            if key not in needed:
-                del self.resident[key]
-        for key in [*unit.parts, *self.keep]:
-            if key not in self.resident:
-                emb, state = self.load(*key, self.store)  # read as stored: no float32 copy
-                self.resident[key] = Partition(*key, emb, state, self.lr)
+        loads = [key for key in dict.fromkeys([*unit.parts, *self.keep]) if key not in self.resident]
+        # a dropped partition's arrays are read into by a load of its type (fresh memory
+        # costs its page faults); the others are freed before anything is loaded
+        want = [key[0] for key in loads]
+        spares: dict = {}
+        for key in [k for k in self.resident if k not in needed]:
+            p = self.resident.pop(key)
+            if p.etype in want:
+                want.remove(p.etype)
+                spares.setdefault(p.etype, []).append((p.emb, p.state))
+            p = None
+        for key in loads:
+            pool = spares.get(key[0], [])
+            into = [pool.pop()] if pool else []
+            emb, state = self.load(*key, self.store, into=into)  # as stored: no float32 copy
+            self.resident[key] = Partition(*key, emb, state, self.lr)
         return dict(self.resident), unit.pieces
 
     def release(self, unit: Unit) -> dict | None:
