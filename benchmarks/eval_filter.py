@@ -65,6 +65,7 @@ def main(argv=None) -> int:
     try:
         ws = Workspace.open(_workspace(args, tmp))
         edges = E._global_edges(ws, "test")
+        args.sample = min(args.sample, len(edges["lhs"]))
         picked = np.sort(np.random.default_rng(0).choice(len(edges["lhs"]), args.sample, replace=False))
         sample = {k: v[picked] for k, v in edges.items()}
         num_rel = len(ws.relation_names)
