@@ -386,11 +386,10 @@ class Dot(Comparator):
 
         if _cpu_kernels.addcmul_rows_(ga, g, b, ga):
             gb = np.empty(a.shape, np.float32)  # the kernel took ga: host float32 arrays
-            if gb3 is None:
+            if gb3 is None or not _cpu_kernels.addcmul_rows_(gb, g, a, gb3):
                 np.multiply(g[:, None], a, out=gb)
-            elif not _cpu_kernels.addcmul_rows_(gb, g, a, gb3):
-                np.multiply(g[:, None], a, out=gb)
-                gb.reshape(gb3.shape)[...] += gb3
+                if gb3 is not None:
+                    gb.reshape(gb3.shape)[...] += gb3
             return ga, gb
         return super().pos_backward_add(a, b, g, ga, gb3)
 
