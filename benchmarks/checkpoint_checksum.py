@@ -6,7 +6,9 @@ state, as the trainer does), then times, interleaved, ``read_h5`` alone and
 the trainer does not verify again a partition it wrote, unchanged since), both from the
 page cache (the checksum's read warms it for h5py's; a cold read costs the disk once
 either way).
-Prints min and median of each, their ratio, and the share of CPU other processes took.
+Then the checksum alone, with the compiled kernels' CRC (where they are built) and with
+zlib's, interleaved. Prints min and median of each, their ratio, and the share of CPU
+other processes took.
 
     python benchmarks/checkpoint_checksum.py --rows 1000000 --dim 100
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import ember.pbg.checkpoint as checkpoint
+from ember import _cpu_kernels
 from ember.pbg.checkpoint import checksum, read_h5, write_h5
 
 
@@ -58,18 +61,30 @@ def main(argv=None) -> int:
             t = time.perf_counter()
         t1, i1 = _cpu()
         c1 = os.times()
-        crc = []
+        crc, crc_zlib = [], []
+        mode = _cpu_kernels.MODE
         for _ in range(args.repeats):
             t = time.perf_counter()
             checksum(path)
             crc.append(time.perf_counter() - t)
+            _cpu_kernels.MODE = "numpy"  # zlib's CRC: what runs without the kernels
+            t = time.perf_counter()
+            checksum(path)
+            crc_zlib.append(time.perf_counter() - t)
+            _cpu_kernels.MODE = mode
     total = t1 - t0
     ours = (c1.user + c1.system - c0.user - c0.system) * os.sysconf("SC_CLK_TCK")
     others = max(0.0, (total - (i1 - i0)) - ours) / max(total, 1)
     print(f"file {size / 2**20:,.1f} MiB ({args.rows:,} x {args.dim} float32 + state)")
-    for name, xs in (("read", plain), ("checksum+read", checked), ("checksum alone", crc)):
+    print(f"CRC-32 by: {_cpu_kernels.status()} kernels (else zlib)")
+    for name, xs in (
+        ("read", plain),
+        ("checksum+read", checked),
+        ("checksum alone", crc),
+        ("checksum, zlib", crc_zlib),
+    ):
         print(f"{name:15} min {min(xs):.3f} s  median {statistics.median(xs):.3f} s")
-    print(f"CRC-32 speed: {size / min(crc) / 2**30:.2f} GiB/s")
+    print(f"checksum speed: {size / min(crc) / 2**30:.2f} GiB/s, with zlib's CRC {size / min(crc_zlib) / 2**30:.2f} GiB/s")
     print(f"others' CPU share during the timings: {others:.0%}{' (noisy)' if others > 0.2 else ''}")
     print(f"verdict: verified read / plain read = {min(checked) / min(plain):.2f}x (min over min)")
     return 0

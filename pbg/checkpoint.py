@@ -38,7 +38,6 @@ import json
 import os
 import re
 import shutil
-import zlib
 from pathlib import Path
 
 import h5py
@@ -61,16 +60,18 @@ _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 
 
 def checksum(path: Path) -> dict:
-    """CRC-32 and size of a file, read in 1 MiB blocks into one buffer (zlib's CRC runs at
-    GB/s: a small cost next to h5py's read of the same bytes, which the page cache then
-    serves; benchmarks/checkpoint_checksum.py measures it)."""
+    """CRC-32 (zlib's) and size of a file, read in 1 MiB blocks into one buffer, the CRC
+    folded by carry-less multiplication where the compiled kernels are built
+    (`ember._cpu_kernels.crc32`; benchmarks/checkpoint_checksum.py measures it)."""
+    from ember._cpu_kernels import crc32
+
     crc, size = 0, 0
     buf = bytearray(1 << 20)
     view = memoryview(buf)
     with open(path, "rb", buffering=0) as f:
         while n := f.readinto(buf):
             block = view[:n]
-            crc = zlib.crc32(block, crc)
+            crc = crc32(block, crc)
             size += len(block)
     return {"crc32": f"{crc:08x}", "bytes": size}
 

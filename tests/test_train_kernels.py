@@ -407,3 +407,48 @@ def test_train_kernel_mode_is_checked_and_cpp_means_compiled_or_an_error(monkeyp
     monkeypatch.setattr(_cpu_kernels, "MODE", "auto")
     assert _cpu_kernels.get() is None
     assert _cpu_kernels.status() == "numpy (CppExtensionError: no compiler)"
+
+
+@needs_kernels
+def test_crc32_kernel_equals_zlib_at_every_length_and_running_crc():
+    import zlib
+
+    assert _cpu_kernels.get() is not None
+    rng = np.random.default_rng(7)
+    # below, at and around the folded path's 64-byte minimum and its 16-byte steps
+    for n in [*range(0, 260), 1000, 4096, (1 << 16) + 7, (1 << 20) + 63]:
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        for crc in (0, 1, 0x12345678, 0xFFFFFFFF):
+            assert _cpu_kernels.crc32(data, crc) == zlib.crc32(data, crc), (n, crc)
+    # a running CRC over pieces of any sizes is the CRC of the whole, as zlib's is
+    data = rng.integers(0, 256, 100_003, dtype=np.uint8).tobytes()
+    crc, at = 0, 0
+    for size in (1, 63, 64, 65, 4097, 30_000):
+        crc = _cpu_kernels.crc32(memoryview(data)[at : at + size], crc)
+        at += size
+    assert _cpu_kernels.crc32(data[at:], crc) == zlib.crc32(data)
+
+
+def test_crc32_is_zlibs_with_the_kernels_off(numpy_twins):
+    import zlib
+
+    data = bytes(range(256)) * 5
+    assert _cpu_kernels.crc32(data, 99) == zlib.crc32(data, 99)
+
+
+def test_kernels_without_a_build_are_none_and_a_later_call_may_still_build(monkeypatch, tmp_path):
+    import zlib
+
+    from ember.utils import cpp_extension
+
+    monkeypatch.setattr(_cpu_kernels, "MODE", "auto")
+    monkeypatch.setattr(_cpu_kernels, "_module", None)
+    monkeypatch.setattr(_cpu_kernels, "_failure", None)
+    monkeypatch.setattr(cpp_extension, "_LOADED", {})
+    monkeypatch.setenv("EMBER_EXTENSIONS_DIR", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(cpp_extension, "_compile", lambda *a, **k: pytest.fail("build=False compiled"))
+    assert _cpu_kernels.get(build=False) is None
+    assert _cpu_kernels._failure is None  # not remembered as a failure: a later get() builds
+    assert not (tmp_path / "empty-cache").exists()  # and nothing was made on the way
+    data = bytes(range(256)) * 5
+    assert _cpu_kernels.crc32(data, 7) == zlib.crc32(data, 7)

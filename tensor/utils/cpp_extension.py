@@ -186,12 +186,14 @@ def load(
     build_directory=None,
     verbose: bool = False,
     with_cuda=None,
+    build: bool = True,
 ):
     """Compile C++ files into a module and import it, as ``torch.utils.cpp_extension.load``.
 
     ``sources``: paths of ``.cpp`` files, one of which defines ``PYBIND11_MODULE(<name>, m)``;
     each is compiled with ``#include <ember/extension.h>`` first. The cache key covers the
-    files' contents, so editing a file rebuilds.
+    files' contents, so editing a file rebuilds. ``build=False``: only the cached build, as
+    in `load_inline`.
     """
     if with_cuda:
         raise CppExtensionError("ember.utils.cpp_extension builds CPU extensions only")
@@ -207,7 +209,7 @@ def load(
     if not files:
         raise ValueError("load: sources is empty")
     return _build_and_load(
-        name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose
+        name, files, extra_cflags, extra_ldflags, extra_include_paths, build_directory, verbose, build
     )
 
 
