@@ -453,11 +453,14 @@ class Checkpoint:
         d = read_h5(self.file_path(f"embeddings/{etype}/{part}"))
         return d["embeddings"], d["state"]
 
-    def read_partition_into(self, etype: str, part: int, emb, state, fn=None) -> int:
+    def read_partition_into(self, etype: str, part: int, emb, state, fn=None, add=None) -> int:
         """Read one partition into the leading rows of ``emb`` and ``state`` (preallocated;
-        the dtype of ``emb`` is the table's), ``fn`` (a layout change) applied block by
-        block: no whole copy of the table is made. Returns the rows read; a partition
-        with more rows than ``emb`` is refused."""
+        the dtype of ``emb`` is the table's), block by block: no whole copy of the table
+        is made. ``fn(block, out)`` (a layout change) writes each block as read into its
+        rows of ``emb``; ``add`` (a row, the type's global embedding) is added to each
+        block while it is in cache. Without ``fn``, rows of the table's dtype are read
+        straight into ``emb``. Returns the rows read; a partition with more rows than
+        ``emb`` is refused."""
         path = self.file_path(f"embeddings/{etype}/{part}")
         with open_h5(path) as f:
             ds, st = f["embeddings"], f["state"]
@@ -468,9 +471,20 @@ class Checkpoint:
                     f"{ds.shape[1:]}, the workspace has {len(emb)} of shape {emb.shape[1:]}"
                 )
             step = _block_rows(ds.dtype.itemsize * int(np.prod(ds.shape[1:])))
+            direct = fn is None and ds.dtype == emb.dtype and emb.flags.c_contiguous
+            buf = None if direct else np.empty((min(step, n), *ds.shape[1:]), ds.dtype)
             for s in range(0, n, step):
-                block = ds[s : s + step]
-                emb[s : s + len(block)] = fn(block) if fn is not None else block
+                e = min(s + step, n)
+                if direct:  # no block in between (a copy of each through the caches)
+                    ds.read_direct(emb, np.s_[s:e], np.s_[s:e])
+                else:
+                    ds.read_direct(buf, np.s_[s:e], np.s_[: e - s])
+                    if fn is not None:
+                        fn(buf[: e - s], emb[s:e])
+                    else:
+                        emb[s:e] = buf[: e - s]
+                if add is not None:
+                    emb[s:e] += add
             st.read_direct(state, np.s_[:], np.s_[:n])
         return n
 

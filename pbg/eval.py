@@ -65,6 +65,7 @@ class _Tables:
             # MiB costs its page faults again), each made as large as the type's largest
             # partition (partitions differ by a row: every one then fits every table), no
             # float32 copy of a float32 table, and the global embedding added in place
+            g = self.glob.get(f"global_{etype}")
             sizes = self.ws.partition_sizes(etype) if self.ws is not None else None
             if sizes is not None and self.dim is not None and self.dev is np.asarray and not featurized:
                 n, rows = sizes[part], max(sizes)
@@ -72,18 +73,17 @@ class _Tables:
                     spare = None
                     spare = np.empty((rows, self.dim), np.float32)
                 emb = spare[:n]
-                self.ckpt.read_partition_into(etype, part, emb, np.empty(n, np.float32))
+                self.ckpt.read_partition_into(etype, part, emb, np.empty(n, np.float32), add=g)
             else:
                 emb = self.ckpt.load_partition(etype, part)[0].astype(np.float32, copy=False)
+                if g is not None and not featurized:
+                    emb += g
             del spare
-            g = self.glob.get(f"global_{etype}")
             if featurized:
                 from ember.pbg.featurized import featurized_vectors  # the bag means' one home
 
                 self.cache[key] = featurized_vectors(self.ws, etype, self.dev(emb), g, self.dev)
             else:
-                if g is not None:
-                    emb += g
                 self.cache[key] = self.dev(emb)
         self.cache.move_to_end(key)
         return self.cache[key]

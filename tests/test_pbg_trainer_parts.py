@@ -250,3 +250,37 @@ def test_pbg_train_without_a_launcher_never_imports_mpi4py(tmp_path):
     )
     mods = _modules_after(code)
     assert "ember.pbg.train" in mods and not any(m.startswith("mpi4py") for m in mods)
+
+
+def test_a_partition_read_into_a_table_is_the_stored_rows_converted_and_shifted(tmp_path, monkeypatch):
+    """read_partition_into: straight into the table, through a layout change block by
+    block, into a float16 table, and with the global embedding added as it is read; the
+    rows beyond the partition's are left alone."""
+    from ember.pbg import checkpoint as ck_mod
+    from ember.pbg.checkpoint import Checkpoint
+
+    rng = np.random.default_rng(3)
+    n, d = 2_500, 6
+    emb = rng.standard_normal((n, d)).astype(np.float32)
+    state = rng.uniform(0, 1, n).astype(np.float32)
+    ck = Checkpoint(tmp_path / "ck")
+    ck.begin(durable=False)
+    ck.save_partition("e", 0, emb, state)
+    ck.commit(config={}, model={}, position={}, relations={"theta": np.zeros((1, 1), np.float32)})
+    ck = Checkpoint(tmp_path / "ck")
+    monkeypatch.setattr(ck_mod, "BLOCK_BYTES", 700 * d * 4)  # blocks of 700 rows: a short last one
+    g = rng.standard_normal(d).astype(np.float32)
+    perm = np.arange(d)[::-1]
+    for fn, dtype, add, want in (
+        (None, np.float32, None, emb),
+        (None, np.float32, g, emb + g),
+        (lambda b, out: np.take(b, perm, axis=1, out=out), np.float32, None, emb[:, perm]),
+        (None, np.float16, None, emb.astype(np.float16)),
+        (lambda b, out: np.take(b, perm, axis=1, out=out), np.float32, g, emb[:, perm] + g),
+    ):
+        table = np.full((n + 3, d), 9, dtype)
+        st = np.full(n + 3, 9, np.float32)
+        assert ck.read_partition_into("e", 0, table, st, fn, add=add) == n
+        np.testing.assert_array_equal(table[:n], want.astype(dtype))
+        np.testing.assert_array_equal(st[:n], state)
+        assert (table[n:] == 9).all() and (st[n:] == 9).all()
