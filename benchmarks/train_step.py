@@ -13,6 +13,11 @@ BLAS threads. Step and floor run interleaved (blocks of steps, then blocks of fl
 ``--repeats`` times); both report min and median per step, and the ratio of the minima is
 the figure issue 13 targets (at most 1.3x).
 
+A third arm, "floor + rows + exp", adds to the products what no implementation of the
+step can skip either: the gather of its ~4,000 rows from the same table, their update
+written back by the step's own compiled row Adagrad, and the softmax's exp of its
+scores (where the compiled kernels are built).
+
 ``--compare-numpy`` also interleaves steps with the compiled CPU kernels switched off
 (`ember._cpu_kernels`: the numpy twins), so one run shows what they bring. Then a
 breakdown of one pass of instrumented steps: each part's median per step (timers around
@@ -125,6 +130,36 @@ def make_floor(model, seed=1):
     return floor, contiguous
 
 
+def make_bound(steps: Steps, floor):
+    """The floor plus what no implementation of the step can skip beyond its products:
+    fetching the step's ~4,000 rows (both sides' positives and uniform candidates, drawn
+    as a step draws them, from the same table) and writing their update back (the
+    compiled row Adagrad, the step's own), and the exp of both sides' softmax scores.
+    The 1.3x target leaves the step 0.3x of the products for everything else; this shows
+    how much of that these alone take."""
+    part = steps.part
+    n_rows = 2 * BATCH + 2 * (BATCH // CHUNK) * UNIFORM
+    rng = np.random.default_rng(2)
+    pool = [rng.integers(0, part.num_entities, n_rows) for _ in range(64)]  # new rows each call
+    grad = (rng.standard_normal((n_rows, DIM)) * 1e-3).astype(np.float32)
+    rows = np.empty((n_rows, DIM), np.float32)
+    scores = [rng.standard_normal((BATCH, CHUNK + UNIFORM)).astype(np.float32) for _ in range(2)]
+    exps = [np.empty_like(x) for x in scores]
+    at = [0]
+
+    def bound():
+        floor()
+        ids = pool[at[0] % len(pool)]
+        at[0] += 1
+        np.take(part.emb, ids, axis=0, out=rows)
+        if not _cpu_kernels.row_adagrad_rows_(part.emb, part.state, ids, grad, 0.1, 1e-10):
+            raise SystemExit("the bound needs the compiled kernels (the step's own update)")
+        for x, e in zip(scores, exps):
+            np.exp(x, out=e)
+
+    return bound
+
+
 def timed(fn, n):
     out = []
     for _ in range(n):
@@ -210,6 +245,8 @@ def main():
     steps = Steps(args.entities)
     floor, contiguous = make_floor(steps.trainer.model)
     fns = {"step": steps, "floor": floor, "floor, contiguous layout": contiguous}
+    if _cpu_kernels.get() is not None:
+        fns["floor + rows + exp"] = make_bound(steps, floor)
     if args.compare_numpy:
 
         def numpy_step():
@@ -249,6 +286,12 @@ def main():
     extra = ""
     if args.compare_numpy:
         extra = f"; compiled kernels {ms['step, numpy twins'][0] / step:.2f}x faster than their numpy twins"
+    if "floor + rows + exp" in ms:
+        b = ms["floor + rows + exp"][0]
+        print(
+            f"floor + the rows' gather and update + the scores' exp: {b:.3f} ms = {b / fl:.2f}x the "
+            f"floor (what no step can skip; the step is {step / b:.2f}x it)"
+        )
     print(
         f"verdict: step {step:.3f} ms / floor {fl:.3f} ms = {step / fl:.2f}x (target <= {TARGET}x: "
         f"{'MET' if step / fl <= TARGET else 'NOT MET'}); against the contiguous-layout floor "
