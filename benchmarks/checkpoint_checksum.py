@@ -84,7 +84,8 @@ def main(argv=None) -> int:
         ("checksum, zlib", crc_zlib),
     ):
         print(f"{name:15} min {min(xs):.3f} s  median {statistics.median(xs):.3f} s")
-    print(f"checksum speed: {size / min(crc) / 2**30:.2f} GiB/s, with zlib's CRC {size / min(crc_zlib) / 2**30:.2f} GiB/s")
+    gib = size / 2**30
+    print(f"checksum speed: {gib / min(crc):.2f} GiB/s, with zlib's CRC {gib / min(crc_zlib):.2f} GiB/s")
     print(f"others' CPU share during the timings: {others:.0%}{' (noisy)' if others > 0.2 else ''}")
     print(f"verdict: verified read / plain read = {min(checked) / min(plain):.2f}x (min over min)")
     return 0

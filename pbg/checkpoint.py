@@ -62,9 +62,10 @@ _FILE = re.compile(r"^(embeddings_.+_\d+|relations)\.v(\d+)\.h5$")
 def checksum(path: Path) -> dict:
     """CRC-32 (zlib's) and size of a file, read in 1 MiB blocks into one buffer, the CRC
     folded by carry-less multiplication where the compiled kernels are built
-    (`ember._cpu_kernels.crc32`; benchmarks/checkpoint_checksum.py measures it)."""
-    from ember._cpu_kernels import crc32
+    (`ember._cpu_kernels.crc32_updater`; benchmarks/checkpoint_checksum.py measures it)."""
+    from ember._cpu_kernels import crc32_updater
 
+    crc32 = crc32_updater()
     crc, size = 0, 0
     buf = bytearray(1 << 20)
     view = memoryview(buf)

@@ -336,7 +336,9 @@ class Trainer:
                 else:
                     spare = None  # freed first: never a third table of the type
                     emb, state = np.empty(shape, dtype), np.zeros(n, np.float32)
-                m = src.read_partition_into(etype, part, emb, state, lambda b, out: self.model.to_internal(b, out=out))
+                m = src.read_partition_into(
+                    etype, part, emb, state, lambda b, out: self.model.to_internal(b, out=out)
+                )
                 state[m:] = 0
                 if m < n:  # entities `pbg import --append` added start fresh
                     emb[m:] = self._fresh(etype, part, n)[0][m:]
