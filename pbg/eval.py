@@ -391,10 +391,12 @@ class _Scores:
     block of hundreds of MiB (a block against a whole partition) paid its page faults
     each time (perf: a quarter of eval's samples at 10^7 edges zeroed fresh pages;
     reused, eval's CPU went 15.9 -> 14.4 s). It grows to the largest block asked for and
-    lives as long as the evaluation."""
+    lives as long as the evaluation. ``zeroed``: the whole buffer holds zeros (it starts
+    so, and the compiled count clears each block it reads), so a product may add into it
+    rather than zero it first (`Model.score_queries`)."""
 
     def __init__(self, xp):
-        self.xp, self.flat = xp, None
+        self.xp, self.flat, self.zeroed = xp, None, False
 
     def size(self) -> int:
         return 0 if self.flat is None else int(self.flat.size)
@@ -402,7 +404,8 @@ class _Scores:
     def block(self, n: int, m: int):
         if self.flat is None or self.flat.size < n * m:
             self.flat = None  # the old one goes before the new one is made
-            self.flat = self.xp.empty(n * m, np.float32)
+            self.flat = self.xp.zeros(n * m, np.float32)
+            self.zeroed = True
         return self.flat[: n * m].reshape(n, m)
 
 
@@ -464,11 +467,12 @@ def _rank_all(
         q = model.queries(keep_emb[s:e], rel_d[s:e], theta, side)  # once for all slices
         for a in range(0, len(table), step):
             out = scratch.block(e - s, min(step, len(table) - a))
-            S = model.score_queries(q, table[a : a + step], out)
+            S = model.score_queries(q, table[a : a + step], out, zeroed=scratch.zeroed)
+            scratch.zeroed = False
             if own:
                 pos[s:e] = S[xp.arange(e - s), dev(oo[s:e])]
             inside = (c >= a) & (c < a + S.shape[1])
-            g, eq, nf = tally_out(S, pos[s:e], r[inside], c[inside] - a, dev)
+            g, eq, nf, scratch.zeroed = tally_out(S, pos[s:e], r[inside], c[inside] - a, dev, S is out)
             bad[0] += nf
             gt[s:e] += g
             ge[s:e] += eq
@@ -502,26 +506,29 @@ def tally(S, pos):
     return (S > pos[:, None]).sum(1), (S >= pos[:, None]).sum(1)
 
 
-def tally_out(S, pos, r, c, dev=np.asarray):
+def tally_out(S, pos, r, c, dev=np.asarray, clear=False):
     """``tally`` of ``S`` with entries ``(r, c)`` taken out (filtered known edges, the
     positive itself; a pair may repeat), and how many entries of ``S`` are not finite.
     On the host, through the compiled one-pass count where it is built: the entries taken
-    out are then subtracted afterwards, S left as it is; else they are set to NaN."""
+    out are then subtracted afterwards, S left as it is (or, with ``clear``, zeroed as it
+    is counted); else they are set to NaN. Returns (gt, ge, nonfinite, whether S is now
+    all zeros)."""
     from ember import _cpu_kernels
 
-    got = _cpu_kernels.tally_rows(S, pos)
+    if len(r) and _cpu_kernels.get() is not None and type(S) is np.ndarray:
+        key = np.unique(r.astype(np.int64) * S.shape[1] + c)  # each entry once
+        r, c = np.divmod(key, S.shape[1])
+        v, p = S[r, c], pos[r]  # read before the count may clear them
+    got = _cpu_kernels.tally_rows(S, pos, clear)
     if got is None:
         nf = nonfinite(S)
         S[dev(r), dev(c)] = np.nan
-        return (*tally(S, pos), nf)
+        return (*tally(S, pos), nf, False)
     gt, ge, nf = got
     if len(r):
-        key = np.unique(r.astype(np.int64) * S.shape[1] + c)  # each entry once
-        r, c = np.divmod(key, S.shape[1])
-        v, p = S[r, c], pos[r]
         np.subtract.at(gt, r, v > p)
         np.subtract.at(ge, r, v >= p)
-    return gt, ge, int(nf)
+    return gt, ge, int(nf), bool(clear)
 
 
 def realistic_rank(gt, ge, pos=None, last=None):

@@ -904,9 +904,16 @@ class Model:
         th = theta[0 if side == "rhs" else 1]
         return self.comparator.prepare(self.transform(keep, rel, th))[0]
 
-    def score_queries(self, q, cands, out=None):
-        """`score_candidates` of prepared queries ``q`` (`queries`)."""
+    def score_queries(self, q, cands, out=None, zeroed=False):
+        """`score_candidates` of prepared queries ``q`` (`queries`). ``zeroed``: ``out``
+        holds zeros, and a comparator whose scores are one product (dot, cos) adds it into
+        ``out`` (`ember._blas`: no pass zeroing it first); the same bits either way."""
         c, _ = self.comparator.prepare(cands)
+        if zeroed and out is not None and type(self.comparator).neg is Comparator.neg:
+            from ember._blas import sgemm_nt_acc
+
+            if sgemm_nt_acc(q, c, out):
+                return out
         return self.comparator.neg(q[None], c[None], None if out is None else out[None])[0]
 
     def score_pos(self, lhs, rhs, rel, theta, side: str):

@@ -266,27 +266,29 @@ EMBER_CLONES carray<float> softmax_normalize_(carray<float> e, carray<float> epo
 // Evaluation's count of a block of candidate scores, in one pass and no temporaries: per
 // row i of S (n, m), how many entries beat pos[i] (>) and how many beat or tie it (>=)
 // (a NaN entry counts in neither, a NaN pos[i] gets 0 and 0), and how many entries of S
-// are not finite. Returns (gt, ge, nonfinite).
-EMBER_CLONES py::tuple tally_rows(carray<float> S, carray<float> pos) {
+// are not finite. Returns (gt, ge, nonfinite). With `clear`, each piece of a row is set
+// to zero once counted, while in L1: the next product can then add into S (BLAS's beta
+// = 1) instead of zeroing it first in a pass of its own.
+EMBER_CLONES py::tuple tally_rows(py::array_t<float, py::array::c_style> S, carray<float> pos, bool clear) {
     if (S.ndim() != 2 || pos.ndim() != 1 || pos.shape(0) != S.shape(0))
         throw std::invalid_argument("tally_rows: expected S (n, m) and pos (n,)");
     const int64_t n = S.shape(0), m = S.shape(1);
     py::array_t<int64_t> gt(n), ge(n);
     int64_t* G = gt.mutable_data();
     int64_t* E = ge.mutable_data();
-    const float* X = S.data();
+    float* X = clear ? S.mutable_data() : const_cast<float*>(S.data());
     const float* P = pos.data();
     int64_t bad = 0;
+    constexpr int64_t piece = 4096;  // 16 KiB of a row: counted, then cleared in L1
     {
         py::gil_scoped_release nogil;
         for (int64_t i = 0; i < n; ++i) {
             const float p = P[i];
-            const float* row = X + i * m;
-            int32_t a = 0, b = 0, c = 0;  // per row in 32 bits: vectorises (m < 2^31)
+            float* row = X + i * m;
             int64_t A = 0, B = 0, C = 0;
-            for (int64_t j0 = 0; j0 < m; j0 += 1 << 30) {
-                const int64_t j1 = std::min(m, j0 + (int64_t(1) << 30));
-                a = b = c = 0;
+            for (int64_t j0 = 0; j0 < m; j0 += piece) {
+                const int64_t j1 = std::min(m, j0 + piece);
+                int32_t a = 0, b = 0, c = 0;  // per piece in 32 bits: vectorises
                 for (int64_t j = j0; j < j1; ++j) {
                     const float v = row[j];
                     a += v > p;
@@ -296,6 +298,7 @@ EMBER_CLONES py::tuple tally_rows(carray<float> S, carray<float> pos) {
                 A += a;
                 B += b;
                 C += c;
+                if (clear) std::fill(row + j0, row + j1, 0.0f);
             }
             G[i] = A;
             E[i] = B;

@@ -184,14 +184,16 @@ def member_keys(keep, rel, num_rel: int, queries):
     return None if k is None else k.member_keys(keep, rel, int(num_rel), queries)
 
 
-def tally_rows(S, pos):
+def tally_rows(S, pos, clear: bool = False):
     """Per row of candidate scores ``S`` (n, m) float32: how many beat ``pos`` (n,), how
     many beat or tie it, and how many entries of ``S`` are not finite, in one pass; None
-    where the kernel does not take the arrays (see `ember.pbg.eval.tally`)."""
-    if not (_plain(S, _F32, 2) and _plain(pos, _F32, 1)):
+    where the kernel does not take the arrays (see `ember.pbg.eval.tally`). ``clear``:
+    ``S`` is zero afterwards, each piece cleared once counted (where None is returned,
+    ``S`` is left as it was)."""
+    if not (_plain(S, _F32, 2) and _plain(pos, _F32, 1)) or (clear and not S.flags.writeable):
         return None
     k = get()
-    return None if k is None else k.tally_rows(S, pos)
+    return None if k is None else k.tally_rows(S, pos, bool(clear))
 
 
 def crc32_updater():

@@ -258,12 +258,37 @@ def test_the_one_pass_count_equals_numpys_with_entries_taken_out(monkeypatch):
     r = rng.integers(0, 40, 300)
     c = rng.integers(0, 3001, 300)
     r, c = np.concatenate([r, r[:50], np.arange(40)]), np.concatenate([c, c[:50], np.full(40, 11)])  # repeats
-    gt, ge, nf = E.tally_out(S.copy(), pos, r, c)
+    gt, ge, nf, zero = E.tally_out(S.copy(), pos, r, c)
+    assert not zero
+    cleared = S.copy()  # counted and cleared: the same counts, and S all zeros after
+    gt2, ge2, nf2, zero = E.tally_out(cleared, pos, r, c, clear=True)
+    assert (gt2.tolist(), ge2.tolist(), nf2, zero) == (gt.tolist(), ge.tolist(), nf, True)
+    assert not cleared.any()
     monkeypatch.setattr(_cpu_kernels, "MODE", "numpy")
-    want = E.tally_out(S.copy(), pos, r, c)
+    want = E.tally_out(S.copy(), pos, r, c, clear=True)  # the numpy count clears nothing
+    assert want[3] is False
     assert nf == want[2] == 2 + 3001
     assert gt.tolist() == want[0].tolist() and ge.tolist() == want[1].tolist()
     assert gt[8] == ge[8] == 0 and (ge >= gt).all() and (ge > gt).any()
+
+
+def test_a_product_added_into_zeros_is_numpys_product_bit_for_bit():
+    from ember import _blas
+
+    rng = np.random.default_rng(5)
+    for n, m, d in ((1, 1, 1), (60, 5000, 100), (257, 4096, 64), (7, 3, 200)):
+        a = rng.standard_normal((n, d)).astype(np.float32)
+        b = rng.standard_normal((m, d)).astype(np.float32)
+        out = np.zeros((n, m), np.float32)
+        if not _blas.sgemm_nt_acc(a, b, out):
+            pytest.skip("numpy's BLAS is not one ember._blas can call (numpy's product runs)")
+        np.testing.assert_array_equal(out, a @ b.T)
+        assert _blas.sgemm_nt_acc(a, b, out)  # it adds: twice is the product doubled
+        np.testing.assert_allclose(out, 2 * (a @ b.T), rtol=1e-5, atol=1e-5)
+    out = np.zeros((4, 5), np.float32)
+    assert not _blas.sgemm_nt_acc(np.ones((4, 3)), np.ones((5, 3), np.float32), out)  # float64: declined
+    assert not _blas.sgemm_nt_acc(np.ones((4, 3), np.float32), np.ones((5, 2), np.float32), out)
+    assert not _blas.sgemm_nt_acc(np.ones((4, 3), np.float32), np.ones((5, 3), np.float32), out.T.copy().T)
 
 
 def test_membership_of_many_keys_in_few_queries_is_isins():
