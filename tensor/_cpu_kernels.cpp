@@ -269,7 +269,7 @@ EMBER_CLONES carray<float> softmax_normalize_(carray<float> e, carray<float> epo
 // are not finite. Returns (gt, ge, nonfinite). With `clear`, each piece of a row is set
 // to zero once counted, while in L1: the next product can then add into S (BLAS's beta
 // = 1) instead of zeroing it first in a pass of its own.
-EMBER_CLONES py::tuple tally_rows(py::array_t<float, py::array::c_style> S, carray<float> pos, bool clear) {
+EMBER_CLONES py::tuple tally_rows(carray<float> S, carray<float> pos, bool clear) {
     if (S.ndim() != 2 || pos.ndim() != 1 || pos.shape(0) != S.shape(0))
         throw std::invalid_argument("tally_rows: expected S (n, m) and pos (n,)");
     const int64_t n = S.shape(0), m = S.shape(1);

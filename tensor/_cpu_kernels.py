@@ -59,28 +59,17 @@ def get(build: bool = True):
         return None
     if MODE not in _MODES:
         raise UserError(f"EMBER_TRAIN_KERNEL must be one of {', '.join(_MODES)}, got {MODE!r}")
-    if not build and _module is None:
-        if _failure is not None:
-            return None
-        with _lock:
-            if _module is None:
-                try:
-                    from ember.utils.cpp_extension import load
-
-                    _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS, build=False)
-                except Exception:  # not built yet (or cannot be): the caller's fallback runs
-                    return None
-        return _module
     if _module is None and _failure is None:
         with _lock:
             if _module is None and _failure is None:
                 try:
                     from ember.utils.cpp_extension import load
 
-                    _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS)
+                    _module = load("ember_cpu_kernels", [_SOURCE], extra_cflags=_FLAGS, build=build)
                 except Exception as e:  # no compiler, no pybind11, a read-only cache: numpy
-                    _failure = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-    if _module is None and MODE == "cpp":
+                    if build:  # (build=False: not built yet, and a later call may build it)
+                        _failure = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    if _module is None and MODE == "cpp" and build:
         raise UserError(f"EMBER_TRAIN_KERNEL=cpp, but the training kernels could not be built: {_failure}")
     return _module
 
